@@ -1,0 +1,159 @@
+"""Every span attribute name llmtrace writes or reads, in one place.
+
+The SDK sets these names, the direct-store exporter and the server's OTLP ingest map them to
+`spans` columns (``llmtrace.store.rows``); importing the same constants keeps the three from
+drifting apart.
+
+``gen_ai.*`` names follow the OpenTelemetry GenAI semantic conventions v1.41 (the last release
+inside the core semconv repository). ``llmtrace.*`` names are our extensions. The ``*_COMPAT``
+tuples list names other instrumentations emit for the same fact (older semconv releases, the
+newer genai-repo names, OpenLLMetry, OpenInference); ingest reads them in order after ours.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.41.0"
+INSTRUMENTATION_SCOPE: Final = "llmtrace"
+
+# --- Resource and general conventions -------------------------------------------------------
+SERVICE_NAME: Final = "service.name"
+DEPLOYMENT_ENVIRONMENT: Final = "deployment.environment.name"
+DEPLOYMENT_ENVIRONMENT_COMPAT: Final = ("deployment.environment",)
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+
+# --- GenAI client spans (semconv v1.41) -----------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_SYSTEM: Final = "gen_ai.system"  # deprecated in v1.37, still emitted by many peers
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"  # seconds
+
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+
+# Opt-in content attributes: JSON strings on spans (structured values are allowed by the spec,
+# but JSON strings are what every backend can read).
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+
+# Operation names (gen_ai.operation.name well-known values).
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_GENERATE_CONTENT: Final = "generate_content"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+
+# --- Compatibility names read at ingest (first match wins, after the v1.41 name) -------------
+GEN_AI_PROVIDER_NAME_COMPAT: Final = (GEN_AI_SYSTEM, "llm.provider", "llm.system")
+GEN_AI_REQUEST_MODEL_COMPAT: Final = ("llm.request.model", "llm.model_name")
+GEN_AI_RESPONSE_MODEL_COMPAT: Final = ("llm.response.model",)
+GEN_AI_USAGE_INPUT_TOKENS_COMPAT: Final = (
+    "gen_ai.usage.prompt_tokens",  # semconv < 1.27
+    "llm.usage.prompt_tokens",  # OpenLLMetry
+    "llm.token_count.prompt",  # OpenInference
+)
+GEN_AI_USAGE_OUTPUT_TOKENS_COMPAT: Final = (
+    "gen_ai.usage.completion_tokens",
+    "llm.usage.completion_tokens",
+    "llm.token_count.completion",
+)
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_COMPAT: Final = (
+    "gen_ai.usage.cache_read_input_tokens",  # OpenLLMetry
+    "llm.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",  # OpenInference
+)
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_COMPAT: Final = (
+    "gen_ai.usage.cache_write.input_tokens",  # genai-repo dev head (#440)
+    "gen_ai.usage.cache_creation_input_tokens",  # OpenLLMetry
+    "llm.usage.cache_creation_input_tokens",
+    "llm.token_count.prompt_details.cache_write",  # OpenInference
+)
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT: Final = (
+    "gen_ai.usage.reasoning_tokens",
+    "llm.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",  # OpenInference
+)
+GEN_AI_RESPONSE_FINISH_REASONS_COMPAT: Final = ("llm.response.finish_reason",)
+
+# OpenLLMetry (traceloop) extras.
+TRACELOOP_SPAN_KIND: Final = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME: Final = "traceloop.entity.name"
+TRACELOOP_ENTITY_INPUT: Final = "traceloop.entity.input"
+TRACELOOP_ENTITY_OUTPUT: Final = "traceloop.entity.output"
+TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX: Final = "traceloop.association.properties."
+LLM_REQUEST_TYPE: Final = "llm.request.type"  # OpenLLMetry: chat / completion / embedding
+GEN_AI_PROMPT_PREFIX: Final = "gen_ai.prompt."  # OpenLLMetry flattened messages: gen_ai.prompt.0.content
+GEN_AI_COMPLETION_PREFIX: Final = "gen_ai.completion."
+
+# OpenInference (Arize Phoenix).
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"  # LLM, EMBEDDING, CHAIN, TOOL, ...
+INPUT_VALUE: Final = "input.value"
+OUTPUT_VALUE: Final = "output.value"
+LLM_MODEL_NAME: Final = "llm.model_name"
+LLM_COST_TOTAL: Final = "llm.cost.total"
+
+# --- llmtrace extensions ----------------------------------------------------------------------
+LLMTRACE_PROJECT: Final = "llmtrace.project"
+LLMTRACE_SPAN_KIND: Final = "llmtrace.span.kind"  # llm, embedding, span, tool, ...
+LLMTRACE_PROMPT_NAME: Final = "llmtrace.prompt.name"
+LLMTRACE_PROMPT_VERSION: Final = "llmtrace.prompt.version"
+LLMTRACE_TAGS: Final = "llmtrace.tags"  # string[]
+LLMTRACE_METADATA_PREFIX: Final = "llmtrace.metadata."  # llmtrace.metadata.<key>
+LLMTRACE_COST_USD: Final = "llmtrace.cost.usd"
+LLMTRACE_USAGE_SOURCE: Final = "llmtrace.usage.source"  # reported / estimated / none
+LLMTRACE_STATUS: Final = "llmtrace.status"  # set to "cancelled" for abandoned streams
+LLMTRACE_TTFT_MS: Final = "llmtrace.ttft_ms"  # first *content* chunk, milliseconds
+LLMTRACE_INPUT: Final = "llmtrace.input"  # captured arguments of a traced function (JSON)
+LLMTRACE_OUTPUT: Final = "llmtrace.output"  # captured result of a traced function (JSON)
+LLMTRACE_OUTPUT_CHARS: Final = "llmtrace.output.chars"  # length of the completion, even with content off
+LLMTRACE_TOOL_CALLS: Final = "llmtrace.tool_calls"  # JSON list of {name, arguments, id}
+LLMTRACE_SCORE_EVENT: Final = "llmtrace.score"  # span event name carrying a score
+LLMTRACE_SCORE_NAME: Final = "llmtrace.score.name"
+LLMTRACE_SCORE_VALUE: Final = "llmtrace.score.value"
+LLMTRACE_SCORE_LABEL: Final = "llmtrace.score.label"
+LLMTRACE_SCORE_COMMENT: Final = "llmtrace.score.comment"
+LLMTRACE_SCORE_SOURCE: Final = "llmtrace.score.source"
+
+# Values of columns with a closed set.
+KIND_LLM: Final = "llm"
+KIND_EMBEDDING: Final = "embedding"
+KIND_SPAN: Final = "span"
+KIND_TOOL: Final = "tool"
+STATUS_OK: Final = "ok"
+STATUS_ERROR: Final = "error"
+STATUS_CANCELLED: Final = "cancelled"
+USAGE_REPORTED: Final = "reported"
+USAGE_ESTIMATED: Final = "estimated"
+USAGE_NONE: Final = "none"

@@ -1,0 +1,393 @@
+"""Map one span — from llmtrace's SDK or any GenAI instrumentation — to a `spans` row.
+
+Both writers use this: the SDK's direct-store exporter (from an OpenTelemetry ``ReadableSpan``)
+and the server's OTLP ingest (from a decoded protobuf or JSON span). Each converts its input to a
+:class:`SpanRecord` and calls :func:`span_to_row`, so a column means the same whichever way a span
+arrived. Dialects are read in order: llmtrace's own names and the OTel GenAI v1.41 names, then
+older semconv names, the genai-repo dev names, OpenLLMetry and OpenInference
+(the ``*_COMPAT`` tuples in ``llmtrace._internal.semconv``).
+
+An invalid span raises :class:`InvalidSpan` with a message naming the problem; callers reject
+that span alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from llmtrace._internal import semconv as sc
+from llmtrace._internal.pricing import PriceBook, default_price_book
+
+# Columns written on insert, in table order (`model` is MATERIALIZED, `ingested_at` defaulted).
+SPAN_COLUMNS: tuple[str, ...] = (
+    "project",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service_name",
+    "environment",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "status",
+    "error_type",
+    "error_message",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "usage_source",
+    "cost_usd",
+    "ttft_ms",
+    "finish_reason",
+    "prompt_name",
+    "prompt_version",
+    "user_id",
+    "session_id",
+    "tags",
+    "input",
+    "output",
+    "output_chars",
+    "attributes",
+)
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "project",
+    "trace_id",
+    "span_id",
+    "name",
+    "value",
+    "label",
+    "source",
+    "comment",
+    "timestamp",
+)
+
+DEFAULT_PROJECT = "default"
+MAX_TEXT_CHARS = 1_000_000  # input/output columns; the SDK caps far lower (64 KiB by default)
+MAX_ATTRIBUTE_CHARS = 256 * 1024  # one attribute value; larger values reject the span
+MAX_FUTURE_SKEW_NS = 24 * 3600 * 1_000_000_000  # a start time more than a day ahead is a bug
+_UINT32_MAX = 2**32 - 1
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+_LLM_OPERATIONS = {sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_GENERATE_CONTENT, "completion", "responses"}
+_EMBEDDING_OPERATIONS = {sc.OP_EMBEDDINGS, "embedding"}
+
+
+class InvalidSpan(ValueError):
+    """A span that cannot be stored; the message says why (it reaches OTLP partial-success)."""
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """The parts of an OpenTelemetry span that the row mapping needs, in neutral form."""
+
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars
+    name: str
+    start_ns: int  # Unix epoch nanoseconds
+    end_ns: int
+    parent_span_id: str = ""
+    status_code: str = "unset"  # "unset" | "ok" | "error"
+    status_message: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    resource: Mapping[str, Any] = field(default_factory=dict)
+    # (event name, event attributes); exception events give error_type / error_message.
+    events: Sequence[tuple[str, Mapping[str, Any]]] = ()
+
+
+def span_to_row(
+    record: SpanRecord,
+    *,
+    project: str | None = None,
+    prices: PriceBook | None = None,
+    now_ns: int | None = None,
+) -> dict[str, Any]:
+    """Validate ``record`` and return the `spans` row (a dict keyed by :data:`SPAN_COLUMNS`).
+
+    ``project`` overrides the span's ``llmtrace.project`` attribute (the server passes the project
+    of the API key). Cost is computed from the token counts when the span does not carry one.
+    """
+    _check_ids(record)
+    _check_times(record, time.time_ns() if now_ns is None else now_ns)
+    attrs: dict[str, Any] = dict(record.attributes)
+    resource = record.resource
+    for key, value in attrs.items():
+        _check_attribute(key, value)
+
+    used: set[str] = set()
+
+    def take(name: str, compat: Sequence[str] = ()) -> Any:
+        for key in (name, *compat):
+            if key in attrs:
+                used.add(key)
+                value = attrs[key]
+                if value is not None and value != "":
+                    return value
+        return None
+
+    def take_tokens(name: str, compat: Sequence[str] = ()) -> int | None:
+        value = take(name, compat)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidSpan(f"attribute {name!r} must be an integer token count, got {type(value).__name__}")
+        if value < 0 or value != int(value):
+            raise InvalidSpan(f"attribute {name!r} must be a non-negative integer, got {value!r}")
+        if value > _UINT32_MAX:
+            raise InvalidSpan(f"attribute {name!r} is out of range: {value!r}")
+        return int(value)
+
+    operation = _text(take(sc.GEN_AI_OPERATION_NAME, (sc.LLM_REQUEST_TYPE,)))
+    provider = _text(take(sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_PROVIDER_NAME_COMPAT)).lower()
+    request_model = _text(take(sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_REQUEST_MODEL_COMPAT))
+    response_model = _text(take(sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_RESPONSE_MODEL_COMPAT))
+    input_tokens = take_tokens(sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_INPUT_TOKENS_COMPAT)
+    output_tokens = take_tokens(sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_OUTPUT_TOKENS_COMPAT)
+    cached = take_tokens(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_COMPAT)
+    cache_write = take_tokens(
+        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_COMPAT
+    )
+    reasoning = take_tokens(
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT
+    )
+    kind = _kind(take(sc.LLMTRACE_SPAN_KIND), operation, attrs, request_model or response_model)
+    used.update((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
+
+    usage_source = _text(take(sc.LLMTRACE_USAGE_SOURCE))
+    if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
+        usage_source = sc.USAGE_REPORTED if input_tokens is not None or output_tokens is not None else sc.USAGE_NONE
+
+    status, error_type, error_message = _status(record, take)
+    cost = take(sc.LLMTRACE_COST_USD, (sc.LLM_COST_TOTAL, "gen_ai.usage.cost.amount", "gen_ai.usage.cost"))
+    if cost is not None:
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+            raise InvalidSpan(f"attribute {sc.LLMTRACE_COST_USD!r} must be a non-negative number, got {cost!r}")
+        cost = float(cost)
+    elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
+        cost = (prices or default_price_book).cost_usd(
+            provider=provider,
+            model=response_model or request_model,
+            input_tokens=input_tokens or 0,
+            output_tokens=output_tokens or 0,
+            cached_input_tokens=cached or 0,
+            cache_write_tokens=cache_write or 0,
+            reasoning_tokens=reasoning or 0,
+            when=datetime.fromtimestamp(record.start_ns / 1e9, UTC),
+        )
+        if cost is None and (response_model and request_model and response_model != request_model):
+            cost = (prices or default_price_book).cost_usd(
+                provider=provider,
+                model=request_model,
+                input_tokens=input_tokens or 0,
+                output_tokens=output_tokens or 0,
+                cached_input_tokens=cached or 0,
+                cache_write_tokens=cache_write or 0,
+                reasoning_tokens=reasoning or 0,
+            )
+
+    ttft_ms = take(sc.LLMTRACE_TTFT_MS)
+    ttft_s = take(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    if ttft_ms is None and ttft_s is not None:
+        ttft_ms = ttft_s * 1000.0 if isinstance(ttft_s, int | float) and not isinstance(ttft_s, bool) else None
+    if ttft_ms is not None and (isinstance(ttft_ms, bool) or not isinstance(ttft_ms, int | float) or ttft_ms < 0):
+        raise InvalidSpan(f"time to first token must be a non-negative number, got {ttft_ms!r}")
+
+    finish = take(sc.GEN_AI_RESPONSE_FINISH_REASONS, sc.GEN_AI_RESPONSE_FINISH_REASONS_COMPAT)
+    finish_reason = ",".join(str(f) for f in finish) if isinstance(finish, list | tuple) else _text(finish)
+
+    input_text = _text(
+        take(sc.GEN_AI_INPUT_MESSAGES, (sc.LLMTRACE_INPUT, sc.INPUT_VALUE, sc.TRACELOOP_ENTITY_INPUT))
+    ) or _flattened_messages(attrs, sc.GEN_AI_PROMPT_PREFIX, used)
+    output_text = _text(
+        take(sc.GEN_AI_OUTPUT_MESSAGES, (sc.LLMTRACE_OUTPUT, sc.OUTPUT_VALUE, sc.TRACELOOP_ENTITY_OUTPUT))
+    ) or _flattened_messages(attrs, sc.GEN_AI_COMPLETION_PREFIX, used)
+    output_chars = take(sc.LLMTRACE_OUTPUT_CHARS)
+    if not isinstance(output_chars, int) or isinstance(output_chars, bool) or output_chars < 0:
+        output_chars = len(output_text)
+
+    tags = take(sc.LLMTRACE_TAGS)
+    tags = [str(t) for t in tags] if isinstance(tags, list | tuple) else ([str(tags)] if tags else [])
+
+    span_project = _text(take(sc.LLMTRACE_PROJECT)) or _text(resource.get(sc.LLMTRACE_PROJECT))
+    prompt_name = _text(take(sc.LLMTRACE_PROMPT_NAME, ("gen_ai.prompt.name", "traceloop.prompt.key")))
+    prompt_version = _text(take(sc.LLMTRACE_PROMPT_VERSION, ("gen_ai.prompt.version", "traceloop.prompt.version")))
+    user_id = _text(take(sc.USER_ID, (sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "user_id",)))
+    session_id = _text(
+        take(sc.SESSION_ID, (sc.GEN_AI_CONVERSATION_ID, sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "session_id"))
+    )
+    environment = _text(take(sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_COMPAT)) or _text(
+        _first(resource, (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT))
+    )
+    service_name = _text(resource.get(sc.SERVICE_NAME)) or _text(take(sc.SERVICE_NAME)) or "unknown_service"
+
+    rest = {k: _attribute_text(v) for k, v in attrs.items() if k not in used}
+    return {
+        "project": project or span_project or DEFAULT_PROJECT,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "parent_span_id": record.parent_span_id or "",
+        "name": record.name[:1024],
+        "kind": kind,
+        "service_name": service_name,
+        "environment": environment,
+        "start_time": _datetime(record.start_ns),
+        "end_time": _datetime(record.end_ns),
+        "duration_ms": (record.end_ns - record.start_ns) / 1e6,
+        "status": status,
+        "error_type": error_type,
+        "error_message": error_message[:8192],
+        "provider": provider,
+        "operation": operation,
+        "request_model": request_model,
+        "response_model": response_model,
+        "input_tokens": input_tokens or 0,
+        "output_tokens": output_tokens or 0,
+        "cached_input_tokens": cached or 0,
+        "cache_write_tokens": cache_write or 0,
+        "reasoning_tokens": reasoning or 0,
+        "usage_source": usage_source,
+        "cost_usd": cost,
+        "ttft_ms": None if ttft_ms is None else float(ttft_ms),
+        "finish_reason": finish_reason,
+        "prompt_name": prompt_name,
+        "prompt_version": prompt_version,
+        "user_id": user_id,
+        "session_id": session_id,
+        "tags": tags,
+        "input": input_text[:MAX_TEXT_CHARS],
+        "output": output_text[:MAX_TEXT_CHARS],
+        "output_chars": min(output_chars, _UINT32_MAX),
+        "attributes": rest,
+    }
+
+
+def row_values(row: Mapping[str, Any]) -> list[Any]:
+    """A row dict as a list in :data:`SPAN_COLUMNS` order, for column-named inserts."""
+    return [row[c] for c in SPAN_COLUMNS]
+
+
+def _check_ids(record: SpanRecord) -> None:
+    if not isinstance(record.trace_id, str) or not _TRACE_ID.match(record.trace_id) or record.trace_id == _ZERO_TRACE:
+        raise InvalidSpan(f"trace_id must be 32 lowercase hex characters and not all zero, got {record.trace_id!r}")
+    if not isinstance(record.span_id, str) or not _SPAN_ID.match(record.span_id) or record.span_id == _ZERO_SPAN:
+        raise InvalidSpan(f"span_id must be 16 lowercase hex characters and not all zero, got {record.span_id!r}")
+    if record.parent_span_id and not _SPAN_ID.match(record.parent_span_id):
+        raise InvalidSpan(f"parent_span_id must be 16 lowercase hex characters, got {record.parent_span_id!r}")
+
+
+def _check_times(record: SpanRecord, now_ns: int) -> None:
+    if not isinstance(record.start_ns, int) or not isinstance(record.end_ns, int) or record.start_ns <= 0:
+        raise InvalidSpan("start and end times must be positive Unix nanoseconds")
+    if record.end_ns < record.start_ns:
+        raise InvalidSpan("end time is before start time")
+    if record.start_ns > now_ns + MAX_FUTURE_SKEW_NS:
+        raise InvalidSpan("start time is more than a day in the future")
+    if record.end_ns >= 2**63 or record.start_ns < 10**18 // 1000:  # before 1970-01-12: almost surely seconds or ms
+        raise InvalidSpan("timestamps must be Unix epoch nanoseconds")
+
+
+def _check_attribute(key: str, value: Any) -> None:
+    if not isinstance(key, str) or not key or len(key) > 1024:
+        raise InvalidSpan(f"attribute key {key!r} is empty or too long")
+    size = len(value) if isinstance(value, str | bytes) else 0
+    if isinstance(value, list | tuple):
+        size = sum(len(v) if isinstance(v, str | bytes) else 8 for v in value)
+    if size > MAX_ATTRIBUTE_CHARS:
+        raise InvalidSpan(f"attribute {key!r} is {size} characters, over the {MAX_ATTRIBUTE_CHARS} limit")
+
+
+def _kind(explicit: Any, operation: str, attrs: Mapping[str, Any], model: str) -> str:
+    if explicit:
+        return str(explicit).lower()
+    oi = str(attrs.get(sc.OPENINFERENCE_SPAN_KIND, "")).upper()
+    if oi == "LLM":
+        return sc.KIND_LLM
+    if oi == "EMBEDDING":
+        return sc.KIND_EMBEDDING
+    if oi == "TOOL":
+        return sc.KIND_TOOL
+    if operation in _EMBEDDING_OPERATIONS:
+        return sc.KIND_EMBEDDING
+    if operation in _LLM_OPERATIONS:
+        return sc.KIND_LLM
+    if operation == sc.OP_EXECUTE_TOOL or str(attrs.get(sc.TRACELOOP_SPAN_KIND, "")).lower() == "tool":
+        return sc.KIND_TOOL
+    if model and not oi:  # a span that names a model but no operation is still an LLM call
+        return sc.KIND_LLM
+    return sc.KIND_SPAN
+
+
+def _status(record: SpanRecord, take: Any) -> tuple[str, str, str]:
+    explicit = _text(take(sc.LLMTRACE_STATUS))
+    error_type = _text(take(sc.ERROR_TYPE))
+    message = ""
+    for name, event_attrs in record.events:
+        if name == "exception":
+            error_type = error_type or _text(event_attrs.get(sc.EXCEPTION_TYPE))
+            message = message or _text(event_attrs.get(sc.EXCEPTION_MESSAGE))
+    if explicit == sc.STATUS_CANCELLED:
+        return sc.STATUS_CANCELLED, error_type, message or record.status_message
+    if record.status_code == "error" or explicit == sc.STATUS_ERROR:
+        return sc.STATUS_ERROR, error_type or "_OTHER", message or record.status_message
+    return sc.STATUS_OK, "", ""
+
+
+def _flattened_messages(attrs: Mapping[str, Any], prefix: str, used: set[str]) -> str:
+    """OpenLLMetry flattens messages as gen_ai.prompt.0.role / gen_ai.prompt.0.content."""
+    messages: dict[int, dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, part = key[len(prefix) :].partition(".")
+        if index.isdigit() and part:
+            messages.setdefault(int(index), {})[part] = value
+            used.add(key)
+    if not messages:
+        return ""
+    return json.dumps([messages[i] for i in sorted(messages)], ensure_ascii=False, default=str)
+
+
+def _first(mapping: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    for key in keys:
+        if mapping.get(key):
+            return mapping[key]
+    return None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _attribute_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _text(value)
+
+
+def _datetime(ns: int) -> datetime:
+    # Integer arithmetic: a float of epoch seconds cannot hold every microsecond.
+    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=(ns // 1000) % 1_000_000)
