@@ -49,7 +49,10 @@ class ModelPrice:
         cached_rate = self.input if self.cached_input is None else self.cached_input
         write_rate = self.input if self.cache_write is None else self.cache_write
         return (
-            uncached * self.input + cached * cached_rate + cache_write * write_rate + output_tokens * self.output
+            uncached * self.input
+            + cached * cached_rate
+            + cache_write * write_rate
+            + output_tokens * self.output
         ) / _MTOK
 
 

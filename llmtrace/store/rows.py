@@ -148,7 +148,9 @@ def span_to_row(
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidSpan(f"attribute {name!r} must be an integer token count, got {type(value).__name__}")
+            raise InvalidSpan(
+                f"attribute {name!r} must be an integer token count, got {type(value).__name__}"
+            )
         if value < 0 or value != int(value):
             raise InvalidSpan(f"attribute {name!r} must be a non-negative integer, got {value!r}")
         if value > _UINT32_MAX:
@@ -161,7 +163,9 @@ def span_to_row(
     response_model = _text(take(sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_RESPONSE_MODEL_COMPAT))
     input_tokens = take_tokens(sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_INPUT_TOKENS_COMPAT)
     output_tokens = take_tokens(sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_OUTPUT_TOKENS_COMPAT)
-    cached = take_tokens(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_COMPAT)
+    cached = take_tokens(
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_COMPAT
+    )
     cache_write = take_tokens(
         sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_COMPAT
     )
@@ -173,13 +177,17 @@ def span_to_row(
 
     usage_source = _text(take(sc.LLMTRACE_USAGE_SOURCE))
     if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
-        usage_source = sc.USAGE_REPORTED if input_tokens is not None or output_tokens is not None else sc.USAGE_NONE
+        usage_source = (
+            sc.USAGE_REPORTED if input_tokens is not None or output_tokens is not None else sc.USAGE_NONE
+        )
 
     status, error_type, error_message = _status(record, take)
     cost = take(sc.LLMTRACE_COST_USD, (sc.LLM_COST_TOTAL, "gen_ai.usage.cost.amount", "gen_ai.usage.cost"))
     if cost is not None:
         if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
-            raise InvalidSpan(f"attribute {sc.LLMTRACE_COST_USD!r} must be a non-negative number, got {cost!r}")
+            raise InvalidSpan(
+                f"attribute {sc.LLMTRACE_COST_USD!r} must be a non-negative number, got {cost!r}"
+            )
         cost = float(cost)
     elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
         cost = (prices or default_price_book).cost_usd(
@@ -206,8 +214,12 @@ def span_to_row(
     ttft_ms = take(sc.LLMTRACE_TTFT_MS)
     ttft_s = take(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     if ttft_ms is None and ttft_s is not None:
-        ttft_ms = ttft_s * 1000.0 if isinstance(ttft_s, int | float) and not isinstance(ttft_s, bool) else None
-    if ttft_ms is not None and (isinstance(ttft_ms, bool) or not isinstance(ttft_ms, int | float) or ttft_ms < 0):
+        ttft_ms = (
+            ttft_s * 1000.0 if isinstance(ttft_s, int | float) and not isinstance(ttft_s, bool) else None
+        )
+    if ttft_ms is not None and (
+        isinstance(ttft_ms, bool) or not isinstance(ttft_ms, int | float) or ttft_ms < 0
+    ):
         raise InvalidSpan(f"time to first token must be a non-negative number, got {ttft_ms!r}")
 
     finish = take(sc.GEN_AI_RESPONSE_FINISH_REASONS, sc.GEN_AI_RESPONSE_FINISH_REASONS_COMPAT)
@@ -228,10 +240,15 @@ def span_to_row(
 
     span_project = _text(take(sc.LLMTRACE_PROJECT)) or _text(resource.get(sc.LLMTRACE_PROJECT))
     prompt_name = _text(take(sc.LLMTRACE_PROMPT_NAME, ("gen_ai.prompt.name", "traceloop.prompt.key")))
-    prompt_version = _text(take(sc.LLMTRACE_PROMPT_VERSION, ("gen_ai.prompt.version", "traceloop.prompt.version")))
+    prompt_version = _text(
+        take(sc.LLMTRACE_PROMPT_VERSION, ("gen_ai.prompt.version", "traceloop.prompt.version"))
+    )
     user_id = _text(take(sc.USER_ID, (sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "user_id",)))
     session_id = _text(
-        take(sc.SESSION_ID, (sc.GEN_AI_CONVERSATION_ID, sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "session_id"))
+        take(
+            sc.SESSION_ID,
+            (sc.GEN_AI_CONVERSATION_ID, sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "session_id"),
+        )
     )
     environment = _text(take(sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_COMPAT)) or _text(
         _first(resource, (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT))
@@ -285,12 +302,26 @@ def row_values(row: Mapping[str, Any]) -> list[Any]:
 
 
 def _check_ids(record: SpanRecord) -> None:
-    if not isinstance(record.trace_id, str) or not _TRACE_ID.match(record.trace_id) or record.trace_id == _ZERO_TRACE:
-        raise InvalidSpan(f"trace_id must be 32 lowercase hex characters and not all zero, got {record.trace_id!r}")
-    if not isinstance(record.span_id, str) or not _SPAN_ID.match(record.span_id) or record.span_id == _ZERO_SPAN:
-        raise InvalidSpan(f"span_id must be 16 lowercase hex characters and not all zero, got {record.span_id!r}")
+    if (
+        not isinstance(record.trace_id, str)
+        or not _TRACE_ID.match(record.trace_id)
+        or record.trace_id == _ZERO_TRACE
+    ):
+        raise InvalidSpan(
+            f"trace_id must be 32 lowercase hex characters and not all zero, got {record.trace_id!r}"
+        )
+    if (
+        not isinstance(record.span_id, str)
+        or not _SPAN_ID.match(record.span_id)
+        or record.span_id == _ZERO_SPAN
+    ):
+        raise InvalidSpan(
+            f"span_id must be 16 lowercase hex characters and not all zero, got {record.span_id!r}"
+        )
     if record.parent_span_id and not _SPAN_ID.match(record.parent_span_id):
-        raise InvalidSpan(f"parent_span_id must be 16 lowercase hex characters, got {record.parent_span_id!r}")
+        raise InvalidSpan(
+            f"parent_span_id must be 16 lowercase hex characters, got {record.parent_span_id!r}"
+        )
 
 
 def _check_times(record: SpanRecord, now_ns: int) -> None:
@@ -300,7 +331,9 @@ def _check_times(record: SpanRecord, now_ns: int) -> None:
         raise InvalidSpan("end time is before start time")
     if record.start_ns > now_ns + MAX_FUTURE_SKEW_NS:
         raise InvalidSpan("start time is more than a day in the future")
-    if record.end_ns >= 2**63 or record.start_ns < 10**18 // 1000:  # before 1970-01-12: almost surely seconds or ms
+    if (
+        record.end_ns >= 2**63 or record.start_ns < 10**18 // 1000
+    ):  # before 1970-01-12: almost surely seconds or ms
         raise InvalidSpan("timestamps must be Unix epoch nanoseconds")
 
 

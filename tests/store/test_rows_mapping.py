@@ -1,0 +1,197 @@
+"""One mapping from every GenAI dialect to `spans` columns (llmtrace.store.rows)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from llmtrace._internal import semconv as sc
+from llmtrace.store.rows import SPAN_COLUMNS, InvalidSpan, SpanRecord, span_to_row
+
+NOW = time.time_ns()
+
+
+def record(attributes: dict[str, Any], **kw: Any) -> SpanRecord:
+    base: dict[str, Any] = {
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": "b7ad6b7169203331",
+        "name": "chat gpt-4o",
+        "start_ns": NOW - 1_500_000_000,
+        "end_ns": NOW,
+        "attributes": attributes,
+        "resource": {sc.SERVICE_NAME: "checkout", sc.DEPLOYMENT_ENVIRONMENT: "prod"},
+    }
+    base.update(kw)
+    return SpanRecord(**base)
+
+
+def test_llmtrace_sdk_span_maps_every_column() -> None:
+    row = span_to_row(
+        record(
+            {
+                sc.LLMTRACE_SPAN_KIND: "llm",
+                sc.GEN_AI_OPERATION_NAME: "chat",
+                sc.GEN_AI_PROVIDER_NAME: "openai",
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200,
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 800,
+                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 50,
+                sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+                sc.LLMTRACE_TTFT_MS: 120.5,
+                sc.LLMTRACE_PROMPT_NAME: "summarize",
+                sc.LLMTRACE_PROMPT_VERSION: "7",
+                sc.USER_ID: "u1",
+                sc.SESSION_ID: "s1",
+                sc.LLMTRACE_TAGS: ("beta", "eu"),
+                sc.GEN_AI_INPUT_MESSAGES: '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]',
+                sc.GEN_AI_OUTPUT_MESSAGES: '[{"role":"assistant","parts":[{"type":"text","content":"hello"}]}]',
+                sc.LLMTRACE_OUTPUT_CHARS: 5,
+                "llmtrace.metadata.tenant": "acme",
+            }
+        )
+    )
+    assert set(row) == set(SPAN_COLUMNS)
+    assert row["kind"] == "llm"
+    assert row["service_name"] == "checkout" and row["environment"] == "prod"
+    assert (
+        row["input_tokens"],
+        row["output_tokens"],
+        row["cached_input_tokens"],
+        row["reasoning_tokens"],
+    ) == (
+        1000,
+        200,
+        800,
+        50,
+    )
+    assert row["usage_source"] == "reported"
+    assert row["cost_usd"] == pytest.approx(0.0035)  # priced at ingest from the response model
+    assert row["finish_reason"] == "stop"
+    assert row["ttft_ms"] == 120.5
+    assert row["duration_ms"] == pytest.approx(1500.0)
+    assert row["start_time"].tzinfo is UTC
+    assert (row["prompt_name"], row["prompt_version"], row["user_id"], row["session_id"]) == (
+        "summarize",
+        "7",
+        "u1",
+        "s1",
+    )
+    assert row["tags"] == ["beta", "eu"]
+    assert row["output_chars"] == 5
+    assert row["attributes"] == {"llmtrace.metadata.tenant": "acme"}
+    assert row["status"] == "ok" and row["error_type"] == ""
+
+
+def test_old_semconv_and_openllmetry_names() -> None:
+    row = span_to_row(
+        record(
+            {
+                sc.GEN_AI_SYSTEM: "Anthropic",
+                "llm.request.type": "chat",
+                sc.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-5",
+                "gen_ai.usage.prompt_tokens": 300,
+                "gen_ai.usage.completion_tokens": 40,
+                "gen_ai.usage.cache_read_input_tokens": 100,
+                "gen_ai.prompt.0.role": "user",
+                "gen_ai.prompt.0.content": "hello",
+                "gen_ai.completion.0.content": "hi there",
+                "traceloop.association.properties.user_id": "u9",
+            }
+        )
+    )
+    assert row["provider"] == "anthropic" and row["kind"] == "llm" and row["operation"] == "chat"
+    assert (row["input_tokens"], row["output_tokens"], row["cached_input_tokens"]) == (300, 40, 100)
+    assert '"content": "hello"' in row["input"] and "hi there" in row["output"]
+    assert row["user_id"] == "u9"
+    assert row["cost_usd"] is not None and row["cost_usd"] > 0
+
+
+def test_openinference_names() -> None:
+    row = span_to_row(
+        record(
+            {
+                sc.OPENINFERENCE_SPAN_KIND: "LLM",
+                "llm.model_name": "gpt-4o-mini",
+                "llm.provider": "openai",
+                "llm.token_count.prompt": 12,
+                "llm.token_count.completion": 3,
+                "input.value": "question",
+                "output.value": "answer",
+            }
+        )
+    )
+    assert (row["kind"], row["request_model"], row["provider"]) == ("llm", "gpt-4o-mini", "openai")
+    assert (row["input_tokens"], row["output_tokens"]) == (12, 3)
+    assert (row["input"], row["output"], row["output_chars"]) == ("question", "answer", 6)
+
+
+def test_plain_span_is_stored_as_kind_span_without_cost() -> None:
+    row = span_to_row(record({"http.route": "/answer"}, name="GET /answer"))
+    assert row["kind"] == "span" and row["cost_usd"] is None and row["usage_source"] == "none"
+    assert row["attributes"] == {"http.route": "/answer"}
+
+
+def test_unknown_model_has_null_cost_not_zero() -> None:
+    row = span_to_row(
+        record(
+            {
+                sc.GEN_AI_OPERATION_NAME: "chat",
+                sc.GEN_AI_REQUEST_MODEL: "in-house-7b",
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 5,
+            }
+        )
+    )
+    assert row["cost_usd"] is None
+
+
+def test_error_status_takes_the_exception_event() -> None:
+    row = span_to_row(
+        record(
+            {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o"},
+            status_code="error",
+            status_message="boom",
+            events=[("exception", {sc.EXCEPTION_TYPE: "RateLimitError", sc.EXCEPTION_MESSAGE: "slow down"})],
+        )
+    )
+    assert (row["status"], row["error_type"], row["error_message"]) == (
+        "error",
+        "RateLimitError",
+        "slow down",
+    )
+
+
+def test_cancelled_stream_status() -> None:
+    row = span_to_row(record({sc.LLMTRACE_STATUS: "cancelled", sc.GEN_AI_REQUEST_MODEL: "gpt-4o"}))
+    assert row["status"] == "cancelled"
+
+
+def test_microseconds_survive_the_conversion() -> None:
+    start = 1_764_000_000_123_456_789
+    row = span_to_row(record({}, start_ns=start, end_ns=start + 1000), now_ns=start)
+    assert row["start_time"] == datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kw", "attributes", "message"),
+    [
+        ({"trace_id": "xyz"}, {}, "trace_id"),
+        ({"trace_id": "0" * 32}, {}, "trace_id"),
+        ({"span_id": "B7AD6B7169203331"}, {}, "span_id"),
+        ({}, {sc.GEN_AI_USAGE_INPUT_TOKENS: "12"}, "integer token count"),
+        ({}, {sc.GEN_AI_USAGE_OUTPUT_TOKENS: -1}, "non-negative"),
+        ({"start_ns": NOW + 3 * 86400 * 10**9, "end_ns": NOW + 3 * 86400 * 10**9}, {}, "future"),
+        ({"end_ns": NOW - 10**10}, {}, "before start"),
+        ({}, {"big": "x" * 300_000}, "over the"),
+        ({}, {sc.LLMTRACE_COST_USD: "cheap"}, "non-negative number"),
+    ],
+)
+def test_invalid_spans_are_rejected_with_a_reason(
+    kw: dict[str, Any], attributes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidSpan, match=message):
+        span_to_row(record(attributes, **kw))
