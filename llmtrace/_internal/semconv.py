@@ -29,6 +29,7 @@ ERROR_TYPE: Final = "error.type"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
+CODE_FUNCTION_NAME: Final = "code.function.name"  # the traced function of an @llmtrace.trace span
 
 # --- GenAI client spans (semconv v1.41) -----------------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -157,3 +158,12 @@ STATUS_CANCELLED: Final = "cancelled"
 USAGE_REPORTED: Final = "reported"
 USAGE_ESTIMATED: Final = "estimated"
 USAGE_NONE: Final = "none"
+
+# --- Provider-specific (semconv v1.41 openai.md / anthropic.md), set by llmtrace.integrations ----
+OPENAI_API_TYPE: Final = "openai.api.type"  # chat_completions | responses | completions | embeddings
+OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
+ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+ANTHROPIC_REQUEST_THINKING_BUDGET: Final = "anthropic.request.thinking.budget_tokens"

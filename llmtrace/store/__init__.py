@@ -1,0 +1,138 @@
+"""The trace store: a ClickHouse database reached through clickhouse-connect.
+
+The same code runs on the embedded chDB engine (the default, ``~/.llmtrace/data``) and on a
+ClickHouse server or cluster::
+
+    from llmtrace.store import open_store
+    from llmtrace.store.rows import span_to_row
+
+    store = open_store("chdb:///tmp/llmtrace")          # or "http://user:pass@host:8123/llmtrace"
+    store.migrate()
+    store.insert_spans([span_to_row(record)])
+    store.close()
+
+SQL lives only in this package: query modules under ``llmtrace.store.queries`` take a
+:class:`Store` and bind every user value as a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from llmtrace.store.client import connect
+from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
+from llmtrace.store.errors import StoreError
+from llmtrace.store.migrate import apply_migrations
+from llmtrace.store.rows import SCORE_COLUMNS, SPAN_COLUMNS
+
+__all__ = ["Store", "StoreError", "open_store"]
+
+# Exporters retry whole batches. With a token, ClickHouse drops a re-sent block (the tables keep
+# a non-replicated deduplication window), and the dependent-view setting makes the rollups
+# drop it too instead of counting it twice.
+_DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+
+
+class Store:
+    """An open store: ``client`` is the clickhouse-connect client, ``database`` the database name."""
+
+    def __init__(self, client: Any, database: str, dsn: str, *, cluster: str | None = None) -> None:
+        self.client = client
+        self.database = database
+        self.dsn = dsn  # as given; print ``masked_dsn`` instead
+        self.cluster = cluster
+
+    @property
+    def masked_dsn(self) -> str:
+        return parse_dsn(self.dsn).masked
+
+    def migrate(
+        self,
+        span_ttl_days: int | None = None,
+        rollup_ttl_days: int | None = None,
+        *,
+        migrations_dir: Path | None = None,
+    ) -> list[str]:
+        """Apply pending migrations; return the file names applied now.
+
+        A TTL left as None keeps the existing table's TTL (90 days for spans and 400 for rollups
+        on a fresh install); a given one is applied to existing tables (0 = keep forever).
+        """
+        applied = apply_migrations(
+            self.client,
+            self.database,
+            span_ttl_days=span_ttl_days,
+            rollup_ttl_days=rollup_ttl_days,
+            cluster=self.cluster,
+            directory=migrations_dir,
+        )
+        self._use_database()
+        return applied
+
+    def insert_spans(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
+        """Insert ``spans`` rows (dicts from :func:`llmtrace.store.rows.span_to_row`) in one block."""
+        self._insert("spans", SPAN_COLUMNS, rows, dedup_token)
+
+    def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
+        """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`)."""
+        self._insert("scores", SCORE_COLUMNS, rows, dedup_token)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], dedup_token: str | None
+    ) -> None:
+        if not rows:
+            return
+        settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        # Column-oriented: about 40% faster than row tuples for span batches (measured on chDB).
+        data = [[row[c] for row in rows] for c in columns]
+        try:
+            self.client.insert(
+                table,
+                data,
+                column_names=list(columns),
+                database=self.database,
+                settings=settings,
+                column_oriented=True,
+            )
+        except Exception as exc:
+            text = str(exc).strip()
+            first = text.splitlines()[0][:300] if text else type(exc).__name__
+            raise StoreError(
+                f"insert into {self.database}.{table} at {self.masked_dsn} failed: {first}"
+            ) from exc
+
+    def _use_database(self) -> None:
+        """Make ``database`` the client's default, once it exists (queries name it explicitly anyway)."""
+        exists = self.client.query(
+            "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": self.database}
+        ).result_rows[0][0]
+        if exists:
+            self.client.database = self.database
+
+
+def open_store(dsn: str | None = None, database: str | None = None, *, cluster: str | None = None) -> Store:
+    """Open the store at ``dsn`` (None: ``$LLMTRACE_STORE``, else ``chdb://~/.llmtrace/data``).
+
+    ``database`` defaults to the DSN's database, else ``llmtrace``. Nothing is created until
+    :meth:`Store.migrate`. Raises :class:`StoreError` (one line, password masked) when the DSN is
+    malformed, the server unreachable, or the embedded store held by another process.
+    """
+    dsn = dsn or default_dsn()
+    parsed = parse_dsn(dsn)
+    db = check_database_name(database or parsed.database or DEFAULT_DATABASE, dsn)
+    store = Store(connect(parsed), db, dsn, cluster=cluster)
+    store._use_database()
+    return store

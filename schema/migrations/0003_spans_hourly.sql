@@ -34,7 +34,10 @@ CREATE TABLE IF NOT EXISTS {{database}}.spans_hourly {{on_cluster}}
 ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(hour)
 ORDER BY (project, service_name, prompt_name, model, provider, prompt_version, environment, hour)
-TTL hour + toIntervalDay({{rollup_ttl_days}});
+TTL hour + toIntervalDay({{rollup_ttl_days}})
+-- A re-sent span batch (same insert_deduplication_token) must not be counted twice here either
+-- (the store inserts with deduplicate_blocks_in_dependent_materialized_views = 1).
+SETTINGS non_replicated_deduplication_window = 10000;
 
 -- Histogram bucket b holds values v with floor(log2(max(v, 1)) * 4) = b, i.e. [2^(b/4), 2^((b+1)/4)).
 -- Aliases never reuse a spans column name (ClickHouse would resolve the column to the alias).

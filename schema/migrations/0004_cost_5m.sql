@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.cost_5m {{on_cluster}}
 ENGINE = SummingMergeTree()
 PARTITION BY toYYYYMM(t)
 ORDER BY (project, service_name, model, prompt_name, environment, provider, t)
-TTL t + toIntervalDay({{rollup_ttl_days}});
+TTL t + toIntervalDay({{rollup_ttl_days}})
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.cost_5m_mv {{on_cluster}} TO {{database}}.cost_5m AS
 SELECT

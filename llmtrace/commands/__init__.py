@@ -1,0 +1,1 @@
+"""``llmtrace`` subcommands: one module per command, each exposing ``register(subparsers)``."""

@@ -1,0 +1,112 @@
+"""``llmtrace serve``: the ingest + query server (FastAPI under uvicorn) on a store.
+
+On the embedded store it runs ONE worker process: chDB allows one process per data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the OTLP ingest and query API server",
+        description="Serve OTLP/HTTP ingest at /v1/traces and the query API at /api/v1 (docs at /docs). "
+        "Migrations are applied at start.",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="DSN",
+        help="chdb:///path or http(s)://user:pass@host:8123/db "
+        "(default: $LLMTRACE_STORE, else chdb://~/.llmtrace/data)",
+    )
+    parser.add_argument(
+        "--database", metavar="NAME", help="database name (default: the DSN's, else llmtrace)"
+    )
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 7878)")
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        metavar="KEY[:PROJECT]",
+        help="require 'Authorization: Bearer KEY'; its data goes to PROJECT (default 'default'). "
+        "Repeatable; also LLMTRACE_API_KEYS=k1:p1,k2:p2",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", default=None, help="allow a non-loopback --host without API keys"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from llmtrace.store import StoreError, open_store
+    from llmtrace_server.app import create_app
+    from llmtrace_server.settings import Settings
+
+    given = {k: getattr(args, k) for k in ("store", "database", "host", "port", "api_keys", "insecure")}
+    try:
+        # Only what was given on the command line: the rest comes from LLMTRACE_* or defaults.
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        print(f"llmtrace serve: {_first_error(exc)}", file=sys.stderr)
+        return 2
+    try:
+        with _quiet_stderr():
+            store = open_store(settings.store, settings.database)
+    except StoreError as exc:
+        print(f"llmtrace serve: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"llmtrace serve: store {store.masked_dsn} (database {store.database}); "
+        f"http://{settings.host}:{settings.port}/docs",
+        file=sys.stderr,
+    )
+    # workers=1: the embedded store can only be open in one process (and the app is async anyway).
+    uvicorn.run(
+        create_app(settings, store=store),
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while opening the store.
+
+    chDB prints its own multi-line exception to fd 2 (from C++) before raising; the StoreError we
+    print instead already says what is wrong and what to do.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _first_error(exc: object) -> str:
+    errors = exc.errors()  # type: ignore[attr-defined]
+    if not errors:
+        return str(exc)
+    message = str(errors[0].get("msg", exc))
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,324 @@
+"""What every provider integration shares: patching, the per-call span, usage, cost and errors.
+
+A provider module only knows its SDK's shapes: it turns request kwargs into start attributes and a
+response (or a stream's chunks) into an `Outcome`. Everything that must behave the same for every
+provider — when the span starts and ends, how usage is estimated when it is missing, how cost and
+errors are recorded — lives here, so it is written (and tested) once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from llmtrace._internal import semconv as sc
+from llmtrace._internal.config import settings
+from llmtrace._internal.content import capture_json
+from llmtrace._internal.pricing import provider_from_url
+
+# Set while an llmtrace LLM span is current, so a helper that calls another patched method
+# (openai `responses.stream` -> `create`, a framework calling the SDK) yields one span, not two.
+_IN_CALL: ContextVar[bool] = ContextVar("llmtrace_in_llm_call", default=False)
+
+# Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.
+CHARS_PER_TOKEN = 4
+
+
+class _State:
+    """Whether wrappers record. Wrappers stay reachable after `uninstrument()` (a cached
+    `with_raw_response` binding holds one), so each checks this flag and otherwise just calls through."""
+
+    active = False
+
+
+STATE = _State()
+
+
+class LlmtraceWrapper(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """Our wrapper type: finding it on a method means "already instrumented, do not wrap again"."""
+
+
+_patched: list[tuple[type, str, Any]] = []
+
+
+def _is_ours(obj: Any) -> bool:
+    """True if `obj` is our wrapper or a foreign wrapper (e.g. official OTel) around ours."""
+    for _ in range(8):
+        if isinstance(obj, LlmtraceWrapper):
+            return True
+        obj = getattr(obj, "__wrapped__", None)
+        if obj is None:
+            return False
+    return False
+
+
+def patch(owner: type, name: str, wrapper: Callable[..., Any]) -> None:
+    """Replace `owner.name` with our wrapper, once, remembering the original for `unpatch_all`."""
+    original = owner.__dict__.get(name)
+    if original is None or _is_ours(original):
+        return
+    setattr(owner, name, LlmtraceWrapper(original, wrapper))
+    _patched.append((owner, name, original))
+
+
+def unpatch_all() -> None:
+    """Put every original back. A foreign wrapper stacked on ours stays; ours inside it is inert."""
+    while _patched:
+        owner, name, original = _patched.pop()
+        if isinstance(owner.__dict__.get(name), LlmtraceWrapper):
+            setattr(owner, name, original)
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Token counts with OTel semantics: cached and cache-write are subsets of input, reasoning of output."""
+
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a response (or an accumulated stream) says, in provider-neutral form."""
+
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    usage: TokenUsage | None = None
+    output_chars: int = 0
+    output_messages: list[dict[str, Any]] | None = None  # only built when content is captured
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)  # provider-specific extras
+
+
+class LLMCall:
+    """One traced provider call: owns its span and ends it exactly once."""
+
+    __slots__ = (
+        "capture",
+        "ended",
+        "estimate_input",
+        "first_chunk_ns",
+        "first_content_ns",
+        "injected_usage",
+        "provider",
+        "request_model",
+        "span",
+        "start_ns",
+    )
+
+    def __init__(
+        self,
+        span: Span,
+        provider: str,
+        request_model: str,
+        capture: bool,
+        estimate_input: Callable[[], int],
+    ) -> None:
+        self.span = span
+        self.start_ns = time.perf_counter_ns()
+        self.provider = provider
+        self.request_model = request_model
+        self.capture = capture
+        self.estimate_input = estimate_input  # chars/4 of the request, computed only when needed
+        self.ended = False
+        self.first_chunk_ns = 0
+        self.first_content_ns = 0
+        self.injected_usage = False  # openai: we asked the stream for usage, so its usage chunk is ours
+
+    def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
+        """Record `outcome` and end the span (no-op if it already ended)."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            _record_outcome(self, outcome, cancelled)
+        finally:
+            self.span.end()
+
+    def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
+        """Record a provider error (and whatever partial output there was) and end the span."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            span = self.span
+            if outcome is not None and (outcome.output_chars or outcome.usage is not None):
+                _record_outcome(self, outcome, False)
+            span.set_attribute(sc.ERROR_TYPE, type(exc).__name__)
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int):
+                span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
+            span.set_status(Status(StatusCode.ERROR, str(exc)[:2048]))
+        finally:
+            self.span.end()
+
+    def end_quietly(self) -> None:
+        """End the span after an internal error, so no span is ever left open."""
+        if not self.ended:
+            self.ended = True
+            self.span.end()
+
+
+@lru_cache(maxsize=64)
+def endpoint_facts(base_url: str, default_provider: str) -> tuple[str, dict[str, Any]]:
+    """(provider, server.address/port attributes) of a client's base URL; cached per URL."""
+    provider = provider_from_url(base_url, default_provider)
+    scheme, _, rest = base_url.partition("://")
+    host, _, port = rest.split("/", 1)[0].partition(":")
+    attrs: dict[str, Any] = {sc.SERVER_ADDRESS: host}
+    attrs[sc.SERVER_PORT] = int(port) if port.isdigit() else (443 if scheme == "https" else 80)
+    return provider, attrs
+
+
+def start_call(
+    *,
+    operation: str,
+    provider: str,
+    request_model: str,
+    kind: str,
+    attributes: dict[str, Any],
+    capture: bool,
+    estimate_input: Callable[[], int],
+) -> LLMCall:
+    """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front."""
+    attributes[sc.GEN_AI_OPERATION_NAME] = operation
+    attributes[sc.GEN_AI_PROVIDER_NAME] = provider
+    attributes[sc.LLMTRACE_SPAN_KIND] = kind
+    if request_model:
+        attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
+    span = (
+        settings()
+        .tracer()
+        .start_span(
+            f"{operation} {request_model}" if request_model else operation,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
+    )
+    return LLMCall(span, provider, request_model, capture, estimate_input)
+
+
+def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
+    attrs: dict[str, Any] = dict(outcome.attributes)
+    if outcome.response_id:
+        attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
+    if outcome.response_model:
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = outcome.response_model
+    if outcome.finish_reasons:
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
+    usage = outcome.usage
+    if usage is None:
+        # Never a silent 0: estimate from the text we saw and say so.
+        usage = TokenUsage(
+            input=_tokens_from_chars(call.estimate_input()),
+            output=_tokens_from_chars(outcome.output_chars),
+        )
+        attrs[sc.LLMTRACE_USAGE_SOURCE] = sc.USAGE_ESTIMATED
+    else:
+        attrs[sc.LLMTRACE_USAGE_SOURCE] = sc.USAGE_REPORTED
+    attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input
+    attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output
+    if usage.cached:
+        attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached
+    if usage.cache_write:
+        attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write
+    if usage.reasoning:
+        attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning
+    attrs[sc.LLMTRACE_OUTPUT_CHARS] = outcome.output_chars
+    if outcome.tool_calls:
+        attrs[sc.LLMTRACE_TOOL_CALLS] = _tool_calls_json(call, outcome.tool_calls)
+    if call.capture and outcome.output_messages is not None:
+        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages)
+    if call.first_chunk_ns:
+        attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (call.first_chunk_ns - call.start_ns) / 1e9
+    if call.first_content_ns:
+        attrs[sc.LLMTRACE_TTFT_MS] = (call.first_content_ns - call.start_ns) / 1e6
+    cost = _cost(call, outcome.response_model, usage)
+    if cost is not None:
+        attrs[sc.LLMTRACE_COST_USD] = cost
+    if cancelled:
+        attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
+    call.span.set_attributes(attrs)
+
+
+def _tool_calls_json(call: LLMCall, tool_calls: list[dict[str, Any]]) -> str:
+    # Tool names always; arguments are user content, so they follow capture_content.
+    if call.capture:
+        return capture_json(tool_calls)
+    return json.dumps([{k: v for k, v in t.items() if k != "arguments"} for t in tool_calls])
+
+
+def _tokens_from_chars(chars: int) -> int:
+    return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def _cost(call: LLMCall, response_model: str | None, usage: TokenUsage) -> float | None:
+    book = settings().price_book
+    if book is None:
+        return None
+    kwargs: dict[str, Any] = {
+        "provider": call.provider,
+        "input_tokens": usage.input,
+        "output_tokens": usage.output,
+        "cached_input_tokens": usage.cached,
+        "cache_write_tokens": usage.cache_write,
+        "reasoning_tokens": usage.reasoning,
+    }
+    cost = book.cost_usd(model=response_model or call.request_model, **kwargs)
+    if cost is None and response_model and call.request_model and response_model != call.request_model:
+        cost = book.cost_usd(model=call.request_model, **kwargs)
+    return cost
+
+
+@contextmanager
+def current(call: LLMCall) -> Iterator[None]:
+    """Make the call's span current (and mark "inside a call") for the duration of the SDK call only."""
+    token = _IN_CALL.set(True)
+    try:
+        with trace.use_span(
+            call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
+            yield
+    finally:
+        _IN_CALL.reset(token)
+
+
+def should_trace() -> bool:
+    """False when uninstrumented or nested inside another llmtrace LLM call."""
+    return STATE.active and not _IN_CALL.get()
+
+
+def text_chars(value: Any) -> int:
+    """Characters of text in a request value (messages, prompt, input), for usage estimates."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(text_chars(v) for k, v in value.items() if k in _TEXT_KEYS)
+    if isinstance(value, list | tuple):
+        return sum(text_chars(v) for v in value)
+    return 0
+
+
+# Keys of request dicts whose values hold the text a model reads.
+_TEXT_KEYS = frozenset({"content", "text", "input", "arguments", "output", "thinking"})
+
+
+def materialize(kwargs: dict[str, Any], key: str) -> None:
+    """Turn a one-shot iterator argument into a list so reading it for telemetry cannot consume it."""
+    value = kwargs.get(key)
+    if isinstance(value, Iterator):
+        kwargs[key] = list(value)

@@ -1,0 +1,283 @@
+"""Reading OpenAI responses and stream chunks into an `Outcome` (chat, responses, completions).
+
+Pure functions of the SDK's pydantic objects, kept apart from the patching code so each can be
+read (and fault-injected) on its own. Token semantics: OpenAI's ``prompt_tokens`` already
+includes cached and cache-write tokens and ``completion_tokens`` includes reasoning tokens, which
+is exactly the OTel meaning, so they pass straight through.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from llmtrace.integrations._common import LLMCall, Outcome, TokenUsage
+
+
+def _details(obj: Any, name: str, field: str) -> int:
+    details = getattr(obj, name, None)
+    return (getattr(details, field, None) or 0) if details is not None else 0
+
+
+def chat_usage(usage: Any) -> TokenUsage | None:
+    """`CompletionUsage` (chat and legacy completions) -> TokenUsage."""
+    if usage is None:
+        return None
+    return TokenUsage(
+        input=usage.prompt_tokens or 0,
+        output=usage.completion_tokens or 0,
+        cached=_details(usage, "prompt_tokens_details", "cached_tokens"),
+        cache_write=_details(usage, "prompt_tokens_details", "cache_write_tokens"),
+        reasoning=_details(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def responses_usage(usage: Any) -> TokenUsage | None:
+    """`ResponseUsage` -> TokenUsage."""
+    if usage is None:
+        return None
+    return TokenUsage(
+        input=usage.input_tokens or 0,
+        output=usage.output_tokens or 0,
+        cached=_details(usage, "input_tokens_details", "cached_tokens"),
+        cache_write=_details(usage, "input_tokens_details", "cache_write_tokens"),
+        reasoning=_details(usage, "output_tokens_details", "reasoning_tokens"),
+    )
+
+
+def _text_parts(text: str | None, refusal: str | None = None) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if text:
+        parts.append({"type": "text", "content": text})
+    if refusal:
+        parts.append({"type": "text", "content": refusal})
+    return parts
+
+
+def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
+    """A `ChatCompletion` (or `ParsedChatCompletion`)."""
+    out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
+    messages: list[dict[str, Any]] | None = [] if call.capture else None
+    for choice in resp.choices:
+        out.finish_reasons.append(choice.finish_reason or "error")
+        msg = choice.message
+        text, refusal = msg.content, getattr(msg, "refusal", None)
+        out.output_chars += len(text or "") + len(refusal or "")
+        parts = _text_parts(text, refusal) if messages is not None else []
+        for tc in msg.tool_calls or ():
+            fn = getattr(tc, "function", None) or getattr(tc, "custom", None)
+            name = getattr(fn, "name", "") or ""
+            args = getattr(fn, "arguments", None) or getattr(fn, "input", None) or ""
+            out.output_chars += len(args)
+            out.tool_calls.append({"id": tc.id, "name": name, "arguments": args})
+            parts.append({"type": "tool_call", "id": tc.id, "name": name, "arguments": args})
+        if messages is not None:
+            messages.append({"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason})
+    out.output_messages = messages
+    _openai_extras(out, resp)
+    return out
+
+
+def _openai_extras(out: Outcome, resp: Any) -> None:
+    from llmtrace._internal import semconv as sc
+
+    tier = getattr(resp, "service_tier", None)
+    if tier:
+        out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+    fingerprint = getattr(resp, "system_fingerprint", None)
+    if fingerprint:
+        out.attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+
+
+def completion_outcome(call: LLMCall, resp: Any) -> Outcome:
+    """A legacy `Completion`."""
+    out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
+    messages: list[dict[str, Any]] | None = [] if call.capture else None
+    for choice in resp.choices:
+        out.finish_reasons.append(choice.finish_reason or "error")
+        out.output_chars += len(choice.text or "")
+        if messages is not None:
+            messages.append(
+                {
+                    "role": "assistant",
+                    "parts": _text_parts(choice.text),
+                    "finish_reason": choice.finish_reason,
+                }
+            )
+    out.output_messages = messages
+    _openai_extras(out, resp)
+    return out
+
+
+def responses_outcome(call: LLMCall, resp: Any) -> Outcome:
+    """A Responses API `Response` (or `ParsedResponse`)."""
+    out = Outcome(response_id=resp.id, response_model=resp.model, usage=responses_usage(resp.usage))
+    incomplete = getattr(resp, "incomplete_details", None)
+    reason = getattr(incomplete, "reason", None) if incomplete is not None else None
+    out.finish_reasons.append(str(reason or resp.status or "completed"))
+    parts: list[dict[str, Any]] = []
+    for item in resp.output or ():
+        kind = getattr(item, "type", None)
+        if kind == "message":
+            for content in item.content or ():
+                text = getattr(content, "text", None) or getattr(content, "refusal", None) or ""
+                out.output_chars += len(text)
+                if call.capture and text:
+                    parts.append({"type": "text", "content": text})
+        elif kind == "function_call":
+            args = item.arguments or ""
+            out.output_chars += len(args)
+            out.tool_calls.append({"id": item.call_id, "name": item.name, "arguments": args})
+            if call.capture:
+                parts.append({"type": "tool_call", "id": item.call_id, "name": item.name, "arguments": args})
+        elif kind == "reasoning" and call.capture:
+            for summary in getattr(item, "summary", None) or ():
+                parts.append({"type": "reasoning", "content": getattr(summary, "text", "")})
+    if call.capture:
+        out.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": out.finish_reasons[0]}]
+    _openai_extras(out, resp)
+    return out
+
+
+class ChatStream:
+    """Accumulates `ChatCompletionChunk`s (and legacy `Completion` chunks with ``text_mode``)."""
+
+    __slots__ = (
+        "call",
+        "chars",
+        "finish",
+        "hide_usage",
+        "id",
+        "model",
+        "text_mode",
+        "texts",
+        "tools",
+        "usage",
+    )
+
+    def __init__(self, call: LLMCall, *, hide_usage: bool, text_mode: bool = False) -> None:
+        self.call = call
+        self.hide_usage = hide_usage  # we asked for usage: the usage-only chunk is ours, not the caller's
+        self.text_mode = text_mode
+        self.id: str | None = None
+        self.model: str | None = None
+        self.usage: Any = None
+        self.chars = 0
+        self.texts: dict[int, list[str]] = {}
+        self.finish: dict[int, str] = {}
+        self.tools: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def _content(self) -> None:
+        if not self.call.first_content_ns:
+            self.call.first_content_ns = time.perf_counter_ns()
+
+    def on_chunk(self, chunk: Any) -> bool:
+        if self.id is None:
+            self.id, self.model = chunk.id, chunk.model
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        choices = chunk.choices
+        if not choices:
+            return self.hide_usage and usage is not None
+        for choice in choices:
+            if self.text_mode:
+                text = choice.text
+            else:
+                delta = choice.delta
+                text = delta.content or delta.refusal if delta is not None else None
+                if delta is not None and delta.tool_calls:
+                    self._tool_deltas(choice.index, delta.tool_calls)
+            texts = self.texts.get(choice.index)
+            if texts is None:
+                texts = self.texts[choice.index] = []
+            if text:
+                self._content()
+                self.chars += len(text)
+                texts.append(text)
+            if choice.finish_reason:
+                self.finish[choice.index] = choice.finish_reason
+        return False
+
+    def _tool_deltas(self, index: int, deltas: Any) -> None:
+        self._content()
+        for tc in deltas:
+            slot = self.tools.get((index, tc.index))
+            if slot is None:
+                slot = self.tools[(index, tc.index)] = {"id": tc.id, "name": "", "arguments": ""}
+            fn = tc.function
+            if fn is not None:
+                if fn.name:
+                    slot["name"] += fn.name
+                if fn.arguments:
+                    slot["arguments"] += fn.arguments
+                    self.chars += len(fn.arguments)
+
+    def outcome(self) -> Outcome:
+        out = Outcome(response_id=self.id, response_model=self.model, usage=chat_usage(self.usage))
+        out.output_chars = self.chars
+        indexes = sorted(set(self.texts) | set(self.finish) | {i for i, _ in self.tools})
+        # A choice whose finish reason never arrived was cut short (spec: report "error").
+        out.finish_reasons = [self.finish.get(i, "error") for i in indexes]
+        out.tool_calls = [self.tools[k] for k in sorted(self.tools)]
+        if self.call.capture:
+            messages = []
+            for i in indexes:
+                parts = _text_parts("".join(self.texts.get(i, ())))
+                parts += [{"type": "tool_call", **t} for (ci, _), t in sorted(self.tools.items()) if ci == i]
+                messages.append(
+                    {"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "error")}
+                )
+            out.output_messages = messages
+        return out
+
+
+_CONTENT_EVENTS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.function_call_arguments.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+    }
+)
+
+
+class ResponsesStream:
+    """Accumulates Responses API stream events; the terminal event carries the full response."""
+
+    __slots__ = ("call", "chars", "final", "id", "model", "texts")
+
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+        self.final: Any = None
+        self.id: str | None = None
+        self.model: str | None = None
+        self.chars = 0
+        self.texts: list[str] = []
+
+    def on_chunk(self, event: Any) -> bool:
+        kind = event.type
+        if kind in _CONTENT_EVENTS:
+            if not self.call.first_content_ns:
+                self.call.first_content_ns = time.perf_counter_ns()
+            if kind != "response.reasoning_text.delta" and kind != "response.reasoning_summary_text.delta":
+                self.chars += len(event.delta)
+                if kind != "response.function_call_arguments.delta":
+                    self.texts.append(event.delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = event.response
+        elif kind == "response.created":
+            self.id, self.model = event.response.id, event.response.model
+        return False
+
+    def outcome(self) -> Outcome:
+        if self.final is not None:
+            return responses_outcome(self.call, self.final)
+        out = Outcome(response_id=self.id, response_model=self.model, output_chars=self.chars)
+        out.finish_reasons = ["error"]
+        if self.call.capture:
+            out.output_messages = [
+                {"role": "assistant", "parts": _text_parts("".join(self.texts)), "finish_reason": "error"}
+            ]
+        return out

@@ -1,0 +1,374 @@
+"""OpenAI integration: chat completions, responses, embeddings and legacy completions, sync and async.
+
+Patched methods (class attributes, so clients created before ``instrument()`` are traced too):
+``chat.completions.create/parse`` (``.stream()`` goes through ``create``), ``responses.create/parse``
+(``.stream()`` goes through ``create``), ``embeddings.create``, ``completions.create``. The
+provider comes from the client's base URL (``azure``, ``openrouter``, ... else ``openai``).
+
+Stream usage: OpenAI reports usage on chat/completions streams only when asked
+(``stream_options.include_usage``). With ``openai_stream_usage`` on (``LLMTRACE_OPENAI_STREAM_USAGE``),
+llmtrace asks for it when the caller did not, for ``api.openai.com`` only (other endpoints may
+reject the option), and hides the extra usage-only chunk from the caller. Otherwise usage is
+estimated (``llmtrace.usage.source=estimated``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmtrace._internal import semconv as sc
+from llmtrace._internal.config import settings
+from llmtrace._internal.content import capture_json
+from llmtrace.integrations import _openai_parts as parts
+from llmtrace.integrations._common import (
+    LLMCall,
+    Outcome,
+    endpoint_facts,
+    materialize,
+    patch,
+    start_call,
+    text_chars,
+)
+from llmtrace.integrations._streams import StreamHandler
+from llmtrace.integrations._wrappers import Endpoint, async_wrapper, sync_wrapper
+
+PROVIDER = "openai"
+
+_PARAMS = (
+    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", sc.GEN_AI_REQUEST_SEED),
+)
+
+
+def _given(value: Any) -> bool:
+    """False for None and the SDK's ``omit``/``NOT_GIVEN`` sentinels (frameworks pass them explicitly)."""
+    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+
+
+def _request_attrs(kwargs: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    attrs = dict(base)
+    for key, name in _PARAMS:
+        value = kwargs.get(key)
+        if _given(value) and isinstance(value, int | float) and not isinstance(value, bool):
+            attrs[name] = value
+    stop: Any = kwargs.get("stop")
+    if _given(stop):
+        attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+    n = kwargs.get("n")
+    if _given(n) and isinstance(n, int) and n != 1:
+        attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    if kwargs.get("stream") is True:
+        attrs[sc.GEN_AI_REQUEST_STREAM] = True
+    tier = kwargs.get("service_tier")
+    if _given(tier) and tier != "auto":
+        attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = str(tier)
+    fmt = kwargs.get("encoding_format")
+    if _given(fmt):
+        attrs[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [str(fmt)]
+    output_type = _output_type(kwargs)
+    if output_type:
+        attrs[sc.GEN_AI_OUTPUT_TYPE] = output_type
+    return attrs
+
+
+def _output_type(kwargs: dict[str, Any]) -> str | None:
+    fmt = kwargs.get("response_format")
+    if not _given(fmt):
+        text = kwargs.get("text")
+        fmt = text.get("format") if isinstance(text, dict) else kwargs.get("text_format")
+    if not _given(fmt):
+        return None
+    if isinstance(fmt, dict):
+        return "text" if fmt.get("type") == "text" else "json"
+    return "json"  # a pydantic model / JSON schema type (`parse`)
+
+
+def _chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """OpenAI chat messages -> (system instruction parts, OTel input messages)."""
+    system: list[dict[str, Any]] = []
+    inputs: list[dict[str, Any]] = []
+    for message in messages or ():
+        m = message if isinstance(message, dict) else _as_dict(message)
+        role = m.get("role", "user")
+        msg_parts = _content_parts(m.get("content"))
+        for tc in m.get("tool_calls") or ():
+            tc = tc if isinstance(tc, dict) else _as_dict(tc)
+            fn = tc.get("function") or {}
+            msg_parts.append(
+                {
+                    "type": "tool_call",
+                    "id": tc.get("id"),
+                    "name": fn.get("name"),
+                    "arguments": fn.get("arguments"),
+                }
+            )
+        if role == "tool":
+            msg_parts = [
+                {"type": "tool_call_response", "id": m.get("tool_call_id"), "response": m.get("content")}
+            ]
+        if role in ("system", "developer"):
+            system.extend(msg_parts)
+        else:
+            inputs.append({"role": role, "parts": msg_parts})
+    return system, inputs
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    dump = getattr(obj, "model_dump", None)
+    return dump(exclude_none=True) if callable(dump) else {}
+
+
+def _content_parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    result: list[dict[str, Any]] = []
+    for part in content:
+        p = part if isinstance(part, dict) else _as_dict(part)
+        kind = p.get("type")
+        if kind in ("text", "input_text", "output_text"):
+            result.append({"type": "text", "content": p.get("text", "")})
+        elif kind in ("image_url", "input_image"):
+            url = p.get("image_url")
+            url = url.get("url") if isinstance(url, dict) else url
+            result.append({"type": "uri", "modality": "image", "uri": url or p.get("file_id")})
+        else:
+            result.append({"type": "generic", "kind": kind})
+    return result
+
+
+def _responses_input(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [{"role": "user", "parts": [{"type": "text", "content": value}]}]
+    messages: list[dict[str, Any]] = []
+    for item in value or ():
+        it = item if isinstance(item, dict) else _as_dict(item)
+        kind = it.get("type", "message")
+        if kind == "message":
+            messages.append({"role": it.get("role", "user"), "parts": _content_parts(it.get("content"))})
+        elif kind == "function_call":
+            part = {
+                "type": "tool_call",
+                "id": it.get("call_id"),
+                "name": it.get("name"),
+                "arguments": it.get("arguments"),
+            }
+            messages.append({"role": "assistant", "parts": [part]})
+        elif kind == "function_call_output":
+            part = {"type": "tool_call_response", "id": it.get("call_id"), "response": it.get("output")}
+            messages.append({"role": "tool", "parts": [part]})
+    return messages
+
+
+class _OpenAIEndpoint(Endpoint):
+    """Common start logic; subclasses say which operation and how to read request content."""
+
+    operation = sc.OP_CHAT
+    kind = sc.KIND_LLM
+    api_type = "chat_completions"
+    input_key = "messages"
+
+    def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
+        provider, server = endpoint_facts(str(instance._client.base_url), PROVIDER)
+        materialize(kwargs, self.input_key)
+        config = settings()
+        capture = config.capture_content
+        attrs = _request_attrs(kwargs, server)
+        attrs[sc.OPENAI_API_TYPE] = self.api_type
+        if capture:
+            self.capture_request(kwargs, attrs)
+        injected = self.adjust(kwargs, provider, config.openai_stream_usage)
+        model = kwargs.get("model")
+        call = start_call(
+            operation=self.operation,
+            provider=provider,
+            request_model=model if isinstance(model, str) else "",
+            kind=self.kind,
+            attributes=attrs,
+            capture=capture,
+            estimate_input=lambda: self.input_chars(kwargs),
+        )
+        call.injected_usage = injected
+        return call
+
+    def input_chars(self, kwargs: dict[str, Any]) -> int:
+        return text_chars(kwargs.get(self.input_key))
+
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+        system, inputs = _chat_messages(kwargs.get("messages"))
+        if system:
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system)
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(inputs)
+        _capture_tools(kwargs, attrs)
+
+    def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:
+        """Ask a stream for usage when configured (see module docstring); True if we did."""
+        if not (stream_usage and provider == PROVIDER and kwargs.get("stream") is True):
+            return False
+        options = kwargs.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        if "include_usage" in options:
+            return False  # the caller decided
+        options["include_usage"] = True
+        kwargs["stream_options"] = options
+        return True
+
+    def stream_handler(self, call: LLMCall, kwargs: dict[str, Any]) -> StreamHandler:
+        # Only a usage chunk we asked for is hidden; one the caller asked for is theirs.
+        return parts.ChatStream(
+            call, hide_usage=call.injected_usage, text_mode=self.api_type == "completions"
+        )
+
+
+def _capture_tools(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    tools = kwargs.get("tools")
+    if _given(tools) and tools:
+        attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(list(tools))
+
+
+class ChatCreate(_OpenAIEndpoint):
+    where = "openai.chat"
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        return parts.chat_outcome(call, result)
+
+    def outcome_from_json(self, call: LLMCall, body: Any) -> Outcome:
+        from openai.types.chat import ChatCompletion
+
+        return parts.chat_outcome(call, ChatCompletion.model_validate(body))
+
+
+class ChatParse(ChatCreate):
+    where = "openai.chat.parse"
+
+    def is_stream(self, kwargs: dict[str, Any]) -> bool:
+        return False
+
+
+class CompletionsCreate(_OpenAIEndpoint):
+    where = "openai.completions"
+    operation = sc.OP_TEXT_COMPLETION
+    api_type = "completions"
+    input_key = "prompt"
+
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+        prompt = kwargs.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(
+            [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]
+        )
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        return parts.completion_outcome(call, result)
+
+    def outcome_from_json(self, call: LLMCall, body: Any) -> Outcome:
+        from openai.types import Completion
+
+        return parts.completion_outcome(call, Completion.model_validate(body))
+
+
+class ResponsesCreate(_OpenAIEndpoint):
+    where = "openai.responses"
+    api_type = "responses"
+    input_key = "input"
+
+    def input_chars(self, kwargs: dict[str, Any]) -> int:
+        instructions = kwargs.get("instructions")
+        return text_chars(kwargs.get("input")) + (len(instructions) if isinstance(instructions, str) else 0)
+
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+        instructions = kwargs.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json([{"type": "text", "content": instructions}])
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_responses_input(kwargs.get("input")))
+        _capture_tools(kwargs, attrs)
+
+    def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:
+        return False  # Responses streams always end with the full response, usage included
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        return parts.responses_outcome(call, result)
+
+    def outcome_from_json(self, call: LLMCall, body: Any) -> Outcome:
+        from openai.types.responses import Response
+
+        return parts.responses_outcome(call, Response.model_validate(body))
+
+    def stream_handler(self, call: LLMCall, kwargs: dict[str, Any]) -> StreamHandler:
+        return parts.ResponsesStream(call)
+
+
+class ResponsesParse(ResponsesCreate):
+    where = "openai.responses.parse"
+
+    def is_stream(self, kwargs: dict[str, Any]) -> bool:
+        return False
+
+
+class EmbeddingsCreate(_OpenAIEndpoint):
+    where = "openai.embeddings"
+    operation = sc.OP_EMBEDDINGS
+    kind = sc.KIND_EMBEDDING
+    api_type = "embeddings"
+    input_key = "input"
+
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+        value = kwargs.get("input")
+        texts = [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)]
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(
+            [{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts]
+        )
+
+    def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:
+        return False
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        usage = result.usage
+        token_usage = None
+        if usage is not None:
+            token_usage = parts.TokenUsage(input=usage.prompt_tokens or 0)
+        return Outcome(response_model=result.model, usage=token_usage)
+
+    def outcome_from_json(self, call: LLMCall, body: Any) -> Outcome:
+        from openai.types import CreateEmbeddingResponse
+
+        return self.outcome(call, CreateEmbeddingResponse.model_validate(body))
+
+
+def _targets() -> list[tuple[type, str, Any]]:
+    from openai.resources.chat.completions.completions import AsyncCompletions as AsyncChat
+    from openai.resources.chat.completions.completions import Completions as Chat
+    from openai.resources.completions import AsyncCompletions, Completions
+    from openai.resources.embeddings import AsyncEmbeddings, Embeddings
+    from openai.resources.responses.responses import AsyncResponses, Responses
+
+    chat, chat_parse = ChatCreate(), ChatParse()
+    responses, responses_parse = ResponsesCreate(), ResponsesParse()
+    embeddings, completions = EmbeddingsCreate(), CompletionsCreate()
+    return [
+        (Chat, "create", sync_wrapper(chat)),
+        (AsyncChat, "create", async_wrapper(chat)),
+        (Chat, "parse", sync_wrapper(chat_parse)),
+        (AsyncChat, "parse", async_wrapper(chat_parse)),
+        (Responses, "create", sync_wrapper(responses)),
+        (AsyncResponses, "create", async_wrapper(responses)),
+        (Responses, "parse", sync_wrapper(responses_parse)),
+        (AsyncResponses, "parse", async_wrapper(responses_parse)),
+        (Embeddings, "create", sync_wrapper(embeddings)),
+        (AsyncEmbeddings, "create", async_wrapper(embeddings)),
+        (Completions, "create", sync_wrapper(completions)),
+        (AsyncCompletions, "create", async_wrapper(completions)),
+    ]
+
+
+def instrument(module: Any = None) -> None:
+    """Patch the openai SDK (called by the registry once ``openai`` is imported)."""
+    for owner, name, wrapper in _targets():
+        patch(owner, name, wrapper)

@@ -1,0 +1,135 @@
+"""Open a clickhouse-connect client for a parsed DSN, turning driver failures into one-line errors.
+
+chDB runs ClickHouse inside this process and allows one data directory per process; a second
+process on the same directory fails inside chDB with an opaque "Error initializing
+EmbeddedServer". We recognise that case (the directory's ``status`` file names the holder's PID)
+and say what to do instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from llmtrace.store.dsn import StoreDSN
+from llmtrace.store.errors import StoreError
+
+# tz_mode="aware": DateTime64(6, 'UTC') values come back as UTC-aware datetimes on both backends,
+# so a round trip through the store returns exactly the aware datetime that went in.
+_CLIENT_KWARGS: dict[str, Any] = {"tz_mode": "aware"}
+_CONNECT_TIMEOUT_S = 5
+
+
+def connect(dsn: StoreDSN) -> Any:
+    """Return a clickhouse-connect client for ``dsn`` or raise :class:`StoreError`."""
+    try:
+        import clickhouse_connect
+    except ImportError:
+        extra = "server" if dsn.embedded else "clickhouse"
+        raise StoreError(
+            f"store {dsn.masked} needs clickhouse-connect: pip install 'llmtrace[{extra}]'"
+        ) from None
+    if dsn.embedded:
+        return _connect_chdb(clickhouse_connect, dsn)
+    try:
+        with _quiet_driver():
+            return clickhouse_connect.get_client(
+                host=dsn.host,
+                port=dsn.port,
+                username=dsn.username or "default",
+                password=dsn.password or "",
+                secure=dsn.secure,
+                connect_timeout=_CONNECT_TIMEOUT_S,
+                **_CLIENT_KWARGS,
+            )
+    except Exception as exc:
+        raise StoreError(f"cannot reach ClickHouse at {dsn.masked}: {_reason(exc)}") from None
+
+
+@contextmanager
+def _quiet_driver() -> Iterator[None]:
+    """The driver logs a warning before raising; we raise one clear line instead."""
+    driver_logger = logging.getLogger("clickhouse_connect.driver._backend.http_sync")
+    previous = driver_logger.level
+    driver_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        driver_logger.setLevel(previous)
+
+
+def _reason(exc: object) -> str:
+    """The useful part of a driver error: the OS error (refused, unresolvable) or the server's reply."""
+    text = str(exc)
+    os_error = re.search(r"\[Errno -?\d+\] ([^\"')(]+)", text)
+    if os_error:
+        return os_error.group(1).strip()
+    return _first_line(text)
+
+
+def _connect_chdb(clickhouse_connect: Any, dsn: StoreDSN) -> Any:
+    if dsn.path is not None:
+        try:
+            Path(dsn.path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the embedded store directory {dsn.path}: {exc.strerror}"
+            ) from None
+    try:
+        return clickhouse_connect.get_client(interface="chdb", path=dsn.path, **_CLIENT_KWARGS)
+    except ImportError:
+        raise StoreError(f"store {dsn.masked} needs chDB: pip install 'llmtrace[server]'") from None
+    except Exception as exc:
+        raise _chdb_error(dsn, str(exc)) from None
+
+
+def _chdb_error(dsn: StoreDSN, message: str) -> StoreError:
+    other = re.search(r"already initialized with path '([^']*)'", message)
+    if other:
+        return StoreError(
+            f"cannot open embedded store {dsn.path or 'in memory'}: this process already has the embedded "
+            f"store {other.group(1)} open, and chDB allows one store per process; use that store, or run "
+            "another process for the other one"
+        )
+    holder = _holder_pid(dsn.path)
+    if holder is not None or "EmbeddedServer" in message or "Cannot lock file" in message:
+        who = f"process {holder}" if holder is not None else "another process"
+        return StoreError(
+            f"embedded store {dsn.path} is already open in {who} (chDB allows one process per store): "
+            "send spans to the running server instead (OTLP to its /v1/traces, or start one with "
+            "`llmtrace serve`), or use another --store path"
+        )
+    return StoreError(f"cannot open embedded store {dsn.masked}: {_first_line(message)}")
+
+
+def _holder_pid(path: str | None) -> int | None:
+    """The PID in ``<path>/status`` if that process is alive and is not us (ClickHouse writes it)."""
+    if path is None:
+        return None
+    try:
+        text = (Path(path) / "status").read_text(errors="replace")
+    except OSError:
+        return None
+    match = re.search(r"^PID:\s*(\d+)", text, re.MULTILINE)
+    if not match:
+        return None
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

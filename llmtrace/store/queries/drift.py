@@ -1,0 +1,181 @@
+"""Histograms of a reference and a current window, for drift scoring.
+
+Span features come from the hourly rollup's fixed log2/4 histograms (``sumMapMerge``), so any
+window costs a few thousand rollup rows; windows are therefore whole hours (a bound inside an hour
+includes that hour). Scores come from ``scores FINAL`` joined to their spans, binned on the
+reference window's deciles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from llmtrace.store import Store
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS, scored_spans_sql, segment_where
+
+# feature -> (rollup histogram column, factor from bucket bounds to the feature's unit)
+NUMERIC_FEATURES: Mapping[str, tuple[str, float]] = {
+    "input_tokens": ("input_tokens_hist", 1.0),
+    "output_tokens": ("output_tokens_hist", 1.0),
+    "latency_ms": ("latency_hist", 1.0),
+    "ttft_ms": ("ttft_hist", 1.0),
+    "cost_usd": ("cost_hist", 1e-6),  # the rollup buckets micro-dollars
+    "output_chars": ("output_chars_hist", 1.0),
+}
+FEATURE_ALIASES: Mapping[str, str] = {"output_length": "output_chars"}
+MIX_FEATURES: Mapping[str, str] = {
+    "finish_reason": "finish_mix",
+    "error_type": "error_mix",
+    "status": "status_mix",
+}
+GROUP_FEATURES: tuple[str, ...] = ("model", "provider")
+CATEGORICAL_FEATURES: tuple[str, ...] = (*GROUP_FEATURES, *MIX_FEATURES)
+SCORE_PREFIX = "score:"
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """[reference_since, reference_until) and [current_since, current_until), UTC."""
+
+    reference_since: datetime
+    reference_until: datetime
+    current_since: datetime
+    current_until: datetime
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "rs": self.reference_since,
+            "re": self.reference_until,
+            "cs": self.current_since,
+            "ce": self.current_until,
+        }
+
+
+_HOUR_WINDOWS = """
+    ((hour >= toStartOfHour({rs:DateTime64(6)}) AND hour < {re:DateTime64(6)})
+     OR (hour >= toStartOfHour({cs:DateTime64(6)}) AND hour < {ce:DateTime64(6)}))"""
+_IS_CURRENT = "(hour >= toStartOfHour({cs:DateTime64(6)}) AND hour < {ce:DateTime64(6)})"
+
+
+def rollup_histograms(
+    store: Store,
+    project: str,
+    windows: Windows,
+    filters: Mapping[str, str | None],
+    features: tuple[str, ...],
+) -> dict[str, tuple[dict[Any, int], dict[Any, int]]]:
+    """``{feature: (reference counts, current counts)}`` for numeric and categorical span features.
+
+    Numeric keys are rollup bucket numbers; categorical keys are the category values.
+    """
+    params: dict[str, Any] = {"db": store.database, "project": project, **windows.params()}
+    where = segment_where(filters, params)
+    out: dict[str, tuple[dict[Any, int], dict[Any, int]]] = {}
+    columns = {**{f: col for f, (col, _) in NUMERIC_FEATURES.items()}, **MIX_FEATURES}
+    maps = [(f, columns[f]) for f in features if f in columns]
+    if maps:
+        select = ", ".join(f"sumMapMerge({col}) AS m_{i}" for i, (_, col) in enumerate(maps))
+        rows = store.client.query(
+            f"""SELECT {_IS_CURRENT} AS is_cur, {select}
+                  FROM {{db:Identifier}}.spans_hourly
+                 WHERE project = {{project:String}} AND {_HOUR_WINDOWS} {where}
+                 GROUP BY is_cur""",
+            parameters=params,
+        ).result_rows
+        for feature, _ in maps:
+            out[feature] = ({}, {})
+        for row in rows:
+            side = 1 if row[0] else 0
+            for i, (feature, _) in enumerate(maps):
+                keys, counts = row[1 + i]
+                out[feature][side].update({k: int(v) for k, v in zip(keys, counts, strict=True) if v})
+    groups = [f for f in features if f in GROUP_FEATURES]
+    if groups:
+        rows = store.client.query(
+            f"""SELECT {_IS_CURRENT} AS is_cur, model, provider, countMerge(calls) AS n
+                  FROM {{db:Identifier}}.spans_hourly
+                 WHERE project = {{project:String}} AND {_HOUR_WINDOWS} {where}
+                 GROUP BY is_cur, model, provider""",
+            parameters=params,
+        ).result_rows
+        for feature in groups:
+            out[feature] = ({}, {})
+            col = 1 if feature == "model" else 2
+            for row in rows:
+                side = out[feature][1 if row[0] else 0]
+                side[row[col]] = side.get(row[col], 0) + int(row[3])
+    return out
+
+
+def score_histogram(
+    store: Store, project: str, windows: Windows, filters: Mapping[str, str | None], score_name: str
+) -> tuple[dict[int, int], dict[int, int], list[float]]:
+    """Counts of a score's values in bins cut at the reference window's distinct deciles.
+
+    Returns (reference counts, current counts, bin edges); bin i is [edges[i], edges[i+1]).
+    Discrete scores (0/1, 1-5) get one bin per observed level.
+    """
+    params: dict[str, Any] = {
+        "db": store.database,
+        "project": project,
+        "score_name": score_name,
+        **windows.params(),
+    }
+    seg = segment_where(filters, params)
+    span_where = f"""AND ((start_time >= {{rs:DateTime64(6)}} AND start_time < {{re:DateTime64(6)}})
+                        OR (start_time >= {{cs:DateTime64(6)}} AND start_time < {{ce:DateTime64(6)}})) {seg}"""
+    scored = scored_spans_sql(span_where, "start_time")
+    rows = store.client.query(
+        f"""WITH
+              (SELECT arraySort(arrayDistinct(quantilesExact(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(value)))
+                 FROM {scored} WHERE start_time < {{re:DateTime64(6)}}) AS edges
+            SELECT start_time >= {{cs:DateTime64(6)}} AS is_cur, arrayCount(e -> e <= value, edges) AS b,
+                   count() AS n, min(value) AS lo, max(value) AS hi, any(edges) AS cut
+              FROM {scored}
+             GROUP BY is_cur, b ORDER BY b""",
+        parameters=params,
+    ).result_rows
+    ref: dict[int, int] = {}
+    cur: dict[int, int] = {}
+    cuts: list[float] = []
+    lo = hi = None
+    for is_cur, b, n, vmin, vmax, cut in rows:
+        (cur if is_cur else ref)[int(b)] = int(n)
+        cuts = [float(c) for c in cut]
+        lo = vmin if lo is None else min(lo, vmin)
+        hi = vmax if hi is None else max(hi, vmax)
+    if lo is None:
+        return ref, cur, []
+    # Bucket b holds values in [cuts[b-1], cuts[b]); the outer buckets are closed by the data range.
+    edges = [float(lo), *cuts, float(hi)]
+    return ref, cur, edges
+
+
+def score_names(store: Store, project: str, since: datetime, until: datetime) -> list[str]:
+    """Score names recorded for spans in [since, until) (by score timestamp, newest data first)."""
+    rows = store.client.query(
+        """SELECT name, count() AS n FROM {db:Identifier}.scores FINAL
+            WHERE project = {project:String} AND timestamp >= {s:DateTime64(6)} AND timestamp < {u:DateTime64(6)}
+            GROUP BY name ORDER BY n DESC LIMIT 50""",
+        parameters={"db": store.database, "project": project, "s": since, "u": until},
+    ).result_rows
+    return [r[0] for r in rows]
+
+
+def top_segments(
+    store: Store, project: str, windows: Windows, filters: Mapping[str, str | None], by: str, limit: int
+) -> list[str]:
+    """The ``limit`` values of segment dimension ``by`` with the most calls in the current window."""
+    params: dict[str, Any] = {"db": store.database, "project": project, "lim": limit, **windows.params()}
+    where = segment_where(filters, params)
+    col = SEGMENT_COLUMNS[by]
+    rows = store.client.query(
+        f"""SELECT {col} AS seg, countMerge(calls) AS n FROM {{db:Identifier}}.spans_hourly
+             WHERE project = {{project:String}} AND {_IS_CURRENT} {where}
+             GROUP BY seg ORDER BY n DESC LIMIT {{lim:UInt32}}""",
+        parameters=params,
+    ).result_rows
+    return [r[0] for r in rows]

@@ -1,0 +1,192 @@
+"""Per-cohort summaries for A/B regression reports, aggregated in ClickHouse.
+
+Cohorts are two values of a dimension within one time range, or two time windows. Quantiles and
+their order-statistic CIs come from a hash sample of at most ``SAMPLE_CAP`` calls per cohort
+(``cityHash64(span_id)``, so the same calls are chosen every time); counts, rates, means and
+variances use every call. Mann-Whitney U runs in ClickHouse on the same sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from llmtrace.store import Store
+from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, scored_spans_sql, segment_where
+
+DIMENSIONS: Mapping[str, str] = {k: SEGMENT_COLUMNS[k] for k in ("prompt_version", "model", "provider", "environment")}
+SAMPLE_CAP = 100_000
+_PERMILLE = 1_000_000  # sampling resolution
+QUANTILES = {"p50": 0.5, "p95": 0.95}
+Z95 = 1.959963984540054
+# Stratum of a call; '' is reserved for the pooled rows of GROUPING SETS (ClickHouse fills the
+# rolled-up key with the type's default).
+_STRATUM = "if(model = '', '(none)', toString(model))"
+
+
+@dataclass(frozen=True, slots=True)
+class Cohorts:
+    """Either ``dimension`` with values ``a``/``b`` in [since, until), or two windows."""
+
+    since: datetime
+    until: datetime
+    dimension: str | None = None
+    a: str | None = None
+    b: str | None = None
+    a_window: tuple[datetime, datetime] | None = None
+    b_window: tuple[datetime, datetime] | None = None
+
+    def sql(self, params: dict[str, Any]) -> tuple[str, str]:
+        """(WHERE fragment selecting both cohorts' spans, expression that is 1 for cohort B)."""
+        if self.dimension:
+            col = DIMENSIONS[self.dimension]
+            params.update(c_a=self.a, c_b=self.b, since=self.since, until=self.until)
+            where = (
+                f" AND start_time >= {{since:DateTime64(6)}} AND start_time < {{until:DateTime64(6)}}"
+                f" AND {col} IN ({{c_a:String}}, {{c_b:String}})"
+            )
+            return where, f"toUInt8({col} = {{c_b:String}})"
+        assert self.a_window and self.b_window
+        params.update(a_s=self.a_window[0], a_u=self.a_window[1], b_s=self.b_window[0], b_u=self.b_window[1])
+        in_b = "(start_time >= {b_s:DateTime64(6)} AND start_time < {b_u:DateTime64(6)})"
+        where = f" AND ((start_time >= {{a_s:DateTime64(6)}} AND start_time < {{a_u:DateTime64(6)}}) OR {in_b})"
+        return where, f"toUInt8{in_b}"
+
+
+def model_mix(store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None]) -> dict[int, dict[str, int]]:
+    """Calls per model in each cohort: ``{0: {model: n}, 1: {...}}`` (0 = A, 1 = B)."""
+    params: dict[str, Any] = {"db": store.database, "project": project}
+    where, is_b = cohorts.sql(params)
+    where += segment_where(filters, params)
+    rows = store.client.query(
+        f"""SELECT {is_b} AS is_b, model AS m, count() AS n FROM {{db:Identifier}}.spans
+             WHERE project = {{project:String}} AND {LLM_KINDS} {where} GROUP BY is_b, m""",
+        parameters=params,
+    ).result_rows
+    mix: dict[int, dict[str, int]] = {0: {}, 1: {}}
+    for side, m, n in rows:
+        mix[int(side)][m] = int(n)
+    return mix
+
+
+def _pick(arr: str, n: str, q: float) -> str:
+    """Order statistics of sorted array ``arr`` (length ``n``): the q-quantile and its 95% CI."""
+    cnt = n
+    n = f"toFloat64({cnt})"
+    half = f"{Z95} * sqrt({n} * {q} * {1 - q})"
+    est = f"{arr}[toUInt64(least({n}, floor({n} * {q}) + 1))]"
+    low = f"{arr}[toUInt64(greatest(1, floor({n} * {q} - {half})))]"
+    high = f"{arr}[toUInt64(least({n}, ceil({n} * {q} + {half}) + 1))]"
+    return f"if({cnt} = 0, NULL, tuple({est}, {low}, {high}))"
+
+
+def span_summaries(
+    store: Store,
+    project: str,
+    cohorts: Cohorts,
+    filters: Mapping[str, str | None],
+    keep: Mapping[int, int],
+    stratify: bool,
+) -> list[dict[str, Any]]:
+    """One summary per (cohort, stratum) plus the pooled cohort (stratum '').
+
+    ``keep[c]`` is the sample fraction of cohort c in millionths (``_PERMILLE`` keeps all).
+    """
+    params: dict[str, Any] = {"db": store.database, "project": project, "keep_a": keep[0], "keep_b": keep[1]}
+    where, is_b = cohorts.sql(params)
+    where += segment_where(filters, params)
+    grouping = "GROUPING SETS ((is_b, stratum), (is_b))" if stratify else "is_b"
+    picks = ", ".join(
+        f"{_pick('lat_s', 'length(lat_s)', q)} AS lat_{k}, {_pick('ttft_s', 'length(ttft_s)', q)} AS ttft_{k}"
+        for k, q in QUANTILES.items()
+    )
+    sql = f"""
+    SELECT is_b, stratum, n, errors, priced, cost_mean, cost_var, in_mean, in_var, out_mean, out_var,
+           length(lat_s) AS lat_n, length(ttft_s) AS ttft_n, {picks}
+      FROM (
+        SELECT is_b, {_STRATUM if stratify else "''"} AS stratum,
+               count() AS n, countIf(status = 'error') AS errors,
+               countIf(isNotNull(cost_usd)) AS priced,
+               avgIf(assumeNotNull(cost_usd), isNotNull(cost_usd)) AS cost_mean,
+               varSampIf(assumeNotNull(cost_usd), isNotNull(cost_usd)) AS cost_var,
+               avg(input_tokens) AS in_mean, varSamp(input_tokens) AS in_var,
+               avg(output_tokens) AS out_mean, varSamp(output_tokens) AS out_var,
+               arraySort(groupArrayIf(duration_ms, sampled)) AS lat_s,
+               arraySort(groupArrayIf(assumeNotNull(ttft_ms), sampled AND isNotNull(ttft_ms))) AS ttft_s
+          FROM (SELECT span_id, model, status, cost_usd, input_tokens, output_tokens, duration_ms, ttft_ms,
+                       {is_b} AS is_b,
+                       cityHash64(span_id) % {_PERMILLE} < if(is_b = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}) AS sampled
+                  FROM {{db:Identifier}}.spans
+                 WHERE project = {{project:String}} AND {LLM_KINDS} {where})
+         GROUP BY {grouping})"""
+    result = store.client.query(sql, parameters=params)
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def mann_whitney(
+    store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None], keep: Mapping[int, int]
+) -> dict[str, float | None]:
+    """Two-sided Mann-Whitney U p-values of latency and TTFT, A vs B, on the sampled calls."""
+    params: dict[str, Any] = {"db": store.database, "project": project, "keep_a": keep[0], "keep_b": keep[1]}
+    where, is_b = cohorts.sql(params)
+    where += segment_where(filters, params)
+    row = store.client.query(
+        f"""SELECT countIf(is_b = 0) AS na, countIf(is_b = 1) AS nb,
+                   countIf(is_b = 0 AND isNotNull(ttft_ms)) AS ta, countIf(is_b = 1 AND isNotNull(ttft_ms)) AS tb,
+                   if(na > 0 AND nb > 0, mannWhitneyUTest('two-sided')(duration_ms, is_b).2, NULL) AS p_lat,
+                   if(ta > 0 AND tb > 0,
+                      mannWhitneyUTestIf('two-sided')(ifNull(ttft_ms, 0), is_b, isNotNull(ttft_ms)).2, NULL) AS p_ttft
+              FROM (SELECT duration_ms, ttft_ms, {is_b} AS is_b FROM {{db:Identifier}}.spans
+                     WHERE project = {{project:String}} AND {LLM_KINDS} {where}
+                       AND cityHash64(span_id) % {_PERMILLE} < if({is_b} = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}))""",
+        parameters=params,
+    ).result_rows[0]
+    return {"latency": _finite(row[4]), "ttft": _finite(row[5])}
+
+
+def score_summaries(
+    store: Store,
+    project: str,
+    cohorts: Cohorts,
+    filters: Mapping[str, str | None],
+    stratify: bool,
+    pass_threshold: float,
+) -> dict[str, list[dict[str, Any]]]:
+    """Per score name: summaries per (cohort, stratum) of value mean/variance and pass counts.
+
+    A score passes when its label says so (pass/passed/true/yes/correct/good/1), or, without a
+    label, when its value is at least ``pass_threshold``.
+    """
+    params: dict[str, Any] = {"db": store.database, "project": project, "pass_threshold": pass_threshold}
+    where, is_b = cohorts.sql(params)
+    where += segment_where(filters, params)
+    cols = f"start_time, model, {', '.join(sorted({c for c in ('prompt_version', 'provider', 'environment')}))}"
+    scored = scored_spans_sql(where, cols, by_name=False)
+    grouping = "GROUPING SETS ((sname, is_b, stratum), (sname, is_b))" if stratify else "sname, is_b"
+    stratum = _STRATUM if stratify else "''"
+    result = store.client.query(
+        f"""SELECT sname, is_b, {stratum} AS stratum, count() AS n,
+                   avg(value) AS mean, varSamp(value) AS var, min(value) AS lo, max(value) AS hi,
+                   countIf(if(label != '', lower(label) IN ('pass', 'passed', 'true', 'yes', 'correct', 'good', '1'),
+                              value >= {{pass_threshold:Float64}})) AS passes
+              FROM (SELECT *, sc_name AS sname, {is_b} AS is_b FROM {scored})
+             GROUP BY {grouping} ORDER BY sname""",
+        parameters=params,
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in result.result_rows:
+        item = dict(zip(result.column_names, row, strict=True))
+        out.setdefault(item["sname"], []).append(item)
+    return out
+
+
+def sample_keep(n: int) -> int:
+    """Millionths of a cohort to keep so that about ``SAMPLE_CAP`` calls remain."""
+    return _PERMILLE if n <= SAMPLE_CAP else max(1, math.ceil(_PERMILLE * SAMPLE_CAP / n))
+
+
+def _finite(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)

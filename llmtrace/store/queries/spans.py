@@ -1,0 +1,103 @@
+"""List spans newest first, filtered by the columns users search by, with keyset pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from llmtrace.store.rows import SPAN_COLUMNS
+
+# What a span read returns: the inserted columns plus the two the store computes.
+SPAN_FIELDS: tuple[str, ...] = (*SPAN_COLUMNS, "model", "ingested_at")
+
+# API filter name -> `spans` column (equality filters). The only column names user input selects.
+FILTER_COLUMNS: Mapping[str, str] = {
+    "service": "service_name",
+    "model": "model",
+    "provider": "provider",
+    "prompt": "prompt_name",
+    "prompt_version": "prompt_version",
+    "environment": "environment",
+    "user_id": "user_id",
+    "session_id": "session_id",
+    "status": "status",
+    "kind": "kind",
+    "trace_id": "trace_id",
+}
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SpanQuery:
+    """Filters of a span listing; ``equals`` keys come from :data:`FILTER_COLUMNS`."""
+
+    equals: Mapping[str, str] = field(default_factory=dict)
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None  # case-insensitive substring of input or output
+
+
+@dataclass(frozen=True, slots=True)
+class SpanKey:
+    """Position of a span in newest-first order: the page after it starts below this key."""
+
+    start_time: datetime
+    trace_id: str
+    span_id: str
+
+
+def utc(value: datetime) -> datetime:
+    """Bind times as naive UTC: a naive datetime is taken to be UTC already."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
+def where_clause(project: str, query: SpanQuery, params: dict[str, Any]) -> str:
+    """SQL conditions for ``query`` (adds the bound values to ``params``)."""
+    conditions = ["project = {project:String}"]
+    params["project"] = project
+    for name, value in sorted(query.equals.items()):
+        column = FILTER_COLUMNS[name]  # KeyError = a programming error, never user input
+        conditions.append(f"{column} = {{f_{name}:String}}")
+        params[f"f_{name}"] = value
+    if query.since is not None:
+        conditions.append("start_time >= {since:DateTime64(6, 'UTC')}")
+        params["since"] = utc(query.since)
+    if query.until is not None:
+        conditions.append("start_time < {until:DateTime64(6, 'UTC')}")
+        params["until"] = utc(query.until)
+    if query.text:
+        conditions.append(
+            "(positionCaseInsensitiveUTF8(input, {text:String}) > 0"
+            " OR positionCaseInsensitiveUTF8(output, {text:String}) > 0)"
+        )
+        params["text"] = query.text
+    return " AND ".join(conditions)
+
+
+def list_spans(
+    store: Any, project: str, query: SpanQuery, *, after: SpanKey | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` spans of ``project`` matching ``query``, newest first, strictly after ``after``.
+
+    A span stored twice (one span re-sent in two different batches) is returned once.
+    """
+    params: dict[str, Any] = {"db": store.database, "limit": max(1, min(limit, MAX_LIMIT))}
+    where = where_clause(project, query, params)
+    if after is not None:
+        where += (
+            " AND (start_time, trace_id, span_id) <"
+            " ({k_time:DateTime64(6, 'UTC')}, {k_trace:String}, {k_span:String})"
+        )
+        params.update(k_time=utc(after.start_time), k_trace=after.trace_id, k_span=after.span_id)
+    sql = (
+        f"SELECT {', '.join(SPAN_FIELDS)} FROM {{db:Identifier}}.spans WHERE {where}"
+        " ORDER BY start_time DESC, trace_id DESC, span_id DESC"
+        " LIMIT 1 BY trace_id, span_id LIMIT {limit:UInt32}"
+    )
+    result = store.client.query(sql, parameters=params)
+    return [dict(zip(SPAN_FIELDS, row, strict=True)) for row in result.result_rows]

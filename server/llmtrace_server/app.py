@@ -1,0 +1,55 @@
+"""The FastAPI application: opens the store once, migrates it, mounts every router.
+
+Example::
+
+    import uvicorn
+    from llmtrace_server.app import create_app
+    from llmtrace_server.settings import Settings
+
+    uvicorn.run(create_app(Settings(store="chdb:///tmp/llmtrace")), port=7878, workers=1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from llmtrace.store import Store, open_store
+from llmtrace_server import __version__
+from llmtrace_server.ingest_gate import IngestGate
+from llmtrace_server.routes import ROUTERS
+from llmtrace_server.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    """Build the app. The store is opened and migrated when the app starts and closed when it stops.
+
+    ``store`` hands over one that is already open (``llmtrace serve`` opens it first so that a
+    store held by another process is a one-line error, not a start-up traceback).
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Synchronous on purpose: nothing may be served before migrations have run.
+        opened = store or open_store(settings.store, settings.database)
+        try:
+            opened.migrate(span_ttl_days=settings.span_ttl_days, rollup_ttl_days=settings.rollup_ttl_days)
+            app.state.store = opened
+            app.state.ingest_gate = IngestGate(settings.ingest_concurrency, settings.ingest_queue)
+            yield
+        finally:
+            opened.close()
+
+    app = FastAPI(
+        title="llmtrace",
+        version=__version__,
+        summary="Traces, metrics and scores of LLM calls; OTLP/HTTP ingest at /v1/traces.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

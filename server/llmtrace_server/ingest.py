@@ -1,0 +1,63 @@
+"""Turn a decoded OTLP batch into `spans` rows: map, reject invalid spans alone, de-duplicate.
+
+The de-duplication token makes an exporter's retry of the same batch a no-op in the store: it
+hashes the project and the accepted spans' (trace id, span id, end time), in sorted order, so
+the same spans give the same token however the exporter ordered them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmtrace._internal.pricing import PriceBook
+from llmtrace.store.rows import InvalidSpan, span_to_row
+from llmtrace_server.otlp import DecodedBatch, Rejected
+
+MAX_REPORTED_ERRORS = 5  # the partial-success message names the first few problems
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0  # spans repeated inside the batch (stored once, not an error)
+
+    def dedup_token(self, project: str) -> str:
+        keys = sorted(f"{r['trace_id']}:{r['span_id']}:{r['end_time'].isoformat()}" for r in self.rows)
+        digest = hashlib.sha256(project.encode())
+        for key in keys:
+            digest.update(b"\n" + key.encode())
+        return digest.hexdigest()
+
+    def error_message(self) -> str:
+        """One line naming the first problems, for ``partial_success.error_message``."""
+        if not self.rejected:
+            return ""
+        shown = [
+            f"span #{r.index} (trace_id={r.trace_id or '?'}, span_id={r.span_id or '?'}): {r.reason}"
+            for r in self.rejected[:MAX_REPORTED_ERRORS]
+        ]
+        more = len(self.rejected) - len(shown)
+        suffix = f"; and {more} more" if more else ""
+        return f"{len(self.rejected)} span(s) rejected: " + "; ".join(shown) + suffix
+
+
+def prepare(batch: DecodedBatch, project: str, prices: PriceBook | None = None) -> PreparedBatch:
+    """Map every decodable span; an :class:`InvalidSpan` rejects that span only."""
+    prepared = PreparedBatch(rejected=list(batch.rejected))
+    by_id: dict[tuple[str, str], dict[str, Any]] = {}
+    for index, record in batch.records:
+        try:
+            row = span_to_row(record, project=project, prices=prices)
+        except InvalidSpan as exc:
+            prepared.rejected.append(Rejected(index, record.trace_id, record.span_id, str(exc)))
+            continue
+        key = (row["trace_id"], row["span_id"])
+        if key in by_id:
+            prepared.duplicates += 1
+        by_id[key] = row  # the last copy wins, as a later re-send would
+    prepared.rows = list(by_id.values())
+    prepared.rejected.sort(key=lambda r: r.index)
+    return prepared

@@ -1,0 +1,19 @@
+"""Every router the app mounts, one module per resource (add a new resource with one line here)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from llmtrace_server.routes import drift, health, ingest, metrics, regressions, scores, spans, traces, trends
+
+ROUTERS: list[APIRouter] = [
+    health.router,
+    ingest.router,
+    spans.router,
+    traces.router,
+    metrics.router,
+    scores.router,
+    trends.router,
+    drift.router,
+    regressions.router,
+]

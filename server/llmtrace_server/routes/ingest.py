@@ -1,0 +1,157 @@
+"""``POST /v1/traces``: OTLP/HTTP trace ingest (protobuf or JSON, optionally gzip).
+
+Answers follow the OTLP/HTTP specification, in the encoding of the request:
+
+* 200 with an ``ExportTraceServiceResponse`` once every accepted span is written; spans that were
+  rejected on their own are counted in ``partial_success``;
+* 400 for a body that cannot be parsed (nothing written), 413 over the size limit, 415 for an
+  unknown Content-Type / Content-Encoding, 401 for a missing or wrong API key;
+* 503 with ``Retry-After`` when too many batches are in flight or the store cannot take the write
+  (the exporter retries, and the de-duplication token makes the retry safe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.concurrency import run_in_threadpool
+
+from llmtrace.store import Store, StoreError
+from llmtrace_server import otlp
+from llmtrace_server.auth import project_for
+from llmtrace_server.ingest import PreparedBatch, prepare
+from llmtrace_server.ingest_gate import IngestGate, Overloaded
+from llmtrace_server.settings import Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["ingest"])
+RETRY_AFTER_S = 1
+
+_DOC = {
+    "description": "OTLP/HTTP ExportTraceServiceRequest (application/x-protobuf or application/json).",
+    "content": {
+        otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+        otlp.JSON: {"schema": {"type": "object"}},
+    },
+}
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+@router.post(
+    "/v1/traces",
+    summary="Ingest spans (OTLP/HTTP)",
+    openapi_extra={"requestBody": _DOC},
+    response_class=Response,
+    responses={
+        200: {"description": "ExportTraceServiceResponse (partial_success when spans were rejected)"},
+        400: {"description": "Malformed body; nothing was written"},
+        413: {"description": "Body over the size limit"},
+        503: {"description": "Overloaded or store unavailable; retry after Retry-After seconds"},
+    },
+)
+async def export_traces(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    gate: IngestGate = request.app.state.ingest_gate
+    try:
+        media = otlp.media_type(request.headers.get("content-type"))
+    except otlp.UnsupportedMedia as exc:
+        return _status(otlp.JSON, 415, code_pb2.INVALID_ARGUMENT, str(exc))
+    try:
+        project = project_for(settings, request.headers.get("authorization"))
+    except HTTPException as exc:
+        return _status(media, exc.status_code, code_pb2.UNAUTHENTICATED, str(exc.detail), exc.headers)
+    try:
+        async with gate.admit():
+            body = await _read_body(request, settings.max_body_bytes)
+            async with gate.work():
+                return await run_in_threadpool(
+                    _ingest,
+                    request.app.state.store,
+                    body,
+                    media,
+                    request.headers.get("content-encoding"),
+                    project,
+                    settings,
+                )
+    except Overloaded:
+        return _status(media, 503, code_pb2.UNAVAILABLE, "ingest is overloaded; retry later", _retry_after())
+    except _BodyTooLarge:
+        return _status(media, 413, code_pb2.INVALID_ARGUMENT, f"body is over {settings.max_body_bytes} bytes")
+
+
+def _ingest(
+    store: Store, body: bytes, media: str, encoding: str | None, project: str, settings: Settings
+) -> Response:
+    """Decode, map and write one batch (runs in a worker thread: all of it is blocking work)."""
+    try:
+        raw = otlp.decompress(body, encoding, settings.max_body_bytes)
+        batch = otlp.decode(raw, media)
+        prepared = prepare(batch, project)
+    except otlp.UnsupportedMedia as exc:
+        return _status(media, 415, code_pb2.INVALID_ARGUMENT, str(exc))
+    except otlp.BodyTooLarge as exc:
+        return _status(media, 413, code_pb2.INVALID_ARGUMENT, str(exc))
+    except otlp.MalformedBody as exc:
+        return _status(media, 400, code_pb2.INVALID_ARGUMENT, str(exc))
+    except Exception as exc:  # a decoder bug must still be the client's 400, never a 500
+        log.warning("unexpected error decoding an OTLP body", exc_info=True)
+        return _status(
+            media, 400, code_pb2.INVALID_ARGUMENT, f"cannot decode body: {type(exc).__name__}: {exc}"
+        )
+    if prepared.rows:
+        try:
+            store.insert_spans(prepared.rows, dedup_token=prepared.dedup_token(project))
+        except StoreError as exc:
+            log.error("span insert failed: %s", exc)
+            return _status(media, 503, code_pb2.UNAVAILABLE, f"store unavailable: {exc}", _retry_after())
+    return _success(media, prepared)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _success(media: str, prepared: PreparedBatch) -> Response:
+    message = ExportTraceServiceResponse()
+    if prepared.rejected:
+        message.partial_success.rejected_spans = len(prepared.rejected)
+        message.partial_success.error_message = prepared.error_message()
+    return _encode(media, 200, message)
+
+
+def _status(
+    media: str, http_status: int, code: int, text: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """An error as the ``google.rpc.Status`` that OTLP/HTTP prescribes, in the request's encoding."""
+    return _encode(media, http_status, status_pb2.Status(code=code, message=text), headers)
+
+
+def _encode(media: str, http_status: int, message: object, headers: Mapping[str, str] | None = None) -> Response:
+    if media == otlp.PROTOBUF:
+        content = message.SerializeToString()  # type: ignore[attr-defined]
+    else:
+        content = json.dumps(json_format.MessageToDict(message)).encode()  # type: ignore[arg-type]
+    return Response(content=content, status_code=http_status, media_type=media, headers=headers)
+
+
+def _retry_after() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_S)}

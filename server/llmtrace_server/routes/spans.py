@@ -1,0 +1,70 @@
+"""``GET /api/v1/spans``: search spans, newest first, with cursor pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from llmtrace.store.queries import spans as q
+from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.schemas import Page, SpanPublic, TimeParam, decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/api/v1", tags=["spans"])
+
+Filter = Annotated[str | None, Query(max_length=1024)]
+
+
+@router.get("/spans", summary="Search spans", response_model=Page[SpanPublic])
+def list_spans(
+    store: StoreDep,
+    project: ProjectDep,
+    service: Filter = None,
+    model: Filter = None,
+    provider: Filter = None,
+    prompt: Filter = None,
+    prompt_version: Filter = None,
+    environment: Filter = None,
+    user_id: Filter = None,
+    session_id: Filter = None,
+    status: Filter = None,
+    kind: Filter = None,
+    since: TimeParam = None,
+    until: TimeParam = None,
+    q_text: Annotated[
+        str | None, Query(alias="q", max_length=1024, description="Text in input or output")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=q.MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> Page[SpanPublic]:
+    """Spans of the caller's project, newest first. Every filter is an exact match except ``q``."""
+    given = {
+        "service": service,
+        "model": model,
+        "provider": provider,
+        "prompt": prompt,
+        "prompt_version": prompt_version,
+        "environment": environment,
+        "user_id": user_id,
+        "session_id": session_id,
+        "status": status,
+        "kind": kind,
+    }
+    query = q.SpanQuery(
+        equals={k: v for k, v in given.items() if v is not None},
+        since=since,
+        until=until,
+        text=q_text or None,
+    )
+    after = None
+    if cursor:
+        t, trace_id, span_id = decode_cursor(cursor, 3)
+        after = q.SpanKey(t, trace_id, span_id)
+    # One row more than asked tells whether there is a next page.
+    rows = q.list_spans(store, project, query, after=after, limit=limit + 1)
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor([last["start_time"], last["trace_id"], last["span_id"]])
+    return Page[SpanPublic](data=[SpanPublic.model_validate(r) for r in page], next_cursor=next_cursor)

@@ -1,0 +1,83 @@
+"""``GET /api/v1/scores/trends``: how quality moves over time, per prompt version, model or service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from llmtrace.store.queries import trends as q
+from llmtrace_server.analytics.twosample import wilson_interval
+from llmtrace_server.deps import ProjectDep, StoreDep
+
+router = APIRouter(prefix="/api/v1", tags=["scores"])
+
+Filter = Annotated[str | None, Query(max_length=1024)]
+DEFAULT_RANGE = timedelta(days=7)
+
+
+@router.get("/scores/trends", summary="Score mean, pass rate and count per interval")
+def get_score_trends(
+    store: StoreDep,
+    project: ProjectDep,
+    name: Annotated[str | None, Query(max_length=300, description="score name; all names when omitted")] = None,
+    interval: Literal["1h", "6h", "1d", "7d"] = "1d",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    group_by: Annotated[list[Literal["prompt_version", "model", "service"]] | None, Query()] = None,
+    pass_threshold: float = 0.5,
+    service: Filter = None,
+    model: Filter = None,
+    provider: Filter = None,
+    prompt: Filter = None,
+    prompt_version: Filter = None,
+    environment: Filter = None,
+) -> dict[str, Any]:
+    """One series per score name and group; each point has ``count``, ``mean``, ``pass_rate`` and
+    a 95% Wilson interval for the pass rate (wide intervals mean few scores, not a real move)."""
+    until = _aware(until) if until else datetime.now(UTC)
+    since = _aware(since) if since else until - DEFAULT_RANGE
+    if since >= until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
+    if (until - since).total_seconds() / q.INTERVALS[interval] > q.MAX_BUCKETS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "too many buckets: use a larger interval")
+    groups = list(dict.fromkeys(group_by or []))
+    filters = {
+        "service": service,
+        "model": model,
+        "provider": provider,
+        "prompt": prompt,
+        "prompt_version": prompt_version,
+        "environment": environment,
+    }
+    rows = q.score_trends(
+        store,
+        project,
+        name=name,
+        interval=interval,
+        since=since,
+        until=until,
+        group_by=groups,
+        filters=filters,
+        pass_threshold=pass_threshold,
+    )
+    series: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["sname"], *(r[f"g_{g}"] for g in groups))
+        s = series.setdefault(key, {"name": r["sname"], "group": {g: r[f"g_{g}"] for g in groups}, "points": []})
+        lo, hi = wilson_interval(r["passes"], r["n"])
+        s["points"].append(
+            {
+                "t": r["t"].isoformat(),
+                "count": r["n"],
+                "mean": r["mean"],
+                "pass_rate": r["passes"] / r["n"],
+                "pass_rate_ci_95": [lo, hi],
+            }
+        )
+    return {"interval": interval, "since": since.isoformat(), "until": until.isoformat(), "series": list(series.values())}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

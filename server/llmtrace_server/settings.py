@@ -1,0 +1,84 @@
+"""Server settings: one ``BaseSettings`` read from arguments and ``LLMTRACE_*`` variables.
+
+Unsafe combinations are refused when the settings are built, before anything binds a port: a
+server reachable from other machines must either check API keys or be started with
+``insecure=True`` (``--insecure``) on purpose.
+
+Example::
+
+    Settings(store="chdb:///var/lib/llmtrace", api_keys=["s3cret:shop"], host="0.0.0.0")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_PROJECT = "default"
+
+
+class Settings(BaseSettings):
+    """Everything ``llmtrace serve`` can be told; each field also reads ``LLMTRACE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMTRACE_", extra="ignore", frozen=True)
+
+    store: str | None = Field(
+        default=None,
+        description="Store DSN (chdb://PATH or clickhouse://...); None: $LLMTRACE_STORE or ~/.llmtrace/data.",
+    )
+    database: str | None = Field(default=None, description="Database name; None: the DSN's or 'llmtrace'.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=7878, ge=0, le=65535)
+    # KEY -> project. Given as "KEY[:PROJECT]" items (repeatable --api-key) or one
+    # comma-separated LLMTRACE_API_KEYS string; a key without a project maps to "default".
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    insecure: bool = False
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
+    ingest_concurrency: int = Field(default=2, gt=0, description="Ingest requests writing at once.")
+    ingest_queue: int = Field(default=32, ge=0, description="Ingest requests waiting; more get 503.")
+    # None keeps the tables' TTLs (90 and 400 days on a fresh store); 0 keeps data forever.
+    span_ttl_days: int | None = Field(default=None, ge=0)
+    rollup_ttl_days: int | None = Field(default=None, ge=0)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> dict[str, str]:
+        if value is None or isinstance(value, dict):
+            return dict(value or {})
+        items = value.split(",") if isinstance(value, str) else list(value)
+        keys: dict[str, str] = {}
+        for item in items:
+            key, _, project = str(item).strip().partition(":")
+            if not key:
+                continue
+            if len(key) < 8:
+                raise ValueError("an API key must be at least 8 characters")
+            keys[key] = project.strip() or DEFAULT_PROJECT
+        return keys
+
+    @model_validator(mode="after")
+    def _refuse_open_bind(self) -> Settings:
+        if not self.api_keys and not self.insecure and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host} without API keys: anyone who can reach it could "
+                "read and write traces. Pass --api-key KEY[:PROJECT] (or LLMTRACE_API_KEYS), "
+                "or --insecure if that is really what you want."
+            )
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,104 @@
+"""Process lifecycle: spans are delivered at interpreter exit and from forked children."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from .fake_server import FakeServer, fake_server
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with fake_server() as s:
+        yield s
+
+
+def _names(server: FakeServer) -> list[str]:
+    names = []
+    for r in server.delivered("/v1/traces"):
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(r.body)
+        names += [s.name for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    return sorted(names)
+
+
+def _run(script: str, server: FakeServer, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "LLMTRACE_ENDPOINT": server.url, "LLMTRACE_EXPORT_INTERVAL_S": "60", **env}
+    environ.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_short_script_loses_nothing_at_exit(server: FakeServer) -> None:
+    started = time.monotonic()
+    result = _run(
+        """
+        import llmtrace
+        llmtrace.instrument()
+        for i in range(3):
+            with llmtrace.span(f"exit-{i}"):
+                pass
+        """,
+        server,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _names(server) == ["exit-0", "exit-1", "exit-2"]
+    assert time.monotonic() - started < 20
+
+
+def test_exit_flush_respects_its_deadline_when_server_is_down(server: FakeServer) -> None:
+    server.default = (503, {"Retry-After": "30"})
+    started = time.monotonic()
+    result = _run(
+        """
+        import llmtrace
+        llmtrace.instrument()
+        with llmtrace.span("never-delivered"):
+            pass
+        """,
+        server,
+        LLMTRACE_EXIT_TIMEOUT_S="1",
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert _names(server) == []
+    assert elapsed < 10  # interpreter start + 1 s deadline, not the 30 s Retry-After
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_delivers_its_spans(server: FakeServer) -> None:
+    result = _run(
+        """
+        import os, sys
+        import llmtrace
+        llmtrace.instrument(service_name="forky")
+        with llmtrace.span("parent-before"):
+            pass
+        pid = os.fork()
+        if pid == 0:
+            with llmtrace.span("child"):
+                pass
+            ok = llmtrace.flush(10)
+            os._exit(0 if ok and llmtrace.stats().exported == 1 else 3)
+        _, status = os.waitpid(pid, 0)
+        with llmtrace.span("parent-after"):
+            pass
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """,
+        server,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _names(server) == ["child", "parent-after", "parent-before"]

@@ -1,0 +1,105 @@
+"""`llmtrace migrate --cluster`: the rendered DDL (no cluster runs here), syntax-checked by chDB's parser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from llmtrace.store import Store, StoreError
+from llmtrace.store.migrate import render_ddl
+
+DB = "obs"
+
+
+@pytest.fixture(scope="module")
+def ddl() -> list[str]:
+    return render_ddl(DB, cluster="prod")
+
+
+def _create(ddl: list[str], name: str) -> str:
+    (statement,) = [
+        s for s in ddl if re.match(rf"CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS {DB}\.{name} ", s)
+    ]
+    return statement
+
+
+def test_every_statement_runs_on_the_cluster(ddl: list[str]) -> None:
+    assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl)
+
+
+def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) -> None:
+    assert (
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/spans', '{replica}')"
+        in _create(ddl, "spans_local")
+    )
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/scores', '{replica}', timestamp)"
+        in _create(ddl, "scores_local")
+    )
+    assert (
+        "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/spans_hourly', "
+        in (_create(ddl, "spans_hourly_local"))
+    )
+    assert "ENGINE = ReplicatedSummingMergeTree(" in _create(ddl, "cost_5m_local")
+    assert _create(ddl, "spans") == (
+        f"CREATE TABLE IF NOT EXISTS {DB}.spans ON CLUSTER prod AS {DB}.spans_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'spans_local', cityHash64(trace_id))"
+    )
+    assert "Distributed('prod', 'obs', 'scores_local', cityHash64(trace_id))" in _create(ddl, "scores")
+    assert "Distributed('prod', 'obs', 'spans_hourly_local', sipHash64((project, " in _create(
+        ddl, "spans_hourly"
+    )
+    # The local tables keep the full column list, TTL and settings of the single-node DDL.
+    spans_local = _create(ddl, "spans_local")
+    assert "TTL toDateTime(start_time) + toIntervalDay(90)" in spans_local
+    assert (
+        "non_replicated_deduplication_window" in spans_local
+        and "cost_usd            Nullable(Float64)" in spans_local
+    )
+
+
+def test_views_read_and_write_the_local_tables(ddl: list[str]) -> None:
+    hourly = _create(ddl, "spans_hourly_mv")
+    assert f"TO {DB}.spans_hourly_local AS" in hourly and f"FROM {DB}.spans_local\n" in hourly
+    cost = _create(ddl, "cost_5m_mv")
+    assert f"TO {DB}.cost_5m_local AS" in cost and f"FROM {DB}.spans_local\n" in cost
+
+
+def test_later_alters_target_the_local_tables(ddl: list[str]) -> None:
+    alters = [s for s in ddl if s.startswith("ALTER TABLE")]
+    assert alters and all(re.match(rf"ALTER TABLE {DB}\.\w+_local ON CLUSTER prod ", s) for s in alters)
+
+
+def test_the_migrations_ledger_is_replicated_to_every_node_unsharded(ddl: list[str]) -> None:
+    ledger = _create(ddl, "schema_migrations")
+    assert "ReplicatedMergeTree('/clickhouse/tables/{database}/schema_migrations', '{replica}')" in ledger
+    assert not any("schema_migrations_local" in s for s in ddl)
+
+
+def test_cluster_ddl_parses_in_clickhouse(store: Store, ddl: list[str]) -> None:
+    for statement in ddl:
+        formatted = store.client.query(
+            "SELECT formatQuery({q:String})", parameters={"q": statement}
+        ).result_rows
+        assert "ON CLUSTER prod" in formatted[0][0]
+
+
+def test_single_node_ddl_has_no_cluster_artifacts_and_runs_on_chdb(store: Store) -> None:
+    ddl = render_ddl("fresh_single", span_ttl_days=7)
+    assert not any(re.search(r"ON CLUSTER|Replicated|Distributed|_local\b", s) for s in ddl)
+    try:
+        for statement in ddl:
+            store.client.command(statement)
+        tables = store.client.query(
+            "SELECT name FROM system.tables WHERE database = 'fresh_single'"
+        ).result_rows
+        assert {"spans", "scores", "spans_hourly", "cost_5m", "schema_migrations"} <= {t[0] for t in tables}
+    finally:
+        store.client.command("DROP DATABASE IF EXISTS fresh_single SYNC")
+
+
+@pytest.mark.parametrize("name", ["bad-name", "x; DROP", ""])
+def test_invalid_cluster_name_is_refused(name: str) -> None:
+    with pytest.raises(StoreError, match="invalid cluster name"):
+        render_ddl(DB, cluster=name or " ")

@@ -1,0 +1,142 @@
+"""Migrations against the real embedded engine: fresh install, no-op re-run, tamper refusal, TTLs."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from spans_factory import make_rows
+
+from llmtrace.store import Store, StoreError, open_store
+from llmtrace.store.migrate import load_migrations, migrations_dir
+
+
+@pytest.fixture
+def bare_store(chdb_dsn: str) -> Iterator[Store]:
+    """An opened, NOT migrated store on a fresh database."""
+    database = f"m_{uuid.uuid4().hex[:12]}"
+    opened = open_store(chdb_dsn, database)
+    try:
+        yield opened
+    finally:
+        opened.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+        opened.close()
+
+
+def _tables(store: Store) -> dict[str, str]:
+    rows = store.client.query(
+        "SELECT name, engine FROM system.tables WHERE database = {db:String}",
+        parameters={"db": store.database},
+    ).result_rows
+    return dict(rows)
+
+
+def _engine_full(store: Store, table: str) -> str:
+    return store.client.query(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": store.database, "t": table},
+    ).result_rows[0][0]
+
+
+def test_fresh_migrate_creates_every_table_and_records_each_file(bare_store: Store) -> None:
+    names = [m.name for m in load_migrations()]
+    assert bare_store.migrate() == names
+    expected = {
+        "schema_migrations": "MergeTree",
+        "spans": "MergeTree",
+        "scores": "ReplacingMergeTree",
+        "spans_hourly": "AggregatingMergeTree",
+        "spans_hourly_mv": "MaterializedView",
+        "cost_5m": "SummingMergeTree",
+        "cost_5m_mv": "MaterializedView",
+    }
+    assert expected.items() <= _tables(bare_store).items()
+    recorded = bare_store.client.query(
+        "SELECT name, checksum, applied_at FROM {db:Identifier}.schema_migrations ORDER BY name",
+        parameters={"db": bare_store.database},
+    ).result_rows
+    assert [r[0] for r in recorded] == names
+    assert [r[1] for r in recorded] == [m.checksum for m in load_migrations()]
+    assert all(r[2].tzinfo is not None for r in recorded)
+    assert "toIntervalDay(90)" in _engine_full(bare_store, "spans")
+    assert "toIntervalDay(400)" in _engine_full(bare_store, "spans_hourly")
+    assert bare_store.client.command("SELECT currentDatabase()") == bare_store.database
+
+
+def test_second_migrate_is_a_no_op(store: Store) -> None:
+    before = store.client.command(f"SELECT count() FROM {store.database}.schema_migrations")
+    assert store.migrate() == []
+    assert store.client.command(f"SELECT count() FROM {store.database}.schema_migrations") == before
+
+
+def test_changed_applied_migration_is_refused_naming_the_file(bare_store: Store, tmp_path: Path) -> None:
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), copy)
+    bare_store.migrate(migrations_dir=copy)
+    tampered = copy / "0002_scores.sql"
+    tampered.write_text(tampered.read_text() + "\n-- edited after the fact\n")
+    with pytest.raises(StoreError, match=r"0002_scores\.sql was changed after it was applied") as info:
+        bare_store.migrate(migrations_dir=copy)
+    assert "\n" not in str(info.value)
+
+
+def test_new_migration_file_is_applied_on_the_next_run(bare_store: Store, tmp_path: Path) -> None:
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), copy)
+    bare_store.migrate(migrations_dir=copy)
+    (copy / "0099_extra.sql").write_text(
+        "-- a comment; with a semicolon\nCREATE TABLE IF NOT EXISTS {{database}}.extra {{on_cluster}}\n"
+        "(x String DEFAULT 'a;b') ENGINE = MergeTree() ORDER BY x;\n"
+    )
+    assert bare_store.migrate(migrations_dir=copy) == ["0099_extra.sql"]
+    assert _tables(bare_store)["extra"] == "MergeTree"
+
+
+def test_ttl_zero_means_no_ttl_and_rerun_with_another_ttl_alters_it(bare_store: Store) -> None:
+    bare_store.migrate(span_ttl_days=0)
+    assert " TTL " not in _engine_full(bare_store, "spans")
+    assert "toIntervalDay(400)" in _engine_full(bare_store, "cost_5m")
+
+    bare_store.migrate(span_ttl_days=30, rollup_ttl_days=800)
+    assert "TTL toDateTime(start_time) + toIntervalDay(30)" in _engine_full(bare_store, "spans")
+    assert "TTL hour + toIntervalDay(800)" in _engine_full(bare_store, "spans_hourly")
+    assert "TTL t + toIntervalDay(800)" in _engine_full(bare_store, "cost_5m")
+
+    bare_store.migrate()  # no TTL given: the existing ones are kept
+    assert "toIntervalDay(30)" in _engine_full(bare_store, "spans")
+
+    bare_store.migrate(span_ttl_days=0)
+    assert " TTL " not in _engine_full(bare_store, "spans")
+
+
+@pytest.mark.parametrize("days", [-1, 1.5, True])
+def test_invalid_ttl_is_refused(bare_store: Store, days: object) -> None:
+    with pytest.raises(StoreError, match="TTL must be a whole number of days"):
+        bare_store.migrate(span_ttl_days=days)  # type: ignore[arg-type]
+
+
+def test_unknown_placeholder_names_the_file(bare_store: Store, tmp_path: Path) -> None:
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), copy)
+    (copy / "0099_typo.sql").write_text("CREATE TABLE {{database}}.x {{on_clustr}} (x String) ENGINE = Log;")
+    with pytest.raises(StoreError, match=r"^0099_typo\.sql: unknown placeholder \{\{on_clustr\}\}"):
+        bare_store.migrate(migrations_dir=copy)
+
+
+def test_span_ttl_drops_backfilled_rows_while_rollups_keep_them(store: Store) -> None:
+    """Documented in docs/scaling.md: a TTL silently drops inserted rows that are already older than it."""
+    old = datetime.now(UTC) - timedelta(days=200)
+    rows = [
+        r | {"start_time": old, "end_time": old + timedelta(seconds=1)}
+        for r in make_rows(5)
+        if r["kind"] == "llm"
+    ]
+    store.insert_spans(rows)
+    store.client.command(f"OPTIMIZE TABLE {store.database}.spans FINAL")
+    store.client.command(f"OPTIMIZE TABLE {store.database}.spans_hourly FINAL")
+    assert store.client.command(f"SELECT count() FROM {store.database}.spans") == 0
+    assert store.client.command(f"SELECT countMerge(calls) FROM {store.database}.spans_hourly") == len(rows)
