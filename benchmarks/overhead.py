@@ -27,7 +27,10 @@ from typing import Any
 
 VARIANTS = ("none", "llmtrace", "official")
 MODES = ("nonstream", "stream50")
-MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello to the world."}]
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Say hello to the world."},
+]
 
 
 def _payloads() -> tuple[dict[str, Any], bytes]:
@@ -40,14 +43,31 @@ def _payloads() -> tuple[dict[str, Any], bytes]:
             "created": 1,
             "model": "gpt-4o-mini-2024-07-18",
             "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hello, world! " * 8}}
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "Hello, world! " * 8},
+                }
             ],
             "usage": {"prompt_tokens": 25, "completion_tokens": 30, "total_tokens": 55},
         }
     ).model_dump(mode="json")
-    chunk = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024-07-18"}
-    events = [{**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
-    events += [{**chunk, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]} for i in range(48)]
+    chunk = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+    }
+    events = [
+        {
+            **chunk,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
+    events += [
+        {**chunk, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
+        for i in range(48)
+    ]
     events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
     return completion, body.encode()
@@ -162,7 +182,9 @@ def main(rounds: int = 7, calls: int = 300) -> dict[str, Any]:
 
 
 def _print(results: dict[str, Any]) -> None:
-    print(f"overhead per call, medians over {results['rounds']} interleaved rounds x {results['calls_per_round']} calls")
+    print(
+        f"overhead per call, medians over {results['rounds']} interleaved rounds x {results['calls_per_round']} calls"
+    )
     for mode in MODES:
         r = results[mode]
         m = r["median_us"]

@@ -190,7 +190,11 @@ class StoreBackend:
             }
             for s in scores
         ]
-        self._insert("insert_scores", rows, _dedup_token(f"{s.trace_id}{s.span_id}{s.name}{s.timestamp_ns}" for s in scores))
+        self._insert(
+            "insert_scores",
+            rows,
+            _dedup_token(f"{s.trace_id}{s.span_id}{s.name}{s.timestamp_ns}" for s in scores),
+        )
 
     def _insert(self, method: str, rows: list[dict[str, Any]], dedup_token: str) -> None:
         store = self._open()
@@ -198,6 +202,15 @@ class StoreBackend:
             getattr(store, method)(rows, dedup_token=dedup_token)
         except Exception as exc:  # the driver's errors: connection, server busy, ...
             raise RetryableError(f"{method} failed: {exc}") from None
+
+    def after_fork(self) -> None:
+        """In a forked child: drop the parent's connection (and a lock it may have held), reopen lazily.
+
+        An embedded chDB store stays the parent's (one process per data path); children of a
+        process writing to embedded chDB should send spans to a server instead.
+        """
+        self._lock = threading.Lock()
+        self._store = None
 
     def shutdown(self) -> None:
         with self._lock:

@@ -322,6 +322,9 @@ class Pipeline:
 def _after_fork_in_child() -> None:
     for pipeline in list(_pipelines):
         pipeline._reset()
+        after_fork = getattr(pipeline.backend, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
 
 
 if hasattr(os, "register_at_fork"):

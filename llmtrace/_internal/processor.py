@@ -67,7 +67,8 @@ class LlmtraceSpanProcessor(SpanProcessor):
         runtime = self.runtime
         if runtime is None or not span.context.trace_flags.sampled:
             return
-        runtime.pipeline.put(span)
+        with guarded("span processor on_end"):  # e.g. no new threads during interpreter shutdown
+            runtime.pipeline.put(span)
 
     def shutdown(self) -> None:
         # The provider's own atexit shutdown lands here; llmtrace's atexit hook does the flushing.

@@ -124,7 +124,11 @@ def _provider(settings: Settings) -> TracerProvider:
         if not isinstance(current, TracerProvider):
             trace_api.set_tracer_provider(_own_provider)
     else:
-        _own_provider._update_resource(_resource(settings))
+        # A private SDK method (merges and updates existing tracers); without it the first
+        # instrument()'s resource stays, which only matters for re-instrumenting with a new name.
+        update = getattr(_own_provider, "_update_resource", None)
+        if update is not None:
+            update(_resource(settings))
     return _own_provider
 
 

@@ -10,6 +10,7 @@ from opentelemetry import trace as trace_api
 
 from llmtrace._internal import runtime
 from llmtrace._internal.export import Score
+from llmtrace._internal.guard import guarded
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -62,16 +63,16 @@ def score(
     active = runtime.active()
     if active is None:
         return  # not instrumented: scoring is a no-op, like spans
-    runtime.put_score(
-        Score(
-            trace_id=trace_id,
-            span_id=span_id or "",
-            name=name.strip(),
-            value=float(value),
-            label=(label or "")[:_MAX_TEXT],
-            comment=(comment or "")[:_MAX_TEXT],
-            source=source,
-            timestamp_ns=time.time_ns(),
-            project=active.settings.project,
-        )
+    score_record = Score(
+        trace_id=trace_id,
+        span_id=span_id or "",
+        name=name.strip(),
+        value=float(value),
+        label=(label or "")[:_MAX_TEXT],
+        comment=(comment or "")[:_MAX_TEXT],
+        source=source,
+        timestamp_ns=time.time_ns(),
+        project=active.settings.project,
     )
+    with guarded("queueing a score"):
+        runtime.put_score(score_record)

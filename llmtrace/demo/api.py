@@ -26,7 +26,11 @@ class Api:
         self.timeout_s = timeout_s
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        query = "?" + urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None}) if params else ""
+        query = (
+            "?" + urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None})
+            if params
+            else ""
+        )
         return self._send("GET", path + query, None)
 
     def post(self, path: str, body: Any = None) -> Any:

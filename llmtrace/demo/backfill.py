@@ -81,7 +81,9 @@ def run(
     tracer_provider = TracerProvider(resource=resource)  # private: never the global provider
     exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=30)
     tracer_provider.add_span_processor(
-        BatchSpanProcessor(exporter, max_queue_size=200_000, max_export_batch_size=2048, schedule_delay_millis=500)
+        BatchSpanProcessor(
+            exporter, max_queue_size=200_000, max_export_batch_size=2048, schedule_delay_millis=500
+        )
     )
     tracer = tracer_provider.get_tracer(sc.INSTRUMENTATION_SCOPE)
     rng = random.Random(seed)
@@ -129,7 +131,9 @@ def _call(
         return
     # Summaries run inside a traced handler, and an LLM judge scores the handler's result.
     handler = tracer.start_span(
-        "summarize_ticket", start_time=start_ns - 200_000, attributes={**context_attrs, sc.LLMTRACE_SPAN_KIND: sc.KIND_SPAN}
+        "summarize_ticket",
+        start_time=start_ns - 200_000,
+        attributes={**context_attrs, sc.LLMTRACE_SPAN_KIND: sc.KIND_SPAN},
     )
     parent = trace_api.set_span_in_context(handler)
     _llm_span(tracer, workload, body, outcome, start_ns, end_ns, context_attrs, parent)
@@ -170,12 +174,18 @@ def _llm_span(
         attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = body.get("max_tokens", 0)
         attrs[sc.GEN_AI_REQUEST_STREAM] = workload.stream
     span = tracer.start_span(
-        f"{operation} {workload.model}", context=parent, kind=SpanKind.CLIENT, start_time=start_ns, attributes=attrs
+        f"{operation} {workload.model}",
+        context=parent,
+        kind=SpanKind.CLIENT,
+        start_time=start_ns,
+        attributes=attrs,
     )
     if outcome.error_status is not None:
         error_type = _ERROR_TYPES.get((workload.provider, outcome.error_status), "InternalServerError")
         span.set_attributes({sc.ERROR_TYPE: error_type, sc.HTTP_RESPONSE_STATUS_CODE: outcome.error_status})
-        span.set_status(Status(StatusCode.ERROR, f"Error code: {outcome.error_status} - {outcome.error_kind}"))
+        span.set_status(
+            Status(StatusCode.ERROR, f"Error code: {outcome.error_status} - {outcome.error_kind}")
+        )
         span.end(end_time=start_ns + int(outcome.ttft_ms * 2.5e5))
         return
     finish = {"stop": "end_turn", "length": "max_tokens"} if workload.provider == "anthropic" else {}
@@ -216,7 +226,9 @@ def _input_messages(body: dict[str, Any]) -> str:
     """The request's messages in the OTel GenAI parts format, text cut to ``CONTENT_CHARS``."""
     if "input" in body:
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        messages = [{"role": "user", "parts": [{"type": "text", "content": t[:CONTENT_CHARS]}]} for t in texts]
+        messages = [
+            {"role": "user", "parts": [{"type": "text", "content": t[:CONTENT_CHARS]}]} for t in texts
+        ]
     else:
         messages = [
             {"role": m["role"], "parts": [{"type": "text", "content": str(m["content"])[:CONTENT_CHARS]}]}

@@ -45,7 +45,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"the llmtrace server exited with code {self._process.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"the llmtrace server exited with code {self._process.returncode}; see {self.log_path}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
                     if response.status == 200:
@@ -54,7 +56,9 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"the llmtrace server did not become ready in {timeout_s:.0f} s; see {self.log_path}")
+        raise RuntimeError(
+            f"the llmtrace server did not become ready in {timeout_s:.0f} s; see {self.log_path}"
+        )
 
     def wait(self) -> int:
         assert self._process is not None
@@ -74,5 +78,7 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

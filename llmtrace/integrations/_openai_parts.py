@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from llmtrace._internal import semconv as sc
 from llmtrace.integrations._common import LLMCall, Outcome, TokenUsage
 
 
@@ -79,8 +80,6 @@ def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
 
 
 def _openai_extras(out: Outcome, resp: Any) -> None:
-    from llmtrace._internal import semconv as sc
-
     tier = getattr(resp, "service_tier", None)
     if tier:
         out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)

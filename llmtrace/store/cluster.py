@@ -11,8 +11,9 @@ For every table ``t`` the single-node DDL creates, a cluster gets:
 
 Materialized views are created on every node, read the *local* source table and write the
 *local* rollup, so each shard aggregates its own spans and a ``Distributed`` read merges the
-partial ``-State`` values. Tables in ``unsharded`` (the migrations ledger) are replicated to every
-node under one path instead.
+partial ``-State`` values. Small control tables (:data:`UNSHARDED_TABLES`: the migrations ledger
+and the alert rules, state, events and lease) are not sharded but replicated whole to every node
+under one Keeper path, so any replica reads them locally and sees the others' writes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from collections.abc import Set as AbstractSet
 from llmtrace.store.errors import StoreError
 
 _CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+UNSHARDED_TABLES = frozenset(
+    {"schema_migrations", "alert_rules", "alert_state", "alert_events", "alert_lease"}
+)
 _SHARDING_KEYS = {"spans": "cityHash64(trace_id)", "scores": "cityHash64(trace_id)"}
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

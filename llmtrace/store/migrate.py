@@ -98,7 +98,7 @@ class Renderer:
                 statements,
                 database=self.database,
                 cluster=self.cluster,
-                unsharded={MIGRATIONS_TABLE},
+                unsharded=cluster_ddl.UNSHARDED_TABLES | {MIGRATIONS_TABLE},
                 known=self.known_tables,
             )
         return statements

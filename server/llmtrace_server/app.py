@@ -5,6 +5,7 @@ Example::
     import uvicorn
     from llmtrace_server.app import create_app
     from llmtrace_server.settings import Settings
+from llmtrace_server.writer import SpanWriter
 
     uvicorn.run(create_app(Settings(store="chdb:///tmp/llmtrace")), port=7878, workers=1)
 """
@@ -21,6 +22,7 @@ from llmtrace_server import __version__
 from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
+from llmtrace_server.writer import SpanWriter
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -39,7 +41,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             opened.migrate(span_ttl_days=settings.span_ttl_days, rollup_ttl_days=settings.rollup_ttl_days)
             app.state.store = opened
             app.state.ingest_gate = IngestGate(settings.ingest_concurrency, settings.ingest_queue)
-            yield
+            app.state.span_writer = writer = SpanWriter(
+                opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
+            )
+            await writer.start()
+            try:
+                yield
+            finally:
+                await writer.close()
         finally:
             opened.close()
 

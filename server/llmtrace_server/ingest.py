@@ -1,13 +1,11 @@
 """Turn a decoded OTLP batch into `spans` rows: map, reject invalid spans alone, de-duplicate.
 
-The de-duplication token makes an exporter's retry of the same batch a no-op in the store: it
-hashes the project and the accepted spans' (trace id, span id, end time), in sorted order, so
-the same spans give the same token however the exporter ordered them.
+Retries across requests are filtered by :mod:`llmtrace_server.writer`; this module only collapses
+a span repeated inside one batch.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +21,6 @@ class PreparedBatch:
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0  # spans repeated inside the batch (stored once, not an error)
-
-    def dedup_token(self, project: str) -> str:
-        keys = sorted(f"{r['trace_id']}:{r['span_id']}:{r['end_time'].isoformat()}" for r in self.rows)
-        digest = hashlib.sha256(project.encode())
-        for key in keys:
-            digest.update(b"\n" + key.encode())
-        return digest.hexdigest()
 
     def error_message(self) -> str:
         """One line naming the first problems, for ``partial_success.error_message``."""

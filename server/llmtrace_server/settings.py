@@ -37,8 +37,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     insecure: bool = False
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
-    ingest_concurrency: int = Field(default=2, gt=0, description="Ingest requests writing at once.")
-    ingest_queue: int = Field(default=32, ge=0, description="Ingest requests waiting; more get 503.")
+    ingest_concurrency: int = Field(default=2, gt=0, description="Ingest requests decoding at once.")
+    ingest_queue: int = Field(default=64, ge=0, description="Further ingest requests in flight; more get 503.")
+    insert_max_rows: int = Field(default=20_000, gt=0, description="Most spans one INSERT carries.")
+    dedup_window_s: int = Field(default=900, ge=0, description="How long re-sent spans are recognised.")
     # None keeps the tables' TTLs (90 and 400 days on a fresh store); 0 keeps data forever.
     span_ttl_days: int | None = Field(default=None, ge=0)
     rollup_ttl_days: int | None = Field(default=None, ge=0)

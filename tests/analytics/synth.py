@@ -52,7 +52,9 @@ def spans(
     for _ in range(n):
         model = rng.choices(models, weights)[0]
         t0 = start + timedelta(seconds=rng.random() * width)
-        latency = math.exp(rng.gauss(traffic.latency_mu, traffic.latency_sigma)) * traffic.latency_factor(model)
+        latency = math.exp(rng.gauss(traffic.latency_mu, traffic.latency_sigma)) * traffic.latency_factor(
+            model
+        )
         out_tok = max(1, int(rng.expovariate(1 / traffic.output_tokens_mean)))
         in_tok = max(1, int(rng.lognormvariate(math.log(traffic.input_tokens_mean), 0.5)))
         error = rng.random() < traffic.error_rate
@@ -112,3 +114,31 @@ def spans(
 def load(store: Any, rows: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
     store.insert_spans(rows[0])
     store.insert_scores(rows[1])
+
+
+def steady(
+    start: datetime,
+    end: datetime,
+    *,
+    every_s: float,
+    cost: float,
+    service: str = "chat",
+    model: str = "gpt-4o",
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """One call every ``every_s`` seconds in [start, end), each costing ``cost`` (+-10% jitter)."""
+    rng = random.Random(seed)
+    rows = []
+    t = start
+    while t < end:
+        row, _ = spans(
+            1,
+            t,
+            t + timedelta(microseconds=1),
+            Traffic(service=service, models={model: 1.0}),
+            rng.getrandbits(32),
+        )
+        row[0]["cost_usd"] = cost * rng.uniform(0.9, 1.1)
+        rows.append(row[0])
+        t += timedelta(seconds=every_s)
+    return rows

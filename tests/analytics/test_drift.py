@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from llmtrace_server.routes.drift import compute_drift, compute_report, resolve_windows
-
 from tests.analytics.synth import NOW, Traffic, load, spans
 
 CUR = (NOW - timedelta(hours=24), NOW)
@@ -21,7 +20,12 @@ def test_planted_latency_and_model_drift_detected(store) -> None:
     load(store, spans(4000, *REF, Traffic(), seed=1))
     shifted = Traffic(latency_mu=7.3, models={"gpt-4o": 0.8, "claude-sonnet-4": 0.2}, output_tokens_mean=300)
     load(store, spans(1500, *CUR, shifted, seed=2))
-    results = {r["feature"]: r for r in compute_drift(store, "default", ["latency_ms", "model", "output_tokens", "score:quality"], _windows(), FILTERS)}
+    results = {
+        r["feature"]: r
+        for r in compute_drift(
+            store, "default", ["latency_ms", "model", "output_tokens", "score:quality"], _windows(), FILTERS
+        )
+    }
     lat = results["latency_ms"]
     assert (lat["n_reference"], lat["n_current"]) == (4000, 1500)
     assert lat["verdict"] == "drift"

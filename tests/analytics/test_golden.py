@@ -54,7 +54,10 @@ def test_kolmogorov(lam: float) -> None:
 def _hist() -> tuple[list[float], list[float]]:
     edges = np.quantile(np.concatenate([A, B]), np.linspace(0, 1, 11))
     edges[0], edges[-1] = -np.inf, np.inf
-    return (np.histogram(A, edges)[0].astype(float).tolist(), np.histogram(B, edges)[0].astype(float).tolist())
+    return (
+        np.histogram(A, edges)[0].astype(float).tolist(),
+        np.histogram(B, edges)[0].astype(float).tolist(),
+    )
 
 
 def test_psi_js_linf() -> None:
@@ -85,7 +88,9 @@ def test_chi_square_equals_scipy() -> None:
     c[3] = 0.0  # an empty column is dropped, as scipy cannot take it
     res = dv.chi_square(r, c)
     keep = [i for i in range(len(r)) if r[i] + c[i] > 0]
-    chi2, p, dof, _ = stats.chi2_contingency(np.array([[r[i] for i in keep], [c[i] for i in keep]]), correction=False)
+    chi2, p, dof, _ = stats.chi2_contingency(
+        np.array([[r[i] for i in keep], [c[i] for i in keep]]), correction=False
+    )
     assert (res.statistic, res.df) == (pytest.approx(chi2, rel=1e-12), dof)
     assert res.p_value == pytest.approx(p, rel=1e-9)
 
@@ -136,7 +141,9 @@ def test_wilson_equals_scipy(x: int, n: int) -> None:
 
 def test_benjamini_hochberg_and_holm() -> None:
     ps = [0.001, 0.04, 0.03, 0.2, 0.009, 0.5, 0.0001]
-    assert multiple.benjamini_hochberg(ps) == pytest.approx(stats.false_discovery_control(ps, method="bh").tolist())
+    assert multiple.benjamini_hochberg(ps) == pytest.approx(
+        stats.false_discovery_control(ps, method="bh").tolist()
+    )
     ordered = sorted(ps)
     expected_sorted = np.maximum.accumulate([min(1.0, (len(ps) - i) * p) for i, p in enumerate(ordered)])
     expected = [float(expected_sorted[ordered.index(p)]) for p in ps]
@@ -155,7 +162,11 @@ def test_inverse_variance_and_cmh() -> None:
     chi = stats.chi2_contingency([[30, 70], [45, 55]], correction=False).statistic
     assert stat == pytest.approx(chi * 199 / 200, rel=1e-12)
     # Textbook example (Agresti, 3 strata) checked against the closed form.
-    strata = [stratified.Stratum2x2(10, 20, 5, 20), stratified.Stratum2x2(8, 30, 4, 25), stratified.Stratum2x2(20, 40, 12, 40)]
+    strata = [
+        stratified.Stratum2x2(10, 20, 5, 20),
+        stratified.Stratum2x2(8, 30, 4, 25),
+        stratified.Stratum2x2(20, 40, 12, 40),
+    ]
     num = var = 0.0
     for t in strata:
         n, m1 = t.n_a + t.n_b, t.x_a + t.x_b

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from llmtrace_server.routes.regressions import build_cohorts, compute_regressions
-
 from tests.analytics.synth import NOW, Traffic, load, spans
 
 SINCE = NOW - timedelta(days=2)
@@ -65,8 +64,12 @@ def test_model_mix_change_is_stratified(store) -> None:
     # Quality depends only on the model; v2 sends more traffic to the worse model.
     quality = lambda model: 0.85 if model == "gpt-4o" else 0.70  # noqa: E731
     slow = lambda model: 1.0 if model == "gpt-4o" else 1.5  # noqa: E731
-    v1 = Traffic(prompt_version="v1", models={"gpt-4o": 0.8, "small": 0.2}, score_mean=quality, latency_factor=slow)
-    v2 = Traffic(prompt_version="v2", models={"gpt-4o": 0.3, "small": 0.7}, score_mean=quality, latency_factor=slow)
+    v1 = Traffic(
+        prompt_version="v1", models={"gpt-4o": 0.8, "small": 0.2}, score_mean=quality, latency_factor=slow
+    )
+    v2 = Traffic(
+        prompt_version="v2", models={"gpt-4o": 0.3, "small": 0.7}, score_mean=quality, latency_factor=slow
+    )
     load(store, spans(3000, SINCE, NOW, v1, seed=31))
     load(store, spans(3000, SINCE, NOW, v2, seed=32))
     report = compute_regressions(store, "default", _cohorts(), {})

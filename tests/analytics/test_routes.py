@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 from llmtrace_server.app import create_app
 from llmtrace_server.settings import Settings
-
 from tests.analytics.synth import NOW, Traffic, load, spans
 
 
@@ -31,7 +30,11 @@ def test_drift_endpoint(store, client) -> None:
     r = client.get("/api/v1/drift", params={"feature": "status"})
     assert r.json()["kind"] == "categorical"
     assert client.get("/api/v1/drift", params={"feature": "nope"}).status_code == 422
-    bad = {"feature": "model", "current_since": NOW.isoformat(), "current_until": (NOW - timedelta(hours=1)).isoformat()}
+    bad = {
+        "feature": "model",
+        "current_since": NOW.isoformat(),
+        "current_until": (NOW - timedelta(hours=1)).isoformat(),
+    }
     assert client.get("/api/v1/drift", params=bad).status_code == 422
     report = client.get("/api/v1/drift/report", params={"segment_by": "model", "top": 2}).json()
     assert len(report["segments"]) == 2 and report["verdict"] == "insufficient_data"  # ~300 calls per model
@@ -47,12 +50,28 @@ def test_regressions_and_trends_endpoints(store, client) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     names = {m["metric"] for m in body["metrics"]}
-    assert {"latency_p50_ms", "latency_p95_ms", "ttft_p50_ms", "cost_per_call_usd", "input_tokens",
-            "output_tokens", "error_rate", "score:quality", "score:quality:pass_rate"} <= names
+    assert {
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "ttft_p50_ms",
+        "cost_per_call_usd",
+        "input_tokens",
+        "output_tokens",
+        "error_rate",
+        "score:quality",
+        "score:quality:pass_rate",
+    } <= names
     assert body["verdict"] in ("no_change", "inconclusive")
-    assert client.get("/api/v1/regressions", params={"dimension": "prompt_version", "a": "6"}).status_code == 422
-    assert client.get("/api/v1/regressions", params={"dimension": "user_id", "a": "6", "b": "7"}).status_code == 422
-    r = client.get("/api/v1/scores/trends", params={"name": "quality", "group_by": "prompt_version", "interval": "1d"})
+    assert (
+        client.get("/api/v1/regressions", params={"dimension": "prompt_version", "a": "6"}).status_code == 422
+    )
+    assert (
+        client.get("/api/v1/regressions", params={"dimension": "user_id", "a": "6", "b": "7"}).status_code
+        == 422
+    )
+    r = client.get(
+        "/api/v1/scores/trends", params={"name": "quality", "group_by": "prompt_version", "interval": "1d"}
+    )
     assert r.status_code == 200, r.text
     series = r.json()["series"]
     assert {s["group"]["prompt_version"] for s in series} == {"6", "7"}

@@ -237,3 +237,21 @@ def test_bad_requests_get_4xx(fake: FakeProvider) -> None:
     assert response.status_code == 404
     response = httpx2.post(fake.url + "/v1/messages", json={"messages": []})
     assert response.status_code == 400 and response.json()["type"] == "error"
+
+
+def test_outcome_without_http_matches_the_http_answer(
+    fake: FakeProvider, claude: anthropic.Anthropic
+) -> None:
+    """The backfilled history uses ``outcome()``; it must be what the SDK clients get over HTTP."""
+    request = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 4000,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    planned = fake.outcome("/v1/messages", request)
+    message = claude.messages.create(**request)  # type: ignore[call-overload]
+    assert planned.input_tokens == message.usage.input_tokens
+    assert planned.output_tokens == message.usage.output_tokens
+    assert planned.text == message.content[0].text  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="does not serve"):
+        fake.outcome("/v1/nowhere", request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,9 +31,11 @@ def test_nested_contexts_merge_and_restore(capture_spans: CapturedSpans) -> None
         tags=["beta"],
         metadata={"tenant": "acme", "tier": 1},
     ):
-        with llmtrace.context(user_id="u2", tags=["beta", "eu"], metadata={"tier": 2, "flag": True}):
-            with llmtrace.span("inner"):
-                pass
+        with (
+            llmtrace.context(user_id="u2", tags=["beta", "eu"], metadata={"tier": 2, "flag": True}),
+            llmtrace.span("inner"),
+        ):
+            pass
         with llmtrace.span("outer"):
             pass
     with llmtrace.span("outside"):
@@ -105,7 +108,7 @@ def test_context_follows_awaits_and_tasks(capture_spans: CapturedSpans) -> None:
     assert sorted(s.attributes[sc.USER_ID] for s in works) == ["u0", "u1", "u2"]
     for s in works:
         assert s.attributes[sc.SESSION_ID] == "sess"
-        assert s.attributes[sc.LLMTRACE_INPUT] == '{"tag": "%s"}' % s.attributes[sc.USER_ID][1:]
+        assert s.attributes[sc.LLMTRACE_INPUT] == json.dumps({"tag": s.attributes[sc.USER_ID][1:]})
         assert s.parent is not None and s.parent.span_id == parent.context.span_id
 
 
@@ -114,10 +117,9 @@ def test_threads_need_wrap_context(capture_spans: CapturedSpans) -> None:
     def job(i: int) -> int:
         return i
 
-    with llmtrace.context(user_id="u1"), llmtrace.span("fan-out") as root:
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            wrapped = list(pool.map(llmtrace.wrap_context(job), range(6)))
-            bare = pool.submit(job, 99).result()
+    with llmtrace.context(user_id="u1"), llmtrace.span("fan-out") as root, ThreadPoolExecutor(3) as pool:
+        wrapped = list(pool.map(llmtrace.wrap_context(job), range(6)))
+        bare = pool.submit(job, 99).result()
     assert wrapped == list(range(6)) and bare == 99
     spans = capture_spans.spans()
     jobs = {s.attributes[sc.LLMTRACE_OUTPUT]: s for s in spans if s.name.endswith("job")}

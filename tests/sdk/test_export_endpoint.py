@@ -103,13 +103,30 @@ def test_server_restart_inside_retry_window_loses_nothing() -> None:
     llmtrace.instrument(endpoint=f"http://127.0.0.1:{port}", retry_window_s=20)
     for i in range(5):
         with llmtrace.span(f"s{i}"):
-            pass
+            llmtrace.score("q", i)
     assert llmtrace.flush(0.3) is False  # nothing listens yet: not delivered, and flush kept its deadline
     with fake_server(port) as restarted:
         assert llmtrace.flush(10.0) is True
         names = sorted(s["name"] for r in restarted.delivered("/v1/traces") for s in _decode(r.body))
+        values = sorted(
+            x["value"] for r in restarted.delivered("/api/v1/scores") for x in json.loads(r.body)["scores"]
+        )
     assert names == [f"s{i}" for i in range(5)]
-    assert llmtrace.stats().failed == 0
+    assert values == [0, 1, 2, 3, 4]
+    assert (llmtrace.stats().failed, llmtrace.stats().scores_failed) == (0, 0)
+
+
+def test_uninstrument_still_delivers_what_was_queued(server: FakeServer) -> None:
+    llmtrace.instrument(endpoint=server.url)
+    with llmtrace.span("last"):
+        pass
+    llmtrace.uninstrument()
+    with llmtrace.span("after"):  # not traced any more
+        pass
+    deadline = time.monotonic() + 5
+    while not server.delivered("/v1/traces") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [s["name"] for r in server.delivered("/v1/traces") for s in _decode(r.body)] == ["last"]
 
 
 def test_server_down_drops_after_window_and_never_blocks() -> None:

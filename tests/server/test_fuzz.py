@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from llmtrace_server.app import create_app
 from llmtrace_server.settings import Settings
 
-EXAMPLES = 60
+EXAMPLES = 40
 # Built once at import: the operation list is the parametrisation.
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]

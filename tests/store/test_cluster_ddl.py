@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 from llmtrace.store import Store, StoreError
-from llmtrace.store.migrate import render_ddl
+from llmtrace.store.cluster import UNSHARDED_TABLES
+from llmtrace.store.migrate import migrations_dir, render_ddl
 
 DB = "obs"
 
@@ -66,15 +69,34 @@ def test_views_read_and_write_the_local_tables(ddl: list[str]) -> None:
     assert f"TO {DB}.cost_5m_local AS" in cost and f"FROM {DB}.spans_local\n" in cost
 
 
-def test_later_alters_target_the_local_tables(ddl: list[str]) -> None:
-    alters = [s for s in ddl if s.startswith("ALTER TABLE")]
-    assert alters and all(re.match(rf"ALTER TABLE {DB}\.\w+_local ON CLUSTER prod ", s) for s in alters)
+def test_later_migrations_on_sharded_tables_target_the_local_tables(tmp_path: Path) -> None:
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), copy)
+    (copy / "0099_more.sql").write_text(
+        "ALTER TABLE {{database}}.spans {{on_cluster}} ADD COLUMN IF NOT EXISTS region LowCardinality(String);\n"
+        "ALTER TABLE {{database}}.cost_5m {{on_cluster}} MODIFY SETTING merge_with_ttl_timeout = 3600;\n"
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.by_region_mv {{on_cluster}} TO {{database}}.cost_5m "
+        "AS SELECT * FROM {{database}}.spans;\n"
+    )
+    ddl = render_ddl(DB, cluster="prod", directory=copy)
+    assert ddl[-4:] == [
+        # A new column goes to the local table and to its Distributed front; a setting only to the local table.
+        f"ALTER TABLE {DB}.spans_local ON CLUSTER prod ADD COLUMN IF NOT EXISTS region LowCardinality(String)",
+        f"ALTER TABLE {DB}.spans ON CLUSTER prod ADD COLUMN IF NOT EXISTS region LowCardinality(String)",
+        f"ALTER TABLE {DB}.cost_5m_local ON CLUSTER prod MODIFY SETTING merge_with_ttl_timeout = 3600",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DB}.by_region_mv ON CLUSTER prod TO {DB}.cost_5m_local "
+        f"AS SELECT * FROM {DB}.spans_local",
+    ]
 
 
-def test_the_migrations_ledger_is_replicated_to_every_node_unsharded(ddl: list[str]) -> None:
+def test_control_tables_are_replicated_to_every_node_unsharded(ddl: list[str]) -> None:
     ledger = _create(ddl, "schema_migrations")
     assert "ReplicatedMergeTree('/clickhouse/tables/{database}/schema_migrations', '{replica}')" in ledger
     assert not any("schema_migrations_local" in s for s in ddl)
+    created = {m.group(1) for s in ddl if (m := re.match(rf"CREATE TABLE IF NOT EXISTS {DB}\.(\w+) ", s))}
+    for table in UNSHARDED_TABLES & created:
+        assert f"'/clickhouse/tables/{{database}}/{table}', '{{replica}}'" in _create(ddl, table)
+        assert f"{table}_local" not in created
 
 
 def test_cluster_ddl_parses_in_clickhouse(store: Store, ddl: list[str]) -> None:

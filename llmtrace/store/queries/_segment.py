@@ -56,18 +56,22 @@ def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True
     span_out = ", ".join(f"sp.{c} AS {c}" for c in cols)
     trace_out = ", ".join(f"sp.t_{c} AS {c}" for c in cols)
     name = "AND name = {score_name:String}" if by_name else ""
+    # Only traces that have such a score: without this, a window with few scores still joins
+    # (and, for trace-level scores, groups) every span in it.
+    scored_traces = f"AND trace_id IN (SELECT trace_id FROM {{db:Identifier}}.scores WHERE project = {{project:String}} {name})"
     return f"""
     (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {span_out}
        FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
               WHERE project = {{project:String}} {name} AND span_id != '') AS sc
       INNER JOIN (SELECT trace_id, span_id, {span_columns} FROM {{db:Identifier}}.spans
-                   WHERE project = {{project:String}} {span_where}) AS sp
+                   WHERE project = {{project:String}} {scored_traces} {span_where}) AS sp
          ON sc.trace_id = sp.trace_id AND sc.span_id = sp.span_id
      UNION ALL
      SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {trace_out}
        FROM (SELECT name, trace_id, value, label FROM {{db:Identifier}}.scores FINAL
               WHERE project = {{project:String}} {name} AND span_id = '') AS sc
       INNER JOIN (SELECT trace_id, {first}min(start_time) AS t_start_time FROM {{db:Identifier}}.spans
-                   WHERE project = {{project:String}} AND {LLM_KINDS} {span_where} GROUP BY trace_id) AS sp
+                   WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces} {span_where}
+                   GROUP BY trace_id) AS sp
          ON sc.trace_id = sp.trace_id)
     """

@@ -15,8 +15,14 @@ from typing import Any
 from llmtrace.store import Store
 from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, segment_where
 
-ALERT_FILTERS: Mapping[str, str] = {k: SEGMENT_COLUMNS[k] for k in ("service", "model", "prompt", "environment")}
-KEY_COLUMNS: tuple[tuple[str, str], ...] = (("service", "service_name"), ("model", "model"), ("prompt", "prompt_name"))
+ALERT_FILTERS: Mapping[str, str] = {
+    k: SEGMENT_COLUMNS[k] for k in ("service", "model", "prompt", "environment")
+}
+KEY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("service", "service_name"),
+    ("model", "model"),
+    ("prompt", "prompt_name"),
+)
 THRESHOLD_METRICS: Mapping[str, str] = {
     "calls": "toFloat64(count())",
     "errors": "toFloat64(countIf(status = 'error'))",
@@ -45,19 +51,32 @@ def insert_rule(store: Store, project: str, rule: Mapping[str, Any], *, deleted:
     now = _wall()
     store.client.insert(
         "alert_rules",
-        [[
-            project,
-            rule["id"],
-            rule["name"],
-            rule["type"],
-            json.dumps(rule.get("filters") or {}, sort_keys=True),
-            json.dumps(rule.get("params") or {}, sort_keys=True),
-            rule.get("webhook_url") or "",
-            rule.get("created_at") or now,
-            now,
-            1 if deleted else 0,
-        ]],
-        column_names=["project", "id", "name", "type", "filters", "params", "webhook_url", "created_at", "updated_at", "deleted"],
+        [
+            [
+                project,
+                rule["id"],
+                rule["name"],
+                rule["type"],
+                json.dumps(rule.get("filters") or {}, sort_keys=True),
+                json.dumps(rule.get("params") or {}, sort_keys=True),
+                rule.get("webhook_url") or "",
+                rule.get("created_at") or now,
+                now,
+                1 if deleted else 0,
+            ]
+        ],
+        column_names=[
+            "project",
+            "id",
+            "name",
+            "type",
+            "filters",
+            "params",
+            "webhook_url",
+            "created_at",
+            "updated_at",
+            "deleted",
+        ],
         database=store.database,
     )
 
@@ -89,7 +108,17 @@ def list_rules(store: Store, project: str | None = None, rule_id: str | None = N
 # ---- state and events ----------------------------------------------------------------------------
 
 
-STATE_COLUMNS = ["rule_id", "key", "state", "breaches", "since", "clear_since", "last_notified", "resolved_at", "last_value"]
+STATE_COLUMNS = [
+    "rule_id",
+    "key",
+    "state",
+    "breaches",
+    "since",
+    "clear_since",
+    "last_notified",
+    "resolved_at",
+    "last_value",
+]
 
 
 def load_states(store: Store, rule_id: str) -> dict[str, dict[str, Any]]:
@@ -113,15 +142,30 @@ def save_states(store: Store, states: Sequence[Mapping[str, Any]]) -> None:
 
 
 EVENT_COLUMNS = [
-    "project", "id", "rule_id", "rule_name", "rule_type", "key", "state", "repeat", "ts", "values", "baseline",
-    "delivered", "attempts", "error",
+    "project",
+    "id",
+    "rule_id",
+    "rule_name",
+    "rule_type",
+    "key",
+    "state",
+    "repeat",
+    "ts",
+    "values",
+    "baseline",
+    "delivered",
+    "attempts",
+    "error",
 ]
 
 
 def save_event(store: Store, event: Mapping[str, Any]) -> None:
     row = [json.dumps(event[c], default=str) if c == "values" else event[c] for c in EVENT_COLUMNS]
     store.client.insert(
-        "alert_events", [[*row, _wall()]], column_names=[*EVENT_COLUMNS, "updated_at"], database=store.database
+        "alert_events",
+        [[*row, _wall()]],
+        column_names=[*EVENT_COLUMNS, "updated_at"],
+        database=store.database,
     )
 
 
@@ -137,7 +181,7 @@ def list_events(
         params["state"] = state
         where += " AND state = {state:String}"
     result = store.client.query(
-        f"""SELECT {', '.join(EVENT_COLUMNS)} FROM {{db:Identifier}}.alert_events FINAL
+        f"""SELECT {", ".join(EVENT_COLUMNS)} FROM {{db:Identifier}}.alert_events FINAL
              WHERE project = {{project:String}} {where} ORDER BY ts DESC, id LIMIT {{limit:UInt32}}""",
         parameters=params,
     )
@@ -170,7 +214,6 @@ def write_lease(store: Store, name: str, holder: str, expires: datetime) -> None
 
 
 # ---- series the rules evaluate -------------------------------------------------------------------
-
 
 
 def cost_windows(

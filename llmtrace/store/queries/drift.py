@@ -105,8 +105,8 @@ def rollup_histograms(
             out[feature] = ({}, {})
             col = 1 if feature == "model" else 2
             for row in rows:
-                side = out[feature][1 if row[0] else 0]
-                side[row[col]] = side.get(row[col], 0) + int(row[3])
+                counts = out[feature][1 if row[0] else 0]
+                counts[row[col]] = counts.get(row[col], 0) + int(row[3])
     return out
 
 
@@ -147,7 +147,7 @@ def score_histogram(
         cuts = [float(c) for c in cut]
         lo = vmin if lo is None else min(lo, vmin)
         hi = vmax if hi is None else max(hi, vmax)
-    if lo is None:
+    if lo is None or hi is None:
         return ref, cur, []
     # Bucket b holds values in [cuts[b-1], cuts[b]); the outer buckets are closed by the data range.
     edges = [float(lo), *cuts, float(hi)]

@@ -17,8 +17,10 @@ from typing import Any
 from llmtrace.store import Store
 from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, scored_spans_sql, segment_where
 
-DIMENSIONS: Mapping[str, str] = {k: SEGMENT_COLUMNS[k] for k in ("prompt_version", "model", "provider", "environment")}
-SAMPLE_CAP = 100_000
+DIMENSIONS: Mapping[str, str] = {
+    k: SEGMENT_COLUMNS[k] for k in ("prompt_version", "model", "provider", "environment")
+}
+SAMPLE_CAP = 50_000
 _PERMILLE = 1_000_000  # sampling resolution
 QUANTILES = {"p50": 0.5, "p95": 0.95}
 Z95 = 1.959963984540054
@@ -52,11 +54,15 @@ class Cohorts:
         assert self.a_window and self.b_window
         params.update(a_s=self.a_window[0], a_u=self.a_window[1], b_s=self.b_window[0], b_u=self.b_window[1])
         in_b = "(start_time >= {b_s:DateTime64(6)} AND start_time < {b_u:DateTime64(6)})"
-        where = f" AND ((start_time >= {{a_s:DateTime64(6)}} AND start_time < {{a_u:DateTime64(6)}}) OR {in_b})"
+        where = (
+            f" AND ((start_time >= {{a_s:DateTime64(6)}} AND start_time < {{a_u:DateTime64(6)}}) OR {in_b})"
+        )
         return where, f"toUInt8{in_b}"
 
 
-def model_mix(store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None]) -> dict[int, dict[str, int]]:
+def model_mix(
+    store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None]
+) -> dict[int, dict[str, int]]:
     """Calls per model in each cohort: ``{0: {model: n}, 1: {...}}`` (0 = A, 1 = B)."""
     params: dict[str, Any] = {"db": store.database, "project": project}
     where, is_b = cohorts.sql(params)
@@ -127,24 +133,40 @@ def span_summaries(
 
 
 def mann_whitney(
-    store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None], keep: Mapping[int, int]
+    store: Store,
+    project: str,
+    cohorts: Cohorts,
+    filters: Mapping[str, str | None],
+    keep: Mapping[int, int],
+    *,
+    latency: bool = True,
+    ttft: bool = True,
 ) -> dict[str, float | None]:
-    """Two-sided Mann-Whitney U p-values of latency and TTFT, A vs B, on the sampled calls."""
+    """Two-sided Mann-Whitney U p-values of latency and TTFT, A vs B, on the sampled calls.
+
+    ClickHouse raises on an empty sample, so the caller says which tests have data in both cohorts.
+    """
+    tests = []
+    if latency:
+        tests.append("mannWhitneyUTest('two-sided')(duration_ms, is_b).2 AS p_latency")
+    if ttft:
+        tests.append(
+            "mannWhitneyUTestIf('two-sided')(ifNull(ttft_ms, 0), is_b, isNotNull(ttft_ms)).2 AS p_ttft"
+        )
+    if not tests:
+        return {"latency": None, "ttft": None}
     params: dict[str, Any] = {"db": store.database, "project": project, "keep_a": keep[0], "keep_b": keep[1]}
     where, is_b = cohorts.sql(params)
     where += segment_where(filters, params)
-    row = store.client.query(
-        f"""SELECT countIf(is_b = 0) AS na, countIf(is_b = 1) AS nb,
-                   countIf(is_b = 0 AND isNotNull(ttft_ms)) AS ta, countIf(is_b = 1 AND isNotNull(ttft_ms)) AS tb,
-                   if(na > 0 AND nb > 0, mannWhitneyUTest('two-sided')(duration_ms, is_b).2, NULL) AS p_lat,
-                   if(ta > 0 AND tb > 0,
-                      mannWhitneyUTestIf('two-sided')(ifNull(ttft_ms, 0), is_b, isNotNull(ttft_ms)).2, NULL) AS p_ttft
+    result = store.client.query(
+        f"""SELECT {", ".join(tests)}
               FROM (SELECT duration_ms, ttft_ms, {is_b} AS is_b FROM {{db:Identifier}}.spans
                      WHERE project = {{project:String}} AND {LLM_KINDS} {where}
                        AND cityHash64(span_id) % {_PERMILLE} < if({is_b} = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}))""",
         parameters=params,
-    ).result_rows[0]
-    return {"latency": _finite(row[4]), "ttft": _finite(row[5])}
+    )
+    row = dict(zip(result.column_names, result.result_rows[0], strict=True))
+    return {"latency": _finite(row.get("p_latency")), "ttft": _finite(row.get("p_ttft"))}
 
 
 def score_summaries(
@@ -163,7 +185,9 @@ def score_summaries(
     params: dict[str, Any] = {"db": store.database, "project": project, "pass_threshold": pass_threshold}
     where, is_b = cohorts.sql(params)
     where += segment_where(filters, params)
-    cols = f"start_time, model, {', '.join(sorted({c for c in ('prompt_version', 'provider', 'environment')}))}"
+    cols = (
+        f"start_time, model, {', '.join(sorted({c for c in ('prompt_version', 'provider', 'environment')}))}"
+    )
     scored = scored_spans_sql(where, cols, by_name=False)
     grouping = "GROUPING SETS ((sname, is_b, stratum), (sname, is_b))" if stratify else "sname, is_b"
     stratum = _STRATUM if stratify else "''"

@@ -101,3 +101,18 @@ def list_spans(
     )
     result = store.client.query(sql, parameters=params)
     return [dict(zip(SPAN_FIELDS, row, strict=True)) for row in result.result_rows]
+
+
+def recent_span_keys(store: Any, seconds: int, limit: int) -> list[tuple[str, str, str]]:
+    """(project, trace_id, span_id) of spans ingested in the last ``seconds``, newest first.
+
+    The server rebuilds its duplicate filter from these after a restart, so an exporter's retry of
+    a batch acknowledged just before a crash is still recognised.
+    """
+    sql = (
+        "SELECT project, trace_id, span_id FROM {db:Identifier}.spans"
+        " WHERE ingested_at >= now64(3) - toIntervalSecond({seconds:UInt32})"
+        " ORDER BY ingested_at DESC LIMIT {limit:UInt32}"
+    )
+    params = {"db": store.database, "seconds": seconds, "limit": limit}
+    return [tuple(row) for row in store.client.query(sql, parameters=params).result_rows]  # type: ignore[misc]

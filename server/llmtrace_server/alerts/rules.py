@@ -44,7 +44,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "group_by": None,
     },
 }
-REQUIRED: dict[str, tuple[str, ...]] = {"cost_spike": (), "budget": ("daily_budget_usd",), "threshold": ("metric", "value")}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "cost_spike": (),
+    "budget": ("daily_budget_usd",),
+    "threshold": ("metric", "value"),
+}
 
 
 def effective_params(rule_type: str, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,16 +56,18 @@ def effective_params(rule_type: str, given: Mapping[str, Any]) -> dict[str, Any]
     allowed = {**COMMON, **DEFAULTS[rule_type]}
     unknown = set(given) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown params for {rule_type}: {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}")
+        raise ValueError(
+            f"unknown params for {rule_type}: {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}"
+        )
     params = {**allowed, **given}
     for name in REQUIRED[rule_type]:
         if params.get(name) is None:
             raise ValueError(f"a {rule_type} rule needs params.{name}")
     for name, value in params.items():
         default = allowed[name]
-        if isinstance(default, int | float) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"params.{name} must be a non-negative number")
+        numeric = isinstance(default, int | float) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise ValueError(f"params.{name} must be a non-negative number")
     if params.get("group_by") not in (None, *GROUPABLE):
         raise ValueError(f"params.group_by must be one of {', '.join(GROUPABLE)}")
     if rule_type == "threshold":

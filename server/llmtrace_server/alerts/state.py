@@ -31,7 +31,13 @@ def initial(rule_id: str, key: str) -> dict[str, Any]:
 
 
 def step(
-    prev: Mapping[str, Any], *, breach: bool, below_resolve: bool, value: float | None, now: datetime, params: Mapping[str, Any]
+    prev: Mapping[str, Any],
+    *,
+    breach: bool,
+    below_resolve: bool,
+    value: float | None,
+    now: datetime,
+    params: Mapping[str, Any],
 ) -> tuple[dict[str, Any], str | None]:
     """The next state and the notification to send (``fire``, ``resolve``, ``renotify`` or None)."""
     s = dict(prev)

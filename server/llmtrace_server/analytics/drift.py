@@ -79,7 +79,9 @@ def categorical_drift(
     ref = [float(reference.get(k, 0)) for k in keys]
     cur = [float(current.get(k, 0)) for k in keys]
     n_ref, n_cur = int(sum(ref)), int(sum(cur))
-    cats = [{"value": k, "reference": int(r), "current": int(c)} for k, r, c in zip(keys, ref, cur, strict=True)]
+    cats = [
+        {"value": k, "reference": int(r), "current": int(c)} for k, r, c in zip(keys, ref, cur, strict=True)
+    ]
     _add_shares(cats, n_ref, n_cur)
     adjusted = thresholds.adjusted(len(keys), n_ref, n_cur)
     result: dict[str, Any] = {

@@ -16,7 +16,9 @@ def _z_sum(alpha: float, power: float) -> float:
     return norm_ppf(1 - alpha / 2) + norm_ppf(power)
 
 
-def mde_difference(sd_a: float, n_a: int, sd_b: float, n_b: int, alpha: float = 0.01, power: float = 0.8) -> float:
+def mde_difference(
+    sd_a: float, n_a: int, sd_b: float, n_b: int, alpha: float = 0.01, power: float = 0.8
+) -> float:
     """Smallest absolute difference in means detectable with these standard deviations and sizes."""
     return _z_sum(alpha, power) * math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b)
 

@@ -94,7 +94,11 @@ def compare(
     ratio = rule.kind == "ratio"
     if a.value is None or b.value is None or a.n == 0 or b.n == 0:
         return out
-    usable = [(k, sa, sb) for k, sa, sb in strata if sa.se is not None and sb.se is not None and sa.n > 1 and sb.n > 1]
+    usable = [
+        (k, sa, sb)
+        for k, sa, sb in strata
+        if sa.se is not None and sb.se is not None and sa.n > 1 and sb.n > 1
+    ]
     if strata and usable:
         _compare_strata(out, usable, ratio)
     else:
@@ -109,7 +113,11 @@ def _scale(est: Estimate, ratio: bool) -> float:
 
 def _compare_pooled(out: MetricComparison, ratio: bool, test_p: float | None) -> None:
     a, b, rule = out.a, out.b, out.rule
-    if a.se is None or b.se is None or (ratio and (not a.value or not b.value or a.value <= 0 or b.value <= 0)):
+    if (
+        a.se is None
+        or b.se is None
+        or (ratio and (not a.value or not b.value or a.value <= 0 or b.value <= 0))
+    ):
         return
     est = _scale(b, ratio) - _scale(a, ratio)
     se = math.hypot(a.se, b.se)
@@ -141,7 +149,9 @@ def _compare_pooled(out: MetricComparison, ratio: bool, test_p: float | None) ->
     out.ci = (math.exp(lo), math.exp(hi)) if ratio else (lo, hi)
 
 
-def _compare_strata(out: MetricComparison, usable: Sequence[tuple[str, Estimate, Estimate]], ratio: bool) -> None:
+def _compare_strata(
+    out: MetricComparison, usable: Sequence[tuple[str, Estimate, Estimate]], ratio: bool
+) -> None:
     ests = [_scale(sb, ratio) - _scale(sa, ratio) for _, sa, sb in usable]
     ses = [math.hypot(sa.se or 0.0, sb.se or 0.0) for _, sa, sb in usable]
     combined = stratified.inverse_variance(ests, ses)
@@ -152,7 +162,10 @@ def _compare_strata(out: MetricComparison, usable: Sequence[tuple[str, Estimate,
         out.p_value = stratified.cmh(tables)[1]
         out.method = "cochran_mantel_haenszel"
     if ratio:
-        out.effect, out.ci = math.exp(combined.estimate), (math.exp(combined.ci_low), math.exp(combined.ci_high))
+        out.effect, out.ci = (
+            math.exp(combined.estimate),
+            (math.exp(combined.ci_low), math.exp(combined.ci_high)),
+        )
     else:
         out.effect, out.ci = combined.estimate, (combined.ci_low, combined.ci_high)
     n_a, n_b = sum(sa.n for _, sa, _ in usable), sum(sb.n for _, _, sb in usable)

@@ -21,7 +21,9 @@ def inverse_variance(estimates: Sequence[float], ses: Sequence[float], level: fl
 
     Strata with a zero or non-finite standard error are skipped (they carry no usable weight).
     """
-    pairs = [(e, s) for e, s in zip(estimates, ses, strict=True) if s > 0 and math.isfinite(s) and math.isfinite(e)]
+    pairs = [
+        (e, s) for e, s in zip(estimates, ses, strict=True) if s > 0 and math.isfinite(s) and math.isfinite(e)
+    ]
     if not pairs:
         raise ValueError("no stratum has a usable standard error")
     weights = [1.0 / (s * s) for _, s in pairs]

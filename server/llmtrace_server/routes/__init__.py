@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from llmtrace_server.routes import drift, health, ingest, metrics, regressions, scores, spans, traces, trends
+from llmtrace_server.routes import alerts, drift, health, ingest, metrics, regressions, scores, spans, traces, trends
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -16,4 +16,5 @@ ROUTERS: list[APIRouter] = [
     trends.router,
     drift.router,
     regressions.router,
+    alerts.router,
 ]

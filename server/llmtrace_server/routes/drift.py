@@ -151,7 +151,9 @@ def compute_report(
     for res, p_adj in zip(flat, adjusted, strict=True):
         res["p_value_adjusted"] = p_adj
         if res["verdict"] != INSUFFICIENT:
-            res["verdict"] = decide(res, thresholds, True, categorical=res["kind"] == "categorical", p_value=p_adj)
+            res["verdict"] = decide(
+                res, thresholds, True, categorical=res["kind"] == "categorical", p_value=p_adj
+            )
     verdicts = [r["verdict"] for r in flat]
     overall = DRIFT if DRIFT in verdicts else (NO_DRIFT if NO_DRIFT in verdicts else INSUFFICIENT)
     return {
@@ -177,7 +179,8 @@ def get_drift_report(
     current_until: datetime | None = None,
     reference_since: datetime | None = None,
     reference_until: datetime | None = None,
-    segment_by: Literal["service", "model", "provider", "prompt", "prompt_version", "environment"] | None = None,
+    segment_by: Literal["service", "model", "provider", "prompt", "prompt_version", "environment"]
+    | None = None,
     top: Annotated[int, Query(ge=1, le=20)] = 5,
     service: Filter = None,
     model: Filter = None,

@@ -2,7 +2,8 @@
 
 Answers follow the OTLP/HTTP specification, in the encoding of the request:
 
-* 200 with an ``ExportTraceServiceResponse`` once every accepted span is written; spans that were
+* 200 with an ``ExportTraceServiceResponse`` once every accepted span is written (see
+  :mod:`llmtrace_server.writer` for how concurrent requests share an INSERT); spans that were
   rejected on their own are counted in ``partial_success``;
 * 400 for a body that cannot be parsed (nothing written), 413 over the size limit, 415 for an
   unknown Content-Type / Content-Encoding, 401 for a missing or wrong API key;
@@ -22,12 +23,13 @@ from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
 
-from llmtrace.store import Store, StoreError
+from llmtrace.store import StoreError
 from llmtrace_server import otlp
 from llmtrace_server.auth import project_for
 from llmtrace_server.ingest import PreparedBatch, prepare
 from llmtrace_server.ingest_gate import IngestGate, Overloaded
 from llmtrace_server.settings import Settings
+from llmtrace_server.writer import SpanWriter
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ingest"])
@@ -69,33 +71,34 @@ async def export_traces(request: Request) -> Response:
         project = project_for(settings, request.headers.get("authorization"))
     except HTTPException as exc:
         return _status(media, exc.status_code, code_pb2.UNAUTHENTICATED, str(exc.detail), exc.headers)
+    writer: SpanWriter = request.app.state.span_writer
     try:
         async with gate.admit():
             body = await _read_body(request, settings.max_body_bytes)
             async with gate.work():
-                return await run_in_threadpool(
-                    _ingest,
-                    request.app.state.store,
-                    body,
-                    media,
-                    request.headers.get("content-encoding"),
-                    project,
-                    settings,
-                )
+                encoding = request.headers.get("content-encoding")
+                decoded = await run_in_threadpool(_decode, body, media, encoding, project, settings)
+            if isinstance(decoded, Response):
+                return decoded
+            # Outside the work slot: the next request decodes while this one waits for its write.
+            await writer.write(decoded.rows)
     except Overloaded:
         return _status(media, 503, code_pb2.UNAVAILABLE, "ingest is overloaded; retry later", _retry_after())
     except _BodyTooLarge:
         return _status(media, 413, code_pb2.INVALID_ARGUMENT, f"body is over {settings.max_body_bytes} bytes")
+    except StoreError as exc:
+        log.error("span insert failed: %s", exc)
+        return _status(media, 503, code_pb2.UNAVAILABLE, f"store unavailable: {exc}", _retry_after())
+    return _success(media, decoded)
 
 
-def _ingest(
-    store: Store, body: bytes, media: str, encoding: str | None, project: str, settings: Settings
-) -> Response:
-    """Decode, map and write one batch (runs in a worker thread: all of it is blocking work)."""
+def _decode(
+    body: bytes, media: str, encoding: str | None, project: str, settings: Settings
+) -> PreparedBatch | Response:
+    """Decode and map one batch, or the error response (runs in a worker thread: CPU-bound)."""
     try:
         raw = otlp.decompress(body, encoding, settings.max_body_bytes)
-        batch = otlp.decode(raw, media)
-        prepared = prepare(batch, project)
+        return prepare(otlp.decode(raw, media), project)
     except otlp.UnsupportedMedia as exc:
         return _status(media, 415, code_pb2.INVALID_ARGUMENT, str(exc))
     except otlp.BodyTooLarge as exc:
@@ -104,16 +107,8 @@ def _ingest(
         return _status(media, 400, code_pb2.INVALID_ARGUMENT, str(exc))
     except Exception as exc:  # a decoder bug must still be the client's 400, never a 500
         log.warning("unexpected error decoding an OTLP body", exc_info=True)
-        return _status(
-            media, 400, code_pb2.INVALID_ARGUMENT, f"cannot decode body: {type(exc).__name__}: {exc}"
-        )
-    if prepared.rows:
-        try:
-            store.insert_spans(prepared.rows, dedup_token=prepared.dedup_token(project))
-        except StoreError as exc:
-            log.error("span insert failed: %s", exc)
-            return _status(media, 503, code_pb2.UNAVAILABLE, f"store unavailable: {exc}", _retry_after())
-    return _success(media, prepared)
+        text = f"cannot decode body: {type(exc).__name__}: {exc}"
+        return _status(media, 400, code_pb2.INVALID_ARGUMENT, text)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -49,7 +49,9 @@ def build_cohorts(
     windowed = any(v is not None for v in (a_since, a_until, b_since, b_until))
     if dimension:
         if windowed:
-            raise ValueError("give either dimension with a and b, or a_since/a_until/b_since/b_until, not both")
+            raise ValueError(
+                "give either dimension with a and b, or a_since/a_until/b_since/b_until, not both"
+            )
         if dimension not in q.DIMENSIONS:
             raise ValueError(f"dimension must be one of {', '.join(q.DIMENSIONS)}")
         if not a or not b or a == b:
@@ -100,14 +102,16 @@ def _nan(v: Any) -> float | None:
 
 def _span_estimates(row: Mapping[str, Any]) -> dict[str, Estimate]:
     def quant(key: str, n_key: str) -> Estimate:
-        t = row[key]
-        return quantile_estimate(*(t if t else (None, None, None)), row[n_key])
+        t = row[key] or (None, None, None)
+        return quantile_estimate(t[0], t[1], t[2], row[n_key])
 
     return {
         "latency_p50_ms": quant("lat_p50", "lat_n"),
         "latency_p95_ms": quant("lat_p95", "lat_n"),
         "ttft_p50_ms": quant("ttft_p50", "ttft_n"),
-        "cost_per_call_usd": mean_estimate(_nan(row["cost_mean"]), _nan(row["cost_var"]), row["priced"], True),
+        "cost_per_call_usd": mean_estimate(
+            _nan(row["cost_mean"]), _nan(row["cost_var"]), row["priced"], True
+        ),
         "input_tokens": mean_estimate(_nan(row["in_mean"]), _nan(row["in_var"]), row["n"], True),
         "output_tokens": mean_estimate(_nan(row["out_mean"]), _nan(row["out_var"]), row["n"], True),
         "error_rate": rate_estimate(row["errors"], row["n"]),
@@ -121,7 +125,9 @@ def _score_estimates(row: Mapping[str, Any], name: str) -> dict[str, Estimate]:
     }
 
 
-def _comparisons(rows: list[dict[str, Any]], estimates: Any, rules: Mapping[str, Any], tests: Mapping[str, Any]) -> list[MetricComparison]:
+def _comparisons(
+    rows: list[dict[str, Any]], estimates: Any, rules: Mapping[str, Any], tests: Mapping[str, Any]
+) -> list[MetricComparison]:
     pooled = {int(r["is_b"]): estimates(r) for r in rows if r["stratum"] == ""}
     strata: dict[str, dict[int, dict[str, Estimate]]] = {}
     for r in rows:
@@ -152,8 +158,24 @@ def compute_regressions(
     stratify = note is not None
     keep = {0: q.sample_keep(n_a), 1: q.sample_keep(n_b)}
     span_rows = q.span_summaries(store, project, cohorts, filters, keep, stratify)
-    mwu = q.mann_whitney(store, project, cohorts, filters, keep) if not stratify else {}
-    tests = {"latency_p50_ms": mwu.get("latency"), "latency_p95_ms": mwu.get("latency"), "ttft_p50_ms": mwu.get("ttft")}
+    mwu: dict[str, float | None] = {}
+    if not stratify:
+        pooled = {int(r["is_b"]): r for r in span_rows if r["stratum"] == ""}
+        both = 0 in pooled and 1 in pooled
+        mwu = q.mann_whitney(
+            store,
+            project,
+            cohorts,
+            filters,
+            keep,
+            latency=both and pooled[0]["lat_n"] > 0 and pooled[1]["lat_n"] > 0,
+            ttft=both and pooled[0]["ttft_n"] > 0 and pooled[1]["ttft_n"] > 0,
+        )
+    tests = {
+        "latency_p50_ms": mwu.get("latency"),
+        "latency_p95_ms": mwu.get("latency"),
+        "ttft_p50_ms": mwu.get("ttft"),
+    }
     comparisons = _comparisons(span_rows, _span_estimates, default_rules(), tests)
 
     for name, rows in q.score_summaries(store, project, cohorts, filters, stratify, pass_threshold).items():
@@ -169,7 +191,10 @@ def compute_regressions(
         "metrics": metrics,
         "stratified_by": "model" if stratify else None,
         "confounders": [note] if note else [],
-        "multiple_testing": {"method": "benjamini_hochberg", "tests": sum(m["p_value"] is not None for m in metrics)},
+        "multiple_testing": {
+            "method": "benjamini_hochberg",
+            "tests": sum(m["p_value"] is not None for m in metrics),
+        },
         "sample": {"cap_per_cohort": q.SAMPLE_CAP, "fraction_a": keep[0] / 1e6, "fraction_b": keep[1] / 1e6},
         "notes": [
             "Quantiles and Mann-Whitney use a deterministic hash sample of at most "
@@ -209,7 +234,9 @@ def get_regressions(
     a_until: datetime | None = None,
     b_since: datetime | None = None,
     b_until: datetime | None = None,
-    pass_threshold: Annotated[float, Query(description="score value that passes when a score has no label")] = 0.5,
+    pass_threshold: Annotated[
+        float, Query(description="score value that passes when a score has no label")
+    ] = 0.5,
     service: Filter = None,
     model: Filter = None,
     provider: Filter = None,
@@ -240,4 +267,3 @@ def get_regressions(
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-

@@ -21,7 +21,9 @@ DEFAULT_RANGE = timedelta(days=7)
 def get_score_trends(
     store: StoreDep,
     project: ProjectDep,
-    name: Annotated[str | None, Query(max_length=300, description="score name; all names when omitted")] = None,
+    name: Annotated[
+        str | None, Query(max_length=300, description="score name; all names when omitted")
+    ] = None,
     interval: Literal["1h", "6h", "1d", "7d"] = "1d",
     since: datetime | None = None,
     until: datetime | None = None,
@@ -65,7 +67,9 @@ def get_score_trends(
     series: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
         key = (r["sname"], *(r[f"g_{g}"] for g in groups))
-        s = series.setdefault(key, {"name": r["sname"], "group": {g: r[f"g_{g}"] for g in groups}, "points": []})
+        s = series.setdefault(
+            key, {"name": r["sname"], "group": {g: r[f"g_{g}"] for g in groups}, "points": []}
+        )
         lo, hi = wilson_interval(r["passes"], r["n"])
         s["points"].append(
             {
@@ -76,7 +80,12 @@ def get_score_trends(
                 "pass_rate_ci_95": [lo, hi],
             }
         )
-    return {"interval": interval, "since": since.isoformat(), "until": until.isoformat(), "series": list(series.values())}
+    return {
+        "interval": interval,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "series": list(series.values()),
+    }
 
 
 def _aware(value: datetime) -> datetime:

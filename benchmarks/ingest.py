@@ -1,0 +1,199 @@
+"""OTLP ingest throughput of a real ``llmtrace serve`` on an embedded store.
+
+The server runs as its own process (uvicorn, one worker, a fresh temporary chDB store). This
+process pre-builds OTLP protobuf batches of 512 LLM spans (varied models, token counts, prompts,
+users; realistic GenAI attributes), then posts them from several keep-alive connections at once,
+so the server always has work queued. Reported: spans/s over the measured batches (after a
+warm-up), p50/p99 request latency, the server's CPU use, and a check that the store holds every
+acknowledged span exactly once (the metrics API's call count).
+
+Run: ``python benchmarks/ingest.py [--batches 200] [--concurrency 8]``; ``main()`` returns the dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+BATCH = 512
+MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku-20241022")]
+
+
+def _batch(rng: random.Random, seq: int, now_ns: int) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    def kv(key: str, value: Any) -> KeyValue:
+        if isinstance(value, int):
+            return KeyValue(key=key, value=AnyValue(int_value=value))
+        if isinstance(value, list):
+            v = AnyValue()
+            v.array_value.values.extend(AnyValue(string_value=x) for x in value)
+            return KeyValue(key=key, value=v)
+        return KeyValue(key=key, value=AnyValue(string_value=value))
+
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    rs.resource.attributes.extend([kv("service.name", "checkout"), kv("deployment.environment.name", "prod")])
+    ss = rs.scope_spans.add()
+    ss.scope.name = "opentelemetry.instrumentation.openai_v2"
+    for i in range(BATCH):
+        provider, model = rng.choice(MODELS)
+        start = now_ns - rng.randrange(600 * 10**9)
+        attrs = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": provider,
+            "gen_ai.request.model": model,
+            "gen_ai.response.model": model,
+            "gen_ai.response.id": f"chatcmpl-{seq}-{i}",
+            "gen_ai.usage.input_tokens": rng.randrange(50, 4000),
+            "gen_ai.usage.output_tokens": rng.randrange(1, 800),
+            "gen_ai.response.finish_reasons": ["stop"],
+            "server.address": "api.openai.com",
+            "llmtrace.prompt.name": rng.choice(["summarize", "classify", "answer"]),
+            "llmtrace.prompt.version": rng.choice(["v1", "v2"]),
+            "user.id": f"user-{rng.randrange(1000)}",
+            "session.id": f"session-{rng.randrange(5000)}",
+        }
+        ss.spans.append(
+            Span(
+                trace_id=rng.randbytes(16),
+                span_id=rng.randbytes(8),
+                name=f"chat {model}",
+                kind=Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=start,
+                end_time_unix_nano=start + rng.randrange(200, 4000) * 10**6,
+                attributes=[kv(k, v) for k, v in attrs.items()],
+            )
+        )
+    return request.SerializeToString()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(store: Path, port: int) -> subprocess.Popen[bytes]:
+    cli = "from llmtrace.cli import main; raise SystemExit(main())"
+    command = [sys.executable, "-c", cli, "serve", "--store", f"chdb://{store}", "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")}
+    proc = subprocess.Popen([*command, "--log-level", "warning"], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}") from None
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _send_all(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], int]:
+    """Post every body once (retrying 503s as an exporter would); latencies of the 200s, in ms."""
+    latencies: list[float] = []
+    retries = 0
+    lock = threading.Lock()
+    queue = list(reversed(bodies))
+
+    def worker() -> None:
+        nonlocal retries
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Content-Type": "application/x-protobuf"}
+        while True:
+            with lock:
+                if not queue:
+                    break
+                body = queue.pop()
+            while True:
+                t0 = time.perf_counter()
+                conn.request("POST", "/v1/traces", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                elapsed = (time.perf_counter() - t0) * 1000
+                if response.status == 200:
+                    with lock:
+                        latencies.append(elapsed)
+                    break
+                if response.status not in (429, 503):
+                    raise RuntimeError(f"ingest answered {response.status}")
+                with lock:
+                    retries += 1
+                time.sleep(float(response.getheader("Retry-After") or 1))
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, retries
+
+
+def main(batches: int = 200, concurrency: int = 8, warmup: int = 20, seed: int = 1) -> dict[str, Any]:
+    """Ingest ``warmup`` + ``batches`` batches of 512 spans; return throughput and latency figures."""
+    rng = random.Random(seed)
+    now_ns = time.time_ns()
+    bodies = [_batch(rng, i, now_ns) for i in range(warmup + batches)]
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="llmtrace-bench-") as tmp:
+        server = _start_server(Path(tmp) / "data", port)
+        try:
+            _send_all(port, bodies[:warmup], concurrency)
+            cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
+            latencies, retries = _send_all(port, bodies[warmup:], concurrency)
+            elapsed = time.perf_counter() - t0
+            cpu = _cpu_seconds(server.pid) - cpu0
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
+            url = f"http://127.0.0.1:{port}/api/v1/metrics?interval=1d&since={since}"
+            with urllib.request.urlopen(url, timeout=60) as response:
+                stored = sum(p["calls"] for s in json.loads(response.read())["series"] for p in s["points"])
+        finally:
+            server.terminate()
+            server.wait(30)
+    quantiles = statistics.quantiles(latencies, n=100)
+    spans = batches * BATCH
+    return {
+        "spans": spans,
+        "batch_size": BATCH,
+        "concurrency": concurrency,
+        "cpus": os.cpu_count(),
+        "seconds": round(elapsed, 2),
+        "spans_per_s": round(spans / elapsed),
+        "latency_p50_ms": round(statistics.median(latencies), 1),
+        "latency_p99_ms": round(quantiles[98], 1),
+        "retried_503": retries,
+        "server_cpu_cores": round(cpu / elapsed, 2),
+        "stored_exactly_once": stored == (warmup + batches) * BATCH,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    print(json.dumps(main(args.batches, args.concurrency), indent=2))

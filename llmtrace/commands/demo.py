@@ -1,0 +1,77 @@
+"""``llmtrace demo``: the whole product in about a minute, on this machine only.
+
+Starts ``llmtrace serve`` on an embedded store (a temporary directory unless ``--store``), a fake
+OpenAI/Anthropic provider on 127.0.0.1, and a simulated service using the real SDK clients; then
+prints metrics, drift, the prompt v1 -> v2 regression report and the fired cost alert. The
+server keeps running for you to explore (Ctrl-C stops it) unless ``--no-serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a one-minute demo: fake provider, real SDK clients, server, analytics",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--store", metavar="DSN", help="store DSN (default: an embedded store in a temporary directory)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument(
+        "--no-serve", action="store_true", help="exit after printing instead of keeping the server up"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the story (default 7)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import anthropic  # noqa: F401
+        import openai  # noqa: F401
+    except ImportError as exc:
+        print(
+            f"llmtrace demo needs the openai and anthropic SDKs: pip install 'llmtrace[demo]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    from llmtrace.demo import story
+    from llmtrace.demo.server import ServerProcess, free_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="llmtrace-demo-"))
+    store = args.store or f"chdb://{workdir / 'data'}"
+    started = time.monotonic()
+    server = ServerProcess(store, args.port or free_port(), workdir / "server.log")
+    print(f"llmtrace demo: starting the server on {server.url} (store {store})", flush=True)
+    try:
+        server.start()
+        story.tell(server.url, seed=args.seed)
+        story.show(server.url)
+        print(f"\ndemo finished in {time.monotonic() - started:.1f} s", flush=True)
+        if args.no_serve:
+            return 0
+        print(
+            f"\nThe server keeps running: {server.url}/docs (API), {server.url}/api/v1/spans (latest spans)."
+        )
+        print("Press Ctrl-C to stop it.", flush=True)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+            return 0
+    except RuntimeError as exc:
+        print(f"llmtrace demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+        if not args.store and args.no_serve:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""``llmtrace drift``: drift of one feature (or a report of every feature) from a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from llmtrace.commands._api import add_connection_args, call, filter_args, filters, run, table
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("drift", help="is traffic drifting? (PSI, JS, KS vs a reference window)")
+    parser.add_argument(
+        "feature", nargs="?", help="e.g. latency_ms, model, score:quality; omit for a full report"
+    )
+    parser.add_argument("--current-since")
+    parser.add_argument("--current-until")
+    parser.add_argument("--reference-since")
+    parser.add_argument("--reference-until")
+    parser.add_argument("--segment-by", help="report only: the top segments of this dimension")
+    filter_args(parser)
+    add_connection_args(parser)
+    parser.set_defaults(func=lambda args: run(args, _drift))
+
+
+def _drift(args: argparse.Namespace) -> int:
+    query = {
+        "current_since": args.current_since,
+        "current_until": args.current_until,
+        "reference_since": args.reference_since,
+        "reference_until": args.reference_until,
+        **filters(args),
+    }
+    if args.feature:
+        result = call(args, "GET", "/api/v1/drift", query={**query, "feature": args.feature})
+        print(json.dumps(result, indent=2) if args.json else _feature_text(result))
+        return 0
+    report = call(args, "GET", "/api/v1/drift/report", query={**query, "segment_by": args.segment_by})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rows = [
+        [
+            json.dumps(s["segment"]) if s["segment"] else "(all)",
+            f["feature"],
+            f["n_reference"],
+            f["n_current"],
+            f.get("psi"),
+            f.get("js"),
+            f.get("p_value_adjusted"),
+            f["verdict"],
+        ]
+        for s in report["segments"]
+        for f in s["features"]
+    ]
+    print(table(rows, ["segment", "feature", "n_ref", "n_cur", "psi", "js", "p_adj", "verdict"]))
+    print(
+        f"\nverdict: {report['verdict']} (Benjamini-Hochberg across {report['multiple_testing']['tests']} tests)"
+    )
+    return 0
+
+
+def _feature_text(r: dict[str, Any]) -> str:
+    ks = r.get("ks") or {}
+    chi = r.get("chi_square") or {}
+    head = (
+        f"{r['feature']}: {r['verdict']}  (n_ref={r['n_reference']}, n_cur={r['n_current']})\n"
+        f"PSI={r.get('psi')}  JS={r.get('js')}  KS D={ks.get('statistic')} p={ks.get('p_value')}  "
+        f"chi2={chi.get('statistic')} p={chi.get('p_value')}  Linf={r.get('l_inf')}\n"
+        f"thresholds: {json.dumps(r['thresholds'])}\n"
+    )
+    if r["kind"] == "numeric":
+        rows = [
+            [f"[{b['low']:.4g}, {b['high']:.4g})", b["reference_share"], b["current_share"]]
+            for b in r["bins"]
+        ]
+        return head + table(rows, ["bin", "reference", "current"])
+    rows = [[c["value"] or "(empty)", c["reference_share"], c["current_share"]] for c in r["categories"]]
+    return head + table(rows, ["category", "reference", "current"])

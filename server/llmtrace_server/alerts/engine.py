@@ -1,0 +1,158 @@
+"""One evaluation pass: observe every rule, step each key's state machine, notify, record.
+
+State is read from and written to the store on every pass (nothing is cached in memory), so a
+restarted server or another replica continues exactly where the last evaluation stopped. The
+state is saved *before* a webhook is sent: a crash mid-delivery may lose a notification but never
+sends one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from llmtrace.store import Store
+from llmtrace.store.queries import alerts as q
+from llmtrace_server.alerts import state as sm
+from llmtrace_server.alerts.evaluators import Observation, observe
+from llmtrace_server.alerts.notify import post_webhook
+from llmtrace_server.alerts.rules import effective_params
+
+log = logging.getLogger("llmtrace.alerts")
+LEASE_NAME = "alert-evaluator"
+
+
+def evaluate(
+    store: Store,
+    now: datetime | None = None,
+    *,
+    project: str | None = None,
+    link_base: str | None = None,
+    webhook_attempts: int = 3,
+    webhook_backoff_s: float = 0.5,
+) -> dict[str, Any]:
+    """Evaluate the rules of ``project`` (every project when None) at ``now`` (default: the clock).
+
+    Returns what happened: rules evaluated, errors per rule, and the events sent.
+    """
+    now = now or datetime.now(UTC)
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    base = (link_base or os.environ.get("LLMTRACE_PUBLIC_URL") or "http://127.0.0.1:7878/").rstrip("/")
+    events: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    rules = q.list_rules(store, project)
+    for rule in rules:
+        try:
+            params = effective_params(rule["type"], rule["params"])
+            observations = observe(store, rule, params, now)
+        except Exception as exc:  # one broken rule must not stop the others
+            log.warning("alert rule %s failed: %s", rule["id"], exc)
+            errors.append({"rule_id": rule["id"], "error": str(exc)[:300]})
+            continue
+        events += _step_rule(
+            store, rule, params, observations, now, base, webhook_attempts, webhook_backoff_s
+        )
+    return {"now": now.isoformat(), "rules": len(rules), "errors": errors, "events": events}
+
+
+def _step_rule(
+    store: Store,
+    rule: Mapping[str, Any],
+    params: Mapping[str, Any],
+    observations: Mapping[str, Observation],
+    now: datetime,
+    base: str,
+    attempts: int,
+    backoff: float,
+) -> list[dict[str, Any]]:
+    states = q.load_states(store, rule["id"])
+    keys = set(observations) | {k for k, s in states.items() if s["state"] != sm.OK}
+    changed, actions = [], []
+    for key in sorted(keys):
+        obs = observations.get(key) or Observation(
+            key, False, True, 0.0, None, {"note": "no traffic in the window"}
+        )
+        prev = states.get(key) or sm.initial(rule["id"], key)
+        new, action = sm.step(
+            prev, breach=obs.breach, below_resolve=obs.below_resolve, value=obs.value, now=now, params=params
+        )
+        if key in states or new["state"] != sm.OK or new["resolved_at"] is not None:
+            changed.append(new)
+        if action:
+            actions.append((obs, action))
+    q.save_states(store, changed)
+    sent = []
+    for obs, action in actions:
+        state = "resolved" if action == sm.RESOLVE else "firing"
+        event = {
+            "project": rule["project"],
+            "id": uuid.uuid4().hex,
+            "rule_id": rule["id"],
+            "rule_name": rule["name"],
+            "rule_type": rule["type"],
+            "key": obs.key,
+            "state": state,
+            "repeat": 1 if action == sm.RENOTIFY else 0,
+            "ts": now,
+            "values": obs.values,
+            "baseline": obs.baseline,
+            "delivered": 0,
+            "attempts": 0,
+            "error": "" if rule["webhook_url"] else "no webhook_url",
+        }
+        q.save_event(store, event)
+        if rule["webhook_url"]:
+            ok, tries, error = post_webhook(
+                rule["webhook_url"], payload(rule, event, obs, base), attempts=attempts, backoff_s=backoff
+            )
+            event.update(delivered=int(ok), attempts=tries, error=error)
+            q.save_event(store, event)
+            if not ok:
+                log.warning(
+                    "alert webhook for rule %s failed after %d attempts: %s", rule["id"], tries, error
+                )
+        sent.append({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in event.items()})
+    return sent
+
+
+def payload(rule: Mapping[str, Any], event: Mapping[str, Any], obs: Observation, base: str) -> dict[str, Any]:
+    """The webhook body; ``text`` makes it a valid Slack incoming-webhook message as is."""
+    link = f"{base}/api/v1/alerts/events?rule_id={quote(rule['id'])}"
+    label = "RESOLVED" if event["state"] == "resolved" else ("STILL FIRING" if event["repeat"] else "FIRING")
+    detail = obs.summary or ", ".join(f"{k}={v}" for k, v in obs.values.items())
+    return {
+        "rule": {"id": rule["id"], "name": rule["name"], "type": rule["type"]},
+        "key": dict(part.split("=", 1) for part in obs.key.split(",") if "=" in part) or {"*": "*"},
+        "key_text": obs.key,
+        "state": event["state"],
+        "repeat": bool(event["repeat"]),
+        "values": obs.values,
+        "baseline": obs.baseline,
+        "at": event["ts"].isoformat() if isinstance(event["ts"], datetime) else event["ts"],
+        "link": link,
+        "text": f"[{label}] {rule['name']} ({rule['type']}) {obs.key}: {detail} <{link}|details>",
+    }
+
+
+def acquire_lease(store: Store, holder: str, ttl: timedelta, *, settle_s: float = 0.2) -> bool:
+    """Try to hold the evaluator lease; True when ``holder`` may evaluate now.
+
+    The holder renews its lease each pass; another replica takes over only after it expires.
+    Two replicas claiming at the same moment both write, wait ``settle_s`` and re-read: the
+    store keeps one row (the later write), so exactly one of them sees itself as the holder.
+    """
+    now = datetime.now(UTC)
+    current = q.lease_holder(store, LEASE_NAME)
+    if current is not None and current[0] != holder and current[1] > now:
+        return False
+    q.write_lease(store, LEASE_NAME, holder, now + ttl)
+    if settle_s:
+        time.sleep(settle_s)
+    current = q.lease_holder(store, LEASE_NAME)
+    return current is not None and current[0] == holder

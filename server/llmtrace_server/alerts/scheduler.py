@@ -1,0 +1,70 @@
+"""Evaluate alert rules on an interval inside the server, on exactly one replica.
+
+Mounted as the alerts router's lifespan, so it starts after the app has opened its store.
+Configuration (environment, or the app settings' ``evaluate_alerts`` / ``alerts_interval_seconds``
+when present): ``LLMTRACE_EVALUATE_ALERTS=0`` turns the loop off on this replica;
+``LLMTRACE_ALERTS_INTERVAL_SECONDS`` (default 60) sets the period. Replicas that leave it on
+elect one evaluator through a lease in the store (see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from llmtrace.store import Store
+from llmtrace_server.alerts.engine import acquire_lease, evaluate
+
+log = logging.getLogger("llmtrace.alerts")
+DEFAULT_INTERVAL_S = 60.0
+
+
+def settings_of(app: Any) -> tuple[bool, float]:
+    settings = getattr(app.state, "settings", None)
+    enabled = getattr(settings, "evaluate_alerts", None)
+    if enabled is None:
+        enabled = os.environ.get("LLMTRACE_EVALUATE_ALERTS", "1").lower() not in ("0", "false", "no", "off")
+    interval = getattr(settings, "alerts_interval_seconds", None) or float(
+        os.environ.get("LLMTRACE_ALERTS_INTERVAL_SECONDS", DEFAULT_INTERVAL_S)
+    )
+    return bool(enabled), float(interval)
+
+
+def run_once(store: Store, holder: str, interval_s: float) -> dict[str, Any] | None:
+    """One scheduled pass: evaluate if this replica holds (or wins) the lease."""
+    if not acquire_lease(store, holder, timedelta(seconds=max(3 * interval_s, 30.0))):
+        return None
+    return evaluate(store)
+
+
+async def _loop(app: Any, interval_s: float) -> None:
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(run_once, app.state.store, holder, interval_s)
+        except Exception as exc:  # keep the loop alive; the next pass retries
+            log.warning("alert evaluation failed: %s", exc)
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Start the evaluation loop (unless disabled) and stop it on shutdown."""
+    enabled, interval = settings_of(app)
+    task = asyncio.create_task(_loop(app, interval)) if enabled else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,184 @@
+"""Alerts end to end: rules CRUD, a cost spike notifying a real local webhook exactly once,
+no re-notification while it decays or across a restart, one resolve; budget and threshold
+rules; failed deliveries recorded; single-evaluator lease."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+
+from llmtrace_server.alerts.engine import acquire_lease, evaluate
+from llmtrace_server.app import create_app
+from llmtrace_server.settings import Settings
+from tests.analytics.synth import NOW, steady
+
+T = NOW - timedelta(hours=6)  # the spike starts here; everything stays well inside the TTLs
+
+
+class Receiver:
+    """A real HTTP webhook receiver on 127.0.0.1 that records every JSON body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_background_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTRACE_EVALUATE_ALERTS", "0")  # these tests drive evaluation explicitly
+
+
+def _app(store, chdb_dsn):
+    return TestClient(create_app(Settings(store=chdb_dsn, database=store.database)))
+
+
+def _load_spike(store) -> None:
+    rows = []
+    for d in range(1, 8):  # same hours on the previous 7 days: ~$6/h, 60 calls/h
+        day = T - timedelta(days=d)
+        rows += steady(day - timedelta(hours=2), day + timedelta(hours=4), every_s=60, cost=0.10, seed=d)
+    rows += steady(T - timedelta(hours=2), T, every_s=60, cost=0.10, seed=100)
+    rows += steady(T, T + timedelta(minutes=45), every_s=60, cost=0.50, seed=101)  # 5x for 45 min
+    rows += steady(T + timedelta(minutes=45), T + timedelta(hours=4), every_s=60, cost=0.10, seed=102)
+    rows += steady(
+        T - timedelta(days=1), T + timedelta(hours=4), every_s=600, cost=0.01, service="quiet", seed=103
+    )
+    store.insert_spans(rows)
+
+
+def test_cost_spike_notifies_once_survives_restart_and_resolves(store, chdb_dsn, receiver) -> None:
+    _load_spike(store)
+    times = [T - timedelta(minutes=30) + timedelta(minutes=5 * i) for i in range(43)]  # to T + 3h
+    with _app(store, chdb_dsn) as client:
+        r = client.post(
+            "/api/v1/alerts/rules",
+            json={"name": "spend spike", "type": "cost_spike", "webhook_url": receiver.url},
+        )
+        assert r.status_code == 201, r.text
+        rule = r.json()
+        assert (
+            rule["effective_params"]["ratio"] == 2.0 and rule["effective_params"]["pending_evaluations"] == 2
+        )
+        for now in times[:20]:  # through T + 65 min: fires, then the restart
+            assert client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()}).status_code == 200
+    assert [b["state"] for b in receiver.bodies] == ["firing"]
+    fired = receiver.bodies[0]
+    assert fired["key"] == {"service": "chat", "model": "gpt-4o", "prompt": "answer"}
+    assert fired["values"]["cost_usd"] > 2 * fired["baseline"] and fired["values"]["calls"] >= 50
+    assert 5.0 < fired["baseline"] < 7.0
+    assert fired["rule"]["name"] == "spend spike" and "FIRING" in fired["text"] and fired["link"]
+
+    with _app(store, chdb_dsn) as client:  # a new app instance on the same store: a restart
+        for now in times[20:]:
+            client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()})
+        events = client.get("/api/v1/alerts/events", params={"rule_id": rule["id"]}).json()["data"]
+    assert [b["state"] for b in receiver.bodies] == ["firing", "resolved"]
+    assert "RESOLVED" in receiver.bodies[1]["text"]
+    assert sorted(e["state"] for e in events) == ["firing", "resolved"]
+    assert all(e["delivered"] == 1 and e["key"] == "service=chat,model=gpt-4o,prompt=answer" for e in events)
+    resolved_at = next(e for e in events if e["state"] == "resolved")["ts"]
+    # The 1 h window drops below 1.5x the baseline ~T+1h40; resolving then waits the 30 min keep-firing.
+    assert (T + timedelta(minutes=125)).isoformat() <= resolved_at <= (T + timedelta(minutes=140)).isoformat()
+
+
+def test_rules_crud_and_validation(store, chdb_dsn) -> None:
+    with _app(store, chdb_dsn) as client:
+        assert client.post("/api/v1/alerts/rules", json={"name": "x", "type": "nope"}).status_code == 422
+        assert client.post("/api/v1/alerts/rules", json={"name": "b", "type": "budget"}).status_code == 422
+        bad = {"name": "t", "type": "threshold", "params": {"metric": "nope", "value": 1}}
+        assert client.post("/api/v1/alerts/rules", json=bad).status_code == 422
+        assert (
+            client.post(
+                "/api/v1/alerts/rules", json={"name": "c", "type": "cost_spike", "params": {"ratio": -1}}
+            ).status_code
+            == 422
+        )
+        ok = {
+            "name": "b",
+            "type": "budget",
+            "params": {"daily_budget_usd": 10},
+            "filters": {"service": "chat"},
+        }
+        rid = client.post("/api/v1/alerts/rules", json=ok).json()["id"]
+        assert [r["id"] for r in client.get("/api/v1/alerts/rules").json()["data"]] == [rid]
+        assert client.delete(f"/api/v1/alerts/rules/{rid}").status_code == 204
+        assert client.get("/api/v1/alerts/rules").json()["data"] == []
+        assert client.delete(f"/api/v1/alerts/rules/{rid}").status_code == 404
+
+
+def test_budget_and_threshold_rules_and_failed_delivery(store, chdb_dsn) -> None:
+    midnight = NOW.replace(hour=0) - timedelta(days=1)
+    now = midnight + timedelta(hours=12)
+    store.insert_spans(steady(midnight, now, every_s=60, cost=0.05, seed=7))  # $36 by noon -> ~$72/day
+    with _app(store, chdb_dsn) as client:
+        dead = "http://127.0.0.1:9/hook"  # nothing listens on the discard port
+        client.post(
+            "/api/v1/alerts/rules",
+            json={
+                "name": "budget",
+                "type": "budget",
+                "webhook_url": dead,
+                "params": {"daily_budget_usd": 50, "pending_evaluations": 1},
+            },
+        )
+        client.post(
+            "/api/v1/alerts/rules",
+            json={
+                "name": "p95",
+                "type": "threshold",
+                "params": {"metric": "latency_p95_ms", "value": 100000, "pending_evaluations": 1},
+            },
+        )
+        client.post(
+            "/api/v1/alerts/rules",
+            json={
+                "name": "cpc",
+                "type": "threshold",
+                "params": {"metric": "cost_per_call_usd", "value": 0.01, "pending_evaluations": 1},
+            },
+        )
+    result = evaluate(store, now, project="default", webhook_backoff_s=0.01)
+    by_rule = {e["rule_name"]: e for e in result["events"]}
+    assert set(by_rule) == {"budget", "cpc"}
+    assert by_rule["budget"]["values"]["projected_usd"] == pytest.approx(72, rel=0.1)
+    assert (by_rule["budget"]["delivered"], by_rule["budget"]["attempts"]) == (0, 3)
+    assert by_rule["budget"]["error"]
+    assert by_rule["cpc"]["error"] == "no webhook_url"
+
+
+def test_lease_elects_one_evaluator(store) -> None:
+    assert acquire_lease(store, "replica-a", timedelta(seconds=60), settle_s=0)
+    assert not acquire_lease(store, "replica-b", timedelta(seconds=60), settle_s=0)
+    assert acquire_lease(store, "replica-a", timedelta(seconds=60), settle_s=0)  # renewal
+    assert acquire_lease(store, "replica-c", timedelta(seconds=-1), settle_s=0) is False

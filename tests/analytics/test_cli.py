@@ -1,0 +1,98 @@
+"""The analytics CLI against a real `llmtrace serve` (uvicorn) process with its own store."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+LLMTRACE = [sys.executable, "-m", "llmtrace.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    store = f"chdb://{tmp_path_factory.mktemp('cli') / 'data'}"
+    env = {**os.environ, "LLMTRACE_EVALUATE_ALERTS": "0"}
+    proc = subprocess.Popen(
+        [*LLMTRACE, "serve", "--store", store, "--port", str(port), "--log-level", "warning"], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LLMTRACE, *args], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent
+    )
+
+
+def test_alerts_cli_round_trip(endpoint: str) -> None:
+    created = _cli(
+        "alerts",
+        "rules",
+        "create",
+        "--name",
+        "spike",
+        "--type",
+        "cost_spike",
+        "--param",
+        "ratio=3",
+        "--filter",
+        "service=chat",
+        "--endpoint",
+        endpoint,
+        "--json",
+    )
+    assert created.returncode == 0, created.stderr
+    rule = json.loads(created.stdout)
+    assert rule["params"] == {"ratio": 3} and rule["filters"] == {"service": "chat"}
+    listed = _cli("alerts", "rules", "list", "--endpoint", endpoint)
+    assert rule["id"] in listed.stdout and "cost_spike" in listed.stdout
+    check = _cli("alerts", "check", "--endpoint", endpoint)
+    assert check.returncode == 0 and "evaluated 1 rules" in check.stdout
+    assert _cli("alerts", "events", "--endpoint", endpoint, "--json").stdout.strip() == "[]"
+    assert _cli("alerts", "rules", "delete", rule["id"], "--endpoint", endpoint).returncode == 0
+    missing = _cli("alerts", "rules", "delete", rule["id"], "--endpoint", endpoint)
+    assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_drift_and_compare_cli_on_empty_store(endpoint: str) -> None:
+    drift = _cli("drift", "latency_ms", "--endpoint", endpoint)
+    assert drift.returncode == 0, drift.stderr
+    assert "insufficient_data" in drift.stdout
+    report = _cli("drift", "--endpoint", endpoint)
+    assert "verdict: insufficient_data" in report.stdout
+    compare = _cli(
+        "compare", "--dimension", "prompt_version", "-a", "v1", "-b", "v2", "--endpoint", endpoint, "--json"
+    )
+    assert compare.returncode == 0, compare.stderr
+    assert json.loads(compare.stdout)["verdict"] == "inconclusive"
+    bad = _cli("compare", "--dimension", "prompt_version", "-a", "v1", "--endpoint", endpoint)
+    assert bad.returncode == 1 and "422" in bad.stderr

@@ -1,0 +1,80 @@
+"""`llmtrace demo --no-serve` end to end, in a subprocess with no way out but 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: any non-loopback HTTP attempt fails loudly
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    env = {
+        **os.environ,
+        "HTTP_PROXY": DEAD_PROXY,
+        "HTTPS_PROXY": DEAD_PROXY,
+        "ALL_PROXY": DEAD_PROXY,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PIP_NO_INDEX": "1",  # nothing may be installed
+        "HOME": str(tmp_path_factory.mktemp("home")),  # no ~/.llmtrace of the developer
+    }
+    for name in ("LLMTRACE_STORE", "LLMTRACE_ENDPOINT", "LLMTRACE_API_KEYS"):
+        env.pop(name, None)
+    site = Path(sys.prefix) / "lib"
+    before = sorted(p.name for p in site.glob("python*/site-packages/*"))
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from llmtrace.cli import main; sys.exit(main())",
+            "demo",
+            "--no-serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert sorted(p.name for p in site.glob("python*/site-packages/*")) == before
+    return completed.stdout
+
+
+def test_demo_delivers_every_span(demo_output: str) -> None:
+    assert "spans and scores delivered to the server: all" in demo_output
+    assert "not available" not in demo_output
+    live = re.search(r"live traffic: (\d+) calls", demo_output)
+    assert live and int(live.group(1)) > 500
+
+
+def test_demo_metrics_show_both_prompt_versions(demo_output: str) -> None:
+    rows = [
+        line for line in demo_output.splitlines() if line.startswith("gpt-4o-mini") and "summarize" in line
+    ]
+    assert len(rows) == 2
+    cost_per_call = [float(line.split("$")[-1]) for line in rows]
+    assert cost_per_call[1] > 1.5 * cost_per_call[0]  # v2 costs about twice as much per call
+
+
+def test_demo_finds_the_planted_drift(demo_output: str) -> None:
+    assert re.search(r"prompt=chat\s+input_tokens\s.*\bdrift$", demo_output, re.MULTILINE)
+
+
+def test_demo_regression_verdict_for_v2(demo_output: str) -> None:
+    assert "prompt_version 1" in demo_output
+    assert "overall verdict: REGRESSED" in demo_output
+    assert re.search(r"^cost_per_call_usd\s.*\bregressed$", demo_output, re.MULTILINE)
+    assert re.search(r"^score:quality\s.*\bregressed$", demo_output, re.MULTILINE)
+
+
+def test_demo_fires_the_cost_alert_once_for_the_research_agent(demo_output: str) -> None:
+    firing = [line for line in demo_output.splitlines() if line.startswith("[FIRING]")]
+    assert len(firing) == 1, firing
+    assert "model=claude-opus-4-1" in firing[0] and "prompt=research" in firing[0]
+    assert "webhook received: [FIRING]" in demo_output
