@@ -24,8 +24,11 @@ def free_port() -> int:
 class ServerProcess:
     """``llmtrace serve --store chdb://<path>`` on 127.0.0.1:<port>; ``start()`` waits for /readyz."""
 
-    def __init__(self, store_path: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(
+        self, store_path: Path, port: int | None = None, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.store_path = store_path
+        self.env = env or {}
         self.port = port or free_port()
         self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
@@ -51,7 +54,7 @@ class ServerProcess:
         ]
 
     def start(self, timeout: float = 60) -> ServerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")} | self.env
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -142,3 +142,12 @@ def test_resent_batch_and_in_batch_duplicates_are_stored_once(client: TestClient
     assert sum(p["calls"] for p in metrics["series"][0]["points"]) == 2
     minute = client.get("/api/v1/metrics", params={"interval": "1m"}).json()
     assert sum(p["calls"] for p in minute["series"][0]["points"]) == 2
+
+
+def test_spans_resent_in_differently_composed_batches_are_stored_once(client: TestClient) -> None:
+    a, b, c = ob.span(CHAT), ob.span(CHAT), ob.span(CHAT)
+    for batch in ([a, b], [b, c], [c, a, b]):  # an exporter that re-batched after a failure
+        assert post_pb(client, ob.request(batch)).status_code == 200
+    assert sorted(r["span_id"] for r in spans(client)) == sorted(s.span_id.hex() for s in (a, b, c))
+    hourly = client.get("/api/v1/metrics", params={"interval": "1h"}).json()
+    assert sum(p["calls"] for p in hourly["series"][0]["points"]) == 3

@@ -6,14 +6,17 @@ over a fake HTTP transport, and from hand-built OpenLLMetry / OpenInference attr
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import otlp_build as ob
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -214,5 +217,42 @@ def test_kill_9_and_restart_loses_nothing_and_duplicates_nothing(tmp_path: Path)
         assert names == sorted([f"first-{i}" for i in range(20)] + [f"second-{i}" for i in range(20)])
         calls = get_json(f"{proc.url}/api/v1/metrics?interval=1h", KEY)["series"][0]["points"]
         assert sum(p["calls"] for p in calls) == 40
+    finally:
+        proc.stop()
+
+
+def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path) -> None:
+    env = {"LLMTRACE_INGEST_CONCURRENCY": "1", "LLMTRACE_INGEST_QUEUE": "0"}
+    proc = ServerProcess(tmp_path / "data", None, env=env).start()
+    try:
+        bodies = [ob.request([ob.span({"gen_ai.request.model": "m"}) for _ in range(200)]).SerializeToString() for _ in range(12)]
+        statuses: list[int] = []
+        retry_after: list[str | None] = []
+        lock = threading.Lock()
+
+        def send(body: bytes) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=60)
+            while True:
+                conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+                response = conn.getresponse()
+                response.read()
+                with lock:
+                    statuses.append(response.status)
+                    if response.status == 503:
+                        retry_after.append(response.getheader("Retry-After"))
+                if response.status != 503:
+                    break
+                time.sleep(0.05)  # shorter than Retry-After: keep the pressure on
+            conn.close()
+
+        threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert statuses.count(200) == 12 and set(statuses) <= {200, 503}
+        assert 503 in statuses and set(retry_after) == {"1"}
+        url = f"{proc.url}/api/v1/metrics?interval=1d"
+        assert sum(p["calls"] for p in get_json(url)["series"][0]["points"]) == 12 * 200
     finally:
         proc.stop()

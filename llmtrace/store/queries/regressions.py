@@ -22,8 +22,6 @@ DIMENSIONS: Mapping[str, str] = {
 }
 SAMPLE_CAP = 50_000
 _PERMILLE = 1_000_000  # sampling resolution
-QUANTILES = {"p50": 0.5, "p95": 0.95}
-Z95 = 1.959963984540054
 # Stratum of a call; '' is reserved for the pooled rows of GROUPING SETS (ClickHouse fills the
 # rolled-up key with the type's default).
 _STRATUM = "if(model = '', '(none)', toString(model))"
@@ -78,17 +76,6 @@ def model_mix(
     return mix
 
 
-def _pick(arr: str, n: str, q: float) -> str:
-    """Order statistics of sorted array ``arr`` (length ``n``): the q-quantile and its 95% CI."""
-    cnt = n
-    n = f"toFloat64({cnt})"
-    half = f"{Z95} * sqrt({n} * {q} * {1 - q})"
-    est = f"{arr}[toUInt64(least({n}, floor({n} * {q}) + 1))]"
-    low = f"{arr}[toUInt64(greatest(1, floor({n} * {q} - {half})))]"
-    high = f"{arr}[toUInt64(least({n}, ceil({n} * {q} + {half}) + 1))]"
-    return f"if({cnt} = 0, NULL, tuple({est}, {low}, {high}))"
-
-
 def span_summaries(
     store: Store,
     project: str,
@@ -99,19 +86,18 @@ def span_summaries(
 ) -> list[dict[str, Any]]:
     """One summary per (cohort, stratum) plus the pooled cohort (stratum '').
 
+    ``lat_s`` / ``ttft_s`` are the sampled latencies / TTFTs, sorted: order statistics (quantiles
+    and their CIs) are picked from them in Python, which is cheaper than indexing in SQL.
+
     ``keep[c]`` is the sample fraction of cohort c in millionths (``_PERMILLE`` keeps all).
     """
     params: dict[str, Any] = {"db": store.database, "project": project, "keep_a": keep[0], "keep_b": keep[1]}
     where, is_b = cohorts.sql(params)
     where += segment_where(filters, params)
     grouping = "GROUPING SETS ((is_b, stratum), (is_b))" if stratify else "is_b"
-    picks = ", ".join(
-        f"{_pick('lat_s', 'length(lat_s)', q)} AS lat_{k}, {_pick('ttft_s', 'length(ttft_s)', q)} AS ttft_{k}"
-        for k, q in QUANTILES.items()
-    )
     sql = f"""
     SELECT is_b, stratum, n, errors, priced, cost_mean, cost_var, in_mean, in_var, out_mean, out_var,
-           length(lat_s) AS lat_n, length(ttft_s) AS ttft_n, {picks}
+           lat_s, ttft_s, length(lat_s) AS lat_n, length(ttft_s) AS ttft_n
       FROM (
         SELECT is_b, {_STRATUM if stratify else "''"} AS stratum,
                count() AS n, countIf(status = 'error') AS errors,

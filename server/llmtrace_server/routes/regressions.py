@@ -22,6 +22,7 @@ from llmtrace_server.analytics.regression import (
     rate_estimate,
 )
 from llmtrace_server.analytics.thresholds import default_rules, pass_rate_rule, score_rule
+from llmtrace_server.analytics.twosample import quantile_ci_ranks
 from llmtrace_server.deps import ProjectDep, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["regressions"])
@@ -101,14 +102,17 @@ def _nan(v: Any) -> float | None:
 
 
 def _span_estimates(row: Mapping[str, Any]) -> dict[str, Estimate]:
-    def quant(key: str, n_key: str) -> Estimate:
-        t = row[key] or (None, None, None)
-        return quantile_estimate(t[0], t[1], t[2], row[n_key])
+    def quant(key: str, q: float) -> Estimate:
+        values = row[key]
+        if not values:
+            return Estimate(None, None, 0)
+        est, low, high = quantile_ci_ranks(len(values), q)
+        return quantile_estimate(values[est - 1], values[low - 1], values[high - 1], len(values))
 
     return {
-        "latency_p50_ms": quant("lat_p50", "lat_n"),
-        "latency_p95_ms": quant("lat_p95", "lat_n"),
-        "ttft_p50_ms": quant("ttft_p50", "ttft_n"),
+        "latency_p50_ms": quant("lat_s", 0.5),
+        "latency_p95_ms": quant("lat_s", 0.95),
+        "ttft_p50_ms": quant("ttft_s", 0.5),
         "cost_per_call_usd": mean_estimate(
             _nan(row["cost_mean"]), _nan(row["cost_var"]), row["priced"], True
         ),
