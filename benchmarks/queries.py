@@ -77,25 +77,56 @@ def run(n: int, path: str) -> dict[str, Any]:
     store.client.command("TRUNCATE TABLE {db:Identifier}.spans", parameters={"db": store.database})
     load_s = generate(store, n, now)
     windows = resolve_windows(None, now, None, None)
-    cohorts = build_cohorts("prompt_version", "v1", "v2", now - timedelta(days=14), now, None, None, None, None)
-    alert_q.insert_rule(store, "default", {"id": "bench-spike", "name": "spike", "type": "cost_spike", "filters": {}, "params": {}})
+    cohorts = build_cohorts(
+        "prompt_version", "v1", "v2", now - timedelta(days=14), now, None, None, None, None
+    )
     alert_q.insert_rule(
         store,
         "default",
-        {"id": "bench-p95", "name": "p95", "type": "threshold", "filters": {}, "params": {"metric": "latency_p95_ms", "value": 1e9}},
+        {"id": "bench-spike", "name": "spike", "type": "cost_spike", "filters": {}, "params": {}},
+    )
+    alert_q.insert_rule(
+        store,
+        "default",
+        {
+            "id": "bench-p95",
+            "name": "p95",
+            "type": "threshold",
+            "filters": {},
+            "params": {"metric": "latency_p95_ms", "value": 1e9},
+        },
     )
     result = {
         "spans": n,
         "load_s": round(load_s, 2),
-        "drift_latency_s": _timed(lambda: compute_drift(store, "default", ["latency_ms"], windows, {"service": "chat"})),
+        "drift_latency_s": _timed(
+            lambda: compute_drift(store, "default", ["latency_ms"], windows, {"service": "chat"})
+        ),
         "drift_all_features_s": _timed(
             lambda: compute_drift(
-                store, "default", ["input_tokens", "output_tokens", "latency_ms", "ttft_ms", "cost_usd", "output_chars",
-                                   "model", "provider", "finish_reason", "error_type", "status"], windows, {}
+                store,
+                "default",
+                [
+                    "input_tokens",
+                    "output_tokens",
+                    "latency_ms",
+                    "ttft_ms",
+                    "cost_usd",
+                    "output_chars",
+                    "model",
+                    "provider",
+                    "finish_reason",
+                    "error_type",
+                    "status",
+                ],
+                windows,
+                {},
             )
         ),
         "regression_s": _timed(lambda: compute_regressions(store, "default", cohorts, {})),
-        "regression_chat_s": _timed(lambda: compute_regressions(store, "default", cohorts, {"service": "chat"})),
+        "regression_chat_s": _timed(
+            lambda: compute_regressions(store, "default", cohorts, {"service": "chat"})
+        ),
         "alert_evaluation_s": _timed(lambda: evaluate(store, now, project="default")),
     }
     store.client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": store.database})

@@ -96,7 +96,7 @@ def render(
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `python benchmarks/run.py{' --quick' if quick else ''}`. Figures named `ratio*` compare "
+        f"Written by `python benchmarks/run.py{' --quick' if quick else ''}`. Figures named `*ratio*` or `*_vs_*` compare "
         "against the baseline named beside them (uninstrumented call, official OpenTelemetry instrumentation, "
         "raw `insert_spans`, or the workload without llmtrace).",
         "",
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             continue
         for key, value in flatten(result):
-            marker = "   <- ratio to baseline" if "ratio" in key.lower() else ""
+            marker = "   <- vs its baseline" if "ratio" in key.lower() or "_vs_" in key else ""
             print(f"   {key:<60} {value}{marker}", flush=True)
     out = HERE / "RESULTS.md"
     out.write_text(render(info, results, args.quick) + "\n")

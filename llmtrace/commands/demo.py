@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             f"\nThe server keeps running: {server.url}/docs (API), {server.url}/api/v1/spans (latest spans)."
         )
         print("Press Ctrl-C to stop it.", flush=True)
+        # SIGTERM (e.g. from a process manager) stops the server too, through the finally below.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             return server.wait()
         except KeyboardInterrupt:
@@ -73,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         server.stop()
-        if not args.store and args.no_serve:
+        if not args.store:  # a temporary store lives as long as the demo
             shutil.rmtree(workdir, ignore_errors=True)

@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--insecure", action="store_true", default=None, help="allow a non-loopback --host without API keys"
     )
     parser.add_argument(
+        "--decode-workers",
+        type=int,
+        metavar="N",
+        help="processes that decode OTLP bodies (default 0: threads of the server process; "
+        "more uses more cores for ingest)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.set_defaults(func=run)
@@ -55,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from llmtrace_server.app import create_app
     from llmtrace_server.settings import Settings
 
-    given = {k: getattr(args, k) for k in ("store", "database", "host", "port", "api_keys", "insecure")}
+    names = ("store", "database", "host", "port", "api_keys", "insecure", "decode_workers")
+    given = {k: getattr(args, k) for k in names}
     try:
         # Only what was given on the command line: the rest comes from LLMTRACE_* or defaults.
         settings = Settings(**{k: v for k, v in given.items() if v is not None})

@@ -12,7 +12,9 @@ from llmtrace_server.writer import SpanWriter
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -44,11 +46,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             app.state.span_writer = writer = SpanWriter(
                 opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
             )
+            app.state.decode_pool = _decode_pool(settings.decode_workers)
             await writer.start()
             try:
                 yield
             finally:
                 await writer.close()
+                if app.state.decode_pool is not None:
+                    app.state.decode_pool.shutdown(cancel_futures=True)
         finally:
             opened.close()
 
@@ -62,3 +67,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def _decode_pool(workers: int) -> ProcessPoolExecutor | None:
+    """Worker processes for OTLP decoding and row mapping, so ingest is not bound to one core by the GIL.
+
+    "spawn", not fork: the parent runs chDB's threads, and forking a threaded process is unsafe.
+    """
+    if workers <= 0:
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))

@@ -6,12 +6,16 @@ a span repeated inside one batch.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmtrace._internal.pricing import PriceBook
 from llmtrace.store.rows import InvalidSpan, span_to_row
+from llmtrace_server import otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
+
+log = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 5  # the partial-success message names the first few problems
 
@@ -52,3 +56,28 @@ def prepare(batch: DecodedBatch, project: str, prices: PriceBook | None = None) 
     prepared.rows = list(by_id.values())
     prepared.rejected.sort(key=lambda r: r.index)
     return prepared
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailure:
+    """Why a body was refused as a whole: the HTTP status and the message for the client."""
+
+    status: int
+    message: str
+
+
+def decode_batch(
+    body: bytes, media: str, encoding: str | None, project: str, max_bytes: int
+) -> PreparedBatch | DecodeFailure:
+    """Inflate, decode and map one request body (CPU-bound; runs in a thread or a worker process)."""
+    try:
+        return prepare(otlp.decode(otlp.decompress(body, encoding, max_bytes), media), project)
+    except otlp.UnsupportedMedia as exc:
+        return DecodeFailure(415, str(exc))
+    except otlp.BodyTooLarge as exc:
+        return DecodeFailure(413, str(exc))
+    except otlp.MalformedBody as exc:
+        return DecodeFailure(400, str(exc))
+    except Exception as exc:  # a decoder bug must still be the client's 400, never a 500
+        log.warning("unexpected error decoding an OTLP body", exc_info=True)
+        return DecodeFailure(400, f"cannot decode body: {type(exc).__name__}: {exc}")

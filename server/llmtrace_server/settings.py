@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     insecure: bool = False
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
     ingest_concurrency: int = Field(default=2, gt=0, description="Ingest requests decoding at once.")
-    ingest_queue: int = Field(default=64, ge=0, description="Further ingest requests in flight; more get 503.")
+    ingest_queue: int = Field(
+        default=64, ge=0, description="Further ingest requests in flight; more get 503."
+    )
+    decode_workers: int = Field(
+        default=0, ge=0, description="Processes decoding OTLP bodies; 0 = threads of the server process."
+    )
     insert_max_rows: int = Field(default=20_000, gt=0, description="Most spans one INSERT carries.")
     dedup_window_s: int = Field(default=900, ge=0, description="How long re-sent spans are recognised.")
     # None keeps the tables' TTLs (90 and 400 days on a fresh store); 0 keeps data forever.

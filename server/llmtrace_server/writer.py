@@ -132,6 +132,8 @@ class SpanWriter:
 def _token(rows: Sequence[dict[str, Any]]) -> str:
     """ClickHouse's insert_deduplication_token for the block: its spans, order-independent."""
     digest = hashlib.sha256()
-    for key in sorted(f"{r['project']}:{r['trace_id']}:{r['span_id']}:{r['end_time'].isoformat()}" for r in rows):
+    for key in sorted(
+        f"{r['project']}:{r['trace_id']}:{r['span_id']}:{r['end_time'].isoformat()}" for r in rows
+    ):
         digest.update(key.encode() + b"\n")
     return digest.hexdigest()

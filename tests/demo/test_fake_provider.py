@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx2
@@ -24,16 +25,16 @@ def fake() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture
-def oai(fake: FakeProvider) -> openai.OpenAI:
+def oai(fake: FakeProvider) -> Any:
     return openai.OpenAI(base_url=fake.openai_base_url, api_key="demo", max_retries=0)
 
 
 @pytest.fixture
-def claude(fake: FakeProvider) -> anthropic.Anthropic:
+def claude(fake: FakeProvider) -> Any:
     return anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="demo", max_retries=0)
 
 
-def test_chat_completion_usage_follows_prompt_length(oai: openai.OpenAI) -> None:
+def test_chat_completion_usage_follows_prompt_length(oai: Any) -> None:
     result = oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
     assert result.usage is not None
     assert result.usage.prompt_tokens == count_tokens(PROMPT) == len(PROMPT) // 4 + (len(PROMPT) % 4 > 0)
@@ -44,7 +45,7 @@ def test_chat_completion_usage_follows_prompt_length(oai: openai.OpenAI) -> None
     assert result.model == "gpt-4o-mini"
 
 
-def test_chat_stream_with_usage_matches_the_plain_answer(oai: openai.OpenAI) -> None:
+def test_chat_stream_with_usage_matches_the_plain_answer(oai: Any) -> None:
     messages = [{"role": "user", "content": PROMPT}]
     chunks = list(
         oai.chat.completions.create(
@@ -63,7 +64,7 @@ def test_chat_stream_with_usage_matches_the_plain_answer(oai: openai.OpenAI) -> 
     assert all(c.usage is None and c.choices for c in without_usage)
 
 
-def test_chat_stream_helper_and_max_tokens(oai: openai.OpenAI) -> None:
+def test_chat_stream_helper_and_max_tokens(oai: Any) -> None:
     messages = [{"role": "user", "content": PROMPT}]
     with oai.chat.completions.stream(model="gpt-4o-mini", messages=messages) as stream:
         final = stream.get_final_completion()
@@ -74,7 +75,7 @@ def test_chat_stream_helper_and_max_tokens(oai: openai.OpenAI) -> None:
     assert len((capped.choices[0].message.content or "").split(" ")) == 5
 
 
-def test_embeddings_float_and_base64(oai: openai.OpenAI, fake: FakeProvider) -> None:
+def test_embeddings_float_and_base64(oai: Any, fake: FakeProvider) -> None:
     result = oai.embeddings.create(
         model="text-embedding-3-small", input=["alpha", "beta gamma"], dimensions=64
     )
@@ -87,7 +88,7 @@ def test_embeddings_float_and_base64(oai: openai.OpenAI, fake: FakeProvider) -> 
     assert as_float.data[0].embedding == pytest.approx(result.data[0].embedding, abs=1e-6)
 
 
-def test_responses_plain_and_streamed(oai: openai.OpenAI) -> None:
+def test_responses_plain_and_streamed(oai: Any) -> None:
     plain = oai.responses.create(model="gpt-4o-mini", input=PROMPT, instructions="Be brief.")
     assert plain.usage is not None and plain.usage.input_tokens == count_tokens("Be brief.\n" + PROMPT)
     assert plain.output_text and plain.usage.output_tokens == len(plain.output_text.split(" "))
@@ -98,8 +99,8 @@ def test_responses_plain_and_streamed(oai: openai.OpenAI) -> None:
     assert final.usage is not None and final.usage.output_tokens == plain.usage.output_tokens
 
 
-def test_anthropic_message_with_prompt_cache(claude: anthropic.Anthropic) -> None:
-    system = [
+def test_anthropic_message_with_prompt_cache(claude: Any) -> None:
+    system: list[dict[str, Any]] = [
         {"type": "text", "text": "You are a support agent. " * 200, "cache_control": {"type": "ephemeral"}}
     ]
     message = claude.messages.create(
@@ -117,7 +118,7 @@ def test_anthropic_message_with_prompt_cache(claude: anthropic.Anthropic) -> Non
     assert usage.output_tokens == len(message.content[0].text.split(" "))
 
 
-def test_anthropic_stream_usage_is_cumulative_and_complete(claude: anthropic.Anthropic) -> None:
+def test_anthropic_stream_usage_is_cumulative_and_complete(claude: Any) -> None:
     kwargs = {
         "model": "claude-haiku-4-5",
         "max_tokens": 30,
@@ -239,9 +240,7 @@ def test_bad_requests_get_4xx(fake: FakeProvider) -> None:
     assert response.status_code == 400 and response.json()["type"] == "error"
 
 
-def test_outcome_without_http_matches_the_http_answer(
-    fake: FakeProvider, claude: anthropic.Anthropic
-) -> None:
+def test_outcome_without_http_matches_the_http_answer(fake: FakeProvider, claude: Any) -> None:
     """The backfilled history uses ``outcome()``; it must be what the SDK clients get over HTTP."""
     request = {
         "model": "claude-haiku-4-5",

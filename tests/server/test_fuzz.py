@@ -29,7 +29,9 @@ def fuzz_client(chdb_dsn: str) -> Iterator[TestClient]:
     database = "fuzz_server"
     app = create_app(Settings(store=chdb_dsn, database=database))
     with TestClient(app, raise_server_exceptions=False) as client:
-        spans = [ob.span({"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 5}) for _ in range(5)]
+        spans = [
+            ob.span({"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 5}) for _ in range(5)
+        ]
         body = ob.request(spans).SerializeToString()
         client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
         yield client

@@ -225,7 +225,10 @@ def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path)
     env = {"LLMTRACE_INGEST_CONCURRENCY": "1", "LLMTRACE_INGEST_QUEUE": "0"}
     proc = ServerProcess(tmp_path / "data", None, env=env).start()
     try:
-        bodies = [ob.request([ob.span({"gen_ai.request.model": "m"}) for _ in range(200)]).SerializeToString() for _ in range(12)]
+        bodies = [
+            ob.request([ob.span({"gen_ai.request.model": "m"}) for _ in range(200)]).SerializeToString()
+            for _ in range(12)
+        ]
         statuses: list[int] = []
         retry_after: list[str | None] = []
         lock = threading.Lock()
@@ -233,7 +236,9 @@ def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path)
         def send(body: bytes) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=60)
             while True:
-                conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
+                conn.request(
+                    "POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"}
+                )
                 response = conn.getresponse()
                 response.read()
                 with lock:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from llmtrace_server.routes import alerts, drift, health, ingest, metrics, regressions, scores, spans, traces, trends
+from llmtrace_server.routes import (
+    alerts,
+    drift,
+    health,
+    ingest,
+    metrics,
+    regressions,
+    scores,
+    spans,
+    traces,
+    trends,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,

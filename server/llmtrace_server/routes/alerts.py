@@ -14,6 +14,7 @@ from llmtrace_server.alerts import scheduler
 from llmtrace_server.alerts.engine import evaluate
 from llmtrace_server.alerts.rules import RuleIn, effective_params
 from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.routes.drift import aware
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], lifespan=scheduler.lifespan)
 
@@ -65,6 +66,11 @@ def evaluate_now(
 ) -> dict[str, Any]:
     """Runs one evaluation pass (for cron jobs and tests) and returns the events it produced."""
     now = body.now if body and body.now else None
+    if now is not None:
+        try:
+            now = aware(now)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     return evaluate(store, now, project=project, link_base=str(request.base_url))
 
 

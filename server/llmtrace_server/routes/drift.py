@@ -206,4 +206,11 @@ def _filters(*values: str | None) -> dict[str, str | None]:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """UTC-aware ``value``; ValueError outside the store's time range (1970-2200)."""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not 1970 <= value.astimezone(UTC).year <= 2200:
+        raise ValueError(f"time {value.isoformat()} is outside 1970-2200")
+    return value
+
+
+aware = _aware

@@ -8,14 +8,17 @@ Answers follow the OTLP/HTTP specification, in the encoding of the request:
 * 400 for a body that cannot be parsed (nothing written), 413 over the size limit, 415 for an
   unknown Content-Type / Content-Encoding, 401 for a missing or wrong API key;
 * 503 with ``Retry-After`` when too many batches are in flight or the store cannot take the write
-  (the exporter retries, and the de-duplication token makes the retry safe).
+  (the exporter retries; the writer's duplicate filter makes the retry safe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from google.protobuf import json_format
@@ -26,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from llmtrace.store import StoreError
 from llmtrace_server import otlp
 from llmtrace_server.auth import project_for
-from llmtrace_server.ingest import PreparedBatch, prepare
+from llmtrace_server.ingest import DecodeFailure, PreparedBatch, decode_batch
 from llmtrace_server.ingest_gate import IngestGate, Overloaded
 from llmtrace_server.settings import Settings
 from llmtrace_server.writer import SpanWriter
@@ -76,10 +79,9 @@ async def export_traces(request: Request) -> Response:
         async with gate.admit():
             body = await _read_body(request, settings.max_body_bytes)
             async with gate.work():
-                encoding = request.headers.get("content-encoding")
-                decoded = await run_in_threadpool(_decode, body, media, encoding, project, settings)
-            if isinstance(decoded, Response):
-                return decoded
+                decoded = await _decode(request, body, media, project, settings)
+            if isinstance(decoded, DecodeFailure):
+                return _status(media, decoded.status, code_pb2.INVALID_ARGUMENT, decoded.message)
             # Outside the work slot: the next request decodes while this one waits for its write.
             await writer.write(decoded.rows)
     except Overloaded:
@@ -89,26 +91,21 @@ async def export_traces(request: Request) -> Response:
     except StoreError as exc:
         log.error("span insert failed: %s", exc)
         return _status(media, 503, code_pb2.UNAVAILABLE, f"store unavailable: {exc}", _retry_after())
+    except BrokenProcessPool:
+        log.error("a decode worker process died; restart the server")
+        return _status(media, 503, code_pb2.UNAVAILABLE, "decode worker unavailable", _retry_after())
     return _success(media, decoded)
 
 
-def _decode(
-    body: bytes, media: str, encoding: str | None, project: str, settings: Settings
-) -> PreparedBatch | Response:
-    """Decode and map one batch, or the error response (runs in a worker thread: CPU-bound)."""
-    try:
-        raw = otlp.decompress(body, encoding, settings.max_body_bytes)
-        return prepare(otlp.decode(raw, media), project)
-    except otlp.UnsupportedMedia as exc:
-        return _status(media, 415, code_pb2.INVALID_ARGUMENT, str(exc))
-    except otlp.BodyTooLarge as exc:
-        return _status(media, 413, code_pb2.INVALID_ARGUMENT, str(exc))
-    except otlp.MalformedBody as exc:
-        return _status(media, 400, code_pb2.INVALID_ARGUMENT, str(exc))
-    except Exception as exc:  # a decoder bug must still be the client's 400, never a 500
-        log.warning("unexpected error decoding an OTLP body", exc_info=True)
-        text = f"cannot decode body: {type(exc).__name__}: {exc}"
-        return _status(media, 400, code_pb2.INVALID_ARGUMENT, text)
+async def _decode(
+    request: Request, body: bytes, media: str, project: str, settings: Settings
+) -> PreparedBatch | DecodeFailure:
+    """Decode in a worker process when the app has a pool (uses more cores), else in a thread."""
+    args = (body, media, request.headers.get("content-encoding"), project, settings.max_body_bytes)
+    pool: ProcessPoolExecutor | None = request.app.state.decode_pool
+    if pool is None:
+        return await run_in_threadpool(decode_batch, *args)
+    return await asyncio.get_running_loop().run_in_executor(pool, decode_batch, *args)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -140,7 +137,9 @@ def _status(
     return _encode(media, http_status, status_pb2.Status(code=code, message=text), headers)
 
 
-def _encode(media: str, http_status: int, message: object, headers: Mapping[str, str] | None = None) -> Response:
+def _encode(
+    media: str, http_status: int, message: object, headers: Mapping[str, str] | None = None
+) -> Response:
     if media == otlp.PROTOBUF:
         content = message.SerializeToString()  # type: ignore[attr-defined]
     else:

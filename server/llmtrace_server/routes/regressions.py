@@ -24,6 +24,7 @@ from llmtrace_server.analytics.regression import (
 from llmtrace_server.analytics.thresholds import default_rules, pass_rate_rule, score_rule
 from llmtrace_server.analytics.twosample import quantile_ci_ranks
 from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.routes.drift import aware as _aware
 
 router = APIRouter(prefix="/api/v1", tags=["regressions"])
 
@@ -267,7 +268,3 @@ def get_regressions(
     if dimension:
         filters[dimension] = None  # the dimension defines the cohorts; a filter on it would empty one
     return compute_regressions(store, project, cohorts, filters, pass_threshold)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from llmtrace.store.queries import trends as q
 from llmtrace_server.analytics.twosample import wilson_interval
 from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.routes.drift import aware as _aware
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
 
@@ -38,8 +39,11 @@ def get_score_trends(
 ) -> dict[str, Any]:
     """One series per score name and group; each point has ``count``, ``mean``, ``pass_rate`` and
     a 95% Wilson interval for the pass rate (wide intervals mean few scores, not a real move)."""
-    until = _aware(until) if until else datetime.now(UTC)
-    since = _aware(since) if since else until - DEFAULT_RANGE
+    try:
+        until = _aware(until) if until else datetime.now(UTC)
+        since = _aware(since) if since else until - DEFAULT_RANGE
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     if since >= until:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
     if (until - since).total_seconds() / q.INTERVALS[interval] > q.MAX_BUCKETS:
@@ -86,7 +90,3 @@ def get_score_trends(
         "until": until.isoformat(),
         "series": list(series.values()),
     }
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
