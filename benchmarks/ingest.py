@@ -33,12 +33,14 @@ BATCH = 512
 MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku-20241022")]
 
 
-def _batch(rng: random.Random, seq: int, now_ns: int) -> bytes:
+def _batch(rng: random.Random, seq: int, now_ns: int, carry_cost: bool) -> bytes:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
     def kv(key: str, value: Any) -> KeyValue:
+        if isinstance(value, float):
+            return KeyValue(key=key, value=AnyValue(double_value=value))
         if isinstance(value, int):
             return KeyValue(key=key, value=AnyValue(int_value=value))
         if isinstance(value, list):
@@ -70,6 +72,8 @@ def _batch(rng: random.Random, seq: int, now_ns: int) -> bytes:
             "user.id": f"user-{rng.randrange(1000)}",
             "session.id": f"session-{rng.randrange(5000)}",
         }
+        if carry_cost:  # as llmtrace's SDK sends it: the server then skips the price book
+            attrs["llmtrace.cost.usd"] = rng.uniform(1e-5, 1e-2)
         ss.spans.append(
             Span(
                 trace_id=rng.randbytes(16),
@@ -164,12 +168,22 @@ def _send_all(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[fl
 
 
 def main(
-    batches: int = 200, concurrency: int = 8, warmup: int = 20, seed: int = 1, decode_workers: int = 0
+    batches: int = 200,
+    concurrency: int = 8,
+    warmup: int = 20,
+    seed: int = 1,
+    decode_workers: int = 0,
+    carry_cost: bool = False,
 ) -> dict[str, Any]:
-    """Ingest ``warmup`` + ``batches`` batches of 512 spans; return throughput and latency figures."""
+    """Ingest ``warmup`` + ``batches`` batches of 512 spans; return throughput and latency figures.
+
+    ``carry_cost``: spans carry ``llmtrace.cost.usd`` (as the llmtrace SDK's do), so the server does
+    not price them; without it the server computes every span's cost from the price book, as for
+    spans from other instrumentations.
+    """
     rng = random.Random(seed)
     now_ns = time.time_ns()
-    bodies = [_batch(rng, i, now_ns) for i in range(warmup + batches)]
+    bodies = [_batch(rng, i, now_ns, carry_cost) for i in range(warmup + batches)]
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-") as tmp:
         server = _start_server(Path(tmp) / "data", port, decode_workers)
@@ -193,6 +207,7 @@ def main(
         "batch_size": BATCH,
         "concurrency": concurrency,
         "decode_workers": decode_workers,
+        "spans_carry_cost": carry_cost,
         "cpus": os.cpu_count(),
         "seconds": round(elapsed, 2),
         "spans_per_s": round(spans / elapsed),
@@ -213,5 +228,11 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--decode-workers", type=int, default=0)
+    parser.add_argument(
+        "--carry-cost", action="store_true", help="spans carry their cost (llmtrace SDK spans)"
+    )
     args = parser.parse_args()
-    print(json.dumps(main(args.batches, args.concurrency, decode_workers=args.decode_workers), indent=2))
+    result = main(
+        args.batches, args.concurrency, decode_workers=args.decode_workers, carry_cost=args.carry_cost
+    )
+    print(json.dumps(result, indent=2))

@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtrace._internal.config import settings
+
+if TYPE_CHECKING:
+    from llmtrace._internal.config import Settings
 
 
 def truncate(text: str, limit: int) -> str:
@@ -21,9 +24,13 @@ def truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
 
 
-def capture_text(text: str) -> str:
-    """``text`` as it may be recorded: redacted by the configured redactor, then capped."""
-    active = settings()
+def capture_text(text: str, active: Settings | None = None) -> str:
+    """``text`` as it may be recorded: redacted by the configured redactor, then capped.
+
+    Hot paths pass the ``active`` settings they already hold (one lookup per call, not per text).
+    """
+    if active is None:
+        active = settings()
     if not isinstance(text, str):
         text = str(text)
     if active.redact is not None:
@@ -31,15 +38,15 @@ def capture_text(text: str) -> str:
     return truncate(text, active.max_content_chars)
 
 
-def capture_json(obj: Any) -> str:
+def capture_json(obj: Any, active: Settings | None = None) -> str:
     """``obj`` as JSON text (anything non-JSON becomes a readable stand-in), redacted and capped."""
-    return capture_text(to_json(obj))
+    return capture_text(to_json(obj), active)
 
 
 def to_json(obj: Any) -> str:
     """JSON for any value: pydantic models, dataclasses, bytes, sets and cycles included."""
     try:
-        return json.dumps(obj, ensure_ascii=False, default=_json_default)
+        return _ENCODER.encode(obj)
     except (ValueError, TypeError, RecursionError):  # circular references, exotic keys
         return json.dumps(_safe_repr(obj), ensure_ascii=False)
 
@@ -67,3 +74,7 @@ def _safe_repr(obj: Any) -> str:
     except Exception:
         text = f"<{type(obj).__name__} (repr failed)>"
     return truncate(text, 1000)
+
+
+# One encoder for every capture: ``json.dumps`` with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)

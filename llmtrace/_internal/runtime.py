@@ -104,6 +104,12 @@ def tracer() -> trace_api.Tracer:
     return trace_api.get_tracer(sc.INSTRUMENTATION_SCOPE, VERSION, schema_url=sc.SCHEMA_URL)
 
 
+def samples_without_attributes(tracer: trace_api.Tracer) -> bool:
+    """True if `tracer` samples with llmtrace's own sampler, which never reads span attributes
+    (so a hot path may skip passing them to ``start_span`` and store them right after)."""
+    return getattr(tracer, "sampler", None) is _sampler
+
+
 def _resource(settings: Settings) -> Resource:
     attributes: dict[str, str] = {sc.SERVICE_NAME: settings.service_name}
     if settings.environment:

@@ -19,10 +19,13 @@ from typing import Any
 
 import wrapt
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import _Span as SdkSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from llmtrace._internal import runtime
 from llmtrace._internal import semconv as sc
-from llmtrace._internal.config import settings
+from llmtrace._internal.config import Settings, settings
 from llmtrace._internal.content import capture_json
 from llmtrace._internal.pricing import PriceBook, _known_model, normalize_provider, provider_from_url
 
@@ -109,6 +112,7 @@ class LLMCall:
 
     __slots__ = (
         "capture",
+        "config",
         "ended",
         "estimate_input",
         "first_chunk_ns",
@@ -140,6 +144,7 @@ class LLMCall:
         self.first_content_ns = 0
         self.injected_usage = False  # openai: we asked the stream for usage, so its usage chunk is ours
         self.price_book: PriceBook | None = None
+        self.config: Settings | None = None  # the settings the call started under (content capture)
 
     def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
         """Record `outcome` and end the span (no-op if it already ended)."""
@@ -186,6 +191,37 @@ def endpoint_facts(base_url: str, default_provider: str) -> tuple[str, dict[str,
     return provider, attrs
 
 
+# id(base URL object) -> (that object, default provider, facts). ``str(httpx.URL)`` costs
+# microseconds, so a client's facts are looked up by the identity of its URL object (a new
+# ``base_url`` is a new object); holding the object keeps its id from being reused.
+_CLIENT_FACTS: dict[int, tuple[Any, str, tuple[str, dict[str, Any]]]] = {}
+
+
+def client_facts(client: Any, default_provider: str) -> tuple[str, dict[str, Any]]:
+    """`endpoint_facts` of an SDK client's ``base_url``, cached per URL object. Copy the dict."""
+    # The attribute behind the ``base_url`` property (openai's property imports a module per call).
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = client.base_url
+    entry = _CLIENT_FACTS.get(id(url))
+    if entry is None or entry[0] is not url or entry[1] != default_provider:
+        if len(_CLIENT_FACTS) >= 256:
+            _CLIENT_FACTS.clear()
+        entry = _CLIENT_FACTS[id(url)] = (url, default_provider, endpoint_facts(str(url), default_provider))
+    return entry[2]
+
+
+# Attributes the OTel GenAI conventions list as sampling-relevant (given to a foreign sampler).
+_SAMPLING_KEYS = (
+    sc.GEN_AI_OPERATION_NAME,
+    sc.GEN_AI_PROVIDER_NAME,
+    sc.LLMTRACE_SPAN_KIND,
+    sc.GEN_AI_REQUEST_MODEL,
+    sc.SERVER_ADDRESS,
+    sc.SERVER_PORT,
+)
+
+
 def start_call(
     *,
     operation: str,
@@ -195,6 +231,7 @@ def start_call(
     attributes: dict[str, Any],
     capture: bool,
     estimate_input: Callable[[], int],
+    config: Settings | None = None,
 ) -> LLMCall:
     """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front."""
     attributes[sc.GEN_AI_OPERATION_NAME] = operation
@@ -202,16 +239,27 @@ def start_call(
     attributes[sc.LLMTRACE_SPAN_KIND] = kind
     if request_model:
         attributes[sc.GEN_AI_REQUEST_MODEL] = request_model
-    config = settings()
+    if config is None:
+        config = settings()
     name = f"{operation} {request_model}" if request_model else operation
-    span = config.tracer().start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    tracer = runtime.tracer()
+    if runtime.samples_without_attributes(tracer):
+        # Our own sampler never reads attributes: store them all through the cheaper
+        # `set_attributes` below, right after the start (still before the provider call).
+        span = tracer.start_span(name, kind=SpanKind.CLIENT)
+    else:
+        # Someone else's sampler may decide on the sampling-relevant ones: pass those at start.
+        sampling = {key: attributes.pop(key) for key in _SAMPLING_KEYS if key in attributes}
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=sampling)
+    set_attributes(span, attributes)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
     call.price_book = config.price_book
+    call.config = config
     return call
 
 
 def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
-    attrs: dict[str, Any] = dict(outcome.attributes)
+    attrs = outcome.attributes  # the outcome is this call's own and recorded once: fill it in place
     if outcome.response_id:
         attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
     if outcome.response_model:
@@ -240,7 +288,7 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     if outcome.tool_calls:
         attrs[sc.LLMTRACE_TOOL_CALLS] = _tool_calls_json(call, outcome.tool_calls)
     if call.capture and outcome.output_messages is not None:
-        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages)
+        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages, call.config)
     if call.first_chunk_ns:
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (call.first_chunk_ns - call.start_ns) / 1e9
     if call.first_content_ns:
@@ -250,13 +298,47 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
         attrs[sc.LLMTRACE_COST_USD] = cost
     if cancelled:
         attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
-    call.span.set_attributes(attrs)
+    set_attributes(call.span, attrs)
+
+
+_PRIMITIVES = frozenset({str, bool, int, float})
+
+
+def set_attributes(span: Span, attrs: dict[str, Any]) -> None:
+    """``span.set_attributes(attrs)`` without the SDK's per-value cleaning when it would change nothing.
+
+    The OpenTelemetry SDK re-validates every value (four ``isinstance`` checks and a lock per
+    attribute, a third of a call's overhead). Values llmtrace builds are already valid: strings,
+    numbers, booleans, lists of strings. For a plain SDK span with no attribute-length limit and
+    room under its count limit, the values are checked here in one cheap pass and stored exactly as
+    the SDK would store them (lists as tuples); anything else takes the public API.
+    """
+    if type(span) is SdkSpan:
+        bounded = span._attributes
+        if type(bounded) is BoundedAttributes and bounded.max_value_len is None and not bounded._immutable:
+            maxlen = bounded.maxlen
+            if maxlen is None or len(bounded._dict) + len(attrs) <= maxlen:
+                for key, value in attrs.items():
+                    kind = type(value)
+                    if kind in _PRIMITIVES:
+                        continue
+                    if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+                        attrs[key] = tuple(value)  # same key: no resize, safe while iterating
+                        continue
+                    break
+                else:
+                    with span._lock:
+                        if span._end_time is None:
+                            with bounded._lock:
+                                bounded._dict.update(attrs)
+                            return
+    span.set_attributes(attrs)  # public path (also warns about an ended span)
 
 
 def _tool_calls_json(call: LLMCall, tool_calls: list[dict[str, Any]]) -> str:
     # Tool names always; arguments are user content, so they follow capture_content.
     if call.capture:
-        return capture_json(tool_calls)
+        return capture_json(tool_calls, call.config)
     return json.dumps([{k: v for k, v in t.items() if k != "arguments"} for t in tool_calls])
 
 

@@ -22,7 +22,7 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
-    endpoint_facts,
+    client_facts,
     materialize,
     patch,
     should_trace,
@@ -267,7 +267,7 @@ class MessagesCreate(Endpoint):
     def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
         client = instance._client
         silence(client)
-        provider, server = endpoint_facts(str(client.base_url), PROVIDER)
+        provider, server = client_facts(client, PROVIDER)
         materialize(kwargs, "messages")
         capture = settings().capture_content
         attrs = dict(server)

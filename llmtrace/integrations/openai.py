@@ -14,16 +14,17 @@ estimated (``llmtrace.usage.source=estimated``).
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring as _json_str  # a JSON string literal (ensure_ascii=False)
 from typing import Any
 
 from llmtrace._internal import semconv as sc
-from llmtrace._internal.config import settings
-from llmtrace._internal.content import capture_json
+from llmtrace._internal.config import Settings, settings
+from llmtrace._internal.content import capture_json, capture_text
 from llmtrace.integrations import _openai_parts as parts
 from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
-    endpoint_facts,
+    client_facts,
     materialize,
     patch,
     start_call,
@@ -34,37 +35,73 @@ from llmtrace.integrations._wrappers import Endpoint, async_wrapper, sync_wrappe
 
 PROVIDER = "openai"
 
-_PARAMS = (
-    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("seed", sc.GEN_AI_REQUEST_SEED),
+# Numeric request parameters -> attribute. The max-token family is read in `_rare_request_attrs`.
+_NUMERIC = {
+    "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": sc.GEN_AI_REQUEST_TOP_P,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+}
+# Highest priority first: a newer name wins when a caller passes several.
+_MAX_TOKENS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+# Parameters most calls do not pass; the kwargs scan notes whether any is present.
+_RARE = frozenset(
+    {
+        *_MAX_TOKENS,
+        "stop",
+        "n",
+        "service_tier",
+        "encoding_format",
+        "response_format",
+        "text",
+        "text_format",
+    }
 )
+
+_SENTINELS = frozenset({"Omit", "NotGiven"})
 
 
 def _given(value: Any) -> bool:
     """False for None and the SDK's ``omit``/``NOT_GIVEN`` sentinels (frameworks pass them explicitly)."""
-    return value is not None and type(value).__name__ not in ("Omit", "NotGiven")
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def _number(value: Any) -> bool:
+    # (a sentinel is neither int nor float)
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _request_attrs(kwargs: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """Request-parameter attributes: one pass over the (few) kwargs the caller actually passed."""
     attrs = dict(base)
-    for key, name in _PARAMS:
+    rare = False
+    for key, value in kwargs.items():
+        name = _NUMERIC.get(key)
+        if name is not None:
+            if _number(value):
+                attrs[name] = value
+        elif key in _RARE:
+            rare = True
+    if kwargs.get("stream") is True:
+        attrs[sc.GEN_AI_REQUEST_STREAM] = True
+    if rare:
+        _rare_request_attrs(kwargs, attrs)
+    return attrs
+
+
+def _rare_request_attrs(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    for key in _MAX_TOKENS:
         value = kwargs.get(key)
-        if _given(value) and isinstance(value, int | float) and not isinstance(value, bool):
-            attrs[name] = value
+        if _number(value):
+            attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = value
+            break
     stop: Any = kwargs.get("stop")
     if _given(stop):
         attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
     n = kwargs.get("n")
     if _given(n) and isinstance(n, int) and n != 1:
         attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    if kwargs.get("stream") is True:
-        attrs[sc.GEN_AI_REQUEST_STREAM] = True
     tier = kwargs.get("service_tier")
     if _given(tier) and tier != "auto":
         attrs[sc.OPENAI_REQUEST_SERVICE_TIER] = str(tier)
@@ -74,7 +111,6 @@ def _request_attrs(kwargs: dict[str, Any], base: dict[str, Any]) -> dict[str, An
     output_type = _output_type(kwargs)
     if output_type:
         attrs[sc.GEN_AI_OUTPUT_TYPE] = output_type
-    return attrs
 
 
 def _output_type(kwargs: dict[str, Any]) -> str | None:
@@ -117,6 +153,32 @@ def _chat_messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
         else:
             inputs.append({"role": role, "parts": msg_parts})
     return system, inputs
+
+
+def _plain_chat_json(messages: Any) -> tuple[str, str] | None:
+    """`_chat_messages` as JSON text, built directly, for the common shape; None for any other.
+
+    The common shape is a list of dicts with a string role and string content and nothing else
+    that `_chat_messages` reads (no tool calls, not a tool result). The text is exactly what
+    ``json.dumps`` of `_chat_messages`' result gives, without building the intermediate dicts.
+    """
+    if type(messages) is not list:
+        return None
+    system: list[str] = []
+    inputs: list[str] = []
+    for m in messages:
+        if type(m) is not dict or "tool_calls" in m:
+            return None
+        role = m.get("role", "user")
+        content = m.get("content")
+        if type(role) is not str or type(content) is not str or role == "tool":
+            return None
+        part = '{"type": "text", "content": ' + _json_str(content) + "}"
+        if role == "system" or role == "developer":
+            system.append(part)
+        else:
+            inputs.append('{"role": ' + _json_str(role) + ', "parts": [' + part + "]}")
+    return ("[" + ", ".join(system) + "]" if system else ""), "[" + ", ".join(inputs) + "]"
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -176,14 +238,14 @@ class _OpenAIEndpoint(Endpoint):
     input_key = "messages"
 
     def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
-        provider, server = endpoint_facts(str(instance._client.base_url), PROVIDER)
+        provider, server = client_facts(instance._client, PROVIDER)
         materialize(kwargs, self.input_key)
         config = settings()
         capture = config.capture_content
         attrs = _request_attrs(kwargs, server)
         attrs[sc.OPENAI_API_TYPE] = self.api_type
         if capture:
-            self.capture_request(kwargs, attrs)
+            self.capture_request(kwargs, attrs, config)
         injected = self.adjust(kwargs, provider, config.openai_stream_usage)
         model = kwargs.get("model")
         call = start_call(
@@ -194,6 +256,7 @@ class _OpenAIEndpoint(Endpoint):
             attributes=attrs,
             capture=capture,
             estimate_input=lambda: self.input_chars(kwargs),
+            config=config,
         )
         call.injected_usage = injected
         return call
@@ -201,12 +264,20 @@ class _OpenAIEndpoint(Endpoint):
     def input_chars(self, kwargs: dict[str, Any]) -> int:
         return text_chars(kwargs.get(self.input_key))
 
-    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-        system, inputs = _chat_messages(kwargs.get("messages"))
-        if system:
-            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system)
-        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(inputs)
-        _capture_tools(kwargs, attrs)
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any], config: Settings) -> None:
+        messages = kwargs.get("messages")
+        plain = _plain_chat_json(messages)
+        if plain is not None:
+            system_json, inputs_json = plain
+            if system_json:
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(system_json, config)
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_text(inputs_json, config)
+        else:
+            system, inputs = _chat_messages(messages)
+            if system:
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(inputs, config)
+        _capture_tools(kwargs, attrs, config)
 
     def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:
         """Ask a stream for usage when configured (see module docstring); True if we did."""
@@ -227,10 +298,10 @@ class _OpenAIEndpoint(Endpoint):
         )
 
 
-def _capture_tools(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+def _capture_tools(kwargs: dict[str, Any], attrs: dict[str, Any], config: Settings) -> None:
     tools = kwargs.get("tools")
     if _given(tools) and tools:
-        attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(list(tools))
+        attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(list(tools), config)
 
 
 class ChatCreate(_OpenAIEndpoint):
@@ -258,11 +329,11 @@ class CompletionsCreate(_OpenAIEndpoint):
     api_type = "completions"
     input_key = "prompt"
 
-    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any], config: Settings) -> None:
         prompt = kwargs.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else [p for p in prompt or () if isinstance(p, str)]
         attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(
-            [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts]
+            [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts], config
         )
 
     def outcome(self, call: LLMCall, result: Any) -> Outcome:
@@ -283,12 +354,14 @@ class ResponsesCreate(_OpenAIEndpoint):
         instructions = kwargs.get("instructions")
         return text_chars(kwargs.get("input")) + (len(instructions) if isinstance(instructions, str) else 0)
 
-    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any], config: Settings) -> None:
         instructions = kwargs.get("instructions")
         if isinstance(instructions, str) and instructions:
-            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json([{"type": "text", "content": instructions}])
-        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_responses_input(kwargs.get("input")))
-        _capture_tools(kwargs, attrs)
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(
+                [{"type": "text", "content": instructions}], config
+            )
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_responses_input(kwargs.get("input")), config)
+        _capture_tools(kwargs, attrs, config)
 
     def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:
         return False  # Responses streams always end with the full response, usage included
@@ -319,11 +392,11 @@ class EmbeddingsCreate(_OpenAIEndpoint):
     api_type = "embeddings"
     input_key = "input"
 
-    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    def capture_request(self, kwargs: dict[str, Any], attrs: dict[str, Any], config: Settings) -> None:
         value = kwargs.get("input")
         texts = [value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)]
         attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(
-            [{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts]
+            [{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts], config
         )
 
     def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:

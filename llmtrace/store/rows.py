@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmtrace._internal import semconv as sc
@@ -421,6 +421,10 @@ def _attribute_text(value: Any) -> str:
     return _text(value)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _datetime(ns: int) -> datetime:
-    # Integer arithmetic: a float of epoch seconds cannot hold every microsecond.
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(microsecond=(ns // 1000) % 1_000_000)
+    # Integer arithmetic: a float of epoch seconds cannot hold every microsecond. (Also the
+    # fastest exact form: this runs twice per span on the ingest hot path.)
+    return _EPOCH + timedelta(microseconds=ns // 1000)

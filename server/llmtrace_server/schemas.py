@@ -129,9 +129,9 @@ class ScoreIn(BaseModel):
     span_id: SpanId | None = None
     name: str = Field(min_length=1, max_length=256)
     value: float = Field(allow_inf_nan=False)
-    label: str | None = Field(default=None, max_length=1024)
+    label: str | None = Field(default=None, max_length=8192)
     comment: str | None = Field(default=None, max_length=65536)
-    source: str | None = Field(default=None, min_length=1, max_length=64)
+    source: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 class ScoresIn(BaseModel):

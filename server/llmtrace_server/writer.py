@@ -26,7 +26,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from llmtrace.store import Store
+from llmtrace.store import Store, StoreError
 from llmtrace.store.queries.spans import recent_span_keys
 
 
@@ -75,6 +75,8 @@ class SpanWriter:
         """
         if not rows:
             return 0
+        if self._task is None or self._task.done():
+            raise StoreError("the span writer is not running")
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(rows, done))
         return await asyncio.shield(done)
@@ -87,20 +89,29 @@ class SpanWriter:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item.rows)
-            await self._flush(batch)
+            try:
+                fresh = await self._flush(batch)
+            except Exception as exc:  # every request of the block learns it was not written
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            for item, new in zip(batch, fresh, strict=True):
+                if not item.done.done():
+                    item.done.set_result(new)
 
-    async def _flush(self, batch: list[_Pending]) -> None:
+    async def _flush(self, batch: list[_Pending]) -> list[int]:
+        """Write the new spans of ``batch`` as one block; the number of new spans per request."""
         block: list[dict[str, Any]] = []
         keys: list[int] = []
         fresh: list[int] = []
-        in_block: set[int] = set()
         for item in batch:
             new = 0
             for row in item.rows:
                 key = _key(row["project"], row["trace_id"], row["span_id"])
-                if key in self._seen or key in in_block:
+                if key in self._seen:
                     continue
-                in_block.add(key)
+                self._seen.add(key)  # provisionally: also filters repeats later in this block
                 keys.append(key)
                 block.append(row)
                 new += 1
@@ -108,17 +119,14 @@ class SpanWriter:
         try:
             if block:
                 await run_in_threadpool(self._store.insert_spans, block, dedup_token=_token(block))
-        except Exception as exc:  # every request of the block learns it was not written
-            for item in batch:
-                if not item.done.done():
-                    item.done.set_exception(exc)
-            return
+        except BaseException:
+            self._seen.difference_update(keys)  # not written: a retry must get through
+            raise
         self._remember(keys)
-        for item, new in zip(batch, fresh, strict=True):
-            if not item.done.done():
-                item.done.set_result(new)
+        return fresh
 
     def _remember(self, keys: list[int]) -> None:
+        """Keep ``keys`` for the window (bounded), forgetting the oldest first."""
         now = time.monotonic()
         self._seen.update(keys)
         self._history.append((now, keys))
@@ -131,9 +139,5 @@ class SpanWriter:
 
 def _token(rows: Sequence[dict[str, Any]]) -> str:
     """ClickHouse's insert_deduplication_token for the block: its spans, order-independent."""
-    digest = hashlib.sha256()
-    for key in sorted(
-        f"{r['project']}:{r['trace_id']}:{r['span_id']}:{r['end_time'].isoformat()}" for r in rows
-    ):
-        digest.update(key.encode() + b"\n")
-    return digest.hexdigest()
+    keys = sorted(f"{r['project']}:{r['trace_id']}:{r['span_id']}" for r in rows)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()

@@ -151,3 +151,27 @@ def test_spans_resent_in_differently_composed_batches_are_stored_once(client: Te
     assert sorted(r["span_id"] for r in spans(client)) == sorted(s.span_id.hex() for s in (a, b, c))
     hourly = client.get("/api/v1/metrics", params={"interval": "1h"}).json()
     assert sum(p["calls"] for p in hourly["series"][0]["points"]) == 3
+
+
+def test_store_failure_is_503_and_the_retry_is_stored_once(client: TestClient) -> None:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    batch = ob.request([ob.span(CHAT), ob.span(CHAT)])
+    store.client.command(f"DETACH TABLE {store.database}.spans")
+    try:
+        response = post_pb(client, batch)
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert "store unavailable" in status_pb2.Status.FromString(response.content).message
+    finally:
+        store.client.command(f"ATTACH TABLE {store.database}.spans")
+    assert post_pb(client, batch).status_code == 200  # the exporter's retry
+    assert len(spans(client)) == 2
+
+
+def test_decode_worker_processes_give_the_same_answers(make_client) -> None:
+    client = make_client(decode_workers=1)
+    good, bad = ob.span(CHAT), ob.span({**CHAT, sc.GEN_AI_USAGE_INPUT_TOKENS: "many"})
+    response = post_pb(client, ob.request([good, bad]))
+    assert response.status_code == 200
+    assert ExportTraceServiceResponse.FromString(response.content).partial_success.rejected_spans == 1
+    assert client.post("/v1/traces", content=b"\xff\xff", headers=PB).status_code == 400
+    assert [r["span_id"] for r in spans(client)] == [good.span_id.hex()]

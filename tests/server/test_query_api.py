@@ -284,3 +284,11 @@ def test_health_endpoints(client: TestClient) -> None:
     assert get(client, "/healthz") == {"status": "ok"}
     assert get(client, "/readyz") == {"status": "ok"}
     assert "/v1/traces" in get(client, "/openapi.json")["paths"]
+
+
+def test_a_full_page_of_the_largest_size_still_has_a_next_cursor(client: TestClient) -> None:
+    ingest(client, [ob.span({}, start_ns=BASE_NS + i) for i in range(1001)])
+    first = get(client, "/api/v1/spans", limit=1000)
+    assert len(first["data"]) == 1000 and first["next_cursor"]
+    rest = get(client, "/api/v1/spans", limit=1000, cursor=first["next_cursor"])
+    assert len(rest["data"]) == 1 and rest["next_cursor"] is None

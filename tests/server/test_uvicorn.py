@@ -261,3 +261,33 @@ def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path)
         assert sum(p["calls"] for p in get_json(url)["series"][0]["points"]) == 12 * 200
     finally:
         proc.stop()
+
+
+def test_llmtrace_sdk_delivers_spans_and_scores_across_a_server_kill(tmp_path: Path) -> None:
+    import llmtrace
+
+    proc = ServerProcess(tmp_path / "data", None, "--api-key", f"{KEY}:acme").start()
+    try:
+        llmtrace.instrument(service_name="sdk-svc", endpoint=proc.url, api_key=KEY, providers=[])
+        try:
+            with llmtrace.span("before-crash"):
+                llmtrace.score("helpful", 1.0, label="yes")
+            assert llmtrace.flush(10)  # delivered and acknowledged
+            proc.kill()
+            for i in range(5):
+                with llmtrace.span(f"during-outage-{i}"):
+                    pass
+            assert not llmtrace.flush(0.5)  # the server is down: still queued, being retried
+            proc.start()
+            assert llmtrace.flush(30)
+        finally:
+            llmtrace.shutdown(5)
+        rows = all_spans(proc.url, KEY)
+        names = sorted(r["name"] for r in rows)
+        assert names == sorted(["before-crash", *(f"during-outage-{i}" for i in range(5))])
+        assert {(r["service_name"], r["project"]) for r in rows} == {("sdk-svc", "acme")}
+        [score] = get_json(f"{proc.url}/api/v1/scores", KEY)["data"]
+        before = next(r for r in rows if r["name"] == "before-crash")
+        assert (score["name"], score["label"], score["span_id"]) == ("helpful", "yes", before["span_id"])
+    finally:
+        proc.stop()

@@ -11,7 +11,7 @@ from llmtrace.store.queries.spans import utc
 from llmtrace.store.rows import SCORE_COLUMNS
 
 SCORE_FIELDS: tuple[str, ...] = SCORE_COLUMNS
-MAX_LIMIT = 1000
+MAX_LIMIT = 1000  # largest page; a query may fetch one row more to see whether another page follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def list_scores(
     params: dict[str, Any] = {
         "db": store.database,
         "project": project,
-        "limit": max(1, min(limit, MAX_LIMIT)),
+        "limit": max(1, min(limit, MAX_LIMIT + 1)),
     }
     conditions = ["project = {project:String}"]
     for column, value in (("trace_id", trace_id), ("span_id", span_id), ("name", name)):

@@ -27,7 +27,7 @@ FILTER_COLUMNS: Mapping[str, str] = {
     "trace_id": "trace_id",
 }
 
-MAX_LIMIT = 1000
+MAX_LIMIT = 1000  # largest page; a query may fetch one row more to see whether another page follows
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ def list_spans(
 
     A span stored twice (one span re-sent in two different batches) is returned once.
     """
-    params: dict[str, Any] = {"db": store.database, "limit": max(1, min(limit, MAX_LIMIT))}
+    params: dict[str, Any] = {"db": store.database, "limit": max(1, min(limit, MAX_LIMIT + 1))}
     where = where_clause(project, query, params)
     if after is not None:
         where += (

@@ -25,6 +25,7 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from llmtrace.store import StoreError
 from llmtrace_server import otlp
@@ -91,6 +92,8 @@ async def export_traces(request: Request) -> Response:
     except StoreError as exc:
         log.error("span insert failed: %s", exc)
         return _status(media, 503, code_pb2.UNAVAILABLE, f"store unavailable: {exc}", _retry_after())
+    except ClientDisconnect:  # the exporter gave up mid-body; nothing was written
+        return Response(status_code=400)
     except BrokenProcessPool:
         log.error("a decode worker process died; restart the server")
         return _status(media, 503, code_pb2.UNAVAILABLE, "decode worker unavailable", _retry_after())
