@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from genai_prices import Usage, calc_price
 
 from llmtrace._internal.pricing import ModelPrice, PriceBook, provider_from_url
 
@@ -81,3 +84,123 @@ def test_router_model_ids_are_priced_through_the_router() -> None:
         provider="openrouter", model="openai/gpt-4o", input_tokens=1000, output_tokens=100
     )
     assert cost == pytest.approx(0.0035)
+
+
+def _genai(provider: str, model: str, when: datetime | None = None, **tokens: int) -> float:
+    """genai-prices' own answer, the reference the price book's fast path must equal exactly."""
+    usage = Usage(
+        input_tokens=tokens.get("input_tokens", 0),
+        output_tokens=tokens.get("output_tokens", 0),
+        cache_read_tokens=tokens.get("cached_input_tokens") or None,
+        cache_write_tokens=tokens.get("cache_write_tokens") or None,
+        output_reasoning_tokens=tokens.get("reasoning_tokens") or None,
+    )
+    return float(calc_price(usage, model, provider_id=provider, genai_request_timestamp=when).total_price)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "tokens"),
+    [
+        ("openai", "gpt-4o", {"input_tokens": 1234, "output_tokens": 567}),
+        ("openai", "gpt-4o", {"input_tokens": 9000, "output_tokens": 10, "cached_input_tokens": 8191}),
+        ("openai", "o3", {"input_tokens": 700, "output_tokens": 3000, "reasoning_tokens": 2500}),
+        ("openai", "gpt-4o-mini", {"input_tokens": 0, "output_tokens": 1}),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            {
+                "input_tokens": 9100,
+                "output_tokens": 77,
+                "cached_input_tokens": 4000,
+                "cache_write_tokens": 5000,
+            },
+        ),
+        # gemini-2.5-pro's prices rise for every token once the input exceeds 200k: both sides.
+        (
+            "google",
+            "gemini-2.5-pro",
+            {"input_tokens": 200_000, "output_tokens": 900, "cached_input_tokens": 5},
+        ),
+        (
+            "google",
+            "gemini-2.5-pro",
+            {"input_tokens": 200_001, "output_tokens": 900, "cached_input_tokens": 5},
+        ),
+        ("anthropic", "claude-3-5-haiku-20241022", {"input_tokens": 3999, "output_tokens": 799}),
+    ],
+)
+def test_the_fast_path_equals_genai_prices_exactly(provider: str, model: str, tokens: dict[str, int]) -> None:
+    book = PriceBook()
+    for _ in range(2):  # the first call probes and caches the rates, the second uses them
+        assert book.cost_usd(provider=provider, model=model, **tokens) == _genai(provider, model, **tokens)
+
+
+def test_random_usages_match_genai_prices_exactly_across_models() -> None:
+    rng = random.Random(5)
+    book = PriceBook()
+    models = [
+        ("openai", "gpt-4o"),
+        ("openai", "gpt-4.1-mini"),
+        ("anthropic", "claude-opus-4-1"),
+        ("google", "gemini-2.5-flash"),
+        ("google", "gemini-2.5-pro"),
+        ("deepseek", "deepseek-chat"),
+    ]
+    for _ in range(300):
+        provider, model = rng.choice(models)
+        total_in = rng.randrange(0, 300_000)
+        cached = rng.randrange(0, total_in + 1)
+        write = rng.randrange(0, total_in - cached + 1) if provider == "anthropic" else 0
+        out = rng.randrange(0, 5000)
+        tokens = {
+            "input_tokens": total_in,
+            "output_tokens": out,
+            "cached_input_tokens": cached,
+            "cache_write_tokens": write,
+            "reasoning_tokens": rng.randrange(0, out + 1),
+        }
+        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 60 * 24 * 400))
+        assert book.cost_usd(provider=provider, model=model, when=when, **tokens) == _genai(
+            provider, model, when, **tokens
+        ), (provider, model, tokens, when)
+
+
+def test_a_dated_price_change_applies_from_its_day() -> None:
+    # o3's price fell on 2025-06-10 ($10/$40 -> $2/$8 per MTok).
+    book = PriceBook()
+    tokens = {"input_tokens": 1_000_000, "output_tokens": 0}
+    before = book.cost_usd(provider="openai", model="o3", when=datetime(2025, 6, 9, 23, tzinfo=UTC), **tokens)
+    after = book.cost_usd(provider="openai", model="o3", when=datetime(2025, 6, 10, 1, tzinfo=UTC), **tokens)
+    assert (before, after) == (pytest.approx(10.0), pytest.approx(2.0))
+
+
+def test_off_peak_prices_follow_the_time_of_day() -> None:
+    book = PriceBook()
+    day = datetime(2025, 3, 1, tzinfo=UTC)
+    costs = {
+        hour: book.cost_usd(
+            provider="deepseek",
+            model="deepseek-chat",
+            input_tokens=1000,
+            output_tokens=1000,
+            when=day + timedelta(hours=hour),
+        )
+        for hour in (3, 20)
+    }
+    assert costs[3] == 2 * costs[20]  # off-peak (16:30-00:30 UTC) is half price
+    assert costs == {
+        h: _genai(
+            "deepseek", "deepseek-chat", day + timedelta(hours=h), input_tokens=1000, output_tokens=1000
+        )
+        for h in (3, 20)
+    }
+
+
+def test_usage_genai_prices_refuses_costs_none_instead_of_raising() -> None:
+    # More cache reads than input tokens: inconsistent counts from a buggy sender.
+    assert (
+        PriceBook().cost_usd(
+            provider="openai", model="gpt-4o", input_tokens=10, output_tokens=5, cached_input_tokens=20
+        )
+        is None
+    )

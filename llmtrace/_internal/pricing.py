@@ -14,7 +14,8 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -115,7 +116,17 @@ def normalize_provider(name: str) -> str:
 
 
 class PriceBook:
-    """Looks up prices with user overrides first, then genai-prices; remembers misses (bounded)."""
+    """Looks up prices with user overrides first, then genai-prices; remembers misses (bounded).
+
+    genai-prices takes ~100 µs per ``calc_price`` (model lookup, unit registry, Decimal
+    decomposition), far too slow for server ingest at tens of thousands of spans per second. So the
+    book resolves each (provider, model) once and, for each price in effect, probes genai-prices for
+    the per-token rates that hold below the model's first context-size tier: below it a price is
+    linear in the token counts, so those rates give genai-prices' exact Decimal result in about a
+    microsecond. Conditional prices (a dated price change, off-peak hours) are chosen per call
+    from the call's time, exactly as genai-prices chooses them. Usage the rates do not cover (above
+    a tier, or inconsistent counts) goes through genai-prices itself.
+    """
 
     def __init__(self, overrides: Mapping[str, ModelPrice | Mapping[str, Any]] | None = None) -> None:
         self.overrides = {k.lower(): ModelPrice.parse(v) for k, v in (overrides or {}).items()}
@@ -137,12 +148,36 @@ class PriceBook:
         """Cost of one call in USD, or ``None`` when the model's price is unknown."""
         if not model:
             return None
-        override = self.overrides.get(model.lower())
-        if override is not None:
-            return override.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
-        price = _genai_price(
-            normalize_provider(provider),
-            model,
+        if self.overrides:
+            override = self.overrides.get(model.lower())
+            if override is not None:
+                return override.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
+        resolved = _resolve(provider, model)
+        if resolved is None:
+            self._warn_unknown(provider, model)
+            return None
+        genai_provider, info = resolved
+        prices = info.prices
+        if isinstance(prices, list):  # conditional prices: the one in effect at the call's time
+            prices = info.get_prices(when or datetime.now(UTC))
+        rates = _linear_rates(prices)
+        if (
+            rates is not None
+            and input_tokens <= rates.max_input
+            and cached_input_tokens + cache_write_tokens <= input_tokens
+            and reasoning_tokens <= output_tokens
+        ):
+            return float(
+                rates.fixed
+                + rates.input * (input_tokens - cached_input_tokens - cache_write_tokens)
+                + rates.cache_read * cached_input_tokens
+                + rates.cache_write * cache_write_tokens
+                + rates.output * (output_tokens - reasoning_tokens)
+                + rates.reasoning * reasoning_tokens
+            )
+        return _genai_price(
+            genai_provider,
+            info,
             input_tokens,
             output_tokens,
             cached_input_tokens,
@@ -150,12 +185,11 @@ class PriceBook:
             reasoning_tokens,
             when,
         )
-        if price is None:
-            self._warn_unknown(provider, model)
-        return price
 
     def _warn_unknown(self, provider: str, model: str) -> None:
         key = (provider, model)
+        if key in self._warned:
+            return
         with self._lock:
             if key in self._warned or len(self._warned) > 10_000:
                 return
@@ -188,9 +222,103 @@ def _known_model(provider: str, model: str) -> tuple[str | None, str] | None:
     return None
 
 
+def _snapshot() -> Any:
+    """genai-prices' price data in use (bundled, unless the application installed another)."""
+    global _get_snapshot
+    if _get_snapshot is None:  # imported on first use: genai-prices is slow to import
+        from genai_prices.data_snapshot import get_snapshot
+
+        _get_snapshot = get_snapshot
+    return _get_snapshot()
+
+
+_get_snapshot: Any = None
+_CACHE_LIMIT = 4096  # entries per cache below; a full cache starts over (names come from spans)
+# (provider, model) as given -> (snapshot, genai-prices provider, model info) or (snapshot, None).
+_MODELS: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+
+
+def _resolve(provider: str, model: str) -> tuple[Any, Any] | None:
+    """genai-prices' (Provider, ModelInfo) for a span's provider and model, or None (cached, bounded)."""
+    snapshot = _snapshot()
+    entry = _MODELS.get((provider, model))
+    if entry is None or entry[0] is not snapshot:  # new, or prices were updated in-process
+        found = _known_model(normalize_provider(provider), model)
+        pair: tuple[Any, Any] = (None, None)
+        if found is not None:
+            pair = snapshot.find_provider_model(found[1], None, found[0], None)
+        if len(_MODELS) >= _CACHE_LIMIT:
+            _MODELS.clear()
+        entry = _MODELS[(provider, model)] = (snapshot, *pair)
+    return None if entry[2] is None else (entry[1], entry[2])
+
+
+@dataclass(frozen=True, slots=True)
+class _Rates:
+    """USD per token of each kind (exact Decimals), valid while input tokens <= ``max_input``."""
+
+    fixed: Decimal  # per call (a per-request fee), usually 0
+    input: Decimal  # uncached input
+    cache_read: Decimal
+    cache_write: Decimal
+    output: Decimal  # non-reasoning output
+    reasoning: Decimal
+    max_input: float
+
+
+# id(genai-prices ModelPrice) -> (that ModelPrice, kept alive so the id stays its own; rates or None)
+_RATES: dict[int, tuple[Any, _Rates | None]] = {}
+
+
+def _linear_rates(prices: Any) -> _Rates | None:
+    """Per-token rates of one genai-prices ``ModelPrice`` (cached, bounded); None if not linear."""
+    entry = _RATES.get(id(prices))
+    if entry is None or entry[0] is not prices:
+        if len(_RATES) >= _CACHE_LIMIT:
+            _RATES.clear()
+        entry = _RATES[id(prices)] = (prices, _probe_rates(prices))
+    return entry[1]
+
+
+def _probe_rates(prices: Any) -> _Rates | None:
+    """Price single tokens with genai-prices; the differences are the per-token rates.
+
+    genai-prices prices a call as a sum over its units of price x count, where the counts are
+    linear in the usage fields (input minus cache reads and writes, ...) and a tier applies only
+    when the call's input tokens exceed the tier's start; so below the first tier the cost of any
+    consistent usage is ``fixed`` plus these rates times the counts.
+    """
+    from genai_prices import Usage
+    from genai_prices.types import TieredPrices
+
+    starts = [t.start for v in vars(prices).values() if isinstance(v, TieredPrices) for t in v.tiers]
+    max_input = float(min(starts)) if starts else float("inf")
+    if max_input < 1:
+        return None
+
+    def cost(**counts: int) -> Decimal:
+        return Decimal(
+            prices.calc_price(Usage(**{"input_tokens": 0, "output_tokens": 0, **counts}))["total_price"]
+        )
+
+    try:
+        fixed = cost()
+        return _Rates(
+            fixed=fixed,
+            input=cost(input_tokens=1) - fixed,
+            cache_read=cost(input_tokens=1, cache_read_tokens=1) - fixed,
+            cache_write=cost(input_tokens=1, cache_write_tokens=1) - fixed,
+            output=cost(output_tokens=1) - fixed,
+            reasoning=cost(output_tokens=1, output_reasoning_tokens=1) - fixed,
+            max_input=max_input,
+        )
+    except (LookupError, ValueError):  # a price genai-prices cannot apply to token counts alone
+        return None
+
+
 def _genai_price(
-    provider: str,
-    model: str,
+    provider: Any,
+    info: Any,
     input_tokens: int,
     output_tokens: int,
     cached: int,
@@ -198,12 +326,9 @@ def _genai_price(
     reasoning: int,
     when: datetime | None,
 ) -> float | None:
-    from genai_prices import Usage, calc_price
+    """genai-prices' own calculation; None for usage it refuses (cache reads above the input)."""
+    from genai_prices import Usage
 
-    resolved = _known_model(provider, model)
-    if resolved is None:
-        return None
-    provider_id, ref = resolved
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -212,8 +337,8 @@ def _genai_price(
         output_reasoning_tokens=reasoning or None,
     )
     try:
-        result = calc_price(usage, ref, provider_id=provider_id, genai_request_timestamp=when)
-    except LookupError:
+        result = info.calc_price(usage, provider, genai_request_timestamp=when)
+    except (LookupError, ValueError):
         return None
     return float(result.total_price)
 

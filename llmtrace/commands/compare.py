@@ -18,6 +18,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--until")
     for name in ("a-since", "a-until", "b-since", "b-until"):
         parser.add_argument(f"--{name}", help="compare two time windows instead of a dimension")
+    parser.add_argument(
+        "--interim",
+        action="store_true",
+        help="a look before both cohorts reach the minimum n that you will repeat: judge at alpha 0.001",
+    )
     filter_args(parser)
     add_connection_args(parser)
     parser.set_defaults(func=lambda args: run(args, _compare))
@@ -34,6 +39,7 @@ def _compare(args: argparse.Namespace) -> int:
         "a_until": args.a_until,
         "b_since": args.b_since,
         "b_until": args.b_until,
+        "interim": "true" if args.interim else None,
         **filters(args),
     }
     report = call(args, "GET", "/api/v1/regressions", query=query)
@@ -57,6 +63,9 @@ def _compare(args: argparse.Namespace) -> int:
     print(table(rows, ["metric", "A", "B", "effect", "95% CI", "p_adj", "n A/B", "verdict", "needs ~N more"]))
     for note in report.get("confounders", []):
         print(f"\nnote: {note['reason']}")
+    horizon = report.get("horizon")
+    if horizon and not horizon["reached"]:
+        print(f"\nnote: {horizon['note']}")
     print(f"\nverdict: {report['verdict']}")
     return 2 if report["verdict"] == "regressed" else 0
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import wrapt
-from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import _Span as SdkSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
@@ -314,25 +312,35 @@ def set_attributes(span: Span, attrs: dict[str, Any]) -> None:
     the SDK would store them (lists as tuples); anything else takes the public API.
     """
     if type(span) is SdkSpan:
-        bounded = span._attributes
-        if type(bounded) is BoundedAttributes and bounded.max_value_len is None and not bounded._immutable:
-            maxlen = bounded.maxlen
-            if maxlen is None or len(bounded._dict) + len(attrs) <= maxlen:
-                for key, value in attrs.items():
-                    kind = type(value)
-                    if kind in _PRIMITIVES:
-                        continue
-                    if (kind is list or kind is tuple) and all(type(v) is str for v in value):
-                        attrs[key] = tuple(value)  # same key: no resize, safe while iterating
-                        continue
-                    break
-                else:
-                    with span._lock:
-                        if span._end_time is None:
-                            with bounded._lock:
-                                bounded._dict.update(attrs)
-                            return
+        try:
+            if _store_unchecked(span, attrs):
+                return
+        except AttributeError:  # the SDK renamed its internals: the public path still works
+            pass
     span.set_attributes(attrs)  # public path (also warns about an ended span)
+
+
+def _store_unchecked(span: Any, attrs: dict[str, Any]) -> bool:
+    bounded = span._attributes
+    if type(bounded) is not BoundedAttributes or bounded.max_value_len is not None or bounded._immutable:
+        return False
+    maxlen = bounded.maxlen
+    if maxlen is not None and len(bounded._dict) + len(attrs) > maxlen:
+        return False
+    for key, value in attrs.items():
+        kind = type(value)
+        if kind in _PRIMITIVES:
+            continue
+        if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+            attrs[key] = tuple(value)  # same key: no resize, safe while iterating
+            continue
+        return False
+    with span._lock:
+        if span._end_time is not None:
+            return False
+        with bounded._lock:
+            bounded._dict.update(attrs)
+    return True
 
 
 def _tool_calls_json(call: LLMCall, tool_calls: list[dict[str, Any]]) -> str:
@@ -436,19 +444,6 @@ def _first_tier(provider: str, model: str) -> float | None:
         return None
     starts = [t.start for v in vars(price).values() if isinstance(v, TieredPrices) for t in v.tiers]
     return float(min(starts)) if starts else float("inf")
-
-
-@contextmanager
-def current(call: LLMCall) -> Iterator[None]:
-    """Make the call's span current (and mark "inside a call") for the duration of the SDK call only."""
-    token = _IN_CALL.set(True)
-    try:
-        with trace.use_span(
-            call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ):
-            yield
-    finally:
-        _IN_CALL.reset(token)
 
 
 def should_trace() -> bool:

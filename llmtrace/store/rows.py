@@ -113,6 +113,80 @@ class SpanRecord:
     events: Sequence[tuple[str, Mapping[str, Any]]] = ()
 
 
+# Span attributes read into columns: each field from its names in order (llmtrace's and the
+# current semconv name first, then the *_COMPAT names). The first present, non-empty value wins;
+# every name tried up to it counts as used (left out of the `attributes` column).
+_FIELD_NAMES: tuple[tuple[str, ...], ...] = (
+    (sc.GEN_AI_OPERATION_NAME, sc.LLM_REQUEST_TYPE),
+    (sc.GEN_AI_PROVIDER_NAME, *sc.GEN_AI_PROVIDER_NAME_COMPAT),
+    (sc.GEN_AI_REQUEST_MODEL, *sc.GEN_AI_REQUEST_MODEL_COMPAT),
+    (sc.GEN_AI_RESPONSE_MODEL, *sc.GEN_AI_RESPONSE_MODEL_COMPAT),
+    (sc.GEN_AI_USAGE_INPUT_TOKENS, *sc.GEN_AI_USAGE_INPUT_TOKENS_COMPAT),
+    (sc.GEN_AI_USAGE_OUTPUT_TOKENS, *sc.GEN_AI_USAGE_OUTPUT_TOKENS_COMPAT),
+    (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, *sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_COMPAT),
+    (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, *sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_COMPAT),
+    (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, *sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT),
+    (sc.LLMTRACE_SPAN_KIND,),
+    (sc.LLMTRACE_USAGE_SOURCE,),
+    (sc.LLMTRACE_STATUS,),
+    (sc.ERROR_TYPE,),
+    (sc.LLMTRACE_COST_USD, sc.LLM_COST_TOTAL, "gen_ai.usage.cost.amount", "gen_ai.usage.cost"),
+    (sc.LLMTRACE_TTFT_MS,),
+    (sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,),
+    (sc.GEN_AI_RESPONSE_FINISH_REASONS, *sc.GEN_AI_RESPONSE_FINISH_REASONS_COMPAT),
+    (sc.GEN_AI_INPUT_MESSAGES, sc.LLMTRACE_INPUT, sc.INPUT_VALUE, sc.TRACELOOP_ENTITY_INPUT),
+    (sc.GEN_AI_OUTPUT_MESSAGES, sc.LLMTRACE_OUTPUT, sc.OUTPUT_VALUE, sc.TRACELOOP_ENTITY_OUTPUT),
+    (sc.LLMTRACE_OUTPUT_CHARS,),
+    (sc.LLMTRACE_TAGS,),
+    (sc.LLMTRACE_PROJECT,),
+    (sc.LLMTRACE_PROMPT_NAME, "gen_ai.prompt.name", "traceloop.prompt.key"),
+    (sc.LLMTRACE_PROMPT_VERSION, "gen_ai.prompt.version", "traceloop.prompt.version"),
+    (sc.USER_ID, sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "user_id"),
+    (
+        sc.SESSION_ID,
+        sc.GEN_AI_CONVERSATION_ID,
+        sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "session_id",
+    ),
+    (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT),
+)
+(
+    _OPERATION,
+    _PROVIDER,
+    _REQUEST_MODEL,
+    _RESPONSE_MODEL,
+    _INPUT_TOKENS,
+    _OUTPUT_TOKENS,
+    _CACHED_TOKENS,
+    _CACHE_WRITE_TOKENS,
+    _REASONING_TOKENS,
+    _SPAN_KIND,
+    _USAGE_SOURCE,
+    _STATUS,
+    _ERROR_TYPE,
+    _COST,
+    _TTFT_MS,
+    _TTFT_S,
+    _FINISH,
+    _INPUT,
+    _OUTPUT,
+    _OUTPUT_CHARS,
+    _TAGS,
+    _PROJECT,
+    _PROMPT_NAME,
+    _PROMPT_VERSION,
+    _USER_ID,
+    _SESSION_ID,
+    _ENVIRONMENT,
+) = range(len(_FIELD_NAMES))
+# attribute name -> (field, rank among that field's names): one dict probe per attribute.
+_SLOTS: dict[str, tuple[int, int]] = {
+    name: (field, rank) for field, names in enumerate(_FIELD_NAMES) for rank, name in enumerate(names)
+}
+_UNRANKED = len(max(_FIELD_NAMES, key=len))  # above every rank: the field has no value
+# Read for the span kind only; never copied into `attributes`.
+_KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
+
+
 def span_to_row(
     record: SpanRecord,
     *,
@@ -124,65 +198,56 @@ def span_to_row(
 
     ``project`` overrides the span's ``llmtrace.project`` attribute (the server passes the project
     of the API key). Cost is computed from the token counts when the span does not carry one.
+
+    This runs for every ingested span, so the attributes are read in one pass: each one is
+    validated and, through :data:`_SLOTS`, lands in the field it feeds.
     """
     _check_ids(record)
     _check_times(record, time.time_ns() if now_ns is None else now_ns)
-    attrs: dict[str, Any] = dict(record.attributes)
+    attrs = record.attributes
     resource = record.resource
+    values: list[Any] = [None] * len(_FIELD_NAMES)
+    ranks = [_UNRANKED] * len(_FIELD_NAMES)
+    slots = _SLOTS
+    others: list[str] = []  # attributes no field reads: kept in `attributes` unless flattened messages
+    shadowed = False  # a read name was skipped for another of its field (the rare slow path below)
     for key, value in attrs.items():
-        _check_attribute(key, value)
+        if type(key) is not str or not 0 < len(key) <= 1024:
+            raise InvalidSpan(f"attribute key {key!r} is empty or too long")
+        if type(value) is str:
+            if len(value) > MAX_ATTRIBUTE_CHARS:
+                _check_attribute(key, value)
+        elif isinstance(value, list | tuple | bytes):
+            _check_attribute(key, value)
+        slot = slots.get(key)
+        if slot is None:
+            others.append(key)
+        elif value is None or value == "" or slot[1] > ranks[slot[0]]:
+            shadowed = True
+        else:
+            shadowed = shadowed or ranks[slot[0]] != _UNRANKED
+            ranks[slot[0]] = slot[1]
+            values[slot[0]] = value
+    input_tokens = _tokens(values[_INPUT_TOKENS], sc.GEN_AI_USAGE_INPUT_TOKENS)
+    output_tokens = _tokens(values[_OUTPUT_TOKENS], sc.GEN_AI_USAGE_OUTPUT_TOKENS)
+    cached = _tokens(values[_CACHED_TOKENS], sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    cache_write = _tokens(values[_CACHE_WRITE_TOKENS], sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    reasoning = _tokens(values[_REASONING_TOKENS], sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
+    operation = _text(values[_OPERATION])
+    provider = _text(values[_PROVIDER]).lower()
+    request_model = _text(values[_REQUEST_MODEL])
+    response_model = _text(values[_RESPONSE_MODEL])
+    kind = _kind(values[_SPAN_KIND], operation, attrs, request_model or response_model)
 
-    used: set[str] = set()
-
-    def take(name: str, compat: Sequence[str] = ()) -> Any:
-        for key in (name, *compat):
-            if key in attrs:
-                used.add(key)
-                value = attrs[key]
-                if value is not None and value != "":
-                    return value
-        return None
-
-    def take_tokens(name: str, compat: Sequence[str] = ()) -> int | None:
-        value = take(name, compat)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidSpan(
-                f"attribute {name!r} must be an integer token count, got {type(value).__name__}"
-            )
-        if value < 0 or value != int(value):
-            raise InvalidSpan(f"attribute {name!r} must be a non-negative integer, got {value!r}")
-        if value > _UINT32_MAX:
-            raise InvalidSpan(f"attribute {name!r} is out of range: {value!r}")
-        return int(value)
-
-    operation = _text(take(sc.GEN_AI_OPERATION_NAME, (sc.LLM_REQUEST_TYPE,)))
-    provider = _text(take(sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_PROVIDER_NAME_COMPAT)).lower()
-    request_model = _text(take(sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_REQUEST_MODEL_COMPAT))
-    response_model = _text(take(sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_RESPONSE_MODEL_COMPAT))
-    input_tokens = take_tokens(sc.GEN_AI_USAGE_INPUT_TOKENS, sc.GEN_AI_USAGE_INPUT_TOKENS_COMPAT)
-    output_tokens = take_tokens(sc.GEN_AI_USAGE_OUTPUT_TOKENS, sc.GEN_AI_USAGE_OUTPUT_TOKENS_COMPAT)
-    cached = take_tokens(
-        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_COMPAT
-    )
-    cache_write = take_tokens(
-        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_COMPAT
-    )
-    reasoning = take_tokens(
-        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT
-    )
-    kind = _kind(take(sc.LLMTRACE_SPAN_KIND), operation, attrs, request_model or response_model)
-    used.update((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
-
-    usage_source = _text(take(sc.LLMTRACE_USAGE_SOURCE))
+    usage_source = _text(values[_USAGE_SOURCE])
     if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
         usage_source = (
             sc.USAGE_REPORTED if input_tokens is not None or output_tokens is not None else sc.USAGE_NONE
         )
 
-    status, error_type, error_message = _status(record, take)
-    cost = take(sc.LLMTRACE_COST_USD, (sc.LLM_COST_TOTAL, "gen_ai.usage.cost.amount", "gen_ai.usage.cost"))
+    status, error_type, error_message = _status(record, _text(values[_STATUS]), _text(values[_ERROR_TYPE]))
+    start_time = _datetime(record.start_ns)
+    cost = values[_COST]
     if cost is not None:
         if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
             raise InvalidSpan(
@@ -190,29 +255,23 @@ def span_to_row(
             )
         cost = float(cost)
     elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
-        cost = (prices or default_price_book).cost_usd(
-            provider=provider,
-            model=response_model or request_model,
-            input_tokens=input_tokens or 0,
-            output_tokens=output_tokens or 0,
-            cached_input_tokens=cached or 0,
-            cache_write_tokens=cache_write or 0,
-            reasoning_tokens=reasoning or 0,
-            when=datetime.fromtimestamp(record.start_ns / 1e9, UTC),
-        )
-        if cost is None and (response_model and request_model and response_model != request_model):
-            cost = (prices or default_price_book).cost_usd(
+        book = prices or default_price_book
+        for model in dict.fromkeys(m for m in (response_model or request_model, request_model) if m):
+            cost = book.cost_usd(
                 provider=provider,
-                model=request_model,
+                model=model,
                 input_tokens=input_tokens or 0,
                 output_tokens=output_tokens or 0,
                 cached_input_tokens=cached or 0,
                 cache_write_tokens=cache_write or 0,
                 reasoning_tokens=reasoning or 0,
+                when=start_time,
             )
+            if cost is not None:
+                break
 
-    ttft_ms = take(sc.LLMTRACE_TTFT_MS)
-    ttft_s = take(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    ttft_ms = values[_TTFT_MS]
+    ttft_s = values[_TTFT_S]
     if ttft_ms is None and ttft_s is not None:
         ttft_ms = (
             ttft_s * 1000.0 if isinstance(ttft_s, int | float) and not isinstance(ttft_s, bool) else None
@@ -222,40 +281,37 @@ def span_to_row(
     ):
         raise InvalidSpan(f"time to first token must be a non-negative number, got {ttft_ms!r}")
 
-    finish = take(sc.GEN_AI_RESPONSE_FINISH_REASONS, sc.GEN_AI_RESPONSE_FINISH_REASONS_COMPAT)
+    finish = values[_FINISH]
     finish_reason = ",".join(str(f) for f in finish) if isinstance(finish, list | tuple) else _text(finish)
 
-    input_text = _text(
-        take(sc.GEN_AI_INPUT_MESSAGES, (sc.LLMTRACE_INPUT, sc.INPUT_VALUE, sc.TRACELOOP_ENTITY_INPUT))
-    ) or _flattened_messages(attrs, sc.GEN_AI_PROMPT_PREFIX, used)
-    output_text = _text(
-        take(sc.GEN_AI_OUTPUT_MESSAGES, (sc.LLMTRACE_OUTPUT, sc.OUTPUT_VALUE, sc.TRACELOOP_ENTITY_OUTPUT))
-    ) or _flattened_messages(attrs, sc.GEN_AI_COMPLETION_PREFIX, used)
-    output_chars = take(sc.LLMTRACE_OUTPUT_CHARS)
+    flattened: set[str] = set()  # OpenLLMetry message keys read into input / output
+    input_text = _text(values[_INPUT]) or _flattened_messages(
+        attrs, others, sc.GEN_AI_PROMPT_PREFIX, flattened
+    )
+    output_text = _text(values[_OUTPUT]) or _flattened_messages(
+        attrs, others, sc.GEN_AI_COMPLETION_PREFIX, flattened
+    )
+    output_chars = values[_OUTPUT_CHARS]
     if not isinstance(output_chars, int) or isinstance(output_chars, bool) or output_chars < 0:
         output_chars = len(output_text)
 
-    tags = take(sc.LLMTRACE_TAGS)
+    tags = values[_TAGS]
     tags = [str(t) for t in tags] if isinstance(tags, list | tuple) else ([str(tags)] if tags else [])
 
-    span_project = _text(take(sc.LLMTRACE_PROJECT)) or _text(resource.get(sc.LLMTRACE_PROJECT))
-    prompt_name = _text(take(sc.LLMTRACE_PROMPT_NAME, ("gen_ai.prompt.name", "traceloop.prompt.key")))
-    prompt_version = _text(
-        take(sc.LLMTRACE_PROMPT_VERSION, ("gen_ai.prompt.version", "traceloop.prompt.version"))
-    )
-    user_id = _text(take(sc.USER_ID, (sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "user_id",)))
-    session_id = _text(
-        take(
-            sc.SESSION_ID,
-            (sc.GEN_AI_CONVERSATION_ID, sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "session_id"),
-        )
-    )
-    environment = _text(take(sc.DEPLOYMENT_ENVIRONMENT, sc.DEPLOYMENT_ENVIRONMENT_COMPAT)) or _text(
+    span_project = _text(values[_PROJECT]) or _text(resource.get(sc.LLMTRACE_PROJECT))
+    environment = _text(values[_ENVIRONMENT]) or _text(
         _first(resource, (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT))
     )
-    service_name = _text(resource.get(sc.SERVICE_NAME)) or _text(take(sc.SERVICE_NAME)) or "unknown_service"
+    service_name = _text(resource.get(sc.SERVICE_NAME))
+    if not service_name and sc.SERVICE_NAME in attrs:  # only then is the span's own copy consumed
+        flattened.add(sc.SERVICE_NAME)
+        service_name = _text(attrs[sc.SERVICE_NAME])
 
-    rest = {k: _attribute_text(v) for k, v in attrs.items() if k not in used}
+    if shadowed:  # keep what no field used: unread names and compat names after a field's value
+        kept = [k for k in attrs if (slot := slots.get(k)) is None or slot[1] > ranks[slot[0]]]
+    else:
+        kept = others
+    rest = {k: _attribute_text(attrs[k]) for k in kept if k not in _KIND_HINTS and k not in flattened}
     return {
         "project": project or span_project or DEFAULT_PROJECT,
         "trace_id": record.trace_id,
@@ -263,9 +319,9 @@ def span_to_row(
         "parent_span_id": record.parent_span_id or "",
         "name": record.name[:1024],
         "kind": kind,
-        "service_name": service_name,
+        "service_name": service_name or "unknown_service",
         "environment": environment,
-        "start_time": _datetime(record.start_ns),
+        "start_time": start_time,
         "end_time": _datetime(record.end_ns),
         "duration_ms": (record.end_ns - record.start_ns) / 1e6,
         "status": status,
@@ -284,16 +340,31 @@ def span_to_row(
         "cost_usd": cost,
         "ttft_ms": None if ttft_ms is None else float(ttft_ms),
         "finish_reason": finish_reason,
-        "prompt_name": prompt_name,
-        "prompt_version": prompt_version,
-        "user_id": user_id,
-        "session_id": session_id,
+        "prompt_name": _text(values[_PROMPT_NAME]),
+        "prompt_version": _text(values[_PROMPT_VERSION]),
+        "user_id": _text(values[_USER_ID]),
+        "session_id": _text(values[_SESSION_ID]),
         "tags": tags,
         "input": input_text[:MAX_TEXT_CHARS],
         "output": output_text[:MAX_TEXT_CHARS],
         "output_chars": min(output_chars, _UINT32_MAX),
         "attributes": rest,
     }
+
+
+def _tokens(value: Any, name: str) -> int | None:
+    """A token count attribute: a non-negative integer (an integral float is accepted) or absent."""
+    if value is None:
+        return None
+    if type(value) is int and 0 <= value <= _UINT32_MAX:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSpan(f"attribute {name!r} must be an integer token count, got {type(value).__name__}")
+    if value < 0 or value != int(value):
+        raise InvalidSpan(f"attribute {name!r} must be a non-negative integer, got {value!r}")
+    if value > _UINT32_MAX:
+        raise InvalidSpan(f"attribute {name!r} is out of range: {value!r}")
+    return int(value)
 
 
 def row_values(row: Mapping[str, Any]) -> list[Any]:
@@ -368,9 +439,8 @@ def _kind(explicit: Any, operation: str, attrs: Mapping[str, Any], model: str) -
     return sc.KIND_SPAN
 
 
-def _status(record: SpanRecord, take: Any) -> tuple[str, str, str]:
-    explicit = _text(take(sc.LLMTRACE_STATUS))
-    error_type = _text(take(sc.ERROR_TYPE))
+def _status(record: SpanRecord, explicit: str, error_type: str) -> tuple[str, str, str]:
+    """(status, error_type, error_message) from the OTel status, ``llmtrace.status`` and exception events."""
     message = ""
     for name, event_attrs in record.events:
         if name == "exception":
@@ -383,12 +453,13 @@ def _status(record: SpanRecord, take: Any) -> tuple[str, str, str]:
     return sc.STATUS_OK, "", ""
 
 
-def _flattened_messages(attrs: Mapping[str, Any], prefix: str, used: set[str]) -> str:
-    """OpenLLMetry flattens messages as gen_ai.prompt.0.role / gen_ai.prompt.0.content."""
+def _flattened_messages(attrs: Mapping[str, Any], keys: Sequence[str], prefix: str, used: set[str]) -> str:
+    """OpenLLMetry flattens messages as gen_ai.prompt.0.role / gen_ai.prompt.0.content (in ``keys``)."""
     messages: dict[int, dict[str, Any]] = {}
-    for key, value in attrs.items():
+    for key in keys:
         if not key.startswith(prefix):
             continue
+        value = attrs[key]
         index, _, part = key[len(prefix) :].partition(".")
         if index.isdigit() and part:
             messages.setdefault(int(index), {})[part] = value

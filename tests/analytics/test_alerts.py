@@ -182,3 +182,59 @@ def test_lease_elects_one_evaluator(store) -> None:
     assert not acquire_lease(store, "replica-b", timedelta(seconds=60), settle_s=0)
     assert acquire_lease(store, "replica-a", timedelta(seconds=60), settle_s=0)  # renewal
     assert acquire_lease(store, "replica-c", timedelta(seconds=-1), settle_s=0) is False
+
+
+def test_keys_of_one_service_firing_together_share_one_webhook(store, chdb_dsn, receiver) -> None:
+    # Spikes large enough that all three keys breach at the same two evaluations (T+15, T+20 min).
+    spikes = {("chat", "gpt-4o"): 0.55, ("chat", "claude-sonnet-4"): 0.65, ("search", "gpt-4o"): 0.55}
+    rows = []
+    for i, ((service, model), spike) in enumerate(spikes.items()):
+        kw = {"service": service, "model": model}
+        for d in range(1, 8):
+            day = T - timedelta(days=d)
+            rows += steady(
+                day - timedelta(hours=1),
+                day + timedelta(hours=3),
+                every_s=60,
+                cost=0.1,
+                seed=10 * i + d,
+                **kw,
+            )
+        rows += steady(T - timedelta(hours=1), T, every_s=60, cost=0.10, seed=10 * i + 8, **kw)
+        rows += steady(T, T + timedelta(minutes=45), every_s=60, cost=spike, seed=10 * i + 9, **kw)
+        rows += steady(
+            T + timedelta(minutes=45), T + timedelta(hours=3), every_s=60, cost=0.1, seed=10 * i, **kw
+        )
+    store.insert_spans(rows)
+    with _app(store, chdb_dsn) as client:
+        rule = client.post(
+            "/api/v1/alerts/rules", json={"name": "spend", "type": "cost_spike", "webhook_url": receiver.url}
+        ).json()
+        for i in range(34):  # T - 10 min .. T + 155 min: fire, decay, resolve
+            now = T - timedelta(minutes=10) + timedelta(minutes=5 * i)
+            assert client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()}).status_code == 200
+        events = client.get("/api/v1/alerts/events", params={"rule_id": rule["id"]}).json()["data"]
+
+    firing = [b for b in receiver.bodies if b["state"] == "firing"]
+    assert len(firing) == 2  # one per service, not one per key
+    chat = next(b for b in firing if b["key"] == {"service": "chat"})
+    assert [k["key"]["model"] for k in chat["keys"]] == ["claude-sonnet-4", "gpt-4o"]  # largest first
+    assert chat["values"]["keys"] == 2
+    assert chat["values"]["value_total"] == pytest.approx(sum(k["values"]["cost_usd"] for k in chat["keys"]))
+    assert "2 keys firing" in chat["text"] and "model=claude-sonnet-4" in chat["text"]
+    search = next(b for b in firing if b["key"] != {"service": "chat"})
+    assert search["key"] == {
+        "service": "search",
+        "model": "gpt-4o",
+        "prompt": "answer",
+    }  # a lone key as before
+    assert [k["key_text"] for k in search["keys"]] == [search["key_text"]]
+    # One event per key, each delivered by its group's webhook; resolves stay per key.
+    fired = [e for e in events if e["state"] == "firing"]
+    assert len(fired) == 3 and all(e["delivered"] == 1 for e in fired)
+    assert {k["event_id"] for k in chat["keys"]} == {
+        e["id"] for e in fired if e["key"].startswith("service=chat")
+    }
+    resolved = [b for b in receiver.bodies if b["state"] == "resolved"]
+    assert len(resolved) == 3 and all(len(b["keys"]) == 1 for b in resolved)
+    assert len(receiver.bodies) == 5

@@ -94,5 +94,19 @@ def test_drift_and_compare_cli_on_empty_store(endpoint: str) -> None:
     )
     assert compare.returncode == 0, compare.stderr
     assert json.loads(compare.stdout)["verdict"] == "inconclusive"
+    interim = _cli(
+        "compare",
+        "--dimension",
+        "prompt_version",
+        "-a",
+        "v1",
+        "-b",
+        "v2",
+        "--interim",
+        "--endpoint",
+        endpoint,
+    )
+    assert interim.returncode == 0, interim.stderr
+    assert "interim look" in interim.stdout and "verdict: inconclusive" in interim.stdout
     bad = _cli("compare", "--dimension", "prompt_version", "-a", "v1", "--endpoint", endpoint)
-    assert bad.returncode == 1 and "422" in bad.stderr
+    assert bad.returncode == 1 and "400" in bad.stderr

@@ -96,3 +96,34 @@ def test_time_windows_and_small_counts(store) -> None:
     assert m["error_rate"]["method"] == "fisher_exact"
     assert m["error_rate"]["verdict"] == "inconclusive"  # below the minimum n of 1000
     assert m["error_rate"]["reason"] == "insufficient_data"
+
+
+def test_horizon_and_interim_alpha(store) -> None:
+    load(store, spans(1100, SINCE, NOW, Traffic(prompt_version="v1"), seed=51))
+    load(store, spans(1100, SINCE, NOW, Traffic(prompt_version="v2", latency_mu=6.9 + 0.12), seed=52))
+    final = compute_regressions(store, "default", _cohorts(), {})
+    assert final["horizon"] == {
+        "reached": True,
+        "min_n": 1000,  # the error rate's minimum n, the largest of the report
+        "n_a": 1100,
+        "n_b": 1100,
+        "interim": False,
+        "alpha": 0.01,
+        "note": "both cohorts have at least 1000 calls: this is the fixed-horizon look",
+    }
+    interim = compute_regressions(store, "default", _cohorts(), {}, interim=True)
+    assert interim["horizon"]["interim"] is True and interim["horizon"]["alpha"] == 0.001
+    assert all(m["threshold"]["alpha"] == 0.001 for m in interim["metrics"])
+    f, i = _by_metric(final)["ttft_p50_ms"], _by_metric(interim)["ttft_p50_ms"]
+    assert 0.001 < f["p_value_adjusted"] < 0.01 and f["p_value_adjusted"] == i["p_value_adjusted"]
+    assert f["verdict"] == "regressed" and i["verdict"] == "inconclusive"  # significant only at 0.01
+    assert i["needed_n"] > 0
+    assert _by_metric(interim)["latency_p50_ms"]["verdict"] == "regressed"  # p_adj < 0.001 holds
+
+
+def test_interim_look_below_the_horizon(store) -> None:
+    load(store, spans(300, SINCE, NOW, Traffic(prompt_version="v1"), seed=61))
+    load(store, spans(400, SINCE, NOW, Traffic(prompt_version="v2"), seed=62))
+    horizon = compute_regressions(store, "default", _cohorts(), {})["horizon"]
+    assert (horizon["reached"], horizon["n_a"], horizon["n_b"]) == (False, 300, 400)
+    assert "interim=true" in horizon["note"] and horizon["alpha"] == 0.01

@@ -1,4 +1,4 @@
-"""The analytics endpoints through the real app (TestClient): parameters, defaults, 422s."""
+"""The analytics endpoints through the real app (TestClient): parameters, defaults, 4xx."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ def test_drift_endpoint(store, client) -> None:
     assert {"psi", "js", "ks", "l_inf", "bins", "thresholds", "windows", "method"} <= set(body)
     r = client.get("/api/v1/drift", params={"feature": "status"})
     assert r.json()["kind"] == "categorical"
-    assert client.get("/api/v1/drift", params={"feature": "nope"}).status_code == 422
+    assert client.get("/api/v1/drift", params={"feature": "nope"}).status_code == 400
     bad = {
         "feature": "model",
         "current_since": NOW.isoformat(),
         "current_until": (NOW - timedelta(hours=1)).isoformat(),
     }
-    assert client.get("/api/v1/drift", params=bad).status_code == 422
+    assert client.get("/api/v1/drift", params=bad).status_code == 400
     report = client.get("/api/v1/drift/report", params={"segment_by": "model", "top": 2}).json()
     assert len(report["segments"]) == 2 and report["verdict"] == "insufficient_data"  # ~300 calls per model
     report = client.get("/api/v1/drift/report", params={"service": "chat"}).json()
@@ -62,8 +62,13 @@ def test_regressions_and_trends_endpoints(store, client) -> None:
         "score:quality:pass_rate",
     } <= names
     assert body["verdict"] in ("no_change", "inconclusive")
+    assert body["horizon"]["reached"] is False and body["horizon"]["alpha"] == 0.01  # 600 < 1000 calls
+    params = {"dimension": "prompt_version", "a": "6", "b": "7", "interim": "true"}
+    interim = client.get("/api/v1/regressions", params=params).json()
+    assert interim["horizon"]["interim"] is True
+    assert {m["threshold"]["alpha"] for m in interim["metrics"]} == {0.001}
     assert (
-        client.get("/api/v1/regressions", params={"dimension": "prompt_version", "a": "6"}).status_code == 422
+        client.get("/api/v1/regressions", params={"dimension": "prompt_version", "a": "6"}).status_code == 400
     )
     assert (
         client.get("/api/v1/regressions", params={"dimension": "user_id", "a": "6", "b": "7"}).status_code

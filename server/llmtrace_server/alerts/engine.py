@@ -3,7 +3,8 @@
 State is read from and written to the store on every pass (nothing is cached in memory), so a
 restarted server or another replica continues exactly where the last evaluation stopped. The
 state is saved *before* a webhook is sent: a crash mid-delivery may lose a notification but never
-sends one twice.
+sends one twice. Keys of one service that start firing together share one webhook
+(:mod:`llmtrace_server.alerts.payloads`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from llmtrace.store import Store
 from llmtrace.store.queries import alerts as q
+from llmtrace_server.alerts import payloads
 from llmtrace_server.alerts import state as sm
 from llmtrace_server.alerts.evaluators import Observation, observe
 from llmtrace_server.alerts.notify import post_webhook
@@ -87,56 +88,43 @@ def _step_rule(
         if action:
             actions.append((obs, action))
     q.save_states(store, changed)
-    sent = []
-    for obs, action in actions:
-        state = "resolved" if action == sm.RESOLVE else "firing"
-        event = {
-            "project": rule["project"],
-            "id": uuid.uuid4().hex,
-            "rule_id": rule["id"],
-            "rule_name": rule["name"],
-            "rule_type": rule["type"],
-            "key": obs.key,
-            "state": state,
-            "repeat": 1 if action == sm.RENOTIFY else 0,
-            "ts": now,
-            "values": obs.values,
-            "baseline": obs.baseline,
-            "delivered": 0,
-            "attempts": 0,
-            "error": "" if rule["webhook_url"] else "no webhook_url",
-        }
+    items = [(obs, _event(rule, obs, action, now)) for obs, action in actions]
+    for _, event in items:
         q.save_event(store, event)
-        if rule["webhook_url"]:
+    if rule["webhook_url"]:
+        for group in payloads.notification_groups(items):
             ok, tries, error = post_webhook(
-                rule["webhook_url"], payload(rule, event, obs, base), attempts=attempts, backoff_s=backoff
+                rule["webhook_url"], payloads.build(rule, group, base), attempts=attempts, backoff_s=backoff
             )
-            event.update(delivered=int(ok), attempts=tries, error=error)
-            q.save_event(store, event)
+            for _, event in group:
+                event.update(delivered=int(ok), attempts=tries, error=error)
+                q.save_event(store, event)
             if not ok:
                 log.warning(
                     "alert webhook for rule %s failed after %d attempts: %s", rule["id"], tries, error
                 )
-        sent.append({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in event.items()})
-    return sent
+    return [
+        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in event.items()} for _, event in items
+    ]
 
 
-def payload(rule: Mapping[str, Any], event: Mapping[str, Any], obs: Observation, base: str) -> dict[str, Any]:
-    """The webhook body; ``text`` makes it a valid Slack incoming-webhook message as is."""
-    link = f"{base}/api/v1/alerts/events?rule_id={quote(rule['id'])}"
-    label = "RESOLVED" if event["state"] == "resolved" else ("STILL FIRING" if event["repeat"] else "FIRING")
-    detail = obs.summary or ", ".join(f"{k}={v}" for k, v in obs.values.items())
+def _event(rule: Mapping[str, Any], obs: Observation, action: str, now: datetime) -> dict[str, Any]:
+    """The event row of one key's notification (saved undelivered, then with the outcome)."""
     return {
-        "rule": {"id": rule["id"], "name": rule["name"], "type": rule["type"]},
-        "key": dict(part.split("=", 1) for part in obs.key.split(",") if "=" in part) or {"*": "*"},
-        "key_text": obs.key,
-        "state": event["state"],
-        "repeat": bool(event["repeat"]),
+        "project": rule["project"],
+        "id": uuid.uuid4().hex,
+        "rule_id": rule["id"],
+        "rule_name": rule["name"],
+        "rule_type": rule["type"],
+        "key": obs.key,
+        "state": "resolved" if action == sm.RESOLVE else "firing",
+        "repeat": 1 if action == sm.RENOTIFY else 0,
+        "ts": now,
         "values": obs.values,
         "baseline": obs.baseline,
-        "at": event["ts"].isoformat() if isinstance(event["ts"], datetime) else event["ts"],
-        "link": link,
-        "text": f"[{label}] {rule['name']} ({rule['type']}) {obs.key}: {detail} <{link}|details>",
+        "delivered": 0,
+        "attempts": 0,
+        "error": "" if rule["webhook_url"] else "no webhook_url",
     }
 
 

@@ -52,7 +52,8 @@ def numeric_drift(
         "min_n_current": thresholds.min_n_current,
         "min_n_reference": thresholds.min_n_reference,
     }
-    if n_ref == 0 or n_cur == 0 or len(bins) < 2:
+    # A single bin (a constant value in both windows) is a real answer - no drift - not a gap.
+    if n_ref == 0 or n_cur == 0:
         result.update(psi=None, js=None, ks=None, chi_square=None, l_inf=None, p_value=None)
         result["verdict"] = INSUFFICIENT
         return result

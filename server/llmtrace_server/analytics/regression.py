@@ -232,7 +232,9 @@ def finalize(comparisons: Sequence[MetricComparison]) -> tuple[list[dict[str, An
             )
         if item["verdict"] == INCONCLUSIVE and c.sd_scale and all(s > 0 for s in c.sd_scale):
             target = math.log(c.rule.min_effect) if c.rule.kind == "ratio" else c.rule.min_effect
-            item["needed_n"] = power.more_calls_needed(target, c.sd_scale[0], c.a.n, c.sd_scale[1], c.b.n)
+            item["needed_n"] = power.more_calls_needed(
+                target, c.sd_scale[0], c.a.n, c.sd_scale[1], c.b.n, alpha=c.rule.alpha
+            )
         if c.strata:
             item["strata"] = c.strata
         rendered.append(item)

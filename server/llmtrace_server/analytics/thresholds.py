@@ -47,6 +47,10 @@ class DriftThresholds:
 
 
 EffectKind = Literal["ratio", "difference"]
+ALPHA = 0.01  # significance of a regression verdict at the fixed horizon
+# Interim looks (before both cohorts reach the minimum n) need a stricter bar, a Haybittle-Peto
+# style boundary, so re-checking the same comparison every hour does not inflate false alarms.
+INTERIM_ALPHA = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,7 @@ class MetricRule:
     higher_is_worse: bool
     min_n: int
     method: str
-    alpha: float = 0.01
+    alpha: float = ALPHA
     min_relative: float | None = None
     rare_rate: float = 0.05
 

@@ -12,6 +12,12 @@ from pydantic import BaseModel
 from llmtrace.store.queries import alerts as q
 from llmtrace_server.alerts import scheduler
 from llmtrace_server.alerts.engine import evaluate
+from llmtrace_server.alerts.public import (
+    AlertEvaluationPublic,
+    AlertEventsPublic,
+    AlertRulePublic,
+    AlertRulesPublic,
+)
 from llmtrace_server.alerts.rules import RuleIn, effective_params
 from llmtrace_server.deps import ProjectDep, StoreDep
 from llmtrace_server.routes.drift import aware
@@ -33,20 +39,31 @@ def _public(rule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.post("/rules", status_code=status.HTTP_201_CREATED, summary="Create an alert rule")
+@router.post(
+    "/rules",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an alert rule",
+    response_model=AlertRulePublic,
+    response_model_exclude_unset=True,
+)
 def create_rule(store: StoreDep, project: ProjectDep, rule: RuleIn) -> dict[str, Any]:
     """``{"name", "type": "cost_spike" | "budget" | "threshold", "filters", "params", "webhook_url"}``;
     omitted params take their defaults (shown in ``effective_params``)."""
     try:
         effective_params(rule.type, rule.params)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     row = {**rule.model_dump(), "id": uuid.uuid4().hex[:16], "created_at": datetime.now(UTC)}
     q.insert_rule(store, project, row)
     return _public({**row, "project": project})
 
 
-@router.get("/rules", summary="List alert rules")
+@router.get(
+    "/rules",
+    summary="List alert rules",
+    response_model=AlertRulesPublic,
+    response_model_exclude_unset=True,
+)
 def list_rules(store: StoreDep, project: ProjectDep) -> dict[str, Any]:
     return {"data": [_public(r) for r in q.list_rules(store, project)]}
 
@@ -60,7 +77,12 @@ def delete_rule(store: StoreDep, project: ProjectDep, rule_id: str) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/evaluate", summary="Evaluate this project's rules now")
+@router.post(
+    "/evaluate",
+    summary="Evaluate this project's rules now",
+    response_model=AlertEvaluationPublic,
+    response_model_exclude_unset=True,
+)
 def evaluate_now(
     request: Request, store: StoreDep, project: ProjectDep, body: Annotated[EvaluateIn | None, Body()] = None
 ) -> dict[str, Any]:
@@ -70,11 +92,16 @@ def evaluate_now(
         try:
             now = aware(now)
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return evaluate(store, now, project=project, link_base=str(request.base_url))
 
 
-@router.get("/events", summary="Alert events")
+@router.get(
+    "/events",
+    summary="Alert events",
+    response_model=AlertEventsPublic,
+    response_model_exclude_unset=True,
+)
 def list_events(
     store: StoreDep,
     project: ProjectDep,

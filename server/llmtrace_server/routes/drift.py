@@ -16,6 +16,7 @@ from llmtrace.store import Store
 from llmtrace.store.queries import drift as q
 from llmtrace_server.analytics.drift import categorical_drift, decide, numeric_drift
 from llmtrace_server.analytics.multiple import benjamini_hochberg
+from llmtrace_server.analytics.public import DriftReportPublic, DriftResultPublic
 from llmtrace_server.analytics.thresholds import DriftThresholds
 from llmtrace_server.analytics.verdicts import DRIFT, INSUFFICIENT, NO_DRIFT
 from llmtrace_server.deps import ProjectDep, StoreDep
@@ -97,7 +98,12 @@ def window_dict(w: q.Windows) -> dict[str, str]:
     }
 
 
-@router.get("/drift", summary="Drift of one feature between a reference and a current window")
+@router.get(
+    "/drift",
+    summary="Drift of one feature between a reference and a current window",
+    response_model=DriftResultPublic,
+    response_model_exclude_unset=True,
+)
 def get_drift(
     store: StoreDep,
     project: ProjectDep,
@@ -119,7 +125,7 @@ def get_drift(
         feat = check_feature(feature)
         windows = resolve_windows(current_since, current_until, reference_since, reference_until)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     filters = _filters(service, model, provider, prompt, prompt_version, environment)
     result = compute_drift(store, project, [feat], windows, filters)[0]
     return {**result, "windows": window_dict(windows), "filters": {k: v for k, v in filters.items() if v}}
@@ -171,7 +177,12 @@ def compute_report(
     }
 
 
-@router.get("/drift/report", summary="Drift of every feature, with Benjamini-Hochberg control")
+@router.get(
+    "/drift/report",
+    summary="Drift of every feature, with Benjamini-Hochberg control",
+    response_model=DriftReportPublic,
+    response_model_exclude_unset=True,
+)
 def get_drift_report(
     store: StoreDep,
     project: ProjectDep,
@@ -195,7 +206,7 @@ def get_drift_report(
     try:
         windows = resolve_windows(current_since, current_until, reference_since, reference_until)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     filters = _filters(service, model, provider, prompt, prompt_version, environment)
     return compute_report(store, project, windows, filters, segment_by, top)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from llmtrace.store import Store
 from llmtrace.store.queries import regressions as q
 from llmtrace_server.analytics import divergence
+from llmtrace_server.analytics.public import RegressionReportPublic
 from llmtrace_server.analytics.regression import (
     Estimate,
     MetricComparison,
@@ -21,7 +23,14 @@ from llmtrace_server.analytics.regression import (
     quantile_estimate,
     rate_estimate,
 )
-from llmtrace_server.analytics.thresholds import default_rules, pass_rate_rule, score_rule
+from llmtrace_server.analytics.thresholds import (
+    ALPHA,
+    INTERIM_ALPHA,
+    MetricRule,
+    default_rules,
+    pass_rate_rule,
+    score_rule,
+)
 from llmtrace_server.analytics.twosample import quantile_ci_ranks
 from llmtrace_server.deps import ProjectDep, StoreDep
 from llmtrace_server.routes.drift import aware as _aware
@@ -155,8 +164,14 @@ def compute_regressions(
     cohorts: q.Cohorts,
     filters: Mapping[str, str | None],
     pass_threshold: float = 0.5,
+    interim: bool = False,
 ) -> dict[str, Any]:
-    """The full report: per-metric comparisons, BH-adjusted, with verdicts and an overall verdict."""
+    """The full report: per-metric comparisons, BH-adjusted, with verdicts and an overall verdict.
+
+    ``interim`` judges every metric at ``INTERIM_ALPHA`` instead of ``ALPHA`` (a look before the
+    fixed horizon that may be repeated later).
+    """
+    alpha = INTERIM_ALPHA if interim else ALPHA
     mix = q.model_mix(store, project, cohorts, filters)
     n_a, n_b = sum(mix[0].values()), sum(mix[1].values())
     note = None if cohorts.dimension in ("model", "provider") else _mix_note(mix)
@@ -181,11 +196,11 @@ def compute_regressions(
         "latency_p95_ms": mwu.get("latency"),
         "ttft_p50_ms": mwu.get("ttft"),
     }
-    comparisons = _comparisons(span_rows, _span_estimates, default_rules(), tests)
+    comparisons = _comparisons(span_rows, _span_estimates, _at(default_rules(), alpha), tests)
 
     for name, rows in q.score_summaries(store, project, cohorts, filters, stratify, pass_threshold).items():
         unit = all(r["lo"] >= 0 and r["hi"] <= 1 for r in rows)
-        rules = {f"score:{name}": score_rule(unit), f"score:{name}:pass_rate": pass_rate_rule()}
+        rules = _at({f"score:{name}": score_rule(unit), f"score:{name}:pass_rate": pass_rate_rule()}, alpha)
         comparisons += _comparisons(rows, lambda r, name=name: _score_estimates(r, name), rules, {})
 
     metrics, verdict = finalize(comparisons)
@@ -200,12 +215,48 @@ def compute_regressions(
             "method": "benjamini_hochberg",
             "tests": sum(m["p_value"] is not None for m in metrics),
         },
+        "horizon": _horizon(comparisons, n_a, n_b, interim, alpha),
         "sample": {"cap_per_cohort": q.SAMPLE_CAP, "fraction_a": keep[0] / 1e6, "fraction_b": keep[1] / 1e6},
         "notes": [
             "Quantiles and Mann-Whitney use a deterministic hash sample of at most "
             f"{q.SAMPLE_CAP} calls per cohort; rates and means use every call.",
             "A verdict needs significance (BH-adjusted p < alpha), a minimum practical effect and a minimum n.",
         ],
+    }
+
+
+def _at(rules: Mapping[str, MetricRule], alpha: float) -> dict[str, MetricRule]:
+    return {name: replace(rule, alpha=alpha) for name, rule in rules.items()}
+
+
+def _horizon(
+    comparisons: list[MetricComparison], n_a: int, n_b: int, interim: bool, alpha: float
+) -> dict[str, Any]:
+    """Is this the fixed-horizon look (both cohorts have the largest minimum n of the report)?
+
+    A comparison re-run as traffic arrives is a sequence of looks; only the look at the horizon
+    may use alpha 0.01, earlier ones need ``interim=true`` (alpha 0.001) or patience.
+    """
+    rules = [c.rule for c in comparisons] or list(default_rules().values())
+    min_n = max(r.min_n for r in rules)
+    reached = n_a >= min_n and n_b >= min_n
+    if reached:
+        note = f"both cohorts have at least {min_n} calls: this is the fixed-horizon look"
+    elif interim:
+        note = f"interim look (a cohort has fewer than {min_n} calls): verdicts use alpha {alpha}"
+    else:
+        note = (
+            f"a cohort has fewer than {min_n} calls: if you will look again as traffic arrives, "
+            f"treat this as an interim look and pass interim=true (alpha {INTERIM_ALPHA})"
+        )
+    return {
+        "reached": reached,
+        "min_n": min_n,
+        "n_a": n_a,
+        "n_b": n_b,
+        "interim": interim,
+        "alpha": alpha,
+        "note": note,
     }
 
 
@@ -226,7 +277,12 @@ def _cohort_desc(c: q.Cohorts, n_a: int, n_b: int) -> dict[str, Any]:
     }
 
 
-@router.get("/regressions", summary="Compare two cohorts metric by metric")
+@router.get(
+    "/regressions",
+    summary="Compare two cohorts metric by metric",
+    response_model=RegressionReportPublic,
+    response_model_exclude_unset=True,
+)
 def get_regressions(
     store: StoreDep,
     project: ProjectDep,
@@ -242,6 +298,10 @@ def get_regressions(
     pass_threshold: Annotated[
         float, Query(description="score value that passes when a score has no label")
     ] = 0.5,
+    interim: Annotated[
+        bool,
+        Query(description=f"an interim look before the fixed horizon: judge at alpha {INTERIM_ALPHA}"),
+    ] = False,
     service: Filter = None,
     model: Filter = None,
     provider: Filter = None,
@@ -256,7 +316,7 @@ def get_regressions(
     try:
         cohorts = build_cohorts(dimension, a, b, since, until, a_since, a_until, b_since, b_until)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     filters = {
         "service": service,
         "model": model,
@@ -267,4 +327,4 @@ def get_regressions(
     }
     if dimension:
         filters[dimension] = None  # the dimension defines the cohorts; a filter on it would empty one
-    return compute_regressions(store, project, cohorts, filters, pass_threshold)
+    return compute_regressions(store, project, cohorts, filters, pass_threshold, interim)

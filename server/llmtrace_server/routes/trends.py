@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from llmtrace.store.queries import trends as q
+from llmtrace_server.analytics.public import ScoreTrendsPublic
 from llmtrace_server.analytics.twosample import wilson_interval
 from llmtrace_server.deps import ProjectDep, StoreDep
 from llmtrace_server.routes.drift import aware as _aware
@@ -18,7 +19,12 @@ Filter = Annotated[str | None, Query(max_length=1024)]
 DEFAULT_RANGE = timedelta(days=7)
 
 
-@router.get("/scores/trends", summary="Score mean, pass rate and count per interval")
+@router.get(
+    "/scores/trends",
+    summary="Score mean, pass rate and count per interval",
+    response_model=ScoreTrendsPublic,
+    response_model_exclude_unset=True,
+)
 def get_score_trends(
     store: StoreDep,
     project: ProjectDep,
@@ -43,11 +49,11 @@ def get_score_trends(
         until = _aware(until) if until else datetime.now(UTC)
         since = _aware(since) if since else until - DEFAULT_RANGE
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if since >= until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since must be before until")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "since must be before until")
     if (until - since).total_seconds() / q.INTERVALS[interval] > q.MAX_BUCKETS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "too many buckets: use a larger interval")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "too many buckets: use a larger interval")
     groups = list(dict.fromkeys(group_by or []))
     filters = {
         "service": service,
