@@ -195,3 +195,19 @@ def test_trends_edge_cases(store, client) -> None:
     assert r.status_code == 400 and "since must be before until" in r.json()["detail"]
     r = client.get("/api/v1/scores/trends", params={"group_by": "user_id"})
     assert r.status_code == 422 and "prompt_version" in r.text
+
+
+def test_regression_when_the_cohorts_share_no_model(store, client) -> None:
+    load(store, spans(600, SINCE, NOW, Traffic(prompt_version="1", models={"gpt-4o": 1.0}), seed=12))
+    # The new model is much slower: pooled, v2 would look like a latency regression.
+    slow = Traffic(prompt_version="2", models={"small": 1.0}, latency_mu=7.6)
+    load(store, spans(600, SINCE, NOW, slow, seed=13))
+    m = _regressions(client, dimension="prompt_version", a="1", b="2")
+    body = _regressions.last  # type: ignore[attr-defined]
+    assert body["stratified_by"] == "model"
+    assert body["confounders"][0]["excluded_models"] == ["gpt-4o", "small"]
+    # No model is in both cohorts, so nothing can be compared within a model: no stratum is shown
+    # and no metric claims a finding from the confounded pooled numbers.
+    assert all("strata" not in x for x in m.values())
+    assert all(_insufficient(x) and x["effect"] is None for x in m.values())
+    assert m["latency_p50_ms"]["n_a"] == 600 and m["latency_p50_ms"]["n_b"] == 600

@@ -85,10 +85,14 @@ def compare(
     b: Estimate,
     strata: Sequence[tuple[str, Estimate, Estimate]] = (),
     test_p: float | None = None,
+    *,
+    stratified: bool = False,
 ) -> MetricComparison:
     """Compare pooled estimates ``a`` and ``b``; with ``strata`` compare within them instead.
 
     ``test_p`` is the p-value of a test run elsewhere (Mann-Whitney in ClickHouse for quantiles).
+    ``stratified`` says the pooled comparison is confounded: without a stratum usable in both
+    cohorts the metric then gets no effect at all (``insufficient_data``), not the pooled one.
     """
     out = MetricComparison(name, rule, a, b, method=rule.method)
     ratio = rule.kind == "ratio"
@@ -99,9 +103,9 @@ def compare(
         for k, sa, sb in strata
         if sa.se is not None and sb.se is not None and sa.n > 1 and sb.n > 1
     ]
-    if strata and usable:
+    if usable:
         _compare_strata(out, usable, ratio)
-    else:
+    elif not (strata or stratified):
         _compare_pooled(out, ratio, test_p)
     return out
 

@@ -154,7 +154,7 @@ def _comparisons(
         if a.n == 0 and b.n == 0:
             continue  # e.g. no streamed calls: no TTFT to compare
         per = [(k, s[0][metric], s[1][metric]) for k, s in sorted(strata.items()) if 0 in s and 1 in s]
-        out.append(compare(metric, rule, a, b, per, tests.get(metric)))
+        out.append(compare(metric, rule, a, b, per, tests.get(metric), stratified=bool(strata)))
     return out
 
 
