@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from llmtrace._internal import runtime
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
-from llmtrace._internal.content import capture_json
+from llmtrace._internal.content import capture_json, capture_text
 from llmtrace._internal.pricing import PriceBook, _known_model, normalize_provider, provider_from_url
 
 # Set while an llmtrace LLM span is current, so a helper that calls another patched method
@@ -101,6 +101,8 @@ class Outcome:
     usage: TokenUsage | None = None
     output_chars: int = 0
     output_messages: list[dict[str, Any]] | None = None  # only built when content is captured
+    # ``output_messages`` already encoded as JSON (a hot path's common shape); wins when set.
+    output_json: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)  # provider-specific extras
 
@@ -285,8 +287,11 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     attrs[sc.LLMTRACE_OUTPUT_CHARS] = outcome.output_chars
     if outcome.tool_calls:
         attrs[sc.LLMTRACE_TOOL_CALLS] = _tool_calls_json(call, outcome.tool_calls)
-    if call.capture and outcome.output_messages is not None:
-        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages, call.config)
+    if call.capture:
+        if outcome.output_json is not None:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_text(outcome.output_json, call.config)
+        elif outcome.output_messages is not None:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages, call.config)
     if call.first_chunk_ns:
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (call.first_chunk_ns - call.start_ns) / 1e9
     if call.first_content_ns:

@@ -9,6 +9,7 @@ is exactly the OTel meaning, so they pass straight through.
 from __future__ import annotations
 
 import time
+from json.encoder import encode_basestring as _json_str  # a JSON string literal (ensure_ascii=False)
 from typing import Any
 
 from llmtrace._internal import semconv as sc
@@ -55,9 +56,33 @@ def _text_parts(text: str | None, refusal: str | None = None) -> list[dict[str, 
     return parts
 
 
+def text_message_json(text: str | None, finish_reason: str | None) -> str:
+    """JSON of ``[{"role": "assistant", "parts": _text_parts(text), "finish_reason": ...}]``.
+
+    Exactly the text ``capture_json`` gives for that one-message list, written directly: the
+    common output (one choice, plain text) skips building the dicts and running the encoder.
+    """
+    parts = '{"type": "text", "content": ' + _json_str(text) + "}" if text else ""
+    reason = "null" if finish_reason is None else _json_str(finish_reason)
+    return '[{"role": "assistant", "parts": [' + parts + '], "finish_reason": ' + reason + "}]"
+
+
 def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
     """A `ChatCompletion` (or `ParsedChatCompletion`)."""
     out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
+    choices = resp.choices
+    if len(choices) == 1:
+        choice = choices[0]
+        msg = choice.message
+        text = msg.content
+        if not msg.tool_calls and not getattr(msg, "refusal", None) and (text is None or type(text) is str):
+            # The common shape: one choice, text only.
+            out.finish_reasons.append(choice.finish_reason or "error")
+            out.output_chars = len(text or "")
+            if call.capture:
+                out.output_json = text_message_json(text, choice.finish_reason)
+            _openai_extras(out, resp)
+            return out
     messages: list[dict[str, Any]] | None = [] if call.capture else None
     for choice in resp.choices:
         out.finish_reasons.append(choice.finish_reason or "error")
@@ -143,11 +168,11 @@ class ChatStream:
 
     __slots__ = (
         "call",
-        "chars",
         "finish",
         "hide_usage",
         "id",
         "model",
+        "text0",
         "text_mode",
         "texts",
         "tools",
@@ -161,8 +186,8 @@ class ChatStream:
         self.id: str | None = None
         self.model: str | None = None
         self.usage: Any = None
-        self.chars = 0
-        self.texts: dict[int, list[str]] = {}
+        self.texts: dict[int, list[str]] = {}  # choice index -> text deltas, joined once at the end
+        self.text0: list[str] | None = None  # ``texts[0]``, once choice 0 has been seen (fast path)
         self.finish: dict[int, str] = {}
         self.tools: dict[tuple[int, int], dict[str, Any]] = {}
 
@@ -171,12 +196,34 @@ class ChatStream:
             self.call.first_content_ns = time.perf_counter_ns()
 
     def on_chunk(self, chunk: Any) -> bool:
+        # Per-chunk hot path: the common chunk (choice 0 alone, a text delta or none, no tool call,
+        # no finish reason, no usage) does a handful of attribute reads and one append.
+        choices = chunk.choices
+        text0 = self.text0
+        if text0 is not None and len(choices) == 1 and getattr(chunk, "usage", None) is None:
+            choice = choices[0]
+            if choice.index == 0 and not choice.finish_reason:
+                if self.text_mode:
+                    text = choice.text
+                else:
+                    delta = choice.delta
+                    if delta is None or delta.tool_calls:
+                        return self._on_chunk(chunk, choices)
+                    text = delta.content or delta.refusal
+                if text:
+                    if not text0:
+                        self._content()
+                    text0.append(text)
+                return False
+        return self._on_chunk(chunk, choices)
+
+    def _on_chunk(self, chunk: Any, choices: Any) -> bool:
+        """Any chunk: the first, usage, several choices, tool calls, finish reasons."""
         if self.id is None:
             self.id, self.model = chunk.id, chunk.model
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        choices = chunk.choices
         if not choices:
             return self.hide_usage and usage is not None
         for choice in choices:
@@ -190,9 +237,10 @@ class ChatStream:
             texts = self.texts.get(choice.index)
             if texts is None:
                 texts = self.texts[choice.index] = []
+                if choice.index == 0:
+                    self.text0 = texts
             if text:
                 self._content()
-                self.chars += len(text)
                 texts.append(text)
             if choice.finish_reason:
                 self.finish[choice.index] = choice.finish_reason
@@ -210,19 +258,26 @@ class ChatStream:
                     slot["name"] += fn.name
                 if fn.arguments:
                     slot["arguments"] += fn.arguments
-                    self.chars += len(fn.arguments)
 
     def outcome(self) -> Outcome:
         out = Outcome(response_id=self.id, response_model=self.model, usage=chat_usage(self.usage))
-        out.output_chars = self.chars
-        indexes = sorted(set(self.texts) | set(self.finish) | {i for i, _ in self.tools})
+        texts = {i: "".join(t) for i, t in self.texts.items()}
+        chars = 0
+        for text in texts.values():
+            chars += len(text)
+        for tool in self.tools.values():
+            chars += len(tool["arguments"])
+        out.output_chars = chars
+        indexes = sorted(set(texts) | set(self.finish) | {i for i, _ in self.tools})
         # A choice whose finish reason never arrived was cut short (spec: report "error").
         out.finish_reasons = [self.finish.get(i, "error") for i in indexes]
         out.tool_calls = [self.tools[k] for k in sorted(self.tools)]
-        if self.call.capture:
+        if self.call.capture and indexes == [0] and not self.tools:  # the common shape: one text choice
+            out.output_json = text_message_json(texts.get(0, ""), self.finish.get(0, "error"))
+        elif self.call.capture:
             messages = []
             for i in indexes:
-                parts = _text_parts("".join(self.texts.get(i, ())))
+                parts = _text_parts(texts.get(i, ""))
                 parts += [{"type": "tool_call", **t} for (ci, _), t in sorted(self.tools.items()) if ci == i]
                 messages.append(
                     {"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "error")}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import wrapt
@@ -36,16 +37,17 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]
         super().__init__(wrapped)
         self._self_call = call
         self._self_handler = handler
+        # Per-chunk hot path: the bound handler method, looked up once, and whether the first
+        # chunk (time to first chunk) is still to come.
+        self._self_on_chunk = handler.on_chunk
+        self._self_waiting = True
+        self._self_next: Any = None  # async: the SDK stream's own iterator, once iterated
 
-    def _self_on_chunk(self, chunk: Any) -> bool:
+    def _self_first_chunk(self) -> None:
+        self._self_waiting = False
         call = self._self_call
         if not call.first_chunk_ns:
             call.first_chunk_ns = time.perf_counter_ns()
-        try:
-            return self._self_handler.on_chunk(chunk)
-        except Exception as exc:
-            internal_error("stream.chunk", exc)
-            return False
 
     def _self_end(self, cancelled: bool) -> None:
         call = self._self_call
@@ -84,14 +86,41 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]
 class SyncStreamProxy(_StreamBase):
     """Proxy of a sync SDK stream (openai/anthropic ``Stream``)."""
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # A ``for`` loop gets a generator over the SDK stream's own iterator: per chunk, one
+        # generator resume and the handler call, with everything else in locals (cheaper than a
+        # ``__next__`` call on this proxy). Bare ``next(stream)`` calls still go to `__next__`.
+        return self._self_chunks(iter(self.__wrapped__))
+
+    def _self_chunks(self, source: Iterator[Any]) -> Iterator[Any]:
+        on_chunk = self._self_on_chunk
+        waiting = self._self_waiting
+        try:
+            for chunk in source:
+                if waiting:
+                    waiting = False
+                    self._self_first_chunk()
+                try:
+                    hide = on_chunk(chunk)
+                except Exception as exc:  # llmtrace's own failure: the caller still gets the chunk
+                    internal_error("stream.chunk", exc)
+                    hide = False
+                if not hide:
+                    yield chunk
+        except GeneratorExit:
+            # This generator was dropped or closed (the caller left a ``for`` loop); the stream
+            # itself may still be read again, so the span stays open (`close`/`__del__` end it).
+            raise
+        except BaseException as exc:
+            self._self_error(exc)
+            raise
+        self._self_end(cancelled=False)
 
     def __next__(self) -> Any:
-        wrapped = self.__wrapped__
+        next_chunk = self.__wrapped__.__next__
         while True:
             try:
-                chunk = wrapped.__next__()
+                chunk = next_chunk()
             except StopIteration:
                 self._self_end(cancelled=False)
                 raise
@@ -101,7 +130,13 @@ class SyncStreamProxy(_StreamBase):
             except BaseException as exc:
                 self._self_error(exc)
                 raise
-            if not self._self_on_chunk(chunk):
+            if self._self_waiting:
+                self._self_first_chunk()
+            try:
+                if not self._self_on_chunk(chunk):
+                    return chunk
+            except Exception as exc:  # llmtrace's own failure: the caller still gets the chunk
+                internal_error("stream.chunk", exc)
                 return chunk
 
     def __enter__(self) -> SyncStreamProxy:
@@ -125,13 +160,14 @@ class AsyncStreamProxy(_StreamBase):
     """Proxy of an async SDK stream (``AsyncStream``)."""
 
     def __aiter__(self) -> AsyncStreamProxy:
+        self._self_next = self.__wrapped__.__aiter__().__anext__  # as in `SyncStreamProxy.__iter__`
         return self
 
     async def __anext__(self) -> Any:
-        wrapped = self.__wrapped__
+        next_chunk = self._self_next or self.__wrapped__.__anext__
         while True:
             try:
-                chunk = await wrapped.__anext__()
+                chunk = await next_chunk()
             except StopAsyncIteration:
                 self._self_end(cancelled=False)
                 raise
@@ -141,7 +177,13 @@ class AsyncStreamProxy(_StreamBase):
             except BaseException as exc:
                 self._self_error(exc)
                 raise
-            if not self._self_on_chunk(chunk):
+            if self._self_waiting:
+                self._self_first_chunk()
+            try:
+                if not self._self_on_chunk(chunk):
+                    return chunk
+            except Exception as exc:  # llmtrace's own failure: the caller still gets the chunk
+                internal_error("stream.chunk", exc)
                 return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:

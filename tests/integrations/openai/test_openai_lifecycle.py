@@ -73,6 +73,27 @@ def test_stream_closed_early_is_cancelled_once(cap: CapturedSpans, how: str) -> 
     _assert_cancelled_after_two_chunks(span)
 
 
+def test_stream_read_in_two_loops_and_by_next_is_one_complete_span(cap: CapturedSpans) -> None:
+    # Leaving a ``for`` loop drops its iterator, not the stream: reading on must still be traced.
+    stream = client(_stream_server(), False).chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True
+    )
+    seen = [next(stream).choices[0].delta.content]
+    for chunk in stream:
+        seen.append(chunk.choices[0].delta.content)
+        break
+    gc.collect()
+    assert cap.spans() == []
+    seen += [chunk.choices[0].delta.content for chunk in stream]
+    assert seen == ["", "Hel", "lo", " world", None]
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert "llmtrace.status" not in values
+    assert values["gen_ai.response.finish_reasons"] == ("stop",)
+    assert values["llmtrace.output.chars"] == len("Hello world")
+    assert "gen_ai.response.time_to_first_chunk" in values
+
+
 async def test_async_stream_closed_early_is_cancelled(cap: CapturedSpans) -> None:
     stream = await client(_stream_server(), True).chat.completions.create(
         model="gpt-4o", messages=MESSAGES, stream=True
@@ -226,6 +247,8 @@ FAULTS = [
     (_openai_parts.ChatStream, "on_chunk"),
     (_openai_parts.ChatStream, "outcome"),
     (_common, "capture_json"),
+    (_common, "capture_text"),
+    (_openai_parts, "text_message_json"),
     (_common.LLMCall, "finish"),
 ]
 
