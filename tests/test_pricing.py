@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
@@ -86,7 +87,7 @@ def test_router_model_ids_are_priced_through_the_router() -> None:
     assert cost == pytest.approx(0.0035)
 
 
-def _genai(provider: str, model: str, when: datetime | None = None, **tokens: int) -> float:
+def _genai(provider: str, model: str, when: datetime | None = None, **tokens: Any) -> float:
     """genai-prices' own answer, the reference the price book's fast path must equal exactly."""
     usage = Usage(
         input_tokens=tokens.get("input_tokens", 0),
@@ -129,10 +130,20 @@ def _genai(provider: str, model: str, when: datetime | None = None, **tokens: in
         ("anthropic", "claude-3-5-haiku-20241022", {"input_tokens": 3999, "output_tokens": 799}),
     ],
 )
-def test_the_fast_path_equals_genai_prices_exactly(provider: str, model: str, tokens: dict[str, int]) -> None:
+def test_the_fast_path_equals_genai_prices_exactly(provider: str, model: str, tokens: dict[str, Any]) -> None:
     book = PriceBook()
     for _ in range(2):  # the first call probes and caches the rates, the second uses them
         assert book.cost_usd(provider=provider, model=model, **tokens) == _genai(provider, model, **tokens)
+
+
+def test_above_its_tier_a_model_costs_its_tier_price() -> None:
+    book = PriceBook()
+    below, above = (
+        book.cost_usd(provider="google", model="gemini-2.5-pro", input_tokens=n, output_tokens=0)
+        for n in (200_000, 200_001)
+    )
+    # $1.25 / MTok input up to 200k tokens, $2.50 for every token of a larger request.
+    assert (below, above) == (pytest.approx(0.25), pytest.approx(200_001 * 2.5 / 1e6))
 
 
 def test_random_usages_match_genai_prices_exactly_across_models() -> None:
@@ -187,7 +198,7 @@ def test_off_peak_prices_follow_the_time_of_day() -> None:
         )
         for hour in (3, 20)
     }
-    assert costs[3] == 2 * costs[20]  # off-peak (16:30-00:30 UTC) is half price
+    assert costs[3] is not None and costs[3] == 2 * (costs[20] or 0)  # off-peak (16:30-00:30 UTC): half
     assert costs == {
         h: _genai(
             "deepseek", "deepseek-chat", day + timedelta(hours=h), input_tokens=1000, output_tokens=1000

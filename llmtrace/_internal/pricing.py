@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,14 +168,18 @@ class PriceBook:
             and cached_input_tokens + cache_write_tokens <= input_tokens
             and reasoning_tokens <= output_tokens
         ):
-            return float(
+            cost = (
                 rates.fixed
                 + rates.input * (input_tokens - cached_input_tokens - cache_write_tokens)
-                + rates.cache_read * cached_input_tokens
-                + rates.cache_write * cache_write_tokens
                 + rates.output * (output_tokens - reasoning_tokens)
-                + rates.reasoning * reasoning_tokens
             )
+            if cached_input_tokens:  # (Decimal arithmetic is the slow part: skip the zero terms)
+                cost += rates.cache_read * cached_input_tokens
+            if cache_write_tokens:
+                cost += rates.cache_write * cache_write_tokens
+            if reasoning_tokens:
+                cost += rates.reasoning * reasoning_tokens
+            return float(cost)
         return _genai_price(
             genai_provider,
             info,
@@ -222,34 +227,29 @@ def _known_model(provider: str, model: str) -> tuple[str | None, str] | None:
     return None
 
 
-def _snapshot() -> Any:
-    """genai-prices' price data in use (bundled, unless the application installed another)."""
-    global _get_snapshot
-    if _get_snapshot is None:  # imported on first use: genai-prices is slow to import
-        from genai_prices.data_snapshot import get_snapshot
-
-        _get_snapshot = get_snapshot
-    return _get_snapshot()
-
-
-_get_snapshot: Any = None
 _CACHE_LIMIT = 4096  # entries per cache below; a full cache starts over (names come from spans)
-# (provider, model) as given -> (snapshot, genai-prices provider, model info) or (snapshot, None).
-_MODELS: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+_RESOLVE_TTL_S = 60.0  # price data an application swaps in (genai-prices' UpdatePrices) applies within this
+# (provider, model) as given -> (expiry, genai-prices Provider, ModelInfo), the latter two None if unknown.
+_MODELS: dict[tuple[str, str], tuple[float, Any, Any]] = {}
 
 
 def _resolve(provider: str, model: str) -> tuple[Any, Any] | None:
     """genai-prices' (Provider, ModelInfo) for a span's provider and model, or None (cached, bounded)."""
-    snapshot = _snapshot()
     entry = _MODELS.get((provider, model))
-    if entry is None or entry[0] is not snapshot:  # new, or prices were updated in-process
-        found = _known_model(normalize_provider(provider), model)
+    now = time.monotonic()
+    if entry is None or entry[0] < now:
+        from genai_prices.data_snapshot import get_snapshot
+
         pair: tuple[Any, Any] = (None, None)
+        found = _known_model(normalize_provider(provider), model)
         if found is not None:
-            pair = snapshot.find_provider_model(found[1], None, found[0], None)
+            try:
+                pair = get_snapshot().find_provider_model(found[1], None, found[0], None)
+            except LookupError:
+                pass
         if len(_MODELS) >= _CACHE_LIMIT:
             _MODELS.clear()
-        entry = _MODELS[(provider, model)] = (snapshot, *pair)
+        entry = _MODELS[(provider, model)] = (now + _RESOLVE_TTL_S, *pair)
     return None if entry[2] is None else (entry[1], entry[2])
 
 

@@ -18,6 +18,7 @@ SQL lives only in this package: query modules under ``llmtrace.store.queries`` t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,9 @@ class Store:
         settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
         if dedup_token:
             settings["insert_deduplication_token"] = dedup_token
-        # Column-oriented: about 40% faster than row tuples for span batches (measured on chDB).
-        data = [[row[c] for row in rows] for c in columns]
+        # Column-oriented: about 40% faster than row tuples for span batches (measured on chDB);
+        # map + itemgetter builds each column in C.
+        data = [list(map(itemgetter(c), rows)) for c in columns]
         try:
             self.client.insert(
                 table,

@@ -87,6 +87,13 @@ _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
+# isinstance() targets as tuples: `int | float` would build a new union object on every call.
+_NUMBER = (int, float)
+_TEXT = (str, bytes)
+_SEQUENCE = (list, tuple)
+_SEQUENCE_OR_BYTES = (list, tuple, bytes)
+_CONTAINER = (list, tuple, dict)
+
 _LLM_OPERATIONS = {sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_GENERATE_CONTENT, "completion", "responses"}
 _EMBEDDING_OPERATIONS = {sc.OP_EMBEDDINGS, "embedding"}
 
@@ -184,6 +191,7 @@ _SLOTS: dict[str, tuple[int, int]] = {
 }
 _UNRANKED = len(max(_FIELD_NAMES, key=len))  # above every rank: the field has no value
 # Read for the span kind only; never copied into `attributes`.
+_FLATTENED_PREFIXES = (sc.GEN_AI_PROMPT_PREFIX, sc.GEN_AI_COMPLETION_PREFIX)
 _KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
 
 
@@ -210,6 +218,7 @@ def span_to_row(
     ranks = [_UNRANKED] * len(_FIELD_NAMES)
     slots = _SLOTS
     others: list[str] = []  # attributes no field reads: kept in `attributes` unless flattened messages
+    flat_messages = False  # OpenLLMetry's gen_ai.prompt.N.* / gen_ai.completion.N.* keys are present
     shadowed = False  # a read name was skipped for another of its field (the rare slow path below)
     for key, value in attrs.items():
         if type(key) is not str or not 0 < len(key) <= 1024:
@@ -217,11 +226,12 @@ def span_to_row(
         if type(value) is str:
             if len(value) > MAX_ATTRIBUTE_CHARS:
                 _check_attribute(key, value)
-        elif isinstance(value, list | tuple | bytes):
+        elif isinstance(value, _SEQUENCE_OR_BYTES):
             _check_attribute(key, value)
         slot = slots.get(key)
         if slot is None:
             others.append(key)
+            flat_messages = flat_messages or key.startswith(_FLATTENED_PREFIXES)
         elif value is None or value == "" or slot[1] > ranks[slot[0]]:
             shadowed = True
         else:
@@ -249,54 +259,43 @@ def span_to_row(
     start_time = _datetime(record.start_ns)
     cost = values[_COST]
     if cost is not None:
-        if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+        if isinstance(cost, bool) or not isinstance(cost, _NUMBER) or cost < 0:
             raise InvalidSpan(
                 f"attribute {sc.LLMTRACE_COST_USD!r} must be a non-negative number, got {cost!r}"
             )
         cost = float(cost)
     elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
         book = prices or default_price_book
-        for model in dict.fromkeys(m for m in (response_model or request_model, request_model) if m):
-            cost = book.cost_usd(
-                provider=provider,
-                model=model,
-                input_tokens=input_tokens or 0,
-                output_tokens=output_tokens or 0,
-                cached_input_tokens=cached or 0,
-                cache_write_tokens=cache_write or 0,
-                reasoning_tokens=reasoning or 0,
-                when=start_time,
-            )
-            if cost is not None:
-                break
+        tokens = (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0)
+        model = response_model or request_model
+        cost = _cost(book, provider, model, tokens, start_time)
+        if cost is None and request_model and request_model != model:  # e.g. an unpriced dated snapshot
+            cost = _cost(book, provider, request_model, tokens, start_time)
 
     ttft_ms = values[_TTFT_MS]
     ttft_s = values[_TTFT_S]
     if ttft_ms is None and ttft_s is not None:
-        ttft_ms = (
-            ttft_s * 1000.0 if isinstance(ttft_s, int | float) and not isinstance(ttft_s, bool) else None
-        )
-    if ttft_ms is not None and (
-        isinstance(ttft_ms, bool) or not isinstance(ttft_ms, int | float) or ttft_ms < 0
-    ):
+        ttft_ms = ttft_s * 1000.0 if isinstance(ttft_s, _NUMBER) and not isinstance(ttft_s, bool) else None
+    if ttft_ms is not None and (isinstance(ttft_ms, bool) or not isinstance(ttft_ms, _NUMBER) or ttft_ms < 0):
         raise InvalidSpan(f"time to first token must be a non-negative number, got {ttft_ms!r}")
 
     finish = values[_FINISH]
-    finish_reason = ",".join(str(f) for f in finish) if isinstance(finish, list | tuple) else _text(finish)
+    finish_reason = ",".join(map(str, finish)) if isinstance(finish, _SEQUENCE) else _text(finish)
 
     flattened: set[str] = set()  # OpenLLMetry message keys read into input / output
-    input_text = _text(values[_INPUT]) or _flattened_messages(
-        attrs, others, sc.GEN_AI_PROMPT_PREFIX, flattened
-    )
-    output_text = _text(values[_OUTPUT]) or _flattened_messages(
-        attrs, others, sc.GEN_AI_COMPLETION_PREFIX, flattened
-    )
+    input_text = _text(values[_INPUT])
+    output_text = _text(values[_OUTPUT])
+    if flat_messages and not (input_text and output_text):
+        input_text = input_text or _flattened_messages(attrs, others, sc.GEN_AI_PROMPT_PREFIX, flattened)
+        output_text = output_text or _flattened_messages(
+            attrs, others, sc.GEN_AI_COMPLETION_PREFIX, flattened
+        )
     output_chars = values[_OUTPUT_CHARS]
     if not isinstance(output_chars, int) or isinstance(output_chars, bool) or output_chars < 0:
         output_chars = len(output_text)
 
     tags = values[_TAGS]
-    tags = [str(t) for t in tags] if isinstance(tags, list | tuple) else ([str(tags)] if tags else [])
+    tags = [str(t) for t in tags] if isinstance(tags, _SEQUENCE) else ([str(tags)] if tags else [])
 
     span_project = _text(values[_PROJECT]) or _text(resource.get(sc.LLMTRACE_PROJECT))
     environment = _text(values[_ENVIRONMENT]) or _text(
@@ -352,13 +351,29 @@ def span_to_row(
     }
 
 
+def _cost(
+    book: PriceBook, provider: str, model: str, tokens: tuple[int, int, int, int, int], when: datetime
+) -> float | None:
+    """Price ``tokens`` (input, output, cache read, cache write, reasoning) of one call of ``model``."""
+    return book.cost_usd(
+        provider=provider,
+        model=model,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cached_input_tokens=tokens[2],
+        cache_write_tokens=tokens[3],
+        reasoning_tokens=tokens[4],
+        when=when,
+    )
+
+
 def _tokens(value: Any, name: str) -> int | None:
     """A token count attribute: a non-negative integer (an integral float is accepted) or absent."""
     if value is None:
         return None
     if type(value) is int and 0 <= value <= _UINT32_MAX:
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise InvalidSpan(f"attribute {name!r} must be an integer token count, got {type(value).__name__}")
     if value < 0 or value != int(value):
         raise InvalidSpan(f"attribute {name!r} must be a non-negative integer, got {value!r}")
@@ -411,9 +426,10 @@ def _check_times(record: SpanRecord, now_ns: int) -> None:
 def _check_attribute(key: str, value: Any) -> None:
     if not isinstance(key, str) or not key or len(key) > 1024:
         raise InvalidSpan(f"attribute key {key!r} is empty or too long")
-    size = len(value) if isinstance(value, str | bytes) else 0
-    if isinstance(value, list | tuple):
-        size = sum(len(v) if isinstance(v, str | bytes) else 8 for v in value)
+    size = len(value) if isinstance(value, _TEXT) else 0
+    if isinstance(value, _SEQUENCE):
+        for item in value:
+            size += len(item) if isinstance(item, _TEXT) else 8
     if size > MAX_ATTRIBUTE_CHARS:
         raise InvalidSpan(f"attribute {key!r} is {size} characters, over the {MAX_ATTRIBUTE_CHARS} limit")
 
@@ -481,7 +497,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    if isinstance(value, list | tuple | dict):
+    if isinstance(value, _CONTAINER):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
@@ -493,9 +509,10 @@ def _attribute_text(value: Any) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _datetime(ns: int) -> datetime:
     # Integer arithmetic: a float of epoch seconds cannot hold every microsecond. (Also the
     # fastest exact form: this runs twice per span on the ingest hot path.)
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    return _EPOCH + _MICROSECOND * (ns // 1000)

@@ -119,6 +119,8 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 try:
+                    status = span.status
+                    events = span.events
                     record = SpanRecord(
                         trace_id=span.trace_id.hex(),
                         span_id=span.span_id.hex(),
@@ -126,11 +128,11 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
                         name=span.name,
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
-                        status_code=_STATUS_CODES.get(span.status.code, "unset"),
-                        status_message=span.status.message,
+                        status_code=_STATUS_CODES.get(status.code, "unset"),
+                        status_message=status.message,
                         attributes=_pb_attributes(span.attributes),
                         resource=resource,
-                        events=[(e.name, _pb_attributes(e.attributes)) for e in span.events],
+                        events=[(e.name, _pb_attributes(e.attributes)) for e in events] if events else (),
                     )
                 except (ValueError, RecursionError) as exc:
                     batch.rejected.append(Rejected(index, span.trace_id.hex(), span.span_id.hex(), str(exc)))
@@ -140,8 +142,18 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
     return batch
 
 
+# AnyValue kinds whose field holds the Python value as is (the common case, read inline).
+_SCALAR_KINDS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
+
+
 def _pb_attributes(key_values: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value, 0) for kv in key_values}
+    """KeyValues as a dict. The hot loop of ingest: scalars are read without a call per value."""
+    result: dict[str, Any] = {}
+    for kv in key_values:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        result[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else _pb_value(value, 0)
+    return result
 
 
 def _pb_value(value: Any, depth: int) -> Any:
@@ -150,7 +162,13 @@ def _pb_value(value: Any, depth: int) -> Any:
         return None
     if kind == "array_value":
         _check_depth(depth)
-        return [_pb_value(v, depth + 1) for v in value.array_value.values]
+        items = []
+        for item in value.array_value.values:
+            item_kind = item.WhichOneof("value")
+            items.append(
+                getattr(item, item_kind) if item_kind in _SCALAR_KINDS else _pb_value(item, depth + 1)
+            )
+        return items
     if kind == "kvlist_value":
         _check_depth(depth)
         return {kv.key: _pb_value(kv.value, depth + 1) for kv in value.kvlist_value.values}

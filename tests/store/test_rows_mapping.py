@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from llmtrace._internal import semconv as sc
+from llmtrace.store import rows
 from llmtrace.store.rows import SPAN_COLUMNS, InvalidSpan, SpanRecord, span_to_row
 
 NOW = time.time_ns()
@@ -130,6 +131,40 @@ def test_openinference_names() -> None:
     assert (row["input"], row["output"], row["output_chars"]) == ("question", "answer", 6)
 
 
+def test_names_are_read_in_order_and_unread_compat_names_stay_in_attributes() -> None:
+    # The current name wins over a compat name wherever each appears; an empty value falls through
+    # to the next name (and is consumed); a compat name after the value is kept in `attributes`.
+    row = span_to_row(
+        record(
+            {
+                "llm.usage.prompt_tokens": 7,  # compat, after the winner: kept
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 50,
+                sc.GEN_AI_PROVIDER_NAME: "",  # empty: consumed, the next name is read
+                sc.GEN_AI_SYSTEM: "openai",
+                "llm.system": "other",  # after the value: kept
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                sc.SERVICE_NAME: "span-level",  # the resource names the service: kept
+            }
+        )
+    )
+    assert (row["input_tokens"], row["provider"], row["service_name"]) == (50, "openai", "checkout")
+    assert row["attributes"] == {
+        "llm.usage.prompt_tokens": "7",
+        "llm.system": "other",
+        sc.SERVICE_NAME: "span-level",
+    }
+
+
+def test_the_span_service_name_is_used_when_the_resource_has_none() -> None:
+    row = span_to_row(record({sc.SERVICE_NAME: "from-span", "x": True}, resource={}))
+    assert (row["service_name"], row["attributes"]) == ("from-span", {"x": "true"})
+
+
+def test_each_attribute_name_feeds_one_column() -> None:
+    names = [name for field in rows._FIELD_NAMES for name in field]
+    assert len(names) == len(set(names)) and not set(names) & rows._KIND_HINTS
+
+
 def test_plain_span_is_stored_as_kind_span_without_cost() -> None:
     row = span_to_row(record({"http.route": "/answer"}, name="GET /answer"))
     assert row["kind"] == "span" and row["cost_usd"] is None and row["usage_source"] == "none"
@@ -195,3 +230,19 @@ def test_invalid_spans_are_rejected_with_a_reason(
 ) -> None:
     with pytest.raises(InvalidSpan, match=message):
         span_to_row(record(attributes, **kw))
+
+
+def test_inconsistent_cache_counts_store_the_span_with_unknown_cost() -> None:
+    # genai-prices refuses more cache reads than input tokens; the span is still stored, cost NULL.
+    row = span_to_row(
+        record(
+            {
+                sc.GEN_AI_PROVIDER_NAME: "openai",
+                sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                sc.GEN_AI_USAGE_INPUT_TOKENS: 10,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 20,
+            }
+        )
+    )
+    assert (row["kind"], row["cached_input_tokens"], row["cost_usd"]) == ("llm", 20, None)

@@ -78,9 +78,10 @@ async def export_traces(request: Request) -> Response:
     writer: SpanWriter = request.app.state.span_writer
     try:
         async with gate.admit():
-            body = await _read_body(request, settings.max_body_bytes)
-            async with gate.work():
-                decoded = await _decode(request, body, media, project, settings)
+            with writer.incoming():
+                body = await _read_body(request, settings.max_body_bytes)
+                async with gate.work():
+                    decoded = await _decode(request, body, media, project, settings)
             if isinstance(decoded, DecodeFailure):
                 return _status(media, decoded.status, code_pb2.INVALID_ARGUMENT, decoded.message)
             # Outside the work slot: the next request decodes while this one waits for its write.

@@ -1,0 +1,105 @@
+"""The span writer's group commit: concurrent requests share an INSERT, a lone one never waits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+from llmtrace._internal import semconv as sc
+from llmtrace.store import Store
+from llmtrace.store.rows import SpanRecord, span_to_row
+from llmtrace_server.writer import SpanWriter
+
+START_NS = time.time_ns() - 60 * 1_000_000_000  # one partition for every row: one part per INSERT
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    attrs = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 5,
+    }
+    return [
+        span_to_row(
+            SpanRecord(
+                os.urandom(16).hex(),
+                os.urandom(8).hex(),
+                "chat",
+                START_NS,
+                START_NS + 10**9,
+                attributes=attrs,
+            )
+        )
+        for _ in range(n)
+    ]
+
+
+def inserts(store: Store) -> int:
+    """INSERTs into `spans` so far: each writes one level-0 part (merged parts stay listed, inactive)."""
+    return int(
+        store.client.query(
+            "SELECT count() FROM system.parts WHERE database = {db:String} AND table = 'spans' AND level = 0",
+            parameters={"db": store.database},
+        ).result_rows[0][0]
+    )
+
+
+def stored(store: Store) -> int:
+    return int(store.client.query(f"SELECT count() FROM {store.database}.spans").result_rows[0][0])
+
+
+async def test_requests_still_decoding_join_the_same_insert(store: Store) -> None:
+    writer = SpanWriter(store, min_rows=10_000, linger_s=30)
+    await writer.start()
+    try:
+
+        async def request(delay: float) -> int:
+            with writer.incoming():  # the request is being read and decoded ...
+                await asyncio.sleep(delay)
+                batch = rows(50)
+            return await writer.write(batch)  # ... and then queues its rows
+
+        written = await asyncio.gather(*(request(0.05 * i) for i in range(6)))
+    finally:
+        await writer.close()
+    assert written == [50] * 6
+    assert (inserts(store), stored(store)) == (1, 300)
+
+
+async def test_a_lone_request_is_written_at_once(store: Store) -> None:
+    writer = SpanWriter(store, min_rows=10_000, linger_s=30)
+    await writer.start()
+    try:
+        t0 = time.monotonic()
+        assert await writer.write(rows(3)) == 3
+        assert time.monotonic() - t0 < 10  # far below the 30 s linger: nothing else was incoming
+    finally:
+        await writer.close()
+    assert stored(store) == 3
+
+
+async def test_a_stalled_request_holds_a_block_back_no_longer_than_the_linger(store: Store) -> None:
+    writer = SpanWriter(store, min_rows=10_000, linger_s=0.3)
+    await writer.start()
+    try:
+        with writer.incoming():  # e.g. a client uploading its body very slowly
+            t0 = time.monotonic()
+            assert await writer.write(rows(4)) == 4
+            waited = time.monotonic() - t0
+    finally:
+        await writer.close()
+    assert 0.3 <= waited < 10 and stored(store) == 4
+
+
+async def test_a_full_block_is_written_without_waiting_for_the_linger(store: Store) -> None:
+    writer = SpanWriter(store, min_rows=100, linger_s=30)
+    await writer.start()
+    try:
+        with writer.incoming():  # another request is still decoding, but the block is full
+            t0 = time.monotonic()
+            assert await writer.write(rows(100)) == 100
+            assert time.monotonic() - t0 < 10
+    finally:
+        await writer.close()
