@@ -25,7 +25,7 @@ from llmtrace._internal import runtime
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
 from llmtrace._internal.content import capture_json, capture_text
-from llmtrace._internal.pricing import PriceBook, _known_model, normalize_provider, provider_from_url
+from llmtrace._internal.pricing import PriceBook, provider_from_url
 
 # Set while an llmtrace LLM span is current, so a helper that calls another patched method
 # (openai `responses.stream` -> `create`, a framework calling the SDK) yields one span, not two.
@@ -363,35 +363,12 @@ def _cost(call: LLMCall, response_model: str | None, usage: TokenUsage) -> float
     book = call.price_book
     if book is None:
         return None
-    cost = _model_cost(book, call.provider, response_model or call.request_model, usage)
-    if cost is None and response_model and call.request_model and response_model != call.request_model:
-        cost = _model_cost(book, call.provider, call.request_model, usage)
-    return cost
-
-
-# (id(book), provider, model) -> (expiry, rates). genai-prices takes ~70 µs per lookup; below the
-# first context-size tier a price is linear in token counts, so four per-token rates give the same
-# cost in well under a microsecond. Entries expire so dated price changes apply.
-_Rates = tuple[float, float, float, float, float]  # input, cached, cache write, output, valid below
-_RATES: dict[tuple[int, str, str], tuple[float, _Rates | None]] = {}
-_RATES_TTL_S = 600.0
-_PROBE = 1000
-
-
-def _model_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:
-    if not model:
-        return None
-    key = (id(book), provider, model)
-    now = time.monotonic()
-    entry = _RATES.get(key)
-    if entry is None or entry[0] < now:
-        if len(_RATES) > 4096:
-            _RATES.clear()
-        entry = _RATES[key] = (now + _RATES_TTL_S, _linear_rates(book, provider, model))
-    rates = entry[1]
-    if rates is None or usage.input >= rates[4]:  # unknown, above a tier, reasoning priced apart
-        return book.cost_usd(
-            provider=provider,
+    models = [response_model or call.request_model]
+    if response_model and call.request_model and response_model != call.request_model:
+        models.append(call.request_model)  # a dated snapshot the price data does not know yet
+    for model in models:
+        cost = book.cost_usd(
+            provider=call.provider,
             model=model,
             input_tokens=usage.input,
             output_tokens=usage.output,
@@ -399,56 +376,9 @@ def _model_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -
             cache_write_tokens=usage.cache_write,
             reasoning_tokens=usage.reasoning,
         )
-    rate_in, rate_cached, rate_write, rate_out, _ = rates
-    uncached = max(usage.input - usage.cached - usage.cache_write, 0)
-    cost = (
-        uncached * rate_in
-        + usage.cached * rate_cached
-        + usage.cache_write * rate_write
-        + usage.output * rate_out
-    )
-    return round(cost, 12)  # no float dust (0.008249999999999999) where the book says 0.00825
-
-
-def _linear_rates(book: PriceBook, provider: str, model: str) -> _Rates | None:
-    """Per-token rates and the input size below which they hold, or None."""
-    limit = float("inf") if model.lower() in book.overrides else _first_tier(provider, model)
-    if limit is None or limit <= _PROBE:
-        return None
-
-    def probe(**counts: Any) -> float | None:
-        tokens: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, **counts}
-        return book.cost_usd(provider=provider, model=model, **tokens)
-
-    costs = (
-        probe(input_tokens=_PROBE),
-        probe(input_tokens=_PROBE, cached_input_tokens=_PROBE),
-        probe(input_tokens=_PROBE, cache_write_tokens=_PROBE),
-        probe(output_tokens=_PROBE),
-        probe(output_tokens=_PROBE, reasoning_tokens=_PROBE),
-    )
-    if any(c is None for c in costs) or costs[3] != costs[4]:
-        return None
-    rates = [c / _PROBE for c in costs[:4]]  # type: ignore[operator]
-    return (rates[0], rates[1], rates[2], rates[3], limit)
-
-
-def _first_tier(provider: str, model: str) -> float | None:
-    """Input tokens where genai-prices' first price tier starts (inf: none), None if unpriced."""
-    from genai_prices import Usage, calc_price
-    from genai_prices.types import TieredPrices
-
-    resolved = _known_model(normalize_provider(provider), model)
-    if resolved is None:
-        return None
-    try:
-        price = calc_price(
-            Usage(input_tokens=1, output_tokens=1), resolved[1], provider_id=resolved[0]
-        ).model_price
-    except LookupError:
-        return None
-    starts = [t.start for v in vars(price).values() if isinstance(v, TieredPrices) for t in v.tiers]
-    return float(min(starts)) if starts else float("inf")
+        if cost is not None:
+            return cost
+    return None
 
 
 def should_trace() -> bool:

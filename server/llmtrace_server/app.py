@@ -5,7 +5,6 @@ Example::
     import uvicorn
     from llmtrace_server.app import create_app
     from llmtrace_server.settings import Settings
-from llmtrace_server.writer import SpanWriter
 
     uvicorn.run(create_app(Settings(store="chdb:///tmp/llmtrace")), port=7878, workers=1)
 """
