@@ -1,4 +1,4 @@
-"""Analytics query latency on the embedded store: drift, regression report, alert evaluation.
+"""Query latency on the embedded store: metrics, drift, regression report, alert evaluation.
 
 Generates N spans over 28 days with ``INSERT ... SELECT FROM numbers()`` (3 services, 3 models,
 prompt v1 then v2 for the last 7 days, lognormal latency), then times each operation end to end
@@ -19,6 +19,7 @@ from typing import Any
 
 from llmtrace.store import Store, open_store
 from llmtrace.store.queries import alerts as alert_q
+from llmtrace.store.queries.metrics import MetricsQuery, metrics_series
 from llmtrace_server.alerts.engine import evaluate
 from llmtrace_server.routes.drift import compute_drift, resolve_windows
 from llmtrace_server.routes.regressions import build_cohorts, compute_regressions
@@ -96,9 +97,14 @@ def run(n: int, path: str) -> dict[str, Any]:
             "params": {"metric": "latency_p95_ms", "value": 1e9},
         },
     )
+    # GET /api/v1/metrics: a day of 5-minute points from raw spans, a week of hourly points from the rollup.
+    metrics_raw = MetricsQuery("5m", now - timedelta(days=1), now, ("model",))
+    metrics_rollup = MetricsQuery("1h", now - timedelta(days=7), now, ("service", "model"))
     result = {
         "spans": n,
         "load_s": round(load_s, 2),
+        "metrics_24h_5m_by_model_s": _timed(lambda: metrics_series(store, "default", metrics_raw)),
+        "metrics_7d_1h_by_service_model_s": _timed(lambda: metrics_series(store, "default", metrics_rollup)),
         "drift_latency_s": _timed(
             lambda: compute_drift(store, "default", ["latency_ms"], windows, {"service": "chat"})
         ),
