@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from llmtrace.store import Store
 from llmtrace_server.auth import request_project
@@ -28,6 +28,29 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+Filter = Annotated[str | None, Query(max_length=1024)]
+
+
+def segment_filters(
+    service: Filter = None,
+    model: Filter = None,
+    provider: Filter = None,
+    prompt: Filter = None,
+    prompt_version: Filter = None,
+    environment: Filter = None,
+) -> dict[str, str | None]:
+    """The segment a query is narrowed to: exact matches on any of these (``None`` = not filtered)."""
+    return {
+        "service": service,
+        "model": model,
+        "provider": provider,
+        "prompt": prompt,
+        "prompt_version": prompt_version,
+        "environment": environment,
+    }
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 ProjectDep = Annotated[str, Depends(request_project)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SegmentDep = Annotated[dict[str, str | None], Depends(segment_filters)]

@@ -19,11 +19,10 @@ from llmtrace_server.analytics.multiple import benjamini_hochberg
 from llmtrace_server.analytics.public import DriftReportPublic, DriftResultPublic
 from llmtrace_server.analytics.thresholds import DriftThresholds
 from llmtrace_server.analytics.verdicts import DRIFT, INSUFFICIENT, NO_DRIFT
-from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.deps import ProjectDep, SegmentDep, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["drift"])
 
-Filter = Annotated[str | None, Query(max_length=1024)]
 CURRENT_DEFAULT = timedelta(hours=24)
 REFERENCE_DEFAULT = timedelta(days=7)
 SPAN_FEATURES: tuple[str, ...] = (*q.NUMERIC_FEATURES, *q.CATEGORICAL_FEATURES)
@@ -107,17 +106,12 @@ def window_dict(w: q.Windows) -> dict[str, str]:
 def get_drift(
     store: StoreDep,
     project: ProjectDep,
+    segment: SegmentDep,
     feature: Annotated[str, Query(max_length=300, description="e.g. latency_ms, model, score:helpfulness")],
     current_since: datetime | None = None,
     current_until: datetime | None = None,
     reference_since: datetime | None = None,
     reference_until: datetime | None = None,
-    service: Filter = None,
-    model: Filter = None,
-    provider: Filter = None,
-    prompt: Filter = None,
-    prompt_version: Filter = None,
-    environment: Filter = None,
 ) -> dict[str, Any]:
     """PSI, JS distance, KS (numeric), chi-square and L-infinity (categorical), both distributions,
     the thresholds used and a verdict: ``drift``, ``no_drift`` or ``insufficient_data``."""
@@ -126,7 +120,7 @@ def get_drift(
         windows = resolve_windows(current_since, current_until, reference_since, reference_until)
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    filters = _filters(service, model, provider, prompt, prompt_version, environment)
+    filters = segment
     result = compute_drift(store, project, [feat], windows, filters)[0]
     return {**result, "windows": window_dict(windows), "filters": {k: v for k, v in filters.items() if v}}
 
@@ -186,6 +180,7 @@ def compute_report(
 def get_drift_report(
     store: StoreDep,
     project: ProjectDep,
+    segment: SegmentDep,
     current_since: datetime | None = None,
     current_until: datetime | None = None,
     reference_since: datetime | None = None,
@@ -193,12 +188,6 @@ def get_drift_report(
     segment_by: Literal["service", "model", "provider", "prompt", "prompt_version", "environment"]
     | None = None,
     top: Annotated[int, Query(ge=1, le=20)] = 5,
-    service: Filter = None,
-    model: Filter = None,
-    provider: Filter = None,
-    prompt: Filter = None,
-    prompt_version: Filter = None,
-    environment: Filter = None,
 ) -> dict[str, Any]:
     """All features for the segment given by the filters, or for the ``top`` values of
     ``segment_by`` by traffic; a feature drifts when its effect passes the thresholds and its
@@ -207,13 +196,8 @@ def get_drift_report(
         windows = resolve_windows(current_since, current_until, reference_since, reference_until)
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    filters = _filters(service, model, provider, prompt, prompt_version, environment)
+    filters = segment
     return compute_report(store, project, windows, filters, segment_by, top)
-
-
-def _filters(*values: str | None) -> dict[str, str | None]:
-    names = ("service", "model", "provider", "prompt", "prompt_version", "environment")
-    return dict(zip(names, values, strict=True))
 
 
 def _aware(value: datetime) -> datetime:

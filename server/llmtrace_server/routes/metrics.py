@@ -8,13 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from llmtrace.store.queries import metrics as q
-from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.deps import ProjectDep, SegmentDep, StoreDep
 from llmtrace_server.schemas import MetricsPublic, TimeParam
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
 Interval = Literal["1m", "5m", "10m", "15m", "30m", "1h", "2h", "3h", "6h", "12h", "1d"]
-Filter = Annotated[str | None, Query(max_length=1024)]
 DEFAULT_RANGE = timedelta(hours=24)
 
 
@@ -27,6 +26,7 @@ DEFAULT_RANGE = timedelta(hours=24)
 def get_metrics(
     store: StoreDep,
     project: ProjectDep,
+    segment: SegmentDep,
     interval: Interval = "1h",
     since: TimeParam = None,
     until: TimeParam = None,
@@ -34,12 +34,6 @@ def get_metrics(
         list[str] | None,
         Query(description=f"Repeat or comma-separate; any of {', '.join(q.GROUP_COLUMNS)}", max_length=16),
     ] = None,
-    service: Filter = None,
-    model: Filter = None,
-    provider: Filter = None,
-    prompt: Filter = None,
-    prompt_version: Filter = None,
-    environment: Filter = None,
 ) -> MetricsPublic:
     """LLM and embedding calls per ``interval`` bucket in [since, until) (default: the last 24 h).
 
@@ -56,14 +50,7 @@ def get_metrics(
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"cannot group by {unknown[0]!r}; use {', '.join(q.GROUP_COLUMNS)}"
         )
-    filters = {
-        "service": service,
-        "model": model,
-        "provider": provider,
-        "prompt": prompt,
-        "prompt_version": prompt_version,
-        "environment": environment,
-    }
+    filters = segment
     query = q.MetricsQuery(
         interval=interval,
         since=since,

@@ -32,12 +32,11 @@ from llmtrace_server.analytics.thresholds import (
     score_rule,
 )
 from llmtrace_server.analytics.twosample import quantile_ci_ranks
-from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.deps import Filter, ProjectDep, SegmentDep, StoreDep
 from llmtrace_server.routes.drift import aware as _aware
 
 router = APIRouter(prefix="/api/v1", tags=["regressions"])
 
-Filter = Annotated[str | None, Query(max_length=1024)]
 DEFAULT_RANGE = timedelta(days=7)
 MIX_TV_THRESHOLD = 0.05  # model-mix total variation above which cohorts are compared within models
 MIX_ALPHA = 0.01
@@ -286,6 +285,7 @@ def _cohort_desc(c: q.Cohorts, n_a: int, n_b: int) -> dict[str, Any]:
 def get_regressions(
     store: StoreDep,
     project: ProjectDep,
+    segment: SegmentDep,
     dimension: Literal["prompt_version", "model", "provider", "environment"] | None = None,
     a: Filter = None,
     b: Filter = None,
@@ -302,12 +302,6 @@ def get_regressions(
         bool,
         Query(description=f"an interim look before the fixed horizon: judge at alpha {INTERIM_ALPHA}"),
     ] = False,
-    service: Filter = None,
-    model: Filter = None,
-    provider: Filter = None,
-    prompt: Filter = None,
-    prompt_version: Filter = None,
-    environment: Filter = None,
 ) -> dict[str, Any]:
     """Latency p50/p95 and TTFT (ratio, Mann-Whitney U), cost per call and tokens (Welch), error
     rate (z-test, Fisher for small counts), and each score's mean and pass rate: each with both
@@ -317,14 +311,7 @@ def get_regressions(
         cohorts = build_cohorts(dimension, a, b, since, until, a_since, a_until, b_since, b_until)
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    filters = {
-        "service": service,
-        "model": model,
-        "provider": provider,
-        "prompt": prompt,
-        "prompt_version": prompt_version,
-        "environment": environment,
-    }
+    filters = dict(segment)
     if dimension:
         filters[dimension] = None  # the dimension defines the cohorts; a filter on it would empty one
     return compute_regressions(store, project, cohorts, filters, pass_threshold, interim)

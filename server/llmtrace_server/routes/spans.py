@@ -7,24 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from llmtrace.store.queries import spans as q
-from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.deps import Filter, ProjectDep, SegmentDep, StoreDep
 from llmtrace_server.schemas import Page, SpanPublic, TimeParam, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["spans"])
-
-Filter = Annotated[str | None, Query(max_length=1024)]
 
 
 @router.get("/spans", summary="Search spans", response_model=Page[SpanPublic])
 def list_spans(
     store: StoreDep,
     project: ProjectDep,
-    service: Filter = None,
-    model: Filter = None,
-    provider: Filter = None,
-    prompt: Filter = None,
-    prompt_version: Filter = None,
-    environment: Filter = None,
+    segment: SegmentDep,
     user_id: Filter = None,
     session_id: Filter = None,
     status: Filter = None,
@@ -39,12 +32,7 @@ def list_spans(
 ) -> Page[SpanPublic]:
     """Spans of the caller's project, newest first. Every filter is an exact match except ``q``."""
     given = {
-        "service": service,
-        "model": model,
-        "provider": provider,
-        "prompt": prompt,
-        "prompt_version": prompt_version,
-        "environment": environment,
+        **segment,
         "user_id": user_id,
         "session_id": session_id,
         "status": status,

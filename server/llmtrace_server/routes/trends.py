@@ -10,12 +10,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 from llmtrace.store.queries import trends as q
 from llmtrace_server.analytics.public import ScoreTrendsPublic
 from llmtrace_server.analytics.twosample import wilson_interval
-from llmtrace_server.deps import ProjectDep, StoreDep
+from llmtrace_server.deps import ProjectDep, SegmentDep, StoreDep
 from llmtrace_server.routes.drift import aware as _aware
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
 
-Filter = Annotated[str | None, Query(max_length=1024)]
 DEFAULT_RANGE = timedelta(days=7)
 
 
@@ -28,6 +27,7 @@ DEFAULT_RANGE = timedelta(days=7)
 def get_score_trends(
     store: StoreDep,
     project: ProjectDep,
+    segment: SegmentDep,
     name: Annotated[
         str | None, Query(max_length=300, description="score name; all names when omitted")
     ] = None,
@@ -36,12 +36,6 @@ def get_score_trends(
     until: datetime | None = None,
     group_by: Annotated[list[Literal["prompt_version", "model", "service"]] | None, Query()] = None,
     pass_threshold: float = 0.5,
-    service: Filter = None,
-    model: Filter = None,
-    provider: Filter = None,
-    prompt: Filter = None,
-    prompt_version: Filter = None,
-    environment: Filter = None,
 ) -> dict[str, Any]:
     """One series per score name and group; each point has ``count``, ``mean``, ``pass_rate`` and
     a 95% Wilson interval for the pass rate (wide intervals mean few scores, not a real move)."""
@@ -55,14 +49,7 @@ def get_score_trends(
     if (until - since).total_seconds() / q.INTERVALS[interval] > q.MAX_BUCKETS:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "too many buckets: use a larger interval")
     groups = list(dict.fromkeys(group_by or []))
-    filters = {
-        "service": service,
-        "model": model,
-        "provider": provider,
-        "prompt": prompt,
-        "prompt_version": prompt_version,
-        "environment": environment,
-    }
+    filters = segment
     rows = q.score_trends(
         store,
         project,
