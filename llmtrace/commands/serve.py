@@ -49,6 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "more uses more cores for ingest)",
     )
     parser.add_argument(
+        "--no-alerts",
+        dest="evaluate_alerts",
+        action="store_false",
+        default=None,
+        help="do not evaluate alert rules in this process (other replicas or `llmtrace alerts check` do)",
+    )
+    parser.add_argument(
+        "--alerts-interval",
+        dest="alerts_interval_seconds",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between alert evaluations (default 60)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.set_defaults(func=run)
@@ -62,7 +76,17 @@ def run(args: argparse.Namespace) -> int:
     from llmtrace_server.app import create_app
     from llmtrace_server.settings import Settings
 
-    names = ("store", "database", "host", "port", "api_keys", "insecure", "decode_workers")
+    names = (
+        "store",
+        "database",
+        "host",
+        "port",
+        "api_keys",
+        "insecure",
+        "decode_workers",
+        "evaluate_alerts",
+        "alerts_interval_seconds",
+    )
     given = {k: getattr(args, k) for k in names}
     try:
         # Only what was given on the command line: the rest comes from LLMTRACE_* or defaults.

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     )
     insert_max_rows: int = Field(default=20_000, gt=0, description="Most spans one INSERT carries.")
     dedup_window_s: int = Field(default=900, ge=0, description="How long re-sent spans are recognised.")
+    evaluate_alerts: bool = Field(
+        default=True,
+        description="Evaluate alert rules in this process (turn off on all replicas but one; docs/scaling.md).",
+    )
+    alerts_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between alert evaluations."
+    )
     # None keeps the tables' TTLs (90 and 400 days on a fresh store); 0 keeps data forever.
     span_ttl_days: int | None = Field(default=None, ge=0)
     rollup_ttl_days: int | None = Field(default=None, ge=0)

@@ -238,3 +238,32 @@ def test_keys_of_one_service_firing_together_share_one_webhook(store, chdb_dsn, 
     resolved = [b for b in receiver.bodies if b["state"] == "resolved"]
     assert len(resolved) == 3 and all(len(b["keys"]) == 1 for b in resolved)
     assert len(receiver.bodies) == 5
+
+
+@pytest.mark.parametrize("evaluate_alerts", [True, False])
+def test_the_server_evaluates_rules_on_its_interval_unless_told_not_to(
+    store, chdb_dsn, receiver, evaluate_alerts: bool
+) -> None:
+    from datetime import UTC, datetime
+    from time import monotonic, sleep
+
+    now = datetime.now(UTC)
+    store.insert_spans(steady(now - timedelta(minutes=30), now, every_s=30, cost=0.01, seed=7))
+    settings = Settings(
+        store=chdb_dsn, database=store.database, evaluate_alerts=evaluate_alerts, alerts_interval_seconds=0.2
+    )
+    rule = {
+        "name": "any traffic",
+        "type": "threshold",
+        "params": {"metric": "error_rate", "operator": ">", "value": -1, "pending_evaluations": 1},
+        "webhook_url": receiver.url,
+    }
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/api/v1/alerts/rules", json=rule).status_code == 201
+        # On: the loop fires within a few intervals. Off: nothing in about seven intervals.
+        deadline = monotonic() + (8.0 if evaluate_alerts else 1.5)
+        while monotonic() < deadline and not receiver.bodies:
+            sleep(0.1)
+        events = client.get("/api/v1/alerts/events").json()["data"]
+    assert [b["state"] for b in receiver.bodies] == (["firing"] if evaluate_alerts else [])
+    assert len(events) == (1 if evaluate_alerts else 0)

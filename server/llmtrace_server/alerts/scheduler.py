@@ -1,9 +1,9 @@
 """Evaluate alert rules on an interval inside the server, on exactly one replica.
 
 Mounted as the alerts router's lifespan, so it starts after the app has opened its store.
-Configuration (environment, or the app settings' ``evaluate_alerts`` / ``alerts_interval_seconds``
-when present): ``LLMTRACE_EVALUATE_ALERTS=0`` turns the loop off on this replica;
-``LLMTRACE_ALERTS_INTERVAL_SECONDS`` (default 60) sets the period. Replicas that leave it on
+Configured by the app's settings: ``evaluate_alerts`` (``--no-alerts`` or
+``LLMTRACE_EVALUATE_ALERTS=0`` turns the loop off on this replica) and ``alerts_interval_seconds``
+(``--alerts-interval``, ``LLMTRACE_ALERTS_INTERVAL_SECONDS``, default 60). Replicas that leave it on
 elect one evaluator through a lease in the store (see docs/scaling.md).
 """
 
@@ -25,18 +25,6 @@ from llmtrace.store import Store
 from llmtrace_server.alerts.engine import acquire_lease, evaluate
 
 log = logging.getLogger("llmtrace.alerts")
-DEFAULT_INTERVAL_S = 60.0
-
-
-def settings_of(app: Any) -> tuple[bool, float]:
-    settings = getattr(app.state, "settings", None)
-    enabled = getattr(settings, "evaluate_alerts", None)
-    if enabled is None:
-        enabled = os.environ.get("LLMTRACE_EVALUATE_ALERTS", "1").lower() not in ("0", "false", "no", "off")
-    interval = getattr(settings, "alerts_interval_seconds", None) or float(
-        os.environ.get("LLMTRACE_ALERTS_INTERVAL_SECONDS", DEFAULT_INTERVAL_S)
-    )
-    return bool(enabled), float(interval)
 
 
 def run_once(store: Store, holder: str, interval_s: float) -> dict[str, Any] | None:
@@ -59,8 +47,12 @@ async def _loop(app: Any, interval_s: float) -> None:
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Start the evaluation loop (unless disabled) and stop it on shutdown."""
-    enabled, interval = settings_of(app)
-    task = asyncio.create_task(_loop(app, interval)) if enabled else None
+    settings = app.state.settings
+    task = (
+        asyncio.create_task(_loop(app, settings.alerts_interval_seconds))
+        if settings.evaluate_alerts
+        else None
+    )
     try:
         yield
     finally:
