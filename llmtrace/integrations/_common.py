@@ -363,22 +363,22 @@ def _cost(call: LLMCall, response_model: str | None, usage: TokenUsage) -> float
     book = call.price_book
     if book is None:
         return None
-    models = [response_model or call.request_model]
-    if response_model and call.request_model and response_model != call.request_model:
-        models.append(call.request_model)  # a dated snapshot the price data does not know yet
-    for model in models:
-        cost = book.cost_usd(
-            provider=call.provider,
-            model=model,
-            input_tokens=usage.input,
-            output_tokens=usage.output,
-            cached_input_tokens=usage.cached,
-            cache_write_tokens=usage.cache_write,
-            reasoning_tokens=usage.reasoning,
-        )
-        if cost is not None:
-            return cost
-    return None
+    cost = _book_cost(book, call.provider, response_model or call.request_model, usage)
+    if cost is None and response_model and call.request_model and response_model != call.request_model:
+        cost = _book_cost(book, call.provider, call.request_model, usage)  # a snapshot the data lacks
+    return cost
+
+
+def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:
+    return book.cost_usd(
+        provider=provider,
+        model=model,
+        input_tokens=usage.input,
+        output_tokens=usage.output,
+        cached_input_tokens=usage.cached,
+        cache_write_tokens=usage.cache_write,
+        reasoning_tokens=usage.reasoning,
+    )
 
 
 def should_trace() -> bool:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS
+
 # Allowed intervals, seconds.
 INTERVALS: Mapping[str, int] = {
     "1m": 60,
@@ -29,14 +31,7 @@ INTERVALS: Mapping[str, int] = {
     "1d": 86400,
 }
 # API group/filter name -> column, present in both `spans` and `spans_hourly`.
-GROUP_COLUMNS: Mapping[str, str] = {
-    "service": "service_name",
-    "model": "model",
-    "provider": "provider",
-    "prompt": "prompt_name",
-    "prompt_version": "prompt_version",
-    "environment": "environment",
-}
+GROUP_COLUMNS: Mapping[str, str] = SEGMENT_COLUMNS
 MAX_BUCKETS = 5000
 MAX_POINTS = 200_000  # buckets x series
 _QUANTILES = "quantilesTDigest(0.5, 0.9, 0.95, 0.99)"  # the rollup's levels: p50, p90, p95, p99

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS
 from llmtrace.store.rows import SPAN_COLUMNS
 
 # What a span read returns: the inserted columns plus the two the store computes.
@@ -14,17 +15,8 @@ SPAN_FIELDS: tuple[str, ...] = (*SPAN_COLUMNS, "model", "ingested_at")
 
 # API filter name -> `spans` column (equality filters). The only column names user input selects.
 FILTER_COLUMNS: Mapping[str, str] = {
-    "service": "service_name",
-    "model": "model",
-    "provider": "provider",
-    "prompt": "prompt_name",
-    "prompt_version": "prompt_version",
-    "environment": "environment",
-    "user_id": "user_id",
-    "session_id": "session_id",
-    "status": "status",
-    "kind": "kind",
-    "trace_id": "trace_id",
+    **SEGMENT_COLUMNS,
+    **{name: name for name in ("user_id", "session_id", "status", "kind", "trace_id")},
 }
 
 MAX_LIMIT = 1000  # largest page; a query may fetch one row more to see whether another page follows
