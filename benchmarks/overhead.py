@@ -1,23 +1,30 @@
 """Per-call overhead of llmtrace vs no instrumentation vs the official OTel OpenAI instrumentation.
 
-Three worker processes (``none``, ``llmtrace``, ``official``, fresh ones every round) each hold a real
-``openai.OpenAI`` client talking to an in-process fake endpoint (httpx2 ``MockTransport``), so the
-measured time is the SDK plus the instrumentation, no network. The parent drives them in
-interleaved rounds (rotating order) so drift of the machine hits every variant alike, then
-reports medians per call and the added time of each instrumentation over the uninstrumented one.
+Every round is a fresh worker process holding one real ``openai.OpenAI`` client that talks to an
+in-process fake endpoint (httpx2 ``MockTransport``), so the measured time is the SDK plus the
+instrumentation, no network. Inside the worker the three variants (``none``, ``llmtrace``,
+``official``) take turns in short blocks of calls, in rotating order: before a block its
+instrumentation is switched on (``llmtrace.instrument()`` / ``OpenAIInstrumentor().instrument()``),
+after it switched off again (``uninstrument()``), outside the timing. So all variants share one
+process, one client, one heap and one stretch of machine time: slow drift of the machine (a
+neighbour's burst, frequency changes) and the luck of a process's memory layout hit all three
+alike, which separate processes per variant could not guarantee (their medians differed by
+~200 µs on a 5 ms stream with identical code).
 
-Each call is timed twice: wall time and the worker's process CPU time (all its threads, so export
-work counts). On a shared machine CPU time is the trustworthy figure: a neighbour taking the core
-mid-call inflates wall time but not CPU time. Per-round medians are reported next to the pooled
-ones, and garbage collections and net allocated blocks per call next to the times (allocation
-pressure shows up as gen-0 collections that the uninstrumented calls then pay for too).
+Each call is timed twice: wall time and the process CPU time (all its threads, so export work
+counts). On a shared machine CPU time is the trustworthy figure: a neighbour taking the core
+mid-call inflates wall time but not CPU time. Reported: pooled medians per variant, the added time
+of each instrumentation over ``none`` and their ratio, per-round medians, and the mean process CPU
+per call including the background export work (which a median call does not overlap), with
+garbage collections and net allocated blocks per call beside them.
 
 Both instrumentations record content (llmtrace ``capture_content=True`` with cost from the price
 book; official ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY``) and export to an
 in-memory exporter through their normal pipelines (llmtrace's queue, the SDK's
 ``BatchSpanProcessor``). Modes: a non-streaming chat call and a 50-chunk stream read to the end.
 
-Run: ``python benchmarks/overhead.py [--rounds 7] [--calls 300]``; ``main()`` returns the dict.
+Run: ``python benchmarks/overhead.py [--rounds 5] [--blocks 40] [--calls 20]``; ``main()`` returns
+the dict.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 VARIANTS = ("none", "llmtrace", "official")
@@ -80,35 +88,75 @@ def _payloads() -> tuple[dict[str, Any], bytes]:
     return completion, body.encode()
 
 
-class _Exporter:
-    """The in-memory exporter each variant exports to; emptied between batches (outside timing).
+class _Variants:
+    """The three variants inside one worker: switch one on, run calls, flush, switch it off.
 
-    A real exporter lets go of spans once sent; keeping thousands of finished spans alive would
-    make every later garbage collection slower and charge that to whichever variant retains more.
+    Both instrumentations export to one in-memory exporter, emptied between blocks (outside the
+    timing): a real exporter lets go of spans once sent, and keeping thousands of finished spans
+    alive would make every later garbage collection slower for whichever variant comes next.
+    Before a variant is switched off its queued spans are flushed (timed separately as export CPU),
+    so no variant's background export spills into another's block.
     """
 
-    exporter: Any = None
-
-
-def _setup(variant: str) -> Any:
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    _Exporter.exporter = InMemorySpanExporter()
-    if variant == "official":
+    def __init__(self) -> None:
         os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_ONLY"
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(_Exporter.exporter, max_queue_size=65536))
-        OpenAIInstrumentor().instrument(tracer_provider=provider)
-    elif variant == "llmtrace":
         import llmtrace
 
-        llmtrace.instrument(
-            exporter=_Exporter.exporter, service_name="bench", capture_content=True, queue_size=65536
-        )
+        self.exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=65536))
+        official = OpenAIInstrumentor()
+
+        def on_llmtrace() -> None:
+            llmtrace.instrument(
+                exporter=self.exporter, service_name="bench", capture_content=True, queue_size=65536
+            )
+
+        def off_llmtrace() -> None:
+            llmtrace.flush()
+            llmtrace.uninstrument()
+
+        def off_official() -> None:
+            provider.force_flush()
+            official.uninstrument()
+
+        self.switches: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+            "none": (lambda: None, lambda: None),
+            "llmtrace": (on_llmtrace, off_llmtrace),
+            "official": (lambda: official.instrument(tracer_provider=provider), off_official),
+        }
+        self.client = _client()
+
+    def block(self, variant: str, mode: str, calls: int) -> dict[str, Any]:
+        """``calls`` timed calls with ``variant`` on: per-call wall/CPU ns, export CPU, GCs, blocks."""
+        on, off = self.switches[variant]
+        on()
+        wall: list[int] = []
+        cpu: list[int] = []
+        cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
+        gc_before = [g["collections"] for g in gc.get_stats()]
+        blocks_before = sys.getallocatedblocks()
+        for _ in range(calls):
+            c0 = cpu_now()
+            w0 = wall_now()
+            _call(self.client, mode)
+            wall.append(wall_now() - w0)
+            cpu.append(cpu_now() - c0)
+        blocks = sys.getallocatedblocks() - blocks_before
+        gcs = [after["collections"] - before for after, before in zip(gc.get_stats(), gc_before, strict=True)]
+        c0 = cpu_now()
+        off()  # flushes what the block queued: the export work the calls left behind
+        export = cpu_now() - c0
+        self.exporter.clear()
+        return {"wall": wall, "cpu": cpu, "export": export, "gc": gcs, "blocks": blocks}
+
+
+def _client() -> Any:
     import httpx2
     import openai
 
@@ -131,137 +179,96 @@ def _call(client: Any, mode: str) -> None:
             pass
 
 
-def _batch(client: Any, mode: str, calls: int) -> dict[str, Any]:
-    """``calls`` calls: per-call wall and process-CPU nanoseconds, GC collections, net blocks.
-
-    CPU time (``process_time_ns``: every thread of the worker, so export work counts too) is what
-    the instrumentation itself burns; unlike wall time it does not grow when other processes on
-    the machine take the core away mid-call.
-    """
-    wall: list[int] = []
-    cpu: list[int] = []
-    cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
-    gc_before = [g["collections"] for g in gc.get_stats()]
-    blocks_before = sys.getallocatedblocks()
-    for _ in range(calls):
-        c0 = cpu_now()
-        w0 = wall_now()
-        _call(client, mode)
-        wall.append(wall_now() - w0)
-        cpu.append(cpu_now() - c0)
-    blocks = sys.getallocatedblocks() - blocks_before
-    gcs = [after["collections"] - before for after, before in zip(gc.get_stats(), gc_before, strict=True)]
-    _Exporter.exporter.clear()
-    return {"wall": wall, "cpu": cpu, "gc": gcs, "blocks": blocks}
-
-
-def _worker(variant: str) -> None:
-    """Line protocol on stdin/stdout: ``<mode> <calls>`` -> JSON of one `_batch`."""
-    client = _setup(variant)
+def _worker(blocks: int, calls: int) -> None:
+    """One round: warm every variant up, then ``blocks`` rotations per mode; prints JSON results."""
+    variants = _Variants()
     for mode in MODES:  # warm-up: imports, caches, first price lookup
-        for _ in range(50):
-            _call(client, mode)
-    _Exporter.exporter.clear()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        mode, calls = line.split()
-        print(json.dumps(_batch(client, mode, int(calls))), flush=True)
-    if variant == "llmtrace":
-        import llmtrace
-
-        llmtrace.shutdown()
+        for variant in VARIANTS:
+            variants.block(variant, mode, 30)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {m: {v: [] for v in VARIANTS} for m in MODES}
+    for mode in MODES:
+        for b in range(blocks):
+            order = VARIANTS[b % 3 :] + VARIANTS[: b % 3]  # rotate who goes first
+            for variant in order:
+                results[mode][variant].append(variants.block(variant, mode, calls))
+    print(json.dumps(results), flush=True)
 
 
-def _spawn(variant: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--worker", variant],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+def _round(blocks: int, calls: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", "--blocks", str(blocks), "--calls", str(calls)],
+        capture_output=True,
         text=True,
+        check=False,
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if line != "ready":
-        proc.kill()
-        raise RuntimeError(f"benchmark worker {variant!r} failed to start")
-    return proc
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed: {out.stderr.strip()[-2000:]}")
+    result: dict[str, dict[str, list[dict[str, Any]]]] = json.loads(out.stdout.splitlines()[-1])
+    return result
 
 
 def _ratio(ours: float, official: float) -> float | None:
     return round(ours / official, 3) if official > 0 else None
 
 
-def _summary(batches: dict[str, list[dict[str, Any]]], metric: str) -> dict[str, Any]:
-    """Medians of one metric (``wall``/``cpu``): pooled over every call, and per round.
+def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict[str, Any]:
+    """Medians of one metric (``wall``/``cpu``): pooled over every call, and per round."""
 
-    The per-round figure (median over rounds of each round's added time) is the robust one on a
-    shared machine: a round is a few seconds, so a neighbour's burst spoils one round, not all.
-    """
-    med = {v: statistics.median(x for b in batches[v] for x in b[metric]) / 1000 for v in VARIANTS}
+    def calls(r: dict[str, list[dict[str, Any]]], v: str) -> list[int]:
+        return [x for block in r[v] for x in block[metric]]
+
+    med = {v: statistics.median(x for r in rounds for x in calls(r, v)) / 1000 for v in VARIANTS}
     per_round: dict[str, list[float]] = {"llmtrace": [], "official": []}
-    for r in range(len(batches["none"])):
-        base = statistics.median(batches["none"][r][metric])
+    for r in rounds:
+        base = statistics.median(calls(r, "none"))
         for v in per_round:
-            per_round[v].append((statistics.median(batches[v][r][metric]) - base) / 1000)
-    ours_r, official_r = statistics.median(per_round["llmtrace"]), statistics.median(per_round["official"])
+            per_round[v].append((statistics.median(calls(r, v)) - base) / 1000)
+    ours, official = med["llmtrace"] - med["none"], med["official"] - med["none"]
     return {
         "median_us": {v: round(med[v], 1) for v in VARIANTS},
-        "llmtrace_added_us": round(med["llmtrace"] - med["none"], 1),
-        "official_added_us": round(med["official"] - med["none"], 1),
-        "round_median_llmtrace_added_us": round(ours_r, 1),
-        "round_median_official_added_us": round(official_r, 1),
-        "round_median_ratio": _ratio(ours_r, official_r),
+        "llmtrace_added_us": round(ours, 1),
+        "official_added_us": round(official, 1),
+        "llmtrace_vs_official": _ratio(ours, official),
+        "goal_met": official > 0 and ours <= official / 2,
+        "round_llmtrace_added_us": [round(x, 1) for x in per_round["llmtrace"]],
+        "round_official_added_us": [round(x, 1) for x in per_round["official"]],
+        "round_ratios": [
+            _ratio(a, b) for a, b in zip(per_round["llmtrace"], per_round["official"], strict=True)
+        ],
     }
 
 
-def main(rounds: int = 7, calls: int = 300) -> dict[str, Any]:
+def main(rounds: int = 5, blocks: int = 40, calls: int = 20) -> dict[str, Any]:
     """Run the benchmark; returns medians (µs, wall and CPU) and the added time of each instrumentation.
 
     Keys per mode: ``median_us``/``llmtrace_added_us``/``official_added_us``/``llmtrace_vs_official``/
-    ``goal_met`` (wall time, pooled medians), the same under ``cpu`` (process CPU time), per-round
-    medians (``round_median_*``), and ``gc_per_1000_calls``/``net_blocks_per_call`` per variant.
+    ``goal_met`` and per-round figures, under ``wall`` and ``cpu``; ``mean_cpu_with_export_us``
+    (mean process CPU per call plus the flushed export work, per variant) and
+    ``gc_per_1000_calls``/``net_blocks_per_call`` per variant.
     """
-    batches: dict[str, dict[str, list[dict[str, Any]]]] = {m: {v: [] for v in VARIANTS} for m in MODES}
-    for r in range(rounds):
-        # Fresh workers every round: one process can be lastingly faster or slower than another
-        # (memory layout, which core it lands on), and that luck must not stick to one variant.
-        workers = {v: _spawn(v) for v in VARIANTS}
-        try:
-            for mode in MODES:
-                order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]  # rotate who goes first
-                for variant in order:
-                    proc = workers[variant]
-                    assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(f"{mode} {calls}\n")
-                    proc.stdin.flush()
-                    batches[mode][variant].append(json.loads(proc.stdout.readline()))
-        finally:
-            for proc in workers.values():
-                if proc.stdin:
-                    proc.stdin.close()
-                proc.wait(timeout=30)
-    results: dict[str, Any] = {"rounds": rounds, "calls_per_round": calls}
+    results_by_round = [_round(blocks, calls) for _ in range(rounds)]
+    results: dict[str, Any] = {"rounds": rounds, "blocks_per_round": blocks, "calls_per_block": calls}
     for mode in MODES:
-        wall, cpu = _summary(batches[mode], "wall"), _summary(batches[mode], "cpu")
-        ours, official = wall["llmtrace_added_us"], wall["official_added_us"]
-        cpu_ours, cpu_official = cpu["llmtrace_added_us"], cpu["official_added_us"]
-        n_calls = rounds * calls
+        per_mode = [r[mode] for r in results_by_round]
+        all_blocks = {v: [b for r in per_mode for b in r[v]] for v in VARIANTS}
+        n_calls = {v: sum(len(b["cpu"]) for b in all_blocks[v]) for v in VARIANTS}
+        mean_cpu = {
+            v: sum(sum(b["cpu"]) + b["export"] for b in all_blocks[v]) / n_calls[v] / 1000 for v in VARIANTS
+        }
         results[mode] = {
-            "n_per_variant": n_calls,
-            **wall,
-            "llmtrace_vs_official": _ratio(ours, official),
-            "goal_met": official > 0 and ours <= official / 2,
-            "cpu": {
-                **cpu,
-                "llmtrace_vs_official": _ratio(cpu_ours, cpu_official),
-                "goal_met": cpu_official > 0 and cpu_ours <= cpu_official / 2,
+            "n_per_variant": n_calls["none"],
+            "wall": _summary(per_mode, "wall"),
+            "cpu": _summary(per_mode, "cpu"),
+            "mean_cpu_with_export_us": {v: round(mean_cpu[v], 1) for v in VARIANTS},
+            "mean_cpu_with_export_added_us": {
+                v: round(mean_cpu[v] - mean_cpu["none"], 1) for v in ("llmtrace", "official")
             },
             "gc_per_1000_calls": {
-                v: [round(sum(b["gc"][g] for b in batches[mode][v]) * 1000 / n_calls, 1) for g in range(3)]
+                v: [round(sum(b["gc"][g] for b in all_blocks[v]) * 1000 / n_calls[v], 1) for g in range(3)]
                 for v in VARIANTS
             },
             "net_blocks_per_call": {
-                v: round(sum(b["blocks"] for b in batches[mode][v]) / n_calls, 1) for v in VARIANTS
+                v: round(sum(b["blocks"] for b in all_blocks[v]) / n_calls[v], 1) for v in VARIANTS
             },
         }
     return results
@@ -269,30 +276,34 @@ def main(rounds: int = 7, calls: int = 300) -> dict[str, Any]:
 
 def _print(results: dict[str, Any]) -> None:
     print(
-        f"overhead per call, medians over {results['rounds']} interleaved rounds x {results['calls_per_round']} calls"
+        f"overhead per call: {results['rounds']} rounds x {results['blocks_per_round']} rotations"
+        f" x {results['calls_per_block']} calls per variant and mode"
     )
     for mode in MODES:
         r = results[mode]
-        for label, s in (("wall", r), ("cpu", r["cpu"])):
+        for label in ("wall", "cpu"):
+            s = r[label]
             m = s["median_us"]
             print(
                 f"  {mode:10s} {label:4s} none {m['none']:8.1f} µs | llmtrace {m['llmtrace']:8.1f} µs "
                 f"(+{s['llmtrace_added_us']:.1f}) | official {m['official']:8.1f} µs (+{s['official_added_us']:.1f}) "
-                f"| ratio {s['llmtrace_vs_official']} (per-round median {s['round_median_ratio']}) "
+                f"| ratio {s['llmtrace_vs_official']} (per round {s['round_ratios']}) "
                 f"| goal (<= 0.5) {'met' if s['goal_met'] else 'NOT met'}"
             )
         print(
-            f"  {mode:10s} gc gen0/1/2 per 1000 calls {r['gc_per_1000_calls']} | net blocks/call {r['net_blocks_per_call']}"
+            f"  {mode:10s} mean CPU incl. export added {r['mean_cpu_with_export_added_us']} µs"
+            f" | gc gen0/1/2 per 1000 calls {r['gc_per_1000_calls']} | net blocks/call {r['net_blocks_per_call']}"
         )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", choices=VARIANTS)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--blocks", type=int, default=40, help="rotations of the three variants per round")
+    parser.add_argument("--calls", type=int, default=20, help="calls per variant per rotation")
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker)
+        _worker(args.blocks, args.calls)
     else:
-        _print(main(args.rounds, args.calls))
+        _print(main(args.rounds, args.blocks, args.calls))

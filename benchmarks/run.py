@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 MODULES = ("overhead", "ingest", "queries", "export")
 # Smaller runs for --quick (keyword arguments of each module's main()).
 QUICK: dict[str, dict[str, Any]] = {
-    "overhead": {"rounds": 3, "calls": 100},
+    "overhead": {"rounds": 2, "blocks": 10},
     "ingest": {"batches": 40, "warmup": 5},
     "queries": {"sizes": [100_000]},
     "export": {"spans": 5_000},

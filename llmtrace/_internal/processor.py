@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.context import current
-from llmtrace._internal.guard import guarded
+from llmtrace._internal.guard import guarded, internal_error
 
 if TYPE_CHECKING:
     from llmtrace._internal.runtime import Runtime
@@ -67,8 +67,10 @@ class LlmtraceSpanProcessor(SpanProcessor):
         runtime = self.runtime
         if runtime is None or not span.context.trace_flags.sampled:
             return
-        with guarded("span processor on_end"):  # e.g. no new threads during interpreter shutdown
+        try:
             runtime.pipeline.put(span)
+        except Exception as exc:  # e.g. no new threads during interpreter shutdown
+            internal_error("span processor on_end", exc)
 
     def shutdown(self) -> None:
         # The provider's own atexit shutdown lands here; llmtrace's atexit hook does the flushing.

@@ -118,6 +118,7 @@ class LLMCall:
         "first_chunk_ns",
         "first_content_ns",
         "injected_usage",
+        "pending",
         "price_book",
         "provider",
         "request_model",
@@ -145,6 +146,8 @@ class LLMCall:
         self.injected_usage = False  # openai: we asked the stream for usage, so its usage chunk is ours
         self.price_book: PriceBook | None = None
         self.config: Settings | None = None  # the settings the call started under (content capture)
+        # Request attributes not yet on the span: stored together with the outcome's, in one go.
+        self.pending: dict[str, Any] | None = None
 
     def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
         """Record `outcome` and end the span (no-op if it already ended)."""
@@ -154,7 +157,10 @@ class LLMCall:
         try:
             _record_outcome(self, outcome, cancelled)
         finally:
-            self.span.end()
+            try:
+                self.store_pending()  # (left over only when recording the outcome failed)
+            finally:
+                self.span.end()
 
     def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
         """Record a provider error (and whatever partial output there was) and end the span."""
@@ -165,19 +171,33 @@ class LLMCall:
             span = self.span
             if outcome is not None and (outcome.output_chars or outcome.usage is not None):
                 _record_outcome(self, outcome, False)
+            else:
+                self.store_pending()
             span.set_attribute(sc.ERROR_TYPE, type(exc).__name__)
             status = getattr(exc, "status_code", None)
             if isinstance(status, int):
                 span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
             span.set_status(Status(StatusCode.ERROR, str(exc)[:2048]))
         finally:
-            self.span.end()
+            try:
+                self.store_pending()
+            finally:
+                self.span.end()
 
     def end_quietly(self) -> None:
         """End the span after an internal error, so no span is ever left open."""
         if not self.ended:
             self.ended = True
-            self.span.end()
+            try:
+                self.store_pending()
+            finally:
+                self.span.end()
+
+    def store_pending(self) -> None:
+        """Put the request attributes on the span now (they normally go with the outcome's)."""
+        pending, self.pending = self.pending, None
+        if pending:
+            set_attributes(self.span, pending)
 
 
 @lru_cache(maxsize=64)
@@ -233,7 +253,12 @@ def start_call(
     estimate_input: Callable[[], int],
     config: Settings | None = None,
 ) -> LLMCall:
-    """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front."""
+    """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front.
+
+    The other request attributes wait in ``call.pending`` and reach the span together with the
+    outcome's when the call ends (one store instead of two on the hot path); nothing reads a live
+    LLM span's attributes before then, and every way of ending stores them.
+    """
     attributes[sc.GEN_AI_OPERATION_NAME] = operation
     attributes[sc.GEN_AI_PROVIDER_NAME] = provider
     attributes[sc.LLMTRACE_SPAN_KIND] = kind
@@ -244,15 +269,14 @@ def start_call(
     name = f"{operation} {request_model}" if request_model else operation
     tracer = runtime.tracer()
     if runtime.samples_without_attributes(tracer):
-        # Our own sampler never reads attributes: store them all through the cheaper
-        # `set_attributes` below, right after the start (still before the provider call).
+        # Our own sampler never reads attributes: they all go through the cheaper `set_attributes`.
         span = tracer.start_span(name, kind=SpanKind.CLIENT)
     else:
         # Someone else's sampler may decide on the sampling-relevant ones: pass those at start.
         sampling = {key: attributes.pop(key) for key in _SAMPLING_KEYS if key in attributes}
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=sampling)
-    set_attributes(span, attributes)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
+    call.pending = attributes
     call.price_book = config.price_book
     call.config = config
     return call
@@ -301,6 +325,10 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
         attrs[sc.LLMTRACE_COST_USD] = cost
     if cancelled:
         attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
+    pending, call.pending = call.pending, None
+    if pending:  # the request's attributes, then the outcome's (which win on a shared key)
+        pending.update(attrs)
+        attrs = pending
     set_attributes(call.span, attrs)
 
 
@@ -404,5 +432,5 @@ _TEXT_KEYS = frozenset({"content", "text", "input", "arguments", "output", "thin
 def materialize(kwargs: dict[str, Any], key: str) -> None:
     """Turn a one-shot iterator argument into a list so reading it for telemetry cannot consume it."""
     value = kwargs.get(key)
-    if isinstance(value, Iterator):
+    if type(value) is not list and isinstance(value, Iterator):  # (a list, the usual case, never is)
         kwargs[key] = list(value)

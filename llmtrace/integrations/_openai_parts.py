@@ -198,24 +198,27 @@ class ChatStream:
     def on_chunk(self, chunk: Any) -> bool:
         # Per-chunk hot path: the common chunk (choice 0 alone, a text delta or none, no tool call,
         # no finish reason, no usage) does a handful of attribute reads and one append.
-        choices = chunk.choices
+        # (``usage`` is a field of every chunk type since openai 1.26: a plain attribute read.)
         text0 = self.text0
-        if text0 is not None and len(choices) == 1 and getattr(chunk, "usage", None) is None:
-            choice = choices[0]
-            if choice.index == 0 and not choice.finish_reason:
-                if self.text_mode:
-                    text = choice.text
-                else:
-                    delta = choice.delta
-                    if delta is None or delta.tool_calls:
-                        return self._on_chunk(chunk, choices)
-                    text = delta.content or delta.refusal
-                if text:
-                    if not text0:
-                        self._content()
-                    text0.append(text)
-                return False
-        return self._on_chunk(chunk, choices)
+        if text0 is not None and chunk.usage is None:
+            choices = chunk.choices
+            if len(choices) == 1:
+                choice = choices[0]
+                if not choice.finish_reason and choice.index == 0:
+                    if self.text_mode:
+                        text = choice.text
+                    else:
+                        delta = choice.delta
+                        if delta is None or delta.tool_calls:
+                            return self._on_chunk(chunk, choices)
+                        text = delta.content or delta.refusal
+                    if text:
+                        if not text0:
+                            self._content()
+                        text0.append(text)
+                    return False
+            return self._on_chunk(chunk, choices)
+        return self._on_chunk(chunk, chunk.choices)
 
     def _on_chunk(self, chunk: Any, choices: Any) -> bool:
         """Any chunk: the first, usage, several choices, tool calls, finish reasons."""

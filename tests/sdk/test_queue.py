@@ -113,6 +113,45 @@ def test_sample_rate_zero_and_one(capture_spans) -> None:
     assert len(capture_spans.spans()) == 50
 
 
+def test_rate_one_follows_the_parent_decision_and_keeps_its_trace_state(capture_spans) -> None:
+    """At rate 1 every root is kept, an unsampled (remote) parent's trace is dropped whole, and a
+    sampled parent's trace state is carried into the child's context, as ``ParentBased`` does."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as trace_api
+
+    llmtrace.instrument(exporter=capture_spans.exporter, sample_rate=1.0)
+
+    def remote_parent(sampled: bool) -> otel_context.Context:
+        parent = trace_api.SpanContext(
+            trace_id=0x1234,
+            span_id=0x99,
+            is_remote=True,
+            trace_flags=trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED if sampled else 0),
+            trace_state=trace_api.TraceState([("vendor", "v1")]),
+        )
+        return trace_api.set_span_in_context(trace_api.NonRecordingSpan(parent))
+
+    for sampled in (False, True):
+        token = otel_context.attach(remote_parent(sampled))
+        try:
+            with (
+                llmtrace.span(f"child-of-{'sampled' if sampled else 'unsampled'}"),
+                llmtrace.span("grandchild"),
+            ):
+                pass
+        finally:
+            otel_context.detach(token)
+    with llmtrace.span("root"):
+        pass
+    spans = {s.name: s for s in capture_spans.spans()}
+    assert set(spans) == {"child-of-sampled", "grandchild", "root"}
+    child = spans["child-of-sampled"]
+    assert child.context.trace_id == 0x1234 and child.parent is not None and child.parent.span_id == 0x99
+    assert child.context.trace_state.get("vendor") == "v1"
+    assert spans["grandchild"].context.trace_state.get("vendor") == "v1"
+    assert spans["root"].parent is None and spans["root"].context.trace_flags.sampled
+
+
 def test_export_runs_with_instrumentation_suppressed() -> None:
     """Instrumentations (ours and OTel's) skip work under this key, so exporter HTTP is never traced."""
     from opentelemetry import context as otel_context

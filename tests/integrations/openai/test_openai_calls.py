@@ -193,6 +193,43 @@ async def test_chat_stream_tool_call_deltas_are_joined(cap: CapturedSpans, is_as
     assert values["gen_ai.response.finish_reasons"] == ("tool_calls",)
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_long_stream_keeps_every_delta_tool_call_and_hides_only_our_usage_chunk(is_async: bool) -> None:
+    """A stream far longer than the handler's read batch: text, then tool-call deltas, then the
+    finish and the injected usage chunk, all read in order and the usage chunk hidden."""
+    import llmtrace.testing
+
+    words = [f"w{i} " for i in range(150)]
+    server = FakeServer()
+    server.stream(
+        "/chat/completions",
+        lambda req: sse(
+            p.chat_chunks(
+                words, tools=True, usage=bool((req.get("stream_options") or {}).get("include_usage"))
+            )
+        ),
+    )
+    with llmtrace.testing.capture(openai_stream_usage=True) as cap:
+        chunks = await drain(
+            await resolve(
+                client(server, is_async).chat.completions.create(
+                    model="gpt-4o", messages=MESSAGES, stream=True
+                )
+            )
+        )
+        assert all(c.choices for c in chunks) and len(chunks) == 1 + len(words) + 3 + 1
+        values = attrs(cap.spans()[0])
+    text = "".join(words)
+    (message,) = json.loads(values["gen_ai.output.messages"])
+    assert message["parts"][0] == {"type": "text", "content": text}
+    assert message["parts"][1]["name"] == "get_weather"
+    assert message["parts"][1]["arguments"] == '{"city": "Paris"}'
+    assert values["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert values["llmtrace.output.chars"] == len(text) + len('{"city": "Paris"}')
+    assert values["llmtrace.usage.source"] == "reported"
+    assert values["gen_ai.usage.output_tokens"] == 200
+
+
 class Answer(BaseModel):
     text: str
 

@@ -55,6 +55,21 @@ def test_abandoned_stream_is_recorded_as_cancelled_on_garbage_collection(cap: Ca
     _assert_cancelled_after_two_chunks(span)
 
 
+def test_long_stream_closed_midway_records_every_delta_read_so_far(cap: CapturedSpans) -> None:
+    words = [f"w{i} " for i in range(100)]
+    stream = client(_stream_server(words), False).chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True
+    )
+    for i, _ in enumerate(stream):
+        if i == 70:  # the role chunk, then w0 .. w69
+            break
+    stream.close()
+    values = attrs(cap.spans()[0])
+    assert values["llmtrace.status"] == "cancelled"
+    assert values["llmtrace.output.chars"] == len("".join(words[:70]))
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"][0]["content"] == "".join(words[:70])
+
+
 @pytest.mark.parametrize("how", ["close", "with"])
 def test_stream_closed_early_is_cancelled_once(cap: CapturedSpans, how: str) -> None:
     c = client(_stream_server(), False)
@@ -274,7 +289,11 @@ def test_faults_in_llmtrace_never_reach_the_caller(
         del result
         gc.collect()
     monkeypatch.undo()
-    assert len(cap.spans()) <= 1  # never a second span, never an open one that breaks export
+    spans = cap.spans()
+    assert len(spans) <= 1  # never a second span, never an open one that breaks export
+    for span in spans:  # the request's attributes survive a failure in reading the outcome
+        assert span.attributes["gen_ai.request.model"] == "gpt-4o"
+        assert span.attributes["server.address"] == "api.openai.com"
 
 
 @pytest.mark.parametrize(
