@@ -1,5 +1,9 @@
 """Anthropic integration: ``messages.create`` (stream and not), ``messages.stream()``, ``messages.parse``.
 
+The same three methods of ``client.beta.messages`` (beta features: MCP servers, computer use,
+context management, ...; its ``tool_runner`` calls ``create``) are traced alike: their requests
+and responses have the same shape.
+
 Token semantics: Anthropic's ``input_tokens`` excludes cache reads and cache writes, so llmtrace
 records ``gen_ai.usage.input_tokens = input_tokens + cache_read_input_tokens +
 cache_creation_input_tokens`` with the two cache counts as subsets (the OTel convention).
@@ -343,17 +347,18 @@ class MessagesStream(MessagesCreate):
         return True
 
 
-_MANAGER_REQUEST = ("_MessageStreamManager__api_request", "_AsyncMessageStreamManager__api_request")
+def _manager_request(manager_class: str) -> str:
+    """The (name-mangled) attribute where a stream manager keeps its deferred request."""
+    return f"_{manager_class}__api_request"
 
 
-def _stream_wrapper(endpoint: MessagesStream, is_async: bool) -> Any:
+def _stream_wrapper(endpoint: MessagesStream, is_async: bool, attr: str) -> Any:
     """Wrap ``messages.stream()``: swap the manager's deferred request for a traced one.
 
     The helper calls ``_post`` directly (not ``create``), so the raw stream is intercepted where
     the manager makes its request; ``text_stream``, ``get_final_message`` and ``until_done`` all
     read that raw stream, so they are covered too.
     """
-    attr = _MANAGER_REQUEST[1 if is_async else 0]
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         manager = wrapped(*args, **kwargs)
@@ -378,14 +383,30 @@ def _stream_wrapper(endpoint: MessagesStream, is_async: bool) -> Any:
 def _targets() -> list[tuple[type, str, Any]]:
     from anthropic.resources.messages.messages import AsyncMessages, Messages
 
+    targets = _message_targets(Messages, AsyncMessages, "anthropic.messages", "")
+    try:  # (the beta namespace has varied across SDK versions)
+        from anthropic.resources.beta.messages.messages import AsyncMessages as AsyncBeta
+        from anthropic.resources.beta.messages.messages import Messages as Beta
+    except ImportError:
+        return targets
+    return targets + _message_targets(Beta, AsyncBeta, "anthropic.beta.messages", "Beta")
+
+
+def _message_targets(sync: type, async_: type, where: str, prefix: str) -> list[tuple[type, str, Any]]:
+    """(class, method, wrapper) for create/parse/stream of one ``messages`` resource, sync and async."""
     create, parse, stream = MessagesCreate(), MessagesParse(), MessagesStream()
+    create.where, parse.where, stream.where = where, f"{where}.parse", f"{where}.stream"
     return [
-        (Messages, "create", sync_wrapper(create)),
-        (AsyncMessages, "create", async_wrapper(create)),
-        (Messages, "parse", sync_wrapper(parse)),
-        (AsyncMessages, "parse", async_wrapper(parse)),
-        (Messages, "stream", _stream_wrapper(stream, False)),
-        (AsyncMessages, "stream", _stream_wrapper(stream, True)),
+        (sync, "create", sync_wrapper(create)),
+        (async_, "create", async_wrapper(create)),
+        (sync, "parse", sync_wrapper(parse)),
+        (async_, "parse", async_wrapper(parse)),
+        (sync, "stream", _stream_wrapper(stream, False, _manager_request(f"{prefix}MessageStreamManager"))),
+        (
+            async_,
+            "stream",
+            _stream_wrapper(stream, True, _manager_request(f"{prefix}AsyncMessageStreamManager")),
+        ),
     ]
 
 

@@ -308,3 +308,55 @@ def test_exactly_one_span_per_call_despite_the_sdk_native_tracing() -> None:
         assert scopes.count("llmtrace") == 3
         assert scopes.count("com.anthropic.sdk.python") == 1  # only the count_tokens one from before
     assert "ANTHROPIC_OPEN_TELEMETRY" not in os.environ
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_beta_messages_are_traced_like_messages(cap: CapturedSpans, is_async: bool) -> None:
+    """``client.beta.messages``: create, create(stream=True) and the stream helper, one span each."""
+    server = FakeServer()
+    server.json("/v1/messages", p.message())
+    beta = client(server, is_async).beta.messages
+    result = await resolve(
+        beta.create(
+            model=MODEL, max_tokens=256, system="be brief", messages=MESSAGES, betas=["mcp-client-2025-04-04"]
+        )
+    )
+    assert result.content[0].text == "Hi there"
+    assert server.requests[-1]["model"] == MODEL
+    server.stream("/v1/messages", sse(p.events(["Hi", " there"]), done=False, named=True))
+    events = await drain(
+        await resolve(
+            beta.create(model=MODEL, max_tokens=256, system="be brief", messages=MESSAGES, stream=True)
+        )
+    )
+    assert events[-1].type == "message_stop"
+    if is_async:
+        async with beta.stream(model=MODEL, max_tokens=256, system="be brief", messages=MESSAGES) as stream:
+            final = await stream.get_final_message()
+    else:
+        with beta.stream(model=MODEL, max_tokens=256, system="be brief", messages=MESSAGES) as stream:
+            assert "".join(stream.text_stream) == "Hi there"
+            final = stream.get_final_message()
+    assert final.usage.output_tokens == 20
+    spans = cap.spans()
+    assert [s.instrumentation_scope.name for s in spans] == ["llmtrace"] * 3
+    plain, streamed, helper = (timing_free(s) for s in spans)
+    assert plain == {
+        **BASE,
+        "gen_ai.response.finish_reasons": ("end_turn",),
+        "llmtrace.output.chars": 8,
+        "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", "content": "Hi there"}], "finish_reason": "end_turn"}]',
+    }
+    assert streamed == {**plain, "gen_ai.request.stream": True}
+    assert helper == {**plain, "gen_ai.request.stream": True}
+
+
+def test_uninstrument_restores_the_beta_methods() -> None:
+    from anthropic.resources.beta.messages.messages import AsyncMessages, Messages
+
+    originals = {
+        (c, m): c.__dict__[m] for c in (Messages, AsyncMessages) for m in ("create", "parse", "stream")
+    }
+    with llmtrace.testing.capture():
+        assert all(c.__dict__[m] is not f for (c, m), f in originals.items())
+    assert all(c.__dict__[m] is f for (c, m), f in originals.items())
