@@ -10,6 +10,7 @@ about once per (provider, model).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -173,13 +174,13 @@ class PriceBook:
                 + rates.input * (input_tokens - cached_input_tokens - cache_write_tokens)
                 + rates.output * (output_tokens - reasoning_tokens)
             )
-            if cached_input_tokens:  # (Decimal arithmetic is the slow part: skip the zero terms)
+            if cached_input_tokens:
                 cost += rates.cache_read * cached_input_tokens
             if cache_write_tokens:
                 cost += rates.cache_write * cache_write_tokens
             if reasoning_tokens:
                 cost += rates.reasoning * reasoning_tokens
-            return float(cost)
+            return cost / rates.den
         return _genai_price(
             genai_provider,
             info,
@@ -255,15 +256,30 @@ def _resolve(provider: str, model: str) -> tuple[Any, Any] | None:
 
 @dataclass(frozen=True, slots=True)
 class _Rates:
-    """USD per token of each kind (exact Decimals), valid while input tokens <= ``max_input``."""
+    """USD per token of each kind, valid while input tokens <= ``max_input``.
 
-    fixed: Decimal  # per call (a per-request fee), usually 0
-    input: Decimal  # uncached input
-    cache_read: Decimal
-    cache_write: Decimal
-    output: Decimal  # non-reasoning output
-    reasoning: Decimal
+    Each rate is an integer numerator over the common denominator ``den``: genai-prices' exact
+    Decimal rates, scaled. A cost is then integer arithmetic and one ``int / int`` division, which
+    Python rounds correctly, exactly as ``float()`` of genai-prices' (exact) Decimal total is
+    rounded: the same float, several times faster than Decimal arithmetic and its ``float()``
+    (which goes through a string).
+    """
+
+    fixed: int  # per call (a per-request fee), usually 0
+    input: int  # uncached input
+    cache_read: int
+    cache_write: int
+    output: int  # non-reasoning output
+    reasoning: int
+    den: int
     max_input: float
+
+
+def _common_denominator(values: list[Decimal]) -> tuple[int, list[int]]:
+    """(denominator, numerators) with ``values[i] == numerators[i] / denominator`` exactly."""
+    ratios = [v.as_integer_ratio() for v in values]
+    den = math.lcm(*(d for _, d in ratios))
+    return den, [n * (den // d) for n, d in ratios]
 
 
 # id(genai-prices ModelPrice) -> (that ModelPrice, kept alive so the id stays its own; rates or None)
@@ -303,17 +319,19 @@ def _probe_rates(prices: Any) -> _Rates | None:
 
     try:
         fixed = cost()
-        return _Rates(
-            fixed=fixed,
-            input=cost(input_tokens=1) - fixed,
-            cache_read=cost(input_tokens=1, cache_read_tokens=1) - fixed,
-            cache_write=cost(input_tokens=1, cache_write_tokens=1) - fixed,
-            output=cost(output_tokens=1) - fixed,
-            reasoning=cost(output_tokens=1, output_reasoning_tokens=1) - fixed,
-            max_input=max_input,
+        den, (n_fixed, n_input, n_read, n_write, n_output, n_reasoning) = _common_denominator(
+            [
+                fixed,
+                cost(input_tokens=1) - fixed,
+                cost(input_tokens=1, cache_read_tokens=1) - fixed,
+                cost(input_tokens=1, cache_write_tokens=1) - fixed,
+                cost(output_tokens=1) - fixed,
+                cost(output_tokens=1, output_reasoning_tokens=1) - fixed,
+            ]
         )
     except (LookupError, ValueError):  # a price genai-prices cannot apply to token counts alone
         return None
+    return _Rates(n_fixed, n_input, n_read, n_write, n_output, n_reasoning, den, max_input)
 
 
 def _genai_price(
