@@ -94,10 +94,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(store: Path, port: int, decode_workers: int) -> subprocess.Popen[bytes]:
+def _start_server(store: Path, port: int, decode_workers: int | None) -> subprocess.Popen[bytes]:
     cli = "from llmtrace.cli import main; raise SystemExit(main())"
     command = [sys.executable, "-c", cli, "serve", "--store", f"chdb://{store}", "--port", str(port)]
-    command += ["--decode-workers", str(decode_workers)]
+    if decode_workers is not None:
+        command += ["--decode-workers", str(decode_workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")}
     proc = subprocess.Popen([*command, "--log-level", "warning"], env=env)
     deadline = time.monotonic() + 60
@@ -172,15 +173,17 @@ def main(
     concurrency: int = 8,
     warmup: int = 20,
     seed: int = 1,
-    decode_workers: int = 0,
+    decode_workers: int | None = None,
     carry_cost: bool = False,
 ) -> dict[str, Any]:
     """Ingest ``warmup`` + ``batches`` batches of 512 spans; return throughput and latency figures.
 
     ``carry_cost``: spans carry ``llmtrace.cost.usd`` (as the llmtrace SDK's do), so the server does
     not price them; without it the server computes every span's cost from the price book, as for
-    spans from other instrumentations.
+    spans from other instrumentations. ``decode_workers`` None leaves the server's default.
     """
+    from llmtrace_server.settings import default_decode_workers
+
     rng = random.Random(seed)
     now_ns = time.time_ns()
     bodies = [_batch(rng, i, now_ns, carry_cost) for i in range(warmup + batches)]
@@ -206,7 +209,7 @@ def main(
         "spans": spans,
         "batch_size": BATCH,
         "concurrency": concurrency,
-        "decode_workers": decode_workers,
+        "decode_workers": default_decode_workers() if decode_workers is None else decode_workers,
         "spans_carry_cost": carry_cost,
         "cpus": os.cpu_count(),
         "seconds": round(elapsed, 2),
@@ -227,7 +230,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--decode-workers", type=int, default=0)
+    parser.add_argument("--decode-workers", type=int, help="default: the server's (one per CPU, at most 4)")
     parser.add_argument(
         "--carry-cost", action="store_true", help="spans carry their cost (llmtrace SDK spans)"
     )

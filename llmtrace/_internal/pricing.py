@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -146,8 +146,14 @@ class PriceBook:
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
         when: datetime | None = None,
+        when_ns: int | None = None,
     ) -> float | None:
-        """Cost of one call in USD, or ``None`` when the model's price is unknown."""
+        """Cost of one call in USD, or ``None`` when the model's price is unknown.
+
+        ``when`` (or ``when_ns``, nanoseconds since the epoch, turned into a datetime only for a
+        price that depends on time) is the call's time; default now.
+        """
+
         if not model:
             return None
         if self.overrides:
@@ -161,7 +167,7 @@ class PriceBook:
         genai_provider, info = resolved
         prices = info.prices
         if isinstance(prices, list):  # conditional prices: the one in effect at the call's time
-            prices = info.get_prices(when or datetime.now(UTC))
+            prices = info.get_prices(_moment(when, when_ns) or datetime.now(UTC))
         rates = _linear_rates(prices)
         if (
             rates is not None
@@ -189,7 +195,7 @@ class PriceBook:
             cached_input_tokens,
             cache_write_tokens,
             reasoning_tokens,
-            when,
+            _moment(when, when_ns),
         )
 
     def _warn_unknown(self, provider: str, model: str) -> None:
@@ -207,6 +213,15 @@ class PriceBook:
             provider,
             model,
         )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _moment(when: datetime | None, when_ns: int | None) -> datetime | None:
+    if when is not None or when_ns is None:
+        return when
+    return _EPOCH + timedelta(microseconds=when_ns // 1000)  # (integer: exact to the µs)
 
 
 @lru_cache(maxsize=4096)

@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--decode-workers",
         type=int,
         metavar="N",
-        help="processes that decode OTLP bodies (default 0: threads of the server process; "
-        "more uses more cores for ingest)",
+        help="processes that decode OTLP bodies (default: one per CPU, at most 4, when there are "
+        "two or more; 0 decodes in threads of the server process)",
     )
     parser.add_argument(
         "--no-alerts",

@@ -17,7 +17,8 @@ SQL lives only in this package: query modules under ``llmtrace.store.queries`` t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ __all__ = ["Store", "StoreError", "open_store"]
 # a non-replicated deduplication window), and the dependent-view setting makes the rollups
 # drop it too instead of counting it twice.
 _DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+
+
+def _insert_settings(dedup_token: str | None) -> dict[str, Any]:
+    settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
+    if dedup_token:
+        settings["insert_deduplication_token"] = dedup_token
+    return settings
 
 
 class Store:
@@ -76,6 +84,19 @@ class Store:
         """Insert ``spans`` rows (dicts from :func:`llmtrace.store.rows.span_to_row`) in one block."""
         self._insert("spans", SPAN_COLUMNS, rows, dedup_token)
 
+    def insert_span_table(self, table: Any, *, dedup_token: str | None = None) -> None:
+        """Insert a ``pyarrow.Table`` of spans (:func:`llmtrace.store.arrow.span_table`) in one block.
+
+        The server's bulk path: ClickHouse parses the Arrow data itself, so this costs the calling
+        process far less CPU per span than :meth:`insert_spans`.
+        """
+        if not table.num_rows:
+            return
+        with self._insert_errors("spans"):
+            self.client.insert_arrow(
+                "spans", table, database=self.database, settings=_insert_settings(dedup_token)
+            )
+
     def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`)."""
         self._insert("scores", SCORE_COLUMNS, rows, dedup_token)
@@ -94,21 +115,24 @@ class Store:
     ) -> None:
         if not rows:
             return
-        settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
-        if dedup_token:
-            settings["insert_deduplication_token"] = dedup_token
         # Column-oriented: about 40% faster than row tuples for span batches (measured on chDB);
         # map + itemgetter builds each column in C.
         data = [list(map(itemgetter(c), rows)) for c in columns]
-        try:
+        with self._insert_errors(table):
             self.client.insert(
                 table,
                 data,
                 column_names=list(columns),
                 database=self.database,
-                settings=settings,
+                settings=_insert_settings(dedup_token),
                 column_oriented=True,
             )
+
+    @contextmanager
+    def _insert_errors(self, table: str) -> Iterator[None]:
+        """A failed insert becomes one :class:`StoreError` line naming the table and the masked DSN."""
+        try:
+            yield
         except Exception as exc:
             text = str(exc).strip()
             first = text.splitlines()[0][:300] if text else type(exc).__name__

@@ -8,7 +8,8 @@ older semconv names, the genai-repo dev names, OpenLLMetry and OpenInference
 (the ``*_COMPAT`` tuples in ``llmtrace._internal.semconv``).
 
 An invalid span raises :class:`InvalidSpan` with a message naming the problem; callers reject
-that span alone.
+that span alone. The server's ingest calls :func:`span_values`, the same mapping as a tuple in
+column order (what it turns into Arrow columns).
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ _UNRANKED = len(max(_FIELD_NAMES, key=len))  # above every rank: the field has n
 # Read for the span kind only; never copied into `attributes`.
 _FLATTENED_PREFIXES = (sc.GEN_AI_PROMPT_PREFIX, sc.GEN_AI_COMPLETION_PREFIX)
 _KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
+_ENVIRONMENT_NAMES = (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT)  # on the resource
 
 
 def span_to_row(
@@ -206,6 +208,25 @@ def span_to_row(
 
     ``project`` overrides the span's ``llmtrace.project`` attribute (the server passes the project
     of the API key). Cost is computed from the token counts when the span does not carry one.
+    """
+    row = dict(
+        zip(SPAN_COLUMNS, span_values(record, project=project, prices=prices, now_ns=now_ns), strict=True)
+    )
+    row["start_time"] = _datetime(record.start_ns)
+    row["end_time"] = _datetime(record.end_ns)
+    return row
+
+
+def span_values(
+    record: SpanRecord,
+    *,
+    project: str | None = None,
+    prices: PriceBook | None = None,
+    now_ns: int | None = None,
+) -> tuple[Any, ...]:
+    """:func:`span_to_row` as a tuple in :data:`SPAN_COLUMNS` order, except that ``start_time`` and
+    ``end_time`` are integer microseconds since the epoch: what columnar ingest transposes
+    (``zip(*values)``) into Arrow arrays without a dict or two datetimes per span.
 
     This runs for every ingested span, so the attributes are read in one pass: each one is
     validated and, through :data:`_SLOTS`, lands in the field it feeds.
@@ -256,7 +277,6 @@ def span_to_row(
         )
 
     status, error_type, error_message = _status(record, _text(values[_STATUS]), _text(values[_ERROR_TYPE]))
-    start_time = _datetime(record.start_ns)
     cost = values[_COST]
     if cost is not None:
         if isinstance(cost, bool) or not isinstance(cost, _NUMBER) or cost < 0:
@@ -268,9 +288,9 @@ def span_to_row(
         book = prices or default_price_book
         tokens = (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0)
         model = response_model or request_model
-        cost = _cost(book, provider, model, tokens, start_time)
+        cost = _cost(book, provider, model, tokens, record.start_ns)
         if cost is None and request_model and request_model != model:  # e.g. an unpriced dated snapshot
-            cost = _cost(book, provider, request_model, tokens, start_time)
+            cost = _cost(book, provider, request_model, tokens, record.start_ns)
 
     ttft_ms = values[_TTFT_MS]
     ttft_s = values[_TTFT_S]
@@ -298,9 +318,7 @@ def span_to_row(
     tags = [str(t) for t in tags] if isinstance(tags, _SEQUENCE) else ([str(tags)] if tags else [])
 
     span_project = _text(values[_PROJECT]) or _text(resource.get(sc.LLMTRACE_PROJECT))
-    environment = _text(values[_ENVIRONMENT]) or _text(
-        _first(resource, (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT))
-    )
+    environment = _text(values[_ENVIRONMENT]) or _text(_first(resource, _ENVIRONMENT_NAMES))
     service_name = _text(resource.get(sc.SERVICE_NAME))
     if not service_name and sc.SERVICE_NAME in attrs:  # only then is the span's own copy consumed
         flattened.add(sc.SERVICE_NAME)
@@ -311,48 +329,48 @@ def span_to_row(
     else:
         kept = others
     rest = {k: _attribute_text(attrs[k]) for k in kept if k not in _KIND_HINTS and k not in flattened}
-    return {
-        "project": project or span_project or DEFAULT_PROJECT,
-        "trace_id": record.trace_id,
-        "span_id": record.span_id,
-        "parent_span_id": record.parent_span_id or "",
-        "name": record.name[:1024],
-        "kind": kind,
-        "service_name": service_name or "unknown_service",
-        "environment": environment,
-        "start_time": start_time,
-        "end_time": _datetime(record.end_ns),
-        "duration_ms": (record.end_ns - record.start_ns) / 1e6,
-        "status": status,
-        "error_type": error_type,
-        "error_message": error_message[:8192],
-        "provider": provider,
-        "operation": operation,
-        "request_model": request_model,
-        "response_model": response_model,
-        "input_tokens": input_tokens or 0,
-        "output_tokens": output_tokens or 0,
-        "cached_input_tokens": cached or 0,
-        "cache_write_tokens": cache_write or 0,
-        "reasoning_tokens": reasoning or 0,
-        "usage_source": usage_source,
-        "cost_usd": cost,
-        "ttft_ms": None if ttft_ms is None else float(ttft_ms),
-        "finish_reason": finish_reason,
-        "prompt_name": _text(values[_PROMPT_NAME]),
-        "prompt_version": _text(values[_PROMPT_VERSION]),
-        "user_id": _text(values[_USER_ID]),
-        "session_id": _text(values[_SESSION_ID]),
-        "tags": tags,
-        "input": input_text[:MAX_TEXT_CHARS],
-        "output": output_text[:MAX_TEXT_CHARS],
-        "output_chars": min(output_chars, _UINT32_MAX),
-        "attributes": rest,
-    }
+    return (
+        project or span_project or DEFAULT_PROJECT,  # project
+        record.trace_id,  # trace_id
+        record.span_id,  # span_id
+        record.parent_span_id or "",  # parent_span_id
+        record.name[:1024],  # name
+        kind,
+        service_name or "unknown_service",  # service_name
+        environment,
+        record.start_ns // 1000,  # start_time (µs)
+        record.end_ns // 1000,  # end_time (µs)
+        (record.end_ns - record.start_ns) / 1e6,  # duration_ms
+        status,
+        error_type,
+        error_message[:8192],  # error_message
+        provider,
+        operation,
+        request_model,
+        response_model,
+        input_tokens or 0,  # input_tokens
+        output_tokens or 0,  # output_tokens
+        cached or 0,  # cached_input_tokens
+        cache_write or 0,  # cache_write_tokens
+        reasoning or 0,  # reasoning_tokens
+        usage_source,
+        cost,  # cost_usd
+        None if ttft_ms is None else float(ttft_ms),  # ttft_ms
+        finish_reason,
+        _text(values[_PROMPT_NAME]),  # prompt_name
+        _text(values[_PROMPT_VERSION]),  # prompt_version
+        _text(values[_USER_ID]),  # user_id
+        _text(values[_SESSION_ID]),  # session_id
+        tags,
+        input_text[:MAX_TEXT_CHARS],  # input
+        output_text[:MAX_TEXT_CHARS],  # output
+        min(output_chars, _UINT32_MAX),  # output_chars
+        rest,  # attributes
+    )
 
 
 def _cost(
-    book: PriceBook, provider: str, model: str, tokens: tuple[int, int, int, int, int], when: datetime
+    book: PriceBook, provider: str, model: str, tokens: tuple[int, int, int, int, int], start_ns: int
 ) -> float | None:
     """Price ``tokens`` (input, output, cache read, cache write, reasoning) of one call of ``model``."""
     return book.cost_usd(
@@ -363,7 +381,7 @@ def _cost(
         cached_input_tokens=tokens[2],
         cache_write_tokens=tokens[3],
         reasoning_tokens=tokens[4],
-        when=when,
+        when_ns=start_ns,
     )
 
 
@@ -380,11 +398,6 @@ def _tokens(value: Any, name: str) -> int | None:
     if value > _UINT32_MAX:
         raise InvalidSpan(f"attribute {name!r} is out of range: {value!r}")
     return int(value)
-
-
-def row_values(row: Mapping[str, Any]) -> list[Any]:
-    """A row dict as a list in :data:`SPAN_COLUMNS` order, for column-named inserts."""
-    return [row[c] for c in SPAN_COLUMNS]
 
 
 def _check_ids(record: SpanRecord) -> None:

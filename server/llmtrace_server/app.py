@@ -11,15 +11,15 @@ Example::
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from llmtrace.store import Store, open_store
 from llmtrace_server import __version__
+from llmtrace_server.decode_pool import decode_pool
+from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
@@ -45,8 +45,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             app.state.span_writer = writer = SpanWriter(
                 opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
             )
-            app.state.decode_pool = _decode_pool(settings.decode_workers)
+            app.state.decode_pool = decode_pool(settings.decode_workers)
             await writer.start()
+            tune_gc()
             try:
                 yield
             finally:
@@ -66,13 +67,3 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     for router in ROUTERS:
         app.include_router(router)
     return app
-
-
-def _decode_pool(workers: int) -> ProcessPoolExecutor | None:
-    """Worker processes for OTLP decoding and row mapping, so ingest is not bound to one core by the GIL.
-
-    "spawn", not fork: the parent runs chDB's threads, and forking a threaded process is unsafe.
-    """
-    if workers <= 0:
-        return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))

@@ -7,11 +7,15 @@ a span repeated inside one batch.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from llmtrace._internal.pricing import PriceBook
-from llmtrace.store.rows import InvalidSpan, span_to_row
+from llmtrace.store.arrow import SPAN_SCHEMA, span_table
+from llmtrace.store.rows import InvalidSpan, span_values
 from llmtrace_server import otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
 
@@ -22,7 +26,7 @@ MAX_REPORTED_ERRORS = 5  # the partial-success message names the first few probl
 
 @dataclass(slots=True)
 class PreparedBatch:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    spans: pa.Table = field(default_factory=SPAN_SCHEMA.empty_table)  # the rows to store
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0  # spans repeated inside the batch (stored once, not an error)
 
@@ -40,20 +44,21 @@ class PreparedBatch:
 
 
 def prepare(batch: DecodedBatch, project: str, prices: PriceBook | None = None) -> PreparedBatch:
-    """Map every decodable span; an :class:`InvalidSpan` rejects that span only."""
+    """Map every decodable span into an Arrow table; an :class:`InvalidSpan` rejects that span only."""
     prepared = PreparedBatch(rejected=list(batch.rejected))
-    by_id: dict[tuple[str, str], dict[str, Any]] = {}
+    by_id: dict[tuple[str, str], tuple[Any, ...]] = {}
+    now_ns = time.time_ns()  # one clock read per batch: the future-skew check allows a day
     for index, record in batch.records:
         try:
-            row = span_to_row(record, project=project, prices=prices)
+            values = span_values(record, project=project, prices=prices, now_ns=now_ns)
         except InvalidSpan as exc:
             prepared.rejected.append(Rejected(index, record.trace_id, record.span_id, str(exc)))
             continue
-        key = (row["trace_id"], row["span_id"])
+        key = (record.trace_id, record.span_id)
         if key in by_id:
             prepared.duplicates += 1
-        by_id[key] = row  # the last copy wins, as a later re-send would
-    prepared.rows = list(by_id.values())
+        by_id[key] = values  # the last copy wins, as a later re-send would
+    prepared.spans = span_table(list(by_id.values()))
     prepared.rejected.sort(key=lambda r: r.index)
     return prepared
 

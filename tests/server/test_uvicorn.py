@@ -224,6 +224,36 @@ def test_kill_9_and_restart_loses_nothing_and_duplicates_nothing(tmp_path: Path)
         proc.stop()
 
 
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_decode_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "data", None, "--decode-workers", "2").start()
+    try:
+        spans = [hand_built({"gen_ai.request.model": "gpt-4o-mini"}, f"s-{i}") for i in range(4)]
+        assert exporter(proc.url).export(spans) == SpanExportResult.SUCCESS  # starts a worker
+        assert proc.proc is not None
+        workers = _children(proc.proc.pid)
+        assert workers
+        proc.kill()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if Path(f"/proc/{w}").exists()], "orphaned decode workers"
+    finally:
+        proc.stop()
+
+
 def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path) -> None:
     env = {"LLMTRACE_INGEST_CONCURRENCY": "1", "LLMTRACE_INGEST_QUEUE": "0"}
     proc = ServerProcess(tmp_path / "data", None, env=env).start()

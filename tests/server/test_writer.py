@@ -5,35 +5,39 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any
+
+import pyarrow as pa
 
 from llmtrace._internal import semconv as sc
 from llmtrace.store import Store
-from llmtrace.store.rows import SpanRecord, span_to_row
+from llmtrace.store.arrow import span_table
+from llmtrace.store.rows import SpanRecord, span_values
 from llmtrace_server.writer import SpanWriter
 
 START_NS = time.time_ns() - 60 * 1_000_000_000  # one partition for every row: one part per INSERT
 
 
-def rows(n: int) -> list[dict[str, Any]]:
+def rows(n: int) -> pa.Table:
     attrs = {
         sc.GEN_AI_OPERATION_NAME: "chat",
         sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
         sc.GEN_AI_USAGE_INPUT_TOKENS: 5,
     }
-    return [
-        span_to_row(
-            SpanRecord(
-                os.urandom(16).hex(),
-                os.urandom(8).hex(),
-                "chat",
-                START_NS,
-                START_NS + 10**9,
-                attributes=attrs,
+    return span_table(
+        [
+            span_values(
+                SpanRecord(
+                    os.urandom(16).hex(),
+                    os.urandom(8).hex(),
+                    "chat",
+                    START_NS,
+                    START_NS + 10**9,
+                    attributes=attrs,
+                )
             )
-        )
-        for _ in range(n)
-    ]
+            for _ in range(n)
+        ]
+    )
 
 
 def inserts(store: Store) -> int:
@@ -103,3 +107,17 @@ async def test_a_full_block_is_written_without_waiting_for_the_linger(store: Sto
             assert time.monotonic() - t0 < 10
     finally:
         await writer.close()
+
+
+async def test_spans_repeated_across_requests_of_one_block_are_stored_once(store: Store) -> None:
+    writer = SpanWriter(store, min_rows=10_000, linger_s=30)
+    await writer.start()
+    try:
+        first = rows(3)
+        second = pa.concat_tables([first.slice(1), rows(2)])  # two spans of `first`, two new ones
+        written = await asyncio.gather(writer.write(first), writer.write(second))
+        again = await writer.write(second)  # a later re-send: nothing new
+    finally:
+        await writer.close()
+    assert written == [3, 2] and again == 0
+    assert (inserts(store), stored(store)) == (1, 5)

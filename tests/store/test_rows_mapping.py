@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -246,3 +246,48 @@ def test_inconsistent_cache_counts_store_the_span_with_unknown_cost() -> None:
         )
     )
     assert (row["kind"], row["cached_input_tokens"], row["cost_usd"]) == ("llm", 20, None)
+
+
+def test_span_values_is_the_row_in_column_order_with_microsecond_times() -> None:
+    rec = record(
+        {
+            sc.GEN_AI_OPERATION_NAME: "chat",
+            sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+            sc.GEN_AI_USAGE_INPUT_TOKENS: 120,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: 30,
+            "app.extra": True,
+        },
+        start_ns=NOW - 1_500_000_999,
+    )
+    values = dict(zip(SPAN_COLUMNS, rows.span_values(rec), strict=True))
+    row = span_to_row(rec)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert values["start_time"] == (NOW - 1_500_000_999) // 1000 and values["end_time"] == NOW // 1000
+    assert row["start_time"] == epoch + timedelta(microseconds=values["start_time"])
+    assert row["end_time"] == epoch + timedelta(microseconds=values["end_time"])
+    times = ("start_time", "end_time")
+    assert {k: v for k, v in values.items() if k not in times} == {
+        k: v for k, v in row.items() if k not in times
+    }
+    assert row["cost_usd"] is not None and row["attributes"] == {"app.extra": "true"}
+
+
+def test_cost_at_ingest_uses_the_price_in_effect_when_the_span_started() -> None:
+    # o3's price fell on 2025-06-10 ($10 -> $2 per million input tokens).
+    def cost_at(moment: datetime) -> float | None:
+        start = int(moment.timestamp()) * 10**9
+        attributes = {
+            sc.GEN_AI_OPERATION_NAME: "chat",
+            sc.GEN_AI_PROVIDER_NAME: "openai",
+            sc.GEN_AI_REQUEST_MODEL: "o3",
+            sc.GEN_AI_USAGE_INPUT_TOKENS: 1_000_000,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: 0,
+        }
+        row = span_to_row(record(attributes, start_ns=start, end_ns=start + 10**9), now_ns=start)
+        return row["cost_usd"]
+
+    before, after = (
+        cost_at(datetime(2025, 6, 9, 23, tzinfo=UTC)),
+        cost_at(datetime(2025, 6, 10, 1, tzinfo=UTC)),
+    )
+    assert (before, after) == (pytest.approx(10.0), pytest.approx(2.0))

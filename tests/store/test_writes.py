@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from spans_factory import make_rows
 
-from llmtrace.store import Store
+from llmtrace.store import Store, StoreError
+from llmtrace.store.arrow import span_table
 from llmtrace.store.rows import SCORE_COLUMNS, SPAN_COLUMNS
 
 _KEY = ("project", "service_name", "environment", "model", "provider", "prompt_name", "prompt_version")
@@ -211,3 +212,45 @@ def test_scores_replace_on_rescore_and_dedup_by_token(store: Store) -> None:
 def test_empty_insert_is_a_no_op(store: Store) -> None:
     store.insert_spans([])
     assert _counts(store) == (0, 0, 0)
+
+
+def _table(rows: list[dict[str, Any]]) -> Any:
+    return span_table([tuple(r[c] for c in SPAN_COLUMNS) for r in rows])
+
+
+def _stored_rows(store: Store) -> list[dict[str, Any]]:
+    result = store.client.query(
+        f"SELECT {', '.join(SPAN_COLUMNS)} FROM {{db:Identifier}}.spans ORDER BY span_id",
+        parameters={"db": store.database},
+    )
+    return [dict(zip(SPAN_COLUMNS, r, strict=True)) for r in result.result_rows]
+
+
+def test_arrow_span_table_round_trips_exactly(store: Store) -> None:
+    rows = make_rows(60, seed=5)
+    rows[0] |= {"input": "héllo ✓ 日本", "attributes": {}, "tags": [], "output_chars": 2**32 - 1}
+    rows[1] |= {"error_message": "line 1\nline 2\ttab \\ 'quoted'", "cost_usd": 0.0, "ttft_ms": 0.0}
+    store.insert_span_table(_table(rows))
+    assert _stored_rows(store) == sorted(rows, key=lambda r: r["span_id"])
+
+
+def test_arrow_inserts_feed_the_rollups_and_dedup_by_token(store: Store) -> None:
+    rows = make_rows(50, seed=9)
+    llm = len(_llm_rows(rows))
+    store.insert_span_table(_table(rows), dedup_token="arrow-1")
+    store.insert_span_table(_table(rows), dedup_token="arrow-1")  # a retried block
+    assert _counts(store) == (50, llm, llm)
+    store.insert_span_table(_table(rows), dedup_token="arrow-2")
+    assert _counts(store) == (100, 2 * llm, 2 * llm)
+
+
+def test_empty_span_table_is_a_no_op(store: Store) -> None:
+    store.insert_span_table(span_table([]))
+    assert _counts(store) == (0, 0, 0)
+
+
+def test_a_failed_arrow_insert_is_one_store_error_line(store: Store) -> None:
+    missing = Store(store.client, "no_such_database", store.dsn)
+    with pytest.raises(StoreError, match=r"^insert into no_such_database\.spans at .* failed: ") as info:
+        missing.insert_span_table(_table(make_rows(2)))
+    assert "\n" not in str(info.value)

@@ -85,7 +85,7 @@ async def export_traces(request: Request) -> Response:
             if isinstance(decoded, DecodeFailure):
                 return _status(media, decoded.status, code_pb2.INVALID_ARGUMENT, decoded.message)
             # Outside the work slot: the next request decodes while this one waits for its write.
-            await writer.write(decoded.rows)
+            await writer.write(decoded.spans)
     except Overloaded:
         return _status(media, 503, code_pb2.UNAVAILABLE, "ingest is overloaded; retry later", _retry_after())
     except _BodyTooLarge:
