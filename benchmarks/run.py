@@ -30,10 +30,11 @@ QUICK: dict[str, dict[str, Any]] = {
     "export": {"spans": 5_000},
 }
 # Ingest at the issue's goal setting: 64 batches of 512 in flight (many exporters at once), long
-# enough (800 batches) that chDB's background merges are paid for in the figure.
+# enough (800 batches) that chDB's background merges are paid for in the figure; the median of
+# five fresh-server runs, as runs of the same code differ by a few percent.
 FULL: dict[str, dict[str, Any]] = {
     "queries": {"sizes": [1_000_000, 10_000_000]},
-    "ingest": {"batches": 800, "concurrency": 64},
+    "ingest": {"batches": 800, "concurrency": 64, "repeats": 5},
 }
 _CHILD = """
 import json, sys
@@ -96,8 +97,12 @@ def machine() -> dict[str, Any]:
 
 
 def render(
-    info: dict[str, Any], results: dict[str, tuple[dict[str, Any] | None, str, float]], quick: bool
+    info: dict[str, Any],
+    results: dict[str, tuple[dict[str, Any] | None, str, float]],
+    quick: bool,
+    previous: str = "",
 ) -> str:
+    """RESULTS.md; modules not in ``results`` keep their section from ``previous`` (the old file)."""
     lines = [
         "# Benchmark results",
         "",
@@ -110,8 +115,14 @@ def render(
         *[f"| {k} | {v} |" for k, v in info.items()],
         "",
     ]
-    for name, (result, error, seconds) in results.items():
-        lines += [f"## {name} ({seconds:.0f} s)", ""]
+    kept = _sections(previous)
+    for name in MODULES:
+        if name not in results:
+            if name in kept:  # not run this time (--only): its earlier section stays, dated
+                lines += kept[name]
+            continue
+        result, error, seconds = results[name]
+        lines += [f"## {name} ({seconds:.0f} s, {info['date']})", ""]
         if result is None:
             lines += [f"Not measured: {error.splitlines()[-1] if error else 'no result'}", ""]
             continue
@@ -119,6 +130,18 @@ def render(
         lines += [f"| {key} | {value} |" for key, value in flatten(result)]
         lines.append("")
     return "\n".join(lines)
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """The ``## module`` sections of an earlier RESULTS.md, by module name."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:].split(" ", 1)[0], [])
+        if current is not None:
+            current.append(line)
+    return sections
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             marker = "   <- vs its baseline" if "ratio" in key.lower() or "_vs_" in key else ""
             print(f"   {key:<60} {value}{marker}", flush=True)
     out = HERE / "RESULTS.md"
-    out.write_text(render(info, results, args.quick) + "\n")
+    previous = out.read_text() if args.only and out.exists() else ""
+    out.write_text(render(info, results, args.quick, previous) + "\n")
     print(f"\nwrote {out}")
     return 0 if all(r is not None for r, _, _ in results.values()) else 1
 

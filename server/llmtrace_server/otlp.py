@@ -121,18 +121,18 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
                 try:
                     status = span.status
                     events = span.events
-                    record = SpanRecord(
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex(),
-                        name=span.name,
-                        start_ns=span.start_time_unix_nano,
-                        end_ns=span.end_time_unix_nano,
-                        status_code=_STATUS_CODES.get(status.code, "unset"),
-                        status_message=status.message,
-                        attributes=_pb_attributes(span.attributes),
-                        resource=resource,
-                        events=[(e.name, _pb_attributes(e.attributes)) for e in events] if events else (),
+                    record = SpanRecord(  # (positional: the per-span hot path)
+                        span.trace_id.hex(),
+                        span.span_id.hex(),
+                        span.name,
+                        span.start_time_unix_nano,
+                        span.end_time_unix_nano,
+                        span.parent_span_id.hex(),
+                        _STATUS_CODES.get(status.code, "unset"),
+                        status.message,
+                        _pb_attributes(span.attributes),
+                        resource,
+                        [(e.name, _pb_attributes(e.attributes)) for e in events] if events else (),
                     )
                 except (ValueError, RecursionError) as exc:
                     batch.rejected.append(Rejected(index, span.trace_id.hex(), span.span_id.hex(), str(exc)))
