@@ -17,13 +17,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
+from llmtrace._internal.clock import utc_from_ns
 from llmtrace._internal.export import PermanentError, RetryableError, Score
 from llmtrace._internal.pricing import PriceBook
 
@@ -184,9 +184,7 @@ class StoreBackend:
                 "label": s.label,
                 "source": s.source,
                 "comment": s.comment,
-                "timestamp": datetime.fromtimestamp(s.timestamp_ns // 1_000_000_000, UTC).replace(
-                    microsecond=(s.timestamp_ns // 1000) % 1_000_000
-                ),
+                "timestamp": utc_from_ns(s.timestamp_ns),
             }
             for s in scores
         ]

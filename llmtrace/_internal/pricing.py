@@ -16,10 +16,12 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+from llmtrace._internal.clock import utc_from_ns
 
 logger = logging.getLogger("llmtrace.pricing")
 
@@ -215,13 +217,8 @@ class PriceBook:
         )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _moment(when: datetime | None, when_ns: int | None) -> datetime | None:
-    if when is not None or when_ns is None:
-        return when
-    return _EPOCH + timedelta(microseconds=when_ns // 1000)  # (integer: exact to the µs)
+    return when if when is not None or when_ns is None else utc_from_ns(when_ns)
 
 
 @lru_cache(maxsize=4096)

@@ -157,10 +157,7 @@ class LLMCall:
         try:
             _record_outcome(self, outcome, cancelled)
         finally:
-            try:
-                self.store_pending()  # (left over only when recording the outcome failed)
-            finally:
-                self.span.end()
+            self._end()
 
     def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
         """Record a provider error (and whatever partial output there was) and end the span."""
@@ -171,33 +168,29 @@ class LLMCall:
             span = self.span
             if outcome is not None and (outcome.output_chars or outcome.usage is not None):
                 _record_outcome(self, outcome, False)
-            else:
-                self.store_pending()
             span.set_attribute(sc.ERROR_TYPE, type(exc).__name__)
             status = getattr(exc, "status_code", None)
             if isinstance(status, int):
                 span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
             span.set_status(Status(StatusCode.ERROR, str(exc)[:2048]))
         finally:
-            try:
-                self.store_pending()
-            finally:
-                self.span.end()
+            self._end()
 
     def end_quietly(self) -> None:
         """End the span after an internal error, so no span is ever left open."""
         if not self.ended:
             self.ended = True
-            try:
-                self.store_pending()
-            finally:
-                self.span.end()
+            self._end()
 
-    def store_pending(self) -> None:
-        """Put the request attributes on the span now (they normally go with the outcome's)."""
+    def _end(self) -> None:
+        """End the span, first storing request attributes still pending (the outcome's recording
+        stores them with its own; they are left over only when it did not run or failed)."""
         pending, self.pending = self.pending, None
-        if pending:
-            set_attributes(self.span, pending)
+        try:
+            if pending:
+                set_attributes(self.span, pending)
+        finally:
+            self.span.end()
 
 
 @lru_cache(maxsize=64)

@@ -347,18 +347,15 @@ class MessagesStream(MessagesCreate):
         return True
 
 
-def _manager_request(manager_class: str) -> str:
-    """The (name-mangled) attribute where a stream manager keeps its deferred request."""
-    return f"_{manager_class}__api_request"
-
-
-def _stream_wrapper(endpoint: MessagesStream, is_async: bool, attr: str) -> Any:
+def _stream_wrapper(endpoint: MessagesStream, is_async: bool, prefix: str) -> Any:
     """Wrap ``messages.stream()``: swap the manager's deferred request for a traced one.
 
     The helper calls ``_post`` directly (not ``create``), so the raw stream is intercepted where
     the manager makes its request; ``text_stream``, ``get_final_message`` and ``until_done`` all
-    read that raw stream, so they are covered too.
+    read that raw stream, so they are covered too. ``prefix`` names the manager class ("" or "Beta").
     """
+    # Where the manager keeps its deferred request (a name-mangled attribute of its class).
+    attr = f"_{prefix}{'Async' if is_async else ''}MessageStreamManager__api_request"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         manager = wrapped(*args, **kwargs)
@@ -401,12 +398,8 @@ def _message_targets(sync: type, async_: type, where: str, prefix: str) -> list[
         (async_, "create", async_wrapper(create)),
         (sync, "parse", sync_wrapper(parse)),
         (async_, "parse", async_wrapper(parse)),
-        (sync, "stream", _stream_wrapper(stream, False, _manager_request(f"{prefix}MessageStreamManager"))),
-        (
-            async_,
-            "stream",
-            _stream_wrapper(stream, True, _manager_request(f"{prefix}AsyncMessageStreamManager")),
-        ),
+        (sync, "stream", _stream_wrapper(stream, False, prefix)),
+        (async_, "stream", _stream_wrapper(stream, True, prefix)),
     ]
 
 

@@ -19,10 +19,10 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmtrace._internal import semconv as sc
+from llmtrace._internal.clock import utc_from_ns
 from llmtrace._internal.pricing import PriceBook, default_price_book
 
 # Columns written on insert, in table order (`model` is MATERIALIZED, `ingested_at` defaulted).
@@ -212,8 +212,8 @@ def span_to_row(
     row = dict(
         zip(SPAN_COLUMNS, span_values(record, project=project, prices=prices, now_ns=now_ns), strict=True)
     )
-    row["start_time"] = _datetime(record.start_ns)
-    row["end_time"] = _datetime(record.end_ns)
+    row["start_time"] = utc_from_ns(record.start_ns)
+    row["end_time"] = utc_from_ns(record.end_ns)
     return row
 
 
@@ -519,13 +519,3 @@ def _attribute_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return _text(value)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _datetime(ns: int) -> datetime:
-    # Integer arithmetic: a float of epoch seconds cannot hold every microsecond. (Also the
-    # fastest exact form: this runs twice per span on the ingest hot path.)
-    return _EPOCH + _MICROSECOND * (ns // 1000)
