@@ -47,3 +47,20 @@ def span_table(values: Sequence[Sequence[Any]]) -> pa.Table:
     columns = zip(*values, strict=True)
     arrays = [pa.array(column, type=field.type) for column, field in zip(columns, SPAN_SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
+
+
+def table_to_ipc(table: pa.Table) -> bytes:
+    """``table`` in the Arrow IPC stream format: how a decode worker hands its table back.
+
+    Pickling a table instead costs several times more (a Python reconstruction call per column and
+    buffer, ~1 µs per span for the two sides on the benchmark's spans against ~0.2 µs for IPC).
+    """
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def table_from_ipc(data: bytes) -> pa.Table:
+    """The table :func:`table_to_ipc` wrote (its arrays use ``data`` without copying it)."""
+    return pa.ipc.open_stream(data).read_all()

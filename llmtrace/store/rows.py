@@ -85,6 +85,7 @@ _UINT32_MAX = 2**32 - 1
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+_IDS = re.compile(r"^[0-9a-f]{48}$")  # trace_id + span_id
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -242,23 +243,26 @@ def span_values(
     flat_messages = False  # OpenLLMetry's gen_ai.prompt.N.* / gen_ai.completion.N.* keys are present
     shadowed = False  # a read name was skipped for another of its field (the rare slow path below)
     for key, value in attrs.items():
-        if type(key) is not str or not 0 < len(key) <= 1024:
-            raise InvalidSpan(f"attribute key {key!r} is empty or too long")
         if type(value) is str:
             if len(value) > MAX_ATTRIBUTE_CHARS:
                 _check_attribute(key, value)
         elif isinstance(value, _SEQUENCE_OR_BYTES):
             _check_attribute(key, value)
         slot = slots.get(key)
-        if slot is None:
+        if slot is None:  # (a name in _SLOTS is a valid key: only the others need checking)
+            if type(key) is not str or not 0 < len(key) <= 1024:
+                raise InvalidSpan(f"attribute key {key!r} is empty or too long")
             others.append(key)
             flat_messages = flat_messages or key.startswith(_FLATTENED_PREFIXES)
-        elif value is None or value == "" or slot[1] > ranks[slot[0]]:
+            continue
+        field, rank = slot
+        if value is None or value == "" or rank > ranks[field]:
             shadowed = True
-        else:
-            shadowed = shadowed or ranks[slot[0]] != _UNRANKED
-            ranks[slot[0]] = slot[1]
-            values[slot[0]] = value
+            continue
+        if ranks[field] != _UNRANKED:
+            shadowed = True
+        ranks[field] = rank
+        values[field] = value
     input_tokens = _tokens(values[_INPUT_TOKENS], sc.GEN_AI_USAGE_INPUT_TOKENS)
     output_tokens = _tokens(values[_OUTPUT_TOKENS], sc.GEN_AI_USAGE_OUTPUT_TOKENS)
     cached = _tokens(values[_CACHED_TOKENS], sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
@@ -317,7 +321,6 @@ def span_values(
     tags = values[_TAGS]
     tags = [str(t) for t in tags] if isinstance(tags, _SEQUENCE) else ([str(tags)] if tags else [])
 
-    span_project = _text(values[_PROJECT]) or _text(resource.get(sc.LLMTRACE_PROJECT))
     environment = _text(values[_ENVIRONMENT]) or _text(_first(resource, _ENVIRONMENT_NAMES))
     service_name = _text(resource.get(sc.SERVICE_NAME))
     if not service_name and sc.SERVICE_NAME in attrs:  # only then is the span's own copy consumed
@@ -328,9 +331,13 @@ def span_values(
         kept = [k for k in attrs if (slot := slots.get(k)) is None or slot[1] > ranks[slot[0]]]
     else:
         kept = others
-    rest = {k: _attribute_text(attrs[k]) for k in kept if k not in _KIND_HINTS and k not in flattened}
+    rest: dict[str, str] = {}
+    for key in kept:  # a loop, not a comprehension: cheaper for the usual two or three keys
+        if key not in _KIND_HINTS and key not in flattened:
+            value = attrs[key]
+            rest[key] = value if type(value) is str else _attribute_text(value)
     return (
-        project or span_project or DEFAULT_PROJECT,  # project
+        project or _text(values[_PROJECT]) or _text(resource.get(sc.LLMTRACE_PROJECT)) or DEFAULT_PROJECT,
         record.trace_id,  # trace_id
         record.span_id,  # span_id
         record.parent_span_id or "",  # parent_span_id
@@ -401,22 +408,20 @@ def _tokens(value: Any, name: str) -> int | None:
 
 
 def _check_ids(record: SpanRecord) -> None:
-    if (
-        not isinstance(record.trace_id, str)
-        or not _TRACE_ID.match(record.trace_id)
-        or record.trace_id == _ZERO_TRACE
+    trace_id, span_id = record.trace_id, record.span_id
+    if (  # the usual case in one regex match: two well-formed, non-zero ids
+        type(trace_id) is str
+        and type(span_id) is str
+        and len(trace_id) == 32
+        and _IDS.match(trace_id + span_id)
+        and trace_id != _ZERO_TRACE
+        and span_id != _ZERO_SPAN
     ):
-        raise InvalidSpan(
-            f"trace_id must be 32 lowercase hex characters and not all zero, got {record.trace_id!r}"
-        )
-    if (
-        not isinstance(record.span_id, str)
-        or not _SPAN_ID.match(record.span_id)
-        or record.span_id == _ZERO_SPAN
-    ):
-        raise InvalidSpan(
-            f"span_id must be 16 lowercase hex characters and not all zero, got {record.span_id!r}"
-        )
+        pass
+    elif not isinstance(trace_id, str) or not _TRACE_ID.match(trace_id) or trace_id == _ZERO_TRACE:
+        raise InvalidSpan(f"trace_id must be 32 lowercase hex characters and not all zero, got {trace_id!r}")
+    elif not isinstance(span_id, str) or not _SPAN_ID.match(span_id) or span_id == _ZERO_SPAN:
+        raise InvalidSpan(f"span_id must be 16 lowercase hex characters and not all zero, got {span_id!r}")
     if record.parent_span_id and not _SPAN_ID.match(record.parent_span_id):
         raise InvalidSpan(
             f"parent_span_id must be 16 lowercase hex characters, got {record.parent_span_id!r}"
@@ -506,10 +511,10 @@ def _first(mapping: Mapping[str, Any], keys: Sequence[str]) -> Any:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # first: almost every call
+        return value
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
     if isinstance(value, _CONTAINER):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)

@@ -9,26 +9,33 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
 
 from llmtrace._internal.pricing import PriceBook
-from llmtrace.store.arrow import SPAN_SCHEMA, span_table
-from llmtrace.store.rows import InvalidSpan, span_values
+from llmtrace.store.arrow import span_table, table_from_ipc, table_to_ipc
+from llmtrace.store.rows import SPAN_COLUMNS, InvalidSpan, span_values
 from llmtrace_server import otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
 
 log = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 5  # the partial-success message names the first few problems
+_SPAN_ID = itemgetter(SPAN_COLUMNS.index("span_id"))
+_TRACE_AND_SPAN_ID = itemgetter(SPAN_COLUMNS.index("trace_id"), SPAN_COLUMNS.index("span_id"))
 
 
 @dataclass(slots=True)
 class PreparedBatch:
-    spans: pa.Table = field(default_factory=SPAN_SCHEMA.empty_table)  # the rows to store
+    spans: pa.Table  # the rows to store (:func:`llmtrace.store.arrow.span_table`)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0  # spans repeated inside the batch (stored once, not an error)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with the table as Arrow IPC: the batch crosses from a decode worker process."""
+        return _unpickle_prepared, (table_to_ipc(self.spans), self.rejected, self.duplicates)
 
     def error_message(self) -> str:
         """One line naming the first problems, for ``partial_success.error_message``."""
@@ -43,24 +50,27 @@ class PreparedBatch:
         return f"{len(self.rejected)} span(s) rejected: " + "; ".join(shown) + suffix
 
 
+def _unpickle_prepared(spans: bytes, rejected: list[Rejected], duplicates: int) -> PreparedBatch:
+    return PreparedBatch(table_from_ipc(spans), rejected, duplicates)
+
+
 def prepare(batch: DecodedBatch, project: str, prices: PriceBook | None = None) -> PreparedBatch:
     """Map every decodable span into an Arrow table; an :class:`InvalidSpan` rejects that span only."""
-    prepared = PreparedBatch(rejected=list(batch.rejected))
-    by_id: dict[tuple[str, str], tuple[Any, ...]] = {}
+    rejected = list(batch.rejected)
+    rows: list[tuple[Any, ...]] = []
     now_ns = time.time_ns()  # one clock read per batch: the future-skew check allows a day
     for index, record in batch.records:
         try:
-            values = span_values(record, project=project, prices=prices, now_ns=now_ns)
+            rows.append(span_values(record, project=project, prices=prices, now_ns=now_ns))
         except InvalidSpan as exc:
-            prepared.rejected.append(Rejected(index, record.trace_id, record.span_id, str(exc)))
-            continue
-        key = (record.trace_id, record.span_id)
-        if key in by_id:
-            prepared.duplicates += 1
-        by_id[key] = values  # the last copy wins, as a later re-send would
-    prepared.spans = span_table(list(by_id.values()))
-    prepared.rejected.sort(key=lambda r: r.index)
-    return prepared
+            rejected.append(Rejected(index, record.trace_id, record.span_id, str(exc)))
+    duplicates = 0
+    if len(set(map(_SPAN_ID, rows))) < len(rows):  # a span sent twice in the batch (rare)
+        by_id = {_TRACE_AND_SPAN_ID(row): row for row in rows}  # the last copy wins, as a re-send would
+        duplicates = len(rows) - len(by_id)
+        rows = list(by_id.values())
+    rejected.sort(key=lambda r: r.index)
+    return PreparedBatch(span_table(rows), rejected, duplicates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,27 +151,40 @@ def _pb_attributes(key_values: Iterable[Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for kv in key_values:
         value = kv.value
+        text = value.string_value  # most GenAI attributes are strings: one read, no WhichOneof
+        if text:
+            result[kv.key] = text
+            continue
         kind = value.WhichOneof("value")
-        result[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else _pb_value(value, 0)
+        result[kv.key] = getattr(value, kind) if kind in _SCALAR_KINDS else _pb_value(value, kind, 0)
     return result
 
 
-def _pb_value(value: Any, depth: int) -> Any:
-    kind = value.WhichOneof("value")
+def _pb_value(value: Any, kind: str | None, depth: int) -> Any:
+    """An AnyValue whose set field is ``kind`` (its ``WhichOneof``) as a Python value."""
     if kind is None:
         return None
     if kind == "array_value":
         _check_depth(depth)
         items = []
         for item in value.array_value.values:
+            text = item.string_value  # e.g. finish reasons: string arrays are the common case
+            if text:
+                items.append(text)
+                continue
             item_kind = item.WhichOneof("value")
             items.append(
-                getattr(item, item_kind) if item_kind in _SCALAR_KINDS else _pb_value(item, depth + 1)
+                getattr(item, item_kind)
+                if item_kind in _SCALAR_KINDS
+                else _pb_value(item, item_kind, depth + 1)
             )
         return items
     if kind == "kvlist_value":
         _check_depth(depth)
-        return {kv.key: _pb_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
+        return {
+            kv.key: _pb_value(kv.value, kv.value.WhichOneof("value"), depth + 1)
+            for kv in value.kvlist_value.values
+        }
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return getattr(value, kind)

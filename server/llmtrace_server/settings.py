@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         description="Processes decoding OTLP bodies; 0 = threads of the server process. "
         "Default: one per CPU (at most 4) when there are two or more, else 0.",
     )
-    insert_max_rows: int = Field(default=20_000, gt=0, description="Most spans one INSERT carries.")
+    insert_max_rows: int = Field(default=32_768, gt=0, description="Most spans one INSERT carries.")
     dedup_window_s: int = Field(default=900, ge=0, description="How long re-sent spans are recognised.")
     evaluate_alerts: bool = Field(
         default=True,

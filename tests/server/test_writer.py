@@ -10,9 +10,9 @@ import pyarrow as pa
 
 from llmtrace._internal import semconv as sc
 from llmtrace.store import Store
-from llmtrace.store.arrow import span_table
+from llmtrace.store.arrow import span_table, table_from_ipc, table_to_ipc
 from llmtrace.store.rows import SpanRecord, span_values
-from llmtrace_server.writer import SpanWriter
+from llmtrace_server.writer import SpanWriter, _token
 
 START_NS = time.time_ns() - 60 * 1_000_000_000  # one partition for every row: one part per INSERT
 
@@ -121,3 +121,11 @@ async def test_spans_repeated_across_requests_of_one_block_are_stored_once(store
         await writer.close()
     assert written == [3, 2] and again == 0
     assert (inserts(store), stored(store)) == (1, 5)
+
+
+def test_the_dedup_token_names_the_spans_of_a_block_not_its_memory_layout() -> None:
+    block = rows(4)
+    copied = table_from_ipc(table_to_ipc(block))  # same spans, other buffers (as from a decode worker)
+    assert _token(copied) == _token(block)
+    assert _token(block.slice(1)) != _token(block)  # a slice shares the buffers but not the spans
+    assert _token(rows(4)) != _token(block)
