@@ -280,7 +280,12 @@ def span_values(
             sc.USAGE_REPORTED if input_tokens is not None or output_tokens is not None else sc.USAGE_NONE
         )
 
-    status, error_type, error_message = _status(record, _text(values[_STATUS]), _text(values[_ERROR_TYPE]))
+    if record.events or record.status_code == "error" or values[_STATUS] is not None:
+        status, error_type, error_message = _status(
+            record, _text(values[_STATUS]), _text(values[_ERROR_TYPE])
+        )
+    else:  # the usual span: nothing can make it anything but ok
+        status, error_type, error_message = sc.STATUS_OK, "", ""
     cost = values[_COST]
     if cost is not None:
         if isinstance(cost, bool) or not isinstance(cost, _NUMBER) or cost < 0:
@@ -455,7 +460,8 @@ def _check_attribute(key: str, value: Any) -> None:
 def _kind(explicit: Any, operation: str, attrs: Mapping[str, Any], model: str) -> str:
     if explicit:
         return str(explicit).lower()
-    oi = str(attrs.get(sc.OPENINFERENCE_SPAN_KIND, "")).upper()
+    oi = attrs.get(sc.OPENINFERENCE_SPAN_KIND)
+    oi = "" if oi is None else str(oi).upper()
     if oi == "LLM":
         return sc.KIND_LLM
     if oi == "EMBEDDING":

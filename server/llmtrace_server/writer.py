@@ -84,7 +84,9 @@ class SpanWriter:
 
     async def start(self) -> None:
         rows = await run_in_threadpool(recent_span_keys, self._store, self._window_s, self._max_keys)
-        self._remember([_key(*row) for row in rows])
+        keys = [_key(*row) for row in rows]
+        self._seen.update(keys)
+        self._remember(keys)
         self._task = asyncio.create_task(self._run(), name="llmtrace-span-writer")
 
     async def close(self) -> None:
@@ -187,9 +189,8 @@ class SpanWriter:
         return fresh
 
     def _remember(self, keys: list[int]) -> None:
-        """Keep ``keys`` for the window (bounded), forgetting the oldest first."""
+        """Keep ``keys`` (already in the filter) for the window (bounded), forgetting the oldest first."""
         now = time.monotonic()
-        self._seen.update(keys)
         self._history.append((now, keys))
         while self._history and (
             self._history[0][0] < now - self._window_s or len(self._seen) > self._max_keys
