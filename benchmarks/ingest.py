@@ -5,8 +5,9 @@ process pre-builds OTLP protobuf batches of 512 LLM spans (varied models, token 
 users; realistic GenAI attributes), then posts them from several keep-alive connections at once,
 so the server always has work queued. Reported: spans/s over the measured batches (after a
 warm-up), p50/p99 request latency, the server's CPU use (per second and per span; the latter
-does not depend on what else the machine runs), the machine's load average, and a check that the
-store holds every acknowledged span exactly once (the metrics API's call count).
+does not depend on what else the machine runs), the machine's load average and speed (a fixed
+Python workload's CPU time, :func:`_machine_reference_ms`), and a check that the store holds
+every acknowledged span exactly once (the metrics API's call count).
 
 Run: ``python benchmarks/ingest.py [--batches 200] [--concurrency 8] [--repeats 1]``; ``main()`` returns the dict.
 """
@@ -114,6 +115,23 @@ def _start_server(store: Path, port: int, decode_workers: int | None) -> subproc
     raise RuntimeError("server did not start")
 
 
+def _machine_reference_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python workload (best of five), measured next to each run.
+
+    This VM's host lends it more or less CPU over the day: the same ingest code measured 53k
+    spans/s at one hour and 45k at the next, and so did this workload change. Reported beside the
+    throughput, it says how fast the machine was when the figures were taken.
+    """
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        table = {}
+        for i in range(300_000):
+            table[str(i)] = (i, i * 2.5, "x" * (i % 7))
+        best = min(best, time.process_time() - start)
+    return round(best * 1000, 1)
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU seconds used so far by ``pid`` and its live child processes (the decode workers)."""
     total = 0.0
@@ -172,6 +190,7 @@ def _run_once(
     bodies: list[bytes], warmup: int, concurrency: int, decode_workers: int | None
 ) -> dict[str, Any]:
     """One fresh server and store: send the warm-up bodies, then measure the rest."""
+    reference_ms = _machine_reference_ms()
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-") as tmp:
         server = _start_server(Path(tmp) / "data", port, decode_workers)
@@ -201,6 +220,7 @@ def _run_once(
         # 1e6 / this is the rate one fully available core would sustain.
         "server_cpu_us_per_span": round(cpu / spans * 1e6, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "machine_reference_ms": reference_ms,
         "stored_exactly_once": stored == len(bodies) * BATCH,
     }
 
@@ -243,6 +263,7 @@ def main(
         "repeats": repeats,
         **median,
         "spans_per_s_runs": [run["spans_per_s"] for run in runs],
+        "machine_reference_ms_runs": [run["machine_reference_ms"] for run in runs],
         "stored_exactly_once": all(run["stored_exactly_once"] for run in runs),
     }
 
