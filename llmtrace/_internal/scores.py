@@ -12,8 +12,8 @@ from llmtrace._internal import runtime
 from llmtrace._internal.export import Score
 from llmtrace._internal.guard import guarded
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_SPAN_ID = re.compile(r"^[0-9a-f]{16}\Z")
 _MAX_NAME = 200
 _MAX_TEXT = 8192
 

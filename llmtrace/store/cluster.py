@@ -23,7 +23,7 @@ from collections.abc import Set as AbstractSet
 
 from llmtrace.store.errors import StoreError
 
-_CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 UNSHARDED_TABLES = frozenset(
     {"schema_migrations", "alert_rules", "alert_state", "alert_events", "alert_lease"}
 )

@@ -23,7 +23,7 @@ from llmtrace.store.errors import StoreError
 
 ENV_STORE = "LLMTRACE_STORE"
 DEFAULT_DATABASE = "llmtrace"
-_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 _SERVER_SCHEMES = ("http", "https", "clickhouse")
 
 

@@ -27,7 +27,7 @@ from llmtrace.store.sql import TTL_PLACEHOLDERS, render, split_statements
 DEFAULT_SPAN_TTL_DAYS = 90
 DEFAULT_ROLLUP_TTL_DAYS = 400
 MIGRATIONS_TABLE = "schema_migrations"
-_FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql\Z")
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?\{\{database\}\}\.(\w+)", re.IGNORECASE)
 _TTL_LINE = re.compile(r"^TTL (.+)$", re.MULTILINE)
 

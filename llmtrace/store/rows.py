@@ -83,9 +83,10 @@ MAX_ATTRIBUTE_CHARS = 256 * 1024  # one attribute value; larger values reject th
 MAX_FUTURE_SKEW_NS = 24 * 3600 * 1_000_000_000  # a start time more than a day ahead is a bug
 _UINT32_MAX = 2**32 - 1
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
-_IDS = re.compile(r"^[0-9a-f]{48}$")  # trace_id + span_id
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_IDS = re.compile(r"[0-9a-f]{48}")  # trace_id + span_id
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -418,16 +419,16 @@ def _check_ids(record: SpanRecord) -> None:
         type(trace_id) is str
         and type(span_id) is str
         and len(trace_id) == 32
-        and _IDS.match(trace_id + span_id)
+        and _IDS.fullmatch(trace_id + span_id)
         and trace_id != _ZERO_TRACE
         and span_id != _ZERO_SPAN
     ):
         pass
-    elif not isinstance(trace_id, str) or not _TRACE_ID.match(trace_id) or trace_id == _ZERO_TRACE:
+    elif not isinstance(trace_id, str) or not _TRACE_ID.fullmatch(trace_id) or trace_id == _ZERO_TRACE:
         raise InvalidSpan(f"trace_id must be 32 lowercase hex characters and not all zero, got {trace_id!r}")
-    elif not isinstance(span_id, str) or not _SPAN_ID.match(span_id) or span_id == _ZERO_SPAN:
+    elif not isinstance(span_id, str) or not _SPAN_ID.fullmatch(span_id) or span_id == _ZERO_SPAN:
         raise InvalidSpan(f"span_id must be 16 lowercase hex characters and not all zero, got {span_id!r}")
-    if record.parent_span_id and not _SPAN_ID.match(record.parent_span_id):
+    if record.parent_span_id and not _SPAN_ID.fullmatch(record.parent_span_id):
         raise InvalidSpan(
             f"parent_span_id must be 16 lowercase hex characters, got {record.parent_span_id!r}"
         )

@@ -43,6 +43,8 @@ def test_score_links_to_current_span_or_given_ids(capture_spans: CapturedSpans) 
         (("x", 1.0), {"trace_id": "xyz"}, "trace_id"),
         (("x", 1.0), {"trace_id": "0" * 32}, "trace_id"),
         (("x", 1.0), {"trace_id": "a" * 32, "span_id": "123"}, "span_id"),
+        (("x", 1.0), {"trace_id": "a" * 32 + "\n"}, "trace_id"),
+        (("x", 1.0), {"trace_id": "a" * 32, "span_id": "a" * 16 + "\n"}, "span_id"),
         (("x", 1.0), {"span_id": "a" * 16}, "trace_id"),
         (("x", 1.0), {}, "outside a span"),
     ],

@@ -59,6 +59,7 @@ def test_server_dsn(
         ("http://u:hunter2@host:notaport/db", "malformed store DSN"),
         ("http://u:hunter2@host:8123/bad-name", "invalid database name"),
         ("chdb:///tmp/x?database=drop;table", "invalid database name"),
+        ("chdb:///tmp/x?database=llmtrace%0A", "invalid database name"),
         ("", "expected chdb:///abs/path"),
     ],
 )

@@ -217,6 +217,10 @@ def test_microseconds_survive_the_conversion() -> None:
         ({"trace_id": "xyz"}, {}, "trace_id"),
         ({"trace_id": "0" * 32}, {}, "trace_id"),
         ({"span_id": "B7AD6B7169203331"}, {}, "span_id"),
+        ({"span_id": "b7ad6b7169203331\n"}, {}, "span_id"),  # `$` alone would accept the newline
+        ({"trace_id": "0af7651916cd43dd8448eb211c80319c\n"}, {}, "trace_id"),
+        ({"parent_span_id": "00f067aa0ba902b7\n"}, {}, "parent_span_id"),
+        ({}, {"": "empty key"}, "attribute key"),
         ({}, {sc.GEN_AI_USAGE_INPUT_TOKENS: "12"}, "integer token count"),
         ({}, {sc.GEN_AI_USAGE_OUTPUT_TOKENS: -1}, "non-negative"),
         ({"start_ns": NOW + 3 * 86400 * 10**9, "end_ns": NOW + 3 * 86400 * 10**9}, {}, "future"),
