@@ -17,12 +17,15 @@ ClickHouse de-duplication token as its first attempt. Duplicates are therefore f
 the writer remembers the (project, trace_id, span_id) of spans written in the last ``window_s``
 seconds (at most ``max_keys``) and drops re-sent ones. The memory is rebuilt from the store at
 start, so a batch acknowledged just before a crash is still recognised when the exporter retries it.
+A failed INSERT is first sent again as the same block under the same token (ClickHouse skips it if
+the first attempt was committed after all); only then are the block's requests failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -44,6 +47,9 @@ class _Pending:
 
 
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
+INSERT_ATTEMPTS = 3  # per block, the same block and token each time (see SpanWriter._insert)
+INSERT_RETRY_DELAY_S = 0.2  # times the attempt number
+log = logging.getLogger(__name__)
 
 
 def _key(project: str, trace_id: str, span_id: str) -> int:
@@ -181,13 +187,34 @@ class SpanWriter:
             fresh.append(len(new_keys))
         try:
             if tables:
-                block = pa.concat_tables(tables)
-                await run_in_threadpool(self._store.insert_span_table, block, dedup_token=_token(block))
+                await self._insert(pa.concat_tables(tables))
         except BaseException:
             self._seen.difference_update(keys)  # not written: a retry must get through
             raise
         self._remember(keys)
         return fresh
+
+    async def _insert(self, block: pa.Table) -> None:
+        """INSERT ``block``; when that fails, send the very same block under the same token again.
+
+        A failed INSERT does not mean nothing was written: a connection to a ClickHouse server can
+        drop after the server committed the block. Re-sending the identical block under the same
+        ``insert_deduplication_token`` is safe either way (ClickHouse skips a block it already
+        has), whereas failing the requests at once would make their exporters re-send the spans
+        in a block of another composition, which the token cannot recognise.
+        """
+        token = _token(block)
+        for attempt in range(1, INSERT_ATTEMPTS + 1):
+            try:
+                await run_in_threadpool(self._store.insert_span_table, block, dedup_token=token)
+                return
+            except StoreError:
+                if attempt == INSERT_ATTEMPTS:
+                    raise
+                log.warning(
+                    "span insert failed (attempt %d of %d); sending the block again", attempt, INSERT_ATTEMPTS
+                )
+                await asyncio.sleep(INSERT_RETRY_DELAY_S * attempt)
 
     def _remember(self, keys: list[int]) -> None:
         """Keep ``keys`` (already in the filter) for the window (bounded), forgetting the oldest first."""

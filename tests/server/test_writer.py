@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 import pyarrow as pa
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from llmtrace._internal import semconv as sc
 from llmtrace.store import Store
@@ -129,3 +131,36 @@ def test_the_dedup_token_names_the_spans_of_a_block_not_its_memory_layout() -> N
     assert _token(copied) == _token(block)
     assert _token(block.slice(1)) != _token(block)  # a slice shares the buffers but not the spans
     assert _token(rows(4)) != _token(block)
+
+
+class _CommitThenDrop:
+    """clickhouse-connect's client whose first INSERT is committed but answered by a dropped
+    connection, as a ClickHouse server behind a flaky network can do."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.inserts = 0
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+        self.inserts += 1
+        result = self._client.insert_arrow(*args, **kwargs)
+        if self.inserts == 1:
+            raise OperationalError("connection reset by peer after the INSERT was sent")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+async def test_a_block_whose_insert_failed_after_committing_is_stored_once(store: Store) -> None:
+    flaky = _CommitThenDrop(store.client)
+    writer = SpanWriter(Store(flaky, store.database, store.dsn), min_rows=1)
+    await writer.start()
+    try:
+        assert await writer.write(rows(5)) == 5  # the re-sent block is recognised by its token
+    finally:
+        await writer.close()
+    assert flaky.inserts == 2
+    assert (inserts(store), stored(store)) == (1, 5)
+    rollup = f"SELECT countMerge(calls) FROM {store.database}.spans_hourly"
+    assert store.client.query(rollup).result_rows[0][0] == 5  # the views skipped the re-sent block too
