@@ -118,9 +118,9 @@ def _start_server(store: Path, port: int, decode_workers: int | None) -> subproc
 def _machine_reference_ms() -> float:
     """CPU milliseconds of a fixed pure-Python workload (best of five), measured next to each run.
 
-    This VM's host lends it more or less CPU over the day: the same ingest code measured 53k
-    spans/s at one hour and 45k at the next, and so did this workload change. Reported beside the
-    throughput, it says how fast the machine was when the figures were taken.
+    This VM's host lends it more or less CPU over the day: identical server code measured medians
+    of 44.6k and 50.9k spans/s six minutes apart, while this workload took between 130 and 179 ms.
+    Reported beside the throughput, it says how fast the machine was when the figures were taken.
     """
     best = float("inf")
     for _ in range(5):
@@ -241,7 +241,7 @@ def main(
     spans from other instrumentations. ``decode_workers`` None leaves the server's default.
     ``repeats``: measure that many times, each on a fresh server and store; the figures are those of
     the run with the median throughput, and ``spans_per_s_runs`` lists every run's (identical code
-    varies by about ±4% between runs on this 2-core machine).
+    varies by ±10% and more between runs on this 2-core VM; see ``machine_reference_ms_runs``).
     """
     from llmtrace_server.settings import default_decode_workers
 

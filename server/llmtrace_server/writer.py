@@ -228,12 +228,12 @@ class SpanWriter:
 
 
 def _token(block: pa.Table) -> str:
-    """ClickHouse's insert_deduplication_token for ``block``: a digest of its span identities.
+    """ClickHouse's insert_deduplication_token for ``block``: a digest of its key columns' data.
 
-    It names the block, so the same block inserted twice (a transport-level retry) is stored
-    once. The writer never re-forms an old block (re-sent spans are filtered per span above), so
-    the digest can follow the block's order and hash the Arrow buffers as they are, with no
-    Python work per span.
+    It names the block, so the same block inserted twice (:meth:`SpanWriter._insert` re-sending
+    it) is stored once. The writer never re-forms an old block (re-sent spans are filtered per
+    span above), so the digest can follow the block's order and chunking and hash the Arrow
+    buffers as they are, with no Python work per span.
     """
     digest = hashlib.sha256()
     for column in _KEY_COLUMNS:

@@ -125,7 +125,7 @@ async def test_spans_repeated_across_requests_of_one_block_are_stored_once(store
     assert (inserts(store), stored(store)) == (1, 5)
 
 
-def test_the_dedup_token_names_the_spans_of_a_block_not_its_memory_layout() -> None:
+def test_the_dedup_token_is_kept_by_a_copy_of_the_block_and_differs_for_other_spans() -> None:
     block = rows(4)
     copied = table_from_ipc(table_to_ipc(block))  # same spans, other buffers (as from a decode worker)
     assert _token(copied) == _token(block)
