@@ -9,7 +9,14 @@ does not depend on what else the machine runs), the machine's load average and s
 Python workload's CPU time, :func:`_machine_reference_ms`), and a check that the store holds
 every acknowledged span exactly once (the metrics API's call count).
 
-Run: ``python benchmarks/ingest.py [--batches 200] [--concurrency 8] [--repeats 1]``; ``main()`` returns the dict.
+Which build of the span decoding path the server runs is chosen by ``--decoder``: ``installed``
+(what this environment imports; an editable install is pure Python), ``python`` (this source tree),
+``compiled`` (a wheel built from this source tree, its decoding path compiled by mypyc: see
+``hatch_build.py``), or ``both``: python and compiled runs alternate, and the result has each one's
+median and their ratio, measured in the same session on the same machine.
+
+Run: ``python benchmarks/ingest.py [--batches 200] [--concurrency 8] [--repeats 1] [--decoder installed]``;
+``main()`` returns the dict.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 BATCH = 512
+ROOT = Path(__file__).resolve().parent.parent
+DECODERS = ("installed", "python", "compiled", "both")
 MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku-20241022")]
 
 
@@ -95,13 +104,51 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(store: Path, port: int, decode_workers: int | None) -> subprocess.Popen[bytes]:
+def _code_path(decoder: str, work: Path) -> str | None:
+    """The PYTHONPATH that makes the server import ``decoder``'s build (None: this environment's)."""
+    if decoder == "python":
+        return os.pathsep.join([str(ROOT), str(ROOT / "server")])
+    if decoder == "compiled":
+        wheels, site = work / "wheel", work / "site"
+        pip = [sys.executable, "-m", "pip", "-q"]
+        subprocess.run(
+            [*pip, "wheel", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(wheels)], check=True
+        )
+        (wheel,) = wheels.glob("llmtrace-*.whl")
+        subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
+        return str(site)
+    return None
+
+
+def _server_env(code_path: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")}
+    if code_path is not None:
+        env["PYTHONPATH"] = code_path
+    return env
+
+
+def _decoder_build(code_path: str | None) -> str:
+    """``compiled`` or ``python``: which ``llmtrace_server.otlp`` the server imports with this path."""
+    code = "import llmtrace_server.otlp as m; print(m.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-P", "-c", code],
+        env=_server_env(code_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return "python" if where.stdout.strip().endswith(".py") else "compiled"
+
+
+def _start_server(
+    store: Path, port: int, decode_workers: int | None, code_path: str | None
+) -> subprocess.Popen[bytes]:
     cli = "from llmtrace.cli import main; raise SystemExit(main())"
-    command = [sys.executable, "-c", cli, "serve", "--store", f"chdb://{store}", "--port", str(port)]
+    # -P: the working directory must not shadow the build that code_path names.
+    command = [sys.executable, "-P", "-c", cli, "serve", "--store", f"chdb://{store}", "--port", str(port)]
     if decode_workers is not None:
         command += ["--decode-workers", str(decode_workers)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")}
-    proc = subprocess.Popen([*command, "--log-level", "warning"], env=env)
+    proc = subprocess.Popen([*command, "--log-level", "warning"], env=_server_env(code_path))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -187,13 +234,13 @@ def _send_all(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[fl
 
 
 def _run_once(
-    bodies: list[bytes], warmup: int, concurrency: int, decode_workers: int | None
+    bodies: list[bytes], warmup: int, concurrency: int, decode_workers: int | None, code_path: str | None
 ) -> dict[str, Any]:
     """One fresh server and store: send the warm-up bodies, then measure the rest."""
     reference_ms = _machine_reference_ms()
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-") as tmp:
-        server = _start_server(Path(tmp) / "data", port, decode_workers)
+        server = _start_server(Path(tmp) / "data", port, decode_workers, code_path)
         try:
             _send_all(port, bodies[:warmup], concurrency)
             cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
@@ -233,6 +280,7 @@ def main(
     decode_workers: int | None = None,
     carry_cost: bool = False,
     repeats: int = 1,
+    decoder: str = "installed",
 ) -> dict[str, Any]:
     """Ingest ``warmup`` + ``batches`` batches of 512 spans; return throughput and latency figures.
 
@@ -242,18 +290,24 @@ def main(
     ``repeats``: measure that many times, each on a fresh server and store; the figures are those of
     the run with the median throughput, and ``spans_per_s_runs`` lists every run's (identical code
     varies by ±10% and more between runs on this 2-core VM; see ``machine_reference_ms_runs``).
+    ``decoder``: one of :data:`DECODERS` (module docstring); ``both`` makes ``repeats`` runs of each.
     """
     from llmtrace_server.settings import default_decode_workers
 
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}")
     rng = random.Random(seed)
     now_ns = time.time_ns()
     bodies = [_batch(rng, i, now_ns, carry_cost) for i in range(warmup + batches)]
-    runs = sorted(
-        (_run_once(bodies, warmup, concurrency, decode_workers) for _ in range(repeats)),
-        key=lambda run: run["spans_per_s"],
-    )
-    median = runs[len(runs) // 2]
-    return {
+    builds = ("python", "compiled") if decoder == "both" else (decoder,)
+    with tempfile.TemporaryDirectory(prefix="llmtrace-bench-build-") as work:
+        paths = {build: _code_path(build, Path(work) / build) for build in builds}
+        runs: dict[str, list[dict[str, Any]]] = {build: [] for build in builds}
+        for _ in range(repeats):  # interleaved, so a slow spell of the VM hits both builds alike
+            for build in builds:
+                runs[build].append(_run_once(bodies, warmup, concurrency, decode_workers, paths[build]))
+        figures = {_decoder_build(paths[build]): _median(runs[build]) for build in builds}
+    result = {
         "spans": batches * BATCH,
         "batch_size": BATCH,
         "concurrency": concurrency,
@@ -261,7 +315,27 @@ def main(
         "spans_carry_cost": carry_cost,
         "cpus": os.cpu_count(),
         "repeats": repeats,
-        **median,
+    }
+    if len(figures) == 1:
+        ((build, median),) = figures.items()
+        return {**result, "decoder": build, **median}
+    python, compiled = figures["python"], figures["compiled"]
+    return {
+        **result,
+        "compiled_vs_python_spans_per_s": round(compiled["spans_per_s"] / python["spans_per_s"], 3),
+        "compiled_vs_python_cpu_us_per_span": round(
+            compiled["server_cpu_us_per_span"] / python["server_cpu_us_per_span"], 3
+        ),
+        "compiled": compiled,
+        "python": python,
+    }
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median throughput, and every run's throughput and machine speed."""
+    runs = sorted(runs, key=lambda run: run["spans_per_s"])
+    return {
+        **runs[len(runs) // 2],
         "spans_per_s_runs": [run["spans_per_s"] for run in runs],
         "machine_reference_ms_runs": [run["machine_reference_ms"] for run in runs],
         "stored_exactly_once": all(run["stored_exactly_once"] for run in runs),
@@ -277,6 +351,12 @@ if __name__ == "__main__":
         "--carry-cost", action="store_true", help="spans carry their cost (llmtrace SDK spans)"
     )
     parser.add_argument("--repeats", type=int, default=1, help="fresh-server runs; the median is reported")
+    parser.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default="installed",
+        help="which build of the decoding path (docstring)",
+    )
     args = parser.parse_args()
     result = main(
         args.batches,
@@ -284,5 +364,6 @@ if __name__ == "__main__":
         decode_workers=args.decode_workers,
         carry_cost=args.carry_cost,
         repeats=args.repeats,
+        decoder=args.decoder,
     )
     print(json.dumps(result, indent=2))
