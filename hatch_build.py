@@ -46,7 +46,7 @@ class MypycBuildHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or version == "editable" or os.environ.get("LLMTRACE_PURE_PYTHON"):
+        if version == "editable" or os.environ.get("LLMTRACE_PURE_PYTHON"):
             return
         self._work = Path(tempfile.mkdtemp(prefix="llmtrace-mypyc-"))
         try:
