@@ -109,7 +109,7 @@ def render(
         "",
         f"Written by `python benchmarks/run.py{' --quick' if quick else ''}`. Figures named `*ratio*` or `*_vs_*` compare "
         "against the baseline named beside them (uninstrumented call, official OpenTelemetry instrumentation, "
-        "raw `insert_spans`, or the workload without llmtrace).",
+        "raw `insert_spans`, the workload without llmtrace, or the pure-Python build of the decoding path).",
         "",
         "| machine | |",
         "|---|---|",
