@@ -302,11 +302,16 @@ def main(
     builds = ("python", "compiled") if decoder == "both" else (decoder,)
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-build-") as work:
         paths = {build: _code_path(build, Path(work) / build) for build in builds}
+        imported = {build: _decoder_build(paths[build]) for build in builds}
+        for build in builds:
+            if build != "installed" and imported[build] != build:  # e.g. a wheel built without a C compiler
+                raise RuntimeError(
+                    f"asked for the {build} decoding path, but the server would import {imported[build]}"
+                )
         runs: dict[str, list[dict[str, Any]]] = {build: [] for build in builds}
         for _ in range(repeats):  # interleaved, so a slow spell of the VM hits both builds alike
             for build in builds:
                 runs[build].append(_run_once(bodies, warmup, concurrency, decode_workers, paths[build]))
-        figures = {_decoder_build(paths[build]): _median(runs[build]) for build in builds}
     result = {
         "spans": batches * BATCH,
         "batch_size": BATCH,
@@ -316,10 +321,9 @@ def main(
         "cpus": os.cpu_count(),
         "repeats": repeats,
     }
-    if len(figures) == 1:
-        ((build, median),) = figures.items()
-        return {**result, "decoder": build, **median}
-    python, compiled = figures["python"], figures["compiled"]
+    if decoder != "both":
+        return {**result, "decoder": imported[decoder], **_median(runs[decoder])}
+    python, compiled = _median(runs["python"]), _median(runs["compiled"])
     return {
         **result,
         "compiled_vs_python_spans_per_s": round(compiled["spans_per_s"] / python["spans_per_s"], 3),
