@@ -5,6 +5,7 @@ Example::
     import uvicorn
     from llmtrace_server.app import create_app
     from llmtrace_server.settings import Settings
+from llmtrace_server.ui import mount_ui
 
     uvicorn.run(create_app(Settings(store="chdb:///tmp/llmtrace")), port=7878, workers=1)
 """
@@ -23,6 +24,7 @@ from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
+from llmtrace_server.ui import mount_ui
 from llmtrace_server.writer import SpanWriter
 
 
@@ -62,8 +64,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         version=__version__,
         summary="Traces, metrics and scores of LLM calls; OTLP/HTTP ingest at /v1/traces.",
         lifespan=lifespan,
+        # /docs is served by the UI from vendored Swagger UI files (no CDN); ReDoc would need one.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     for router in ROUTERS:
         app.include_router(router)
+    mount_ui(app)
     return app
