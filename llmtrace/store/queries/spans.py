@@ -63,12 +63,17 @@ def where_clause(project: str, query: SpanQuery, params: dict[str, Any]) -> str:
         conditions.append("start_time < {until:DateTime64(6, 'UTC')}")
         params["until"] = utc(query.until)
     if query.text:
-        conditions.append(
-            "(positionCaseInsensitiveUTF8(input, {text:String}) > 0"
-            " OR positionCaseInsensitiveUTF8(output, {text:String}) > 0)"
-        )
-        params["text"] = query.text
+        conditions.append(text_condition(query.text, params))
     return " AND ".join(conditions)
+
+
+def text_condition(text: str, params: dict[str, Any]) -> str:
+    """The span condition "input or output contains ``text``" (case-insensitive); binds ``text``."""
+    params["text"] = text
+    return (
+        "(positionCaseInsensitiveUTF8(input, {text:String}) > 0"
+        " OR positionCaseInsensitiveUTF8(output, {text:String}) > 0)"
+    )
 
 
 def list_spans(
