@@ -63,6 +63,21 @@ def test_wheel_contains_the_schema_and_the_server_package(wheel: Path) -> None:
     assert not any(n.startswith(("tests/", "server/", "schema/")) for n in names)
 
 
+def test_wheel_carries_the_web_ui(wheel: Path) -> None:
+    """Templates, static files and vendored assets with their licences: `pip install .` gives a UI."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    ui = ROOT / "server" / "llmtrace_server" / "ui"
+    shipped = [
+        p for p in ui.rglob("*") if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
+    ]
+    assert len(shipped) > 30
+    for path in shipped:
+        assert f"llmtrace_server/ui/{path.relative_to(ui).as_posix()}" in names, path
+    for vendored in ("htmx", "uplot", "swagger-ui"):
+        assert f"llmtrace_server/ui/static/vendor/{vendored}/LICENSE" in names
+    assert "llmtrace_server/ui/static/vendor/README.md" in names
+
+
 def test_base_install_pulls_neither_chdb_nor_fastapi(wheel: Path) -> None:
     requires = re.findall(r"^Requires-Dist: (.+)$", _metadata(wheel), re.MULTILINE)
     base = [r for r in requires if "extra ==" not in r]

@@ -7,14 +7,15 @@ import secrets
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmtrace_server.auth import project_for
-from llmtrace_server.ui import alerts, drift, overview, prompts, traces
+from llmtrace_server.ui import alerts, drift, explore, overview, prompts, traces
 from llmtrace_server.ui.render import STATIC, render
 from llmtrace_server.ui.session import COOKIE, FormData, SignInRequired, login_redirect
 
@@ -26,7 +27,7 @@ def mount_ui(app: FastAPI) -> None:
     """Add the UI to ``app`` (created with ``docs_url=None``: ``/docs`` is served from here)."""
     app.state.ui_secret = secrets.token_bytes(32)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (overview, traces, prompts, drift, alerts):
+    for module in (overview, explore, traces, prompts, drift, alerts):
         app.include_router(module.router, include_in_schema=False)
 
     @app.get("/docs", include_in_schema=False)
@@ -80,11 +81,25 @@ def mount_ui(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith(API_PREFIXES) or request.url.path == "/docs":
+        if _is_api(request):
             return await http_exception_handler(request, exc)
         return render(
             request, "error.html", status_code=exc.status_code, status=exc.status_code, message=exc.detail
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'request'}: {err['msg']}" for err in exc.errors()
+        )
+        return render(request, "error.html", status_code=400, status=400, message=problems)
+
+
+def _is_api(request: Request) -> bool:
+    """Programs get the API's JSON errors; a person on a page gets a page."""
+    return request.url.path.startswith(API_PREFIXES) or request.url.path == "/docs"
 
 
 def _safe_next(target: str) -> str:
