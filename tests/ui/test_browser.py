@@ -20,6 +20,9 @@ pytestmark = pytest.mark.timeout(600)
 
 PAGES = {
     "/": "Overview",
+    "/traces": "Traces",
+    "/sessions": "Sessions",
+    "/users": "Users",
     "/prompts": "Prompts",
     "/prompts/compare?prompt=summarize&dimension=prompt_version&a=1&b=2": "Regression report",
     "/drift": "Drift",
@@ -53,11 +56,57 @@ def test_every_page_renders_without_console_errors(watched: Watched, demo_server
 def test_navigation_bar_reaches_every_page(watched: Watched) -> None:
     page = watched.page
     page.goto("/")
-    for label in ("Prompts", "Drift", "Alerts", "Overview"):
+    for label in ("Traces", "Sessions", "Users", "Prompts", "Drift", "Alerts", "Overview"):
         page.locator("nav.nav a", has_text=label).click()
         page.wait_for_load_state("networkidle")
         expect(page.locator("nav.nav a.active")).to_have_text(label)
         expect(page.locator("h1").first).to_contain_text(label)
+    assert watched.errors == []
+
+
+def test_filters_narrow_the_trace_list_and_stay_in_the_url(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/traces")
+    rows = page.locator("#trace-list tbody tr")
+    expect(rows).to_have_count(50)
+    models = rows.locator("td:nth-child(4)").all_inner_texts()
+    assert len(set(models)) > 1  # the unfiltered newest traces mix workloads
+    page.fill("#filters input[name=prompt]", "research")
+    page.locator("#filters button[type=submit]").click()
+    page.wait_for_url(re.compile(r"prompt=research"))
+    expect(page.locator("#filters input[name=prompt]")).to_have_value("research")
+    models = rows.locator("td:nth-child(4)").all_inner_texts()
+    assert models and set(models) == {"claude-opus-4-1"}
+    # The next page keeps the filter and shows older traces.
+    first_page = rows.locator("td:first-child").all_inner_texts()
+    page.locator("a[rel=next]").click()
+    page.wait_for_url(re.compile(r"cursor="))
+    assert "prompt=research" in page.url
+    assert set(rows.locator("td:nth-child(4)").all_inner_texts()) == {"claude-opus-4-1"}
+    assert rows.locator("td:first-child").all_inner_texts()[0] <= first_page[-1]
+    # Errors only, then text search: each narrows further.
+    page.goto("/traces?status=error")
+    badges = rows.locator(".badge").all_inner_texts()
+    assert badges and set(badges) == {"error"}
+    page.goto("/traces?q=churn&prompt=research")
+    expect(rows.first).to_be_visible()
+    page.goto("/traces?q=no-such-text-anywhere-42")
+    expect(page.locator(".empty-title")).to_have_text("No trace matches these filters")
+    assert watched.errors == []
+
+
+def test_a_session_reads_as_a_conversation(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/sessions?prompt=chat")
+    page.locator("#session-list tbody tr a").first.click()
+    expect(page.locator("h1")).to_have_text("Session")
+    turn = page.locator(".conversation .turn").first
+    expect(turn.locator(".msg-user .msg-text")).not_to_be_empty()
+    expect(turn.locator(".msg-assistant .msg-text")).not_to_be_empty()
+    turn.locator("h2 a").click()
+    expect(page.locator(".span-row[data-span]").first).to_be_visible()
+    page.goto("/users")
+    expect(page.locator("#user-list tbody tr").first).to_be_visible()
     assert watched.errors == []
 
 

@@ -36,7 +36,9 @@ Recent = Annotated[str | None, Query(max_length=8, description="1h, 24h, 7d or 3
 
 
 def _query(query: SpanQuery, recent: str | None) -> SpanQuery:
-    """The API's filters, with the page's quick range turned into ``since``."""
+    """The API's filters, with the page's quick range turned into ``since``; a field left empty
+    in the filter form is no filter (the API would look for the empty value)."""
+    query = dataclasses.replace(query, equals={k: v for k, v in query.equals.items() if v})
     if not recent:
         return query
     if recent not in RANGES:

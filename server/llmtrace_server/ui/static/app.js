@@ -59,6 +59,17 @@
     }
   });
 
+  // Filter forms leave empty fields out of the URL, so a shared link shows only what was chosen.
+  document.addEventListener("submit", function (e) {
+    if (e.target.method !== "get") return;
+    e.target.querySelectorAll("input, select").forEach(function (el) { if (!el.value) el.disabled = true; });
+  });
+
+  // Coming back to the page (back button) must not find those fields still disabled.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[method=get] [disabled]").forEach(function (el) { el.disabled = false; });
+  });
+
   document.addEventListener("change", function (e) {
     if (e.target.matches("select[data-autosubmit]")) e.target.form.requestSubmit();
     if (e.target.matches("select[data-rule-type]")) showParams(e.target.value);
