@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
         story.show(server.url)
         print(f"\ndemo finished in {time.monotonic() - started:.1f} s", flush=True)
         if args.no_serve:
+            if args.store:
+                print(f"\nTo browse it: llmtrace serve --store {store}, then open http://127.0.0.1:7878/")
             return 0
-        print(
-            f"\nThe server keeps running: {server.url}/docs (API), {server.url}/api/v1/spans (latest spans)."
-        )
+        print(f"\nThe server keeps running. Open the UI: {server.url}/  (API docs: {server.url}/docs)")
         print("Press Ctrl-C to stop it.", flush=True)
         # SIGTERM (e.g. from a process manager) stops the server too, through the finally below.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "serve",
         help="run the OTLP ingest and query API server",
-        description="Serve OTLP/HTTP ingest at /v1/traces and the query API at /api/v1 (docs at /docs). "
+        description="Serve OTLP/HTTP ingest at /v1/traces, the query API at /api/v1 (docs at /docs) and the web UI at /. "
         "Migrations are applied at start.",
     )
     parser.add_argument(
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(
         f"llmtrace serve: store {store.masked_dsn} (database {store.database}); "
-        f"http://{settings.host}:{settings.port}/docs",
+        f"UI http://{settings.host}:{settings.port}/ (API docs at /docs)",
         file=sys.stderr,
     )
     # workers=1: the embedded store can only be open in one process (and the app is async anyway).

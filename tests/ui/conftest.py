@@ -8,7 +8,9 @@ machine that lost its browser cannot pass silently.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,36 +52,44 @@ def _offline_env(home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of ``llmtrace serve`` on a store that ``llmtrace demo --no-serve`` filled (about 30 s)."""
+    """URL of the UI that ``llmtrace demo`` prints once its week of data is in (about 30-80 s).
+
+    The demo keeps its server running for the tests and stops it on SIGTERM.
+    """
     workdir = tmp_path_factory.mktemp("ui-demo")
     reuse = os.environ.get(REUSE_STORE)
-    dsn = f"chdb://{reuse or workdir / 'data'}"
-    env = _offline_env(workdir)
-    done = (
-        None
-        if reuse
-        else subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from llmtrace.cli import main; sys.exit(main())",
-                "demo",
-                "--no-serve",
-                "--store",
-                dsn,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-            env=env,
-        )
+    if reuse:
+        server = ServerProcess(f"chdb://{reuse}", free_port(), workdir / "server.log").start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
+        return
+    command = [sys.executable, "-c", "import sys; from llmtrace.cli import main; sys.exit(main())"]
+    command += ["demo", "--store", f"chdb://{workdir / 'data'}", "--port", str(free_port())]
+    demo = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_offline_env(workdir)
     )
-    assert done is None or done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    server = ServerProcess(dsn, free_port(), workdir / "server.log").start()
+    assert demo.stdout is not None
+    printed: list[str] = []
+    url = None
+    for line in demo.stdout:
+        printed.append(line)
+        found = re.search(r"Open the UI: (http://127\.0\.0\.1:\d+)/", line)
+        if found:
+            url = found.group(1)
+            break
     try:
-        yield server.url
+        assert url, "llmtrace demo did not print the UI's URL:\n" + "".join(printed[-60:])
+        yield url
     finally:
-        server.stop()
+        demo.send_signal(signal.SIGTERM)
+        try:
+            demo.wait(30)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+        demo.stdout.close()
 
 
 def _chromium_or_skip() -> str:
