@@ -29,8 +29,8 @@ from llmtrace_server.settings import Settings
 DAYS = 28
 WORDS = "['refund','invoice','warehouse','customer','upgrade','delay','renewal','support','ticket','plan','owner','risk']"
 # Two spans per trace (numbers 2k and 2k+1): the service span and the LLM call nested in it.
-GENERATE = f"""
-INSERT INTO {{db:Identifier}}.spans (project, trace_id, span_id, parent_span_id, name, kind, service_name,
+GENERATE = """
+INSERT INTO {db:Identifier}.spans (project, trace_id, span_id, parent_span_id, name, kind, service_name,
     environment, start_time, end_time, duration_ms, status, error_type, provider, operation, request_model,
     response_model, input_tokens, output_tokens, usage_source, cost_usd, ttft_ms, finish_reason, prompt_name,
     prompt_version, user_id, session_id, input, output, output_chars)
@@ -45,21 +45,21 @@ SELECT 'default', tid, lower(hex(cityHash64(number, 9))),
        if(is_llm, out_tok * 0.0000016 + 0.000003 * 1000, NULL), if(is_llm AND t % 2 = 0, lat * 0.2, NULL),
        if(is_llm, 'stop', ''), 'answer', pv, 'user-' || toString(cityHash64(t, 11) % 20000),
        'session-' || toString(intDiv(t, 4)),
-       if(is_llm, '[{{"role": "user", "parts": [{{"type": "text", "content": "' || text(t, 220) || '"}}]}}]', ''),
-       if(is_llm, '[{{"role": "assistant", "parts": [{{"type": "text", "content": "' || text(t + 7, 70) || '"}}]}}]', ''),
+       if(is_llm, '[{"role": "user", "parts": [{"type": "text", "content": "' || llmtrace_bench_text(t, 220) || '"}]}]', ''),
+       if(is_llm, '[{"role": "assistant", "parts": [{"type": "text", "content": "' || llmtrace_bench_text(t + 7, 70) || '"}]}]', ''),
        if(is_llm, out_tok * 4, 0)
 FROM (SELECT number, intDiv(number, 2) AS t, number % 2 = 1 AS is_llm,
              lower(hex(cityHash64(t, 7))) || lower(hex(cityHash64(t, 8))) AS tid,
-             {{start:DateTime64(6)}} + toIntervalMicrosecond(intDiv(t * 2 * {{span_us:UInt64}}, {{n:UInt64}})) AS ts,
-             if(ts >= {{v2_from:DateTime64(6)}}, 'v2', 'v1') AS pv,
+             {start:DateTime64(6)} + toIntervalMicrosecond(intDiv(t * 2 * {span_us:UInt64}, {n:UInt64})) AS ts,
+             if(ts >= {v2_from:DateTime64(6)}, 'v2', 'v1') AS pv,
              ['claude-sonnet-4', 'gpt-4o', 'gpt-4.1-mini'][1 + cityHash64(t, 1) % 3] AS m,
              ['chat', 'search', 'agent'][1 + t % 3] AS svc,
              exp(6.9 + 0.6 * randNormal(0, 1, t)) AS lat,
              toUInt32(1 + cityHash64(t, 2) % 600) AS out_tok
-        FROM numbers({{n:UInt64}}))
+        FROM numbers({n:UInt64}))
 """
 TEXT_FUNCTION = (
-    "CREATE FUNCTION IF NOT EXISTS text AS (seed, words) -> "
+    "CREATE FUNCTION IF NOT EXISTS llmtrace_bench_text AS (seed, words) -> "
     f"arrayStringConcat(arrayMap(i -> {WORDS}[1 + cityHash64(seed, i) % 12], range(words)), ' ')"
 )
 SCORES = """
