@@ -89,10 +89,14 @@ def run_example(code: str, env: dict[str, str], workdir: Path) -> subprocess.Com
     match = _PYTEST_FILE.match(code)
     script = workdir / (match.group(1) if match else "example.py")
     script.write_text(code)
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name] if match else [
-        sys.executable,
-        script.name,
-    ]
+    command = (
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
+        if match
+        else [
+            sys.executable,
+            script.name,
+        ]
+    )
     return subprocess.run(
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_S
     )
