@@ -301,7 +301,12 @@ def test_scores_keep_the_time_they_were_given(client: TestClient) -> None:
     given = ["2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:05.123457+00:00"]
     post = [
         {"trace_id": trace_id, "span_id": span_id, "name": "a", "value": 1, "timestamp": given[0]},
-        {"trace_id": trace_id, "name": "b", "value": 1, "timestamp": "2026-01-02T03:04:05.123457"},  # naive: UTC
+        {
+            "trace_id": trace_id,
+            "name": "b",
+            "value": 1,
+            "timestamp": "2026-01-02T03:04:05.123457",
+        },  # naive: UTC
         {"trace_id": trace_id, "name": "c", "value": 1},  # no time: arrival
     ]
     before = datetime.now(UTC)
