@@ -40,6 +40,11 @@ def _drift(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    for summary in report.get("summary", []):
+        if summary["verdict"] == "drift":
+            print(summary["text"])
+    if any(s["verdict"] == "drift" for s in report.get("summary", [])):
+        print()
     rows = [
         [
             json.dumps(s["segment"]) if s["segment"] else "(all)",

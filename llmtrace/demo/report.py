@@ -96,6 +96,9 @@ def drift_report(response: Mapping[str, Any]) -> list[str]:
         f"({response.get('multiple_testing', {}).get('tests', '?')} tests, Benjamini-Hochberg q = "
         f"{response.get('multiple_testing', {}).get('q', '?')})",
     ]
+    summaries = [s for s in response.get("summary", []) if s.get("verdict") == "drift"]
+    lines += ["what changed, largest first (drifted features that move with a change are listed under it):"]
+    lines += [f"  {s['text']}" for s in summaries] or ["  nothing drifted"]
     rows = []
     quiet: dict[str, int] = {}
     for segment in response.get("segments", []):
