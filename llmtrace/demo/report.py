@@ -128,6 +128,11 @@ def drift_report(response: Mapping[str, Any]) -> list[str]:
     )
     if quiet:
         lines.append("other features: " + ", ".join(f"{n} {v}" for v, n in sorted(quiet.items())))
+    for segment in response.get("segments", []):
+        steady = [f["feature"] for f in segment["features"] if f["verdict"] == "no_drift"]
+        if steady:
+            name = ",".join(f"{k}={v}" for k, v in segment["segment"].items()) or "all"
+            lines.append(f"  no_drift  {name}: {', '.join(steady)}")
     return lines
 
 

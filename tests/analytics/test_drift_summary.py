@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from llmtrace_server.routes.drift import compute_report, resolve_windows
+from fastapi.encoders import jsonable_encoder
+from fastapi.testclient import TestClient
+
+from llmtrace_server.app import create_app
+from llmtrace_server.routes.drift import compute_report, resolve_windows, window_dict
+from llmtrace_server.settings import Settings
 from tests.analytics.synth import NOW, Traffic, load, spans
 
 CUR = (NOW - timedelta(hours=24), NOW)
@@ -23,7 +28,7 @@ def _follow_input(rows: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> An
     return rows
 
 
-def test_a_planted_input_change_reads_as_one_change_with_its_consequences(store) -> None:
+def test_a_planted_input_change_reads_as_one_change_with_its_consequences(store, chdb_dsn) -> None:
     for service, longer in (("chat", 4.0), ("batch", 1.0)):
         load(store, _follow_input(spans(1500, *REF, Traffic(service=service), seed=1 if longer > 1 else 3)))
         current = Traffic(service=service, input_tokens_mean=1200.0 * longer)
@@ -38,6 +43,7 @@ def test_a_planted_input_change_reads_as_one_change_with_its_consequences(store)
     assert {change["feature"], *moving} >= {"input_tokens", "output_tokens", "cost_usd", "output_chars"}
     assert "ttft_ms" not in moving and "latency_ms" in {change["feature"], *moving}
     assert all(m["rank_correlation"] >= 0.5 and m["n"] == 800 for m in change["moves_with"])
+    assert all(m["correlated_with"] in {change["feature"], *moving} for m in change["moves_with"])
     assert chat["drifted_features"] == 1 + len(moving)
     assert chat["text"].startswith(f"service=chat: {change['feature']} drifted (JS ")
     ttft = next(
@@ -48,6 +54,13 @@ def test_a_planted_input_change_reads_as_one_change_with_its_consequences(store)
         if f["feature"] == "ttft_ms"
     )
     assert ttft["verdict"] != "drift"  # half the calls stream: too few for a verdict, and no drift
+
+    # The API answers the same summary, typed as DriftSummaryPublic.
+    with TestClient(create_app(Settings(store=chdb_dsn, database=store.database))) as client:
+        params = {"segment_by": "service", **{k: v for k, v in window_dict(windows).items()}}
+        response = client.get("/api/v1/drift/report", params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()["summary"] == jsonable_encoder(report["summary"])
 
     assert batch == {
         "segment": {"service": "batch"},

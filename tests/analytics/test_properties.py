@@ -6,6 +6,7 @@ thin, which made ``GET /api/v1/drift/report`` answer 500 on a store with a littl
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from hypothesis import given, settings
@@ -36,7 +37,7 @@ def test_merge_sparse_keeps_every_count_in_ordered_disjoint_bins(reference, curr
     assert sum(r_bins) == sum(ref) and sum(c_bins) == sum(cur)
     assert len(ranges) == len(r_bins) == len(c_bins) <= max(1, len(keys))
     assert all(a <= b for a, b in ranges)
-    assert all(prev[1] < nxt[0] for prev, nxt in zip(ranges, ranges[1:], strict=False))
+    assert all(prev[1] < nxt[0] for prev, nxt in itertools.pairwise(ranges))
 
 
 @settings(max_examples=300, deadline=None)

@@ -66,6 +66,18 @@ def test_demo_finds_the_planted_drift(demo_output: str) -> None:
     assert re.search(r"prompt=chat\s+input_tokens\s.*\bdrift$", demo_output, re.MULTILINE)
 
 
+def test_demo_drift_reads_as_one_change_without_a_ttft_artefact(demo_output: str) -> None:
+    """Chat inputs got longer; output, cost and latency follow. TTFT does not depend on input and
+    is measured alike for backfilled and live calls, so it must not drift (issue 18, item 4)."""
+    (chat,) = re.findall(r"^  prompt=chat: (.*)$", demo_output, re.MULTILINE)
+    assert chat.startswith("input_tokens drifted (JS ")
+    assert "separately" not in chat, chat  # one change, its consequences moving with it
+    assert {"output_tokens", "cost_usd", "output_chars"} <= set(re.findall(r"(\w+) \(rho", chat))
+    assert not re.search(r"^prompt=chat\s+ttft_ms\s", demo_output, re.MULTILINE)
+    (steady,) = re.findall(r"^  no_drift  prompt=chat: (.*)$", demo_output, re.MULTILINE)
+    assert "ttft_ms" in steady.split(", ")
+
+
 def test_demo_regression_verdict_for_v2(demo_output: str) -> None:
     assert "prompt_version 1" in demo_output
     assert "overall verdict: REGRESSED" in demo_output

@@ -3,9 +3,10 @@
 A planted change (chat users pasting longer inputs) drifts its consequences too (output tokens,
 latency, cost follow input length). The summary takes the drifted feature with the largest effect
 (Jensen-Shannon distance, comparable between numeric and categorical features) as the change, and
-lists the other drifted features that *move with it*: their Spearman rank correlation with it over
-the current window's calls is at least :data:`MOVES_TOGETHER_RHO` in size. Drifted features left
-over start their own change, largest effect first. Correlation is not causation: the summary says
+lists the other drifted features that *move with it*: their Spearman rank correlation over the
+current window's calls, with it or with a feature already moving with it (single linkage), is at
+least :data:`MOVES_TOGETHER_RHO` in size. Drifted features left over start their own change,
+largest effect first. Correlation is not causation: the summary says
 which drifts go together, not which one caused the others.
 """
 
@@ -19,7 +20,8 @@ from llmtrace_server.analytics.verdicts import DRIFT, INSUFFICIENT, NO_DRIFT
 MOVES_TOGETHER_RHO = 0.5
 METHOD = (
     "changes ordered by Jensen-Shannon distance; a drifted numeric span feature moves with a change "
-    f"when |Spearman rho| >= {MOVES_TOGETHER_RHO} between them over the current window's calls"
+    f"when |Spearman rho| >= {MOVES_TOGETHER_RHO} over the current window's calls with the change's "
+    "feature or with a feature already moving with it"
 )
 
 # (lead feature, other features) -> {feature: (rho or None, calls with both values)}
@@ -37,17 +39,31 @@ def summarize_segment(
     remaining = list(drifted)
     while remaining:
         lead, rest = remaining[0], remaining[1:]
-        rhos = correlate(lead["feature"], tuple(f["feature"] for f in rest)) if rest else {}
-        together = []
-        for other in rest:
-            rho, n = rhos.get(other["feature"], (None, 0))
-            if rho is not None and abs(rho) >= MOVES_TOGETHER_RHO:
-                together.append(
-                    {"feature": other["feature"], "js": other["js"], "rank_correlation": rho, "n": n}
-                )
+        together: list[dict[str, Any]] = []
+        # Single linkage: what moves with the lead, or with something that moves with it (cost
+        # follows input length, output length follows cost...), belongs to the same change.
+        frontier = [lead["feature"]]
+        while frontier and rest:
+            member = frontier.pop(0)
+            rhos = correlate(member, tuple(f["feature"] for f in rest))
+            joined = []
+            for other in rest:
+                rho, n = rhos.get(other["feature"], (None, 0))
+                if rho is not None and abs(rho) >= MOVES_TOGETHER_RHO:
+                    joined.append(other)
+                    together.append(
+                        {
+                            "feature": other["feature"],
+                            "js": other["js"],
+                            "correlated_with": member,
+                            "rank_correlation": rho,
+                            "n": n,
+                        }
+                    )
+            frontier += [f["feature"] for f in joined]
+            rest = [f for f in rest if f not in joined]
         changes.append({**_effect(lead), "moves_with": together})
-        moved = {t["feature"] for t in together}
-        remaining = [f for f in rest if f["feature"] not in moved]
+        remaining = rest
     verdicts = {f["verdict"] for f in features}
     verdict = DRIFT if changes else (NO_DRIFT if NO_DRIFT in verdicts else INSUFFICIENT)
     return {
@@ -85,7 +101,8 @@ def _text(segment: Mapping[str, str], verdict: str, changes: Sequence[Mapping[st
         line = f"{change['feature']} drifted ({effect})"
         if change["moves_with"]:
             moving = ", ".join(
-                f"{m['feature']} (rho {m['rank_correlation']:+.2f})" for m in change["moves_with"]
+                f"{m['feature']} (rho {m['rank_correlation']:+.2f} with {m['correlated_with']})"
+                for m in change["moves_with"]
             )
             line += f"; moving with it: {moving}"
         parts.append(line)

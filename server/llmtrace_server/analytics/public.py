@@ -130,7 +130,8 @@ class DriftCoMovePublic(PublicModel):
 
     feature: str
     js: float | None
-    rank_correlation: float = Field(description="Spearman rho with the change's feature, current window")
+    correlated_with: str = Field(description="the change's feature, or a feature already moving with it")
+    rank_correlation: float = Field(description="Spearman rho with correlated_with, current window")
     n: int = Field(description="calls carrying both values (a deterministic sample of at most 50,000)")
 
 
