@@ -108,5 +108,41 @@ def test_drift_and_compare_cli_on_empty_store(endpoint: str) -> None:
     )
     assert interim.returncode == 0, interim.stderr
     assert "interim look" in interim.stdout and "verdict: inconclusive" in interim.stdout
-    bad = _cli("compare", "--dimension", "prompt_version", "-a", "v1", "--endpoint", endpoint)
-    assert bad.returncode == 1 and "400" in bad.stderr
+    bad = _cli("compare", "--dimension", "model", "-a", "gpt-4o", "--endpoint", endpoint)
+    assert bad.returncode == 1
+    assert bad.stderr == "llmtrace: give both -a and -b: the two values of --dimension model to compare\n"
+    half = _cli("compare", "--a-since", "3d", "--a-until", "2d", "--endpoint", endpoint)
+    assert half.returncode == 1 and "--b-since" in half.stderr and "b_since" not in half.stderr
+    nothing = _cli("compare", "--endpoint", endpoint)  # defaults to prompt versions; none stored
+    assert nothing.returncode == 1 and "give --dimension with -a and -b" in nothing.stderr
+    assert "Traceback" not in bad.stderr + half.stderr + nothing.stderr
+
+
+def test_time_flags_take_iso_and_relative_times_and_say_so(endpoint: str) -> None:
+    for when in ("yesterday", "24h", "7d", "2026-12-01", "2026-12-01T09:00Z"):
+        ok = _cli(
+            "drift",
+            "input_tokens",
+            "--reference-since",
+            "30d",
+            "--current-since",
+            when,
+            "--endpoint",
+            endpoint,
+        )
+        assert ok.returncode == 0, (when, ok.stderr)
+    bad = _cli("drift", "--current-since", "last tuesday", "--endpoint", endpoint)
+    assert bad.returncode == 2
+    assert "argument --current-since/" not in bad.stderr
+    assert "argument --current-since: invalid time 'last tuesday': use an ISO time" in bad.stderr
+    assert "24h, 7d" in _cli("drift", "--help").stdout
+
+
+def test_drift_cli_says_what_is_missing(endpoint: str) -> None:
+    out = _cli("drift", "input_tokens", "--endpoint", endpoint).stdout
+    assert out.startswith("input_tokens: insufficient_data  (n_ref=0, n_cur=0)\n")
+    assert (
+        "not enough data: the current window has 0 calls, needs 500; the reference window has 0 calls, needs 1000"
+        in out
+    )
+    assert "None" not in out
