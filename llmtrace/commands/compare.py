@@ -170,4 +170,5 @@ def _default_versions(args: argparse.Namespace) -> None:
         )
     args.prompt = prompt
     args.a, args.b = versions[-2][1], versions[-1][1]
-    print(f"prompt {prompt}: version {args.a} -> {args.b} (its two most recent; -a/-b to choose)\n")
+    if not args.json:
+        print(f"prompt {prompt}: version {args.a} -> {args.b} (its two most recent; -a/-b to choose)\n")

@@ -146,3 +146,48 @@ def test_drift_cli_says_what_is_missing(endpoint: str) -> None:
         in out
     )
     assert "None" not in out
+
+
+def test_compare_defaults_to_the_busiest_prompts_two_latest_versions(tmp_path: Path) -> None:
+    """Prompt summarize (busiest) has versions 1, 2, 3 introduced in that order; chat has 9 and 10."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    import otlp_build as ob
+
+    from tests.server.server_proc import ServerProcess
+
+    hour_ns = 3_600_000_000_000
+    now_ns = time.time_ns()
+    spans = []
+    for prompt, versions, per_version in (("summarize", ("1", "2", "3"), 30), ("chat", ("9", "10"), 10)):
+        for age, version in enumerate(reversed(versions)):  # the last version is the newest
+            for i in range(per_version):
+                attrs = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 100 + i,
+                    "gen_ai.usage.output_tokens": 20,
+                    "llmtrace.prompt.name": prompt,
+                    "llmtrace.prompt.version": version,
+                }
+                spans.append(ob.span(attrs, start_ns=now_ns - (age * 24 + 1) * hour_ns - i * 1_000_000_000))
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        body = ob.request(spans).SerializeToString()
+        request = urllib.request.Request(
+            server.url + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
+        )
+        urllib.request.urlopen(request, timeout=30).read()
+        out = _cli("compare", "--endpoint", server.url)
+        by_prompt = _cli("compare", "--prompt", "chat", "--endpoint", server.url, "--json")
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("prompt summarize: version 2 -> 3 (its two most recent; -a/-b to choose)\n")
+    assert "pass --interim" in out.stdout and "interim=true" not in out.stdout
+    rows = {
+        line.split()[0]: line for line in out.stdout.splitlines() if line.startswith(("error_rate", "input_"))
+    }
+    assert rows["error_rate"].rstrip().endswith("inconclusive  n >= 1000 each")  # not "~0 more"
+    report = json.loads(by_prompt.stdout)  # --json prints only the JSON
+    assert report["cohorts"]["a"]["value"] == "9" and report["cohorts"]["b"]["value"] == "10"
+    assert report["filters"] == {"prompt": "chat"}
