@@ -33,10 +33,10 @@ class Told:
 class Progress:
     """Step lines, with an in-place counter on terminals (plain lines elsewhere)."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, started: float | None = None) -> None:
         self.out = out
         self.tty = out.isatty()
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
         self._last = 0.0
 
     def step(self, text: str) -> None:
@@ -66,10 +66,14 @@ def tell(
     latency_scale: float = 0.1,
     error_rate: float = 0.02,
     out: TextIO = sys.stdout,
+    started: float | None = None,
 ) -> Told:
-    """Send a week of history and a burst of live traffic to the server at ``server_url``."""
-    progress = Progress(out)
-    started = time.monotonic()
+    """Send a week of history and a burst of live traffic to the server at ``server_url``.
+
+    ``started`` (a ``time.monotonic()`` value) is where the progress lines' clock starts.
+    """
+    progress = Progress(out, started)
+    started = progress.started
     with FakeProvider(seed=seed, latency_scale=latency_scale, error_rate=error_rate) as fake:
         progress.step(
             f"fake OpenAI/Anthropic provider on {fake.url} (answers {1 / max(latency_scale, 1e-9):.0f}x faster than a real one)"

@@ -46,6 +46,15 @@ def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     return completed.stdout
 
 
+def test_demo_prints_progress_before_its_slow_start(demo_output: str) -> None:
+    """The first line comes before the provider SDK imports and the server's start-up, and every
+    step carries the time since the start."""
+    lines = demo_output.splitlines()
+    assert lines[0].startswith("[  0.0s] llmtrace demo: takes about 40-65 s on 2 cores")
+    assert lines[1].startswith("[  0.0s] starting the server on http://127.0.0.1:")
+    assert re.match(r"\[ *\d+\.\ds\] server ready$", lines[2])
+
+
 def test_demo_delivers_every_span(demo_output: str) -> None:
     assert "spans and scores delivered to the server: all" in demo_output
     assert "not available" not in demo_output
