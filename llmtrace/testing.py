@@ -1,6 +1,6 @@
 """A test kit for code traced with llmtrace: assert on the spans and scores your code produced.
 
-Use the pytest fixture (add ``pytest_plugins = ["llmtrace.testing"]`` to your ``conftest.py``)::
+Use the pytest fixture (installing llmtrace registers it as a pytest plugin; nothing to add)::
 
     def test_answer_is_traced(capture_spans):
         answer("hi")

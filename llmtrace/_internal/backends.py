@@ -96,6 +96,8 @@ def _score_json(score: Score) -> dict[str, Any]:
         "name": score.name,
         "value": score.value,
         "source": score.source,
+        # When score() was called, not when the batch arrives: scores sent together keep their order.
+        "timestamp": utc_from_ns(score.timestamp_ns).isoformat(),
     }
     if score.span_id:
         item["span_id"] = score.span_id

@@ -98,7 +98,10 @@ class _RateLimitedWarning:
             self._suppressed += 1
             return
         suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        logger.warning(message + " (%d similar messages suppressed)", *args, suppressed)
+        if suppressed:
+            logger.warning(message + " (%d similar messages suppressed)", *args, suppressed)
+        else:
+            logger.warning(message, *args)
 
 
 _pipelines: weakref.WeakSet[Pipeline] = weakref.WeakSet()
@@ -145,6 +148,10 @@ class Pipeline:
         self._scores_exported = 0
         self._scores_failed = 0
         self._retries = 0
+        self._in_flight: tuple[int, int] = (0, 0)  # (spans, scores) of the batch being delivered
+        self._abandoned = False  # shutdown counted the in-flight batch as failed
+        self._last_failure = ""
+        self._fail_warnings = 0  # give-ups, warned or rate-limited
 
     # --- hot path -------------------------------------------------------------------------------
     def put(self, item: ReadableSpan | Score) -> bool:
@@ -202,9 +209,45 @@ class Pipeline:
         self._wake.set()
         if worker is not None and worker is not threading.current_thread():
             worker.join(max(deadline - time.monotonic(), 0.0) + 0.1)
+        self._abandon_undelivered(timeout_s)
         if worker is None or not worker.is_alive():
             self._shutdown_backend()
+        if self._fail_warnings > 1 or (self._fail_warnings and self._dropped):
+            # One total that matches llmtrace.stats(): per-batch warnings are rate-limited.
+            logger.warning(
+                "llmtrace: in all, %d spans and %d scores were not delivered and %d items were dropped "
+                "when the queue was full (llmtrace.stats() failed, scores_failed, dropped)",
+                self._failed,
+                self._scores_failed,
+                self._dropped,
+            )
         return ok
+
+    def _abandon_undelivered(self, timeout_s: float) -> None:
+        """Past the shutdown deadline: what is still queued or being sent will not be delivered
+        (the process is exiting), so it counts as failed, and one warning says so."""
+        with self._lock:
+            leftover = list(self._items)
+            self._items.clear()
+            spans = sum(isinstance(i, ReadableSpan) for i in leftover) + self._in_flight[0]
+            scores = len(leftover) - sum(isinstance(i, ReadableSpan) for i in leftover) + self._in_flight[1]
+            self._abandoned = self._in_flight != (0, 0)
+            self._failed += spans
+            self._scores_failed += scores
+        if leftover:
+            with self._settled_cond:
+                self._settled += len(leftover)
+                self._settled_cond.notify_all()
+        if spans or scores:
+            self._fail_warnings += 1
+            logger.warning(
+                "llmtrace: could not deliver %d spans and %d scores within the shutdown deadline of %.1fs "
+                "(LLMTRACE_EXIT_TIMEOUT_S at exit)%s",
+                spans,
+                scores,
+                timeout_s,
+                f": {self._last_failure}" if self._last_failure else ": no answer from the backend",
+            )
 
     def close(self, timeout_s: float) -> None:
         """Stop accepting items; the worker keeps delivering the queue until ``timeout_s`` passes."""
@@ -251,16 +294,19 @@ class Pipeline:
         while True:
             with self._lock:
                 batch = [self._items.popleft() for _ in range(min(self.batch_size, len(self._items)))]
+                spans = [i for i in batch if isinstance(i, ReadableSpan)]
+                scores = [i for i in batch if isinstance(i, Score)]
+                self._in_flight = (len(spans), len(scores))
             if not batch:
                 return
-            spans = [i for i in batch if isinstance(i, ReadableSpan)]
-            scores = [i for i in batch if isinstance(i, Score)]
             try:
                 if spans:
                     self._deliver("spans", self.backend.export_spans, spans, deadline)
                 if scores:
                     self._deliver("scores", self.backend.export_scores, scores, deadline)
             finally:
+                with self._lock:
+                    self._in_flight = (0, 0)
                 with self._settled_cond:
                     self._settled += len(batch)
                     self._settled_cond.notify_all()
@@ -293,10 +339,13 @@ class Pipeline:
             except Exception as exc:  # a custom exporter's bug: not ours to re-raise, but never silent
                 self._give_up(kind, items, f"exporter raised {exc!r}")
                 return
-            if kind == "spans":
-                self._exported += len(items)
-            else:
-                self._scores_exported += len(items)
+            with self._lock:
+                if self._abandoned:  # already counted as failed by shutdown
+                    return
+                if kind == "spans":
+                    self._exported += len(items)
+                else:
+                    self._scores_exported += len(items)
             return
 
     def _limit(self, started: float, deadline: float | None) -> float:
@@ -312,10 +361,15 @@ class Pipeline:
             time.sleep(min(_SLICE_S, end - now))
 
     def _give_up(self, kind: str, items: Sequence[Any], reason: str) -> None:
-        if kind == "spans":
-            self._failed += len(items)
-        else:
-            self._scores_failed += len(items)
+        with self._lock:
+            self._last_failure = reason
+            if self._abandoned:  # already counted as failed by shutdown
+                return
+            if kind == "spans":
+                self._failed += len(items)
+            else:
+                self._scores_failed += len(items)
+            self._fail_warnings += 1
         self._warn_fail("llmtrace: could not deliver %d %s: %s", len(items), kind, reason)
 
 

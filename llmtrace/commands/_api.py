@@ -79,6 +79,18 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def rounded(value: Any, digits: int = 4) -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits, for printing JSON
+    (a cost reads 0.000141, not 0.00014099999999999998)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """Left-aligned plain-text table."""
     cells = [[str(h) for h in header]] + [[fmt(c) for c in row] for row in rows]

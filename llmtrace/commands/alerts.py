@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from llmtrace.commands._api import add_connection_args, call, run, table
+from llmtrace.commands._api import add_connection_args, call, rounded, run, table
 
 
 def register(subparsers: Any) -> None:
@@ -79,7 +79,7 @@ def _list(args: argparse.Namespace) -> int:
                 r["name"],
                 r["type"],
                 json.dumps(r["filters"]),
-                json.dumps(r["params"]),
+                json.dumps(rounded(r["params"])),
                 r["webhook_url"],
             ]
             for r in data
@@ -119,7 +119,8 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     print(f"evaluated {result['rules']} rules at {result['now']}: {len(result['events'])} notifications")
     for e in result["events"]:
-        print(f"  {e['state']:8} {e['rule_name']}  {e['key']}  delivered={bool(e['delivered'])}")
+        values = json.dumps(rounded(e.get("values") or {}))
+        print(f"  {e['state']:8} {e['rule_name']}  {e['key']}  {values}  delivered={bool(e['delivered'])}")
     for err in result["errors"]:
         print(f"  error in rule {err['rule_id']}: {err['error']}")
     return 1 if result["errors"] else 0
@@ -136,7 +137,14 @@ def _events(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         rows = [
-            [e["ts"], e["state"], e["rule_name"], e["key"], json.dumps(e["values"])[:60], e["delivered"]]
+            [
+                e["ts"],
+                e["state"],
+                e["rule_name"],
+                e["key"],
+                json.dumps(rounded(e["values"]))[:60],
+                e["delivered"],
+            ]
             for e in data
         ]
         print(table(rows, ["time", "state", "rule", "key", "values", "delivered"]))

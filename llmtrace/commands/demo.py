@@ -9,6 +9,7 @@ server keeps running for you to explore (Ctrl-C stops it) unless ``--no-serve``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import signal
 import sys
@@ -36,26 +37,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import anthropic  # noqa: F401
-        import openai  # noqa: F401
-    except ImportError as exc:
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)
+
+    # The first line before any heavy import: on a busy machine the SDK imports alone take seconds.
+    say("llmtrace demo: takes about 40-65 s on 2 cores (more on a busy machine); progress below")
+    missing = [name for name in ("openai", "anthropic") if importlib.util.find_spec(name) is None]
+    if missing:
         print(
-            f"llmtrace demo needs the openai and anthropic SDKs: pip install 'llmtrace[demo]' ({exc})",
+            f"llmtrace demo needs the openai and anthropic SDKs: pip install 'llmtrace[demo]' "
+            f"(missing: {', '.join(missing)})",
             file=sys.stderr,
         )
         return 2
-    from llmtrace.demo import story
     from llmtrace.demo.server import ServerProcess, free_port
 
     workdir = Path(tempfile.mkdtemp(prefix="llmtrace-demo-"))
     store = args.store or f"chdb://{workdir / 'data'}"
-    started = time.monotonic()
     server = ServerProcess(store, args.port or free_port(), workdir / "server.log")
-    print(f"llmtrace demo: starting the server on {server.url} (store {store})", flush=True)
     try:
-        server.start()
-        story.tell(server.url, seed=args.seed)
+        server.launch()
+        say(f"starting the server on {server.url} (store {store}); loading the provider SDKs meanwhile")
+        import anthropic  # noqa: F401  (imported while the server boots in its own process)
+        import openai  # noqa: F401
+
+        from llmtrace.demo import story
+
+        server.wait_ready()
+        say("server ready")
+        story.tell(server.url, seed=args.seed, started=started)
         story.show(server.url)
         print(f"\ndemo finished in {time.monotonic() - started:.1f} s", flush=True)
         if args.no_serve:

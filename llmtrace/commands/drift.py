@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from llmtrace.commands._api import add_connection_args, call, filter_args, filters, run, table
+from llmtrace.commands._api import add_connection_args, call, filter_args, filters, fmt, run, table
+from llmtrace.commands._time import add_time_args
 
 
 def register(subparsers: Any) -> None:
@@ -14,10 +15,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "feature", nargs="?", help="e.g. latency_ms, model, score:quality; omit for a full report"
     )
-    parser.add_argument("--current-since")
-    parser.add_argument("--current-until")
-    parser.add_argument("--reference-since")
-    parser.add_argument("--reference-until")
+    add_time_args(
+        parser,
+        "current-since",
+        "current-until",
+        "reference-since",
+        "reference-until",
+        what=lambda name: {
+            "current-since": "start of the current window (default: 24h ago)",
+            "current-until": "end of the current window (default: now)",
+            "reference-since": "start of the reference window (default: 7 days before the current one)",
+            "reference-until": "end of the reference window (default: the current window's start)",
+        }[name],
+    )
     parser.add_argument("--segment-by", help="report only: the top segments of this dimension")
     filter_args(parser)
     add_connection_args(parser)
@@ -40,6 +50,11 @@ def _drift(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    for summary in report.get("summary", []):
+        if summary["verdict"] == "drift":
+            print(summary["text"])
+    if any(s["verdict"] == "drift" for s in report.get("summary", [])):
+        print()
     rows = [
         [
             json.dumps(s["segment"]) if s["segment"] else "(all)",
@@ -62,19 +77,35 @@ def _drift(args: argparse.Namespace) -> int:
 
 
 def _feature_text(r: dict[str, Any]) -> str:
-    ks = r.get("ks") or {}
-    chi = r.get("chi_square") or {}
-    head = (
-        f"{r['feature']}: {r['verdict']}  (n_ref={r['n_reference']}, n_cur={r['n_current']})\n"
-        f"PSI={r.get('psi')}  JS={r.get('js')}  KS D={ks.get('statistic')} p={ks.get('p_value')}  "
-        f"chi2={chi.get('statistic')} p={chi.get('p_value')}  Linf={r.get('l_inf')}\n"
-        f"thresholds: {json.dumps(r['thresholds'])}\n"
-    )
+    th = r["thresholds"]
+    lines = [f"{r['feature']}: {r['verdict']}  (n_ref={r['n_reference']}, n_cur={r['n_current']})"]
+    if r["verdict"] == "insufficient_data":
+        missing = [
+            f"the {side} window has {n} calls, needs {need}"
+            for side, n, need in (
+                ("current", r["n_current"], th["min_n_current"]),
+                ("reference", r["n_reference"], th["min_n_reference"]),
+            )
+            if n < need
+        ]
+        lines.append("not enough data: " + "; ".join(missing) + " (widen the windows or drop a filter)")
+    if r.get("js") is not None:
+        ks = r.get("ks") or {}
+        chi = r.get("chi_square") or {}
+        stats = [("PSI", r.get("psi")), ("JS", r.get("js"))]
+        if ks:
+            stats += [("KS D", ks["statistic"]), ("KS p", ks["p_value"])]
+        stats += [("chi2", chi.get("statistic")), ("chi2 p", chi.get("p_value")), ("Linf", r.get("l_inf"))]
+        lines.append("  ".join(f"{name}={fmt(value)}" for name, value in stats if value is not None))
+        limits = [(n, th.get(k)) for n, k in (("JS", "js"), ("PSI", "psi"), ("Linf", "l_inf"))]
+        effect = " or ".join(f"{n} >= {fmt(v)}" for n, v in limits if v is not None)
+        lines.append(f"drift when {effect}, and chi-square p < {fmt(th['alpha'])}")
+    head = "\n".join(lines) + "\n"
     if r["kind"] == "numeric":
         rows = [
             [f"[{b['low']:.4g}, {b['high']:.4g})", b["reference_share"], b["current_share"]]
             for b in r["bins"]
         ]
-        return head + table(rows, ["bin", "reference", "current"])
+        return head + table(rows, ["bin", "reference", "current"]) if rows else head.rstrip()
     rows = [[c["value"] or "(empty)", c["reference_share"], c["current_share"]] for c in r["categories"]]
-    return head + table(rows, ["category", "reference", "current"])
+    return head + table(rows, ["category", "reference", "current"]) if rows else head.rstrip()

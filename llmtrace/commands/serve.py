@@ -6,10 +6,8 @@ On the embedded store it runs ONE worker process: chDB allows one process per da
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import socket
 import sys
-from collections.abc import Iterator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -94,10 +92,20 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"llmtrace serve: {_first_error(exc)}", file=sys.stderr)
         return 2
+    # The port first: a busy port must not leave a freshly created and migrated store behind.
     try:
-        with _quiet_stderr():
-            store = open_store(settings.store, settings.database)
+        listener = _listen(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"llmtrace serve: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc} "
+            "(is another server running there? choose another --port)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        store = open_store(settings.store, settings.database)
     except StoreError as exc:
+        listener.close()
         print(f"llmtrace serve: {exc}", file=sys.stderr)
         return 1
     print(
@@ -106,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     # workers=1: the embedded store can only be open in one process (and the app is async anyway).
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, store=store),
         host=settings.host,
         port=settings.port,
@@ -115,25 +123,24 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 while opening the store.
-
-    chDB prints its own multi-line exception to fd 2 (from C++) before raising; the StoreError we
-    print instead already says what is wrong and what to do.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (as uvicorn binds: SO_REUSEADDR); OSError when taken."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
     try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _first_error(exc: object) -> str:

@@ -3,7 +3,8 @@
 Real SDK calls can only happen *now*, and statistics need a past to compare with. So the week
 before the demo is generated: each call's request body comes from :mod:`llmtrace.demo.scenario`,
 its usage, latency and errors from the fake provider's behaviour model (the same code that
-answers the live SDK calls), and it is recorded as an OpenTelemetry span with explicit
+answers the live SDK calls) plus the wall-clock overhead the live calls showed on this machine
+(so both are one measure), and it is recorded as an OpenTelemetry span with explicit
 start/end times and the attributes llmtrace's own integrations set. The spans travel to the
 server through the standard OTLP/HTTP exporter, like any other instrumentation's, and carry the
 tag ``backfilled`` so nobody mistakes them for live calls.
@@ -14,8 +15,8 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opentelemetry import trace as trace_api
@@ -69,8 +70,15 @@ def run(
     now_ns: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    overheads: Mapping[str, Sequence[tuple[float | None, float]]] | None = None,
 ) -> Backfill:
-    """Generate ``HISTORY_HOURS`` of traffic ending at ``now_ns`` and export it to ``endpoint``."""
+    """Generate ``HISTORY_HOURS`` of traffic ending at ``now_ns`` and export it to ``endpoint``.
+
+    ``overheads`` (per prompt, from the live calls: wall-clock TTFT and latency beyond the
+    provider's planned times) are added to the planned times, one live call's drawn per
+    backfilled call: the live calls' TTFT is measured on the wall clock by the SDK, so history
+    measured any other way would drift from it by construction (issue 18, item 4).
+    """
     resource = Resource.create(
         {
             sc.SERVICE_NAME: scenario.SERVICE,
@@ -96,7 +104,8 @@ def run(
             for _ in range(poisson(rng, workload.per_hour * scenario.diurnal(hour_of_day))):
                 start_ns = slot_ns + int(rng.random() * NS_PER_HOUR)
                 hours_ago = (now_ns - start_ns) / NS_PER_HOUR
-                _call(tracer, provider, workload, rng, start_ns, hours_ago, result)
+                samples = (overheads or {}).get(workload.prompt, ())
+                _call(tracer, provider, workload, rng, start_ns, hours_ago, result, samples)
         if progress is not None:
             progress(hour + 1, scenario.HISTORY_HOURS)
     tracer_provider.force_flush(timeout_millis=120_000)
@@ -112,9 +121,15 @@ def _call(
     start_ns: int,
     hours_ago: float,
     result: Backfill,
+    overheads: Sequence[tuple[float | None, float]] = (),
 ) -> None:
     body = scenario.request(workload, rng, hours_ago)
     outcome = provider.outcome(workload.path, body)
+    if overheads and outcome.error_status is None:
+        # Its own generator, so the story's draws (and the planted effects) stay as they were.
+        ttft_extra, latency_extra = random.Random(start_ns).choice(overheads)
+        ttft = outcome.ttft_ms + max(ttft_extra or 0.0, 0.0)
+        outcome = replace(outcome, ttft_ms=ttft, latency_ms=max(outcome.latency_ms + latency_extra, ttft))
     version = scenario.prompt_version(workload.prompt, hours_ago)
     context_attrs: dict[str, Any] = {
         sc.LLMTRACE_PROMPT_NAME: workload.prompt,

@@ -96,6 +96,9 @@ def drift_report(response: Mapping[str, Any]) -> list[str]:
         f"({response.get('multiple_testing', {}).get('tests', '?')} tests, Benjamini-Hochberg q = "
         f"{response.get('multiple_testing', {}).get('q', '?')})",
     ]
+    summaries = [s for s in response.get("summary", []) if s.get("verdict") == "drift"]
+    lines += ["what changed, largest first (drifted features that move with a change are listed under it):"]
+    lines += [f"  {s['text']}" for s in summaries] or ["  nothing drifted"]
     rows = []
     quiet: dict[str, int] = {}
     for segment in response.get("segments", []):
@@ -125,6 +128,11 @@ def drift_report(response: Mapping[str, Any]) -> list[str]:
     )
     if quiet:
         lines.append("other features: " + ", ".join(f"{n} {v}" for v, n in sorted(quiet.items())))
+    for segment in response.get("segments", []):
+        steady = [f["feature"] for f in segment["features"] if f["verdict"] == "no_drift"]
+        if steady:
+            name = ",".join(f"{k}={v}" for k, v in segment["segment"].items()) or "all"
+            lines.append(f"  no_drift  {name}: {', '.join(steady)}")
     return lines
 
 

@@ -37,11 +37,20 @@ class ServerProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> ServerProcess:
+        return self.launch().wait_ready(timeout_s)
+
+    def launch(self) -> ServerProcess:
+        """Start the process and return at once (the caller can work while it boots)."""
         command = [sys.executable, "-c", _LAUNCH, "serve", "--store", self.store, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning"]
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
         log.close()
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> ServerProcess:
+        """Wait until ``/readyz`` answers 200; RuntimeError when the process exits or time runs out."""
+        assert self._process is not None, "launch() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,6 +24,14 @@ from llmtrace.demo import scenario
 class LiveResult:
     calls: Counter[str] = field(default_factory=Counter)  # per prompt
     errors: Counter[str] = field(default_factory=Counter)  # per error class
+    # per prompt: (TTFT, latency) the live calls took on the wall clock beyond the provider's
+    # planned times (HTTP, SDK, threads); the backfill adds these so history and live calls are
+    # measured alike. TTFT is None for calls that do not stream.
+    overheads: dict[str, list[tuple[float | None, float]]] = field(default_factory=dict)
+
+
+# The provider's planned (TTFT ms, latency ms) for a request, or None when it fails.
+Planned = Callable[[scenario.Workload, dict[str, Any]], "tuple[float, float] | None"]
 
 
 class Service:
@@ -47,9 +56,14 @@ class Service:
         llmtrace.score("quality", value, label=label, source="llm_judge")
         return summary
 
-    def chat(self, body: dict[str, Any]) -> str:
+    def chat(self, body: dict[str, Any], first_text_ns: list[int] | None = None) -> str:
         with self.anthropic.messages.stream(**body) as stream:
-            return "".join(stream.text_stream)
+            parts = []
+            for text in stream.text_stream:
+                if first_text_ns is not None and not first_text_ns and text:
+                    first_text_ns.append(time.perf_counter_ns())
+                parts.append(text)
+            return "".join(parts)
 
     def index(self, body: dict[str, Any]) -> int:
         return len(self.openai.embeddings.create(**body).data)
@@ -69,8 +83,13 @@ def run(
     seed: int,
     workers: int = 48,
     progress: Callable[[int, int], None] | None = None,
+    planned: Planned | None = None,
 ) -> LiveResult:
-    """Make every workload's live calls now, concurrently, like a busy service would."""
+    """Make every workload's live calls now, concurrently, like a busy service would.
+
+    With ``planned``, each successful call's wall-clock time beyond the provider's planned
+    TTFT and latency is kept in ``LiveResult.overheads``.
+    """
     rng = random.Random(seed)
     jobs: list[tuple[scenario.Workload, dict[str, Any], random.Random]] = []
     for workload in scenario.WORKLOADS:
@@ -89,11 +108,13 @@ def run(
             prompt=workload.prompt,
             prompt_version=version,
         ):
+            first_text_ns: list[int] = []
+            started_ns = time.perf_counter_ns()
             try:
                 if workload.prompt == scenario.SUMMARIZE:
                     service.summarize(body, version, own)
                 elif workload.prompt == scenario.CHAT:
-                    service.chat(body)
+                    service.chat(body, first_text_ns)
                 elif workload.prompt == scenario.INDEX:
                     service.index(body)
                 else:
@@ -101,6 +122,13 @@ def run(
             except service.api_errors as exc:  # recorded on the span by llmtrace; the service carries on
                 with lock:
                     result.errors[type(exc).__name__] += 1
+            else:
+                took_ms = (time.perf_counter_ns() - started_ns) / 1e6
+                plan = planned(workload, body) if planned is not None else None
+                if plan is not None:
+                    ttft = (first_text_ns[0] - started_ns) / 1e6 - plan[0] if first_text_ns else None
+                    with lock:
+                        result.overheads.setdefault(workload.prompt, []).append((ttft, took_ms - plan[1]))
         with lock:
             result.calls[workload.prompt] += 1
 

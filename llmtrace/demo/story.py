@@ -33,10 +33,10 @@ class Told:
 class Progress:
     """Step lines, with an in-place counter on terminals (plain lines elsewhere)."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, started: float | None = None) -> None:
         self.out = out
         self.tty = out.isatty()
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
         self._last = 0.0
 
     def step(self, text: str) -> None:
@@ -66,10 +66,14 @@ def tell(
     latency_scale: float = 0.1,
     error_rate: float = 0.02,
     out: TextIO = sys.stdout,
+    started: float | None = None,
 ) -> Told:
-    """Send a week of history and a burst of live traffic to the server at ``server_url``."""
-    progress = Progress(out)
-    started = time.monotonic()
+    """Send a week of history and a burst of live traffic to the server at ``server_url``.
+
+    ``started`` (a ``time.monotonic()`` value) is where the progress lines' clock starts.
+    """
+    progress = Progress(out, started)
+    started = progress.started
     with FakeProvider(seed=seed, latency_scale=latency_scale, error_rate=error_rate) as fake:
         progress.step(
             f"fake OpenAI/Anthropic provider on {fake.url} (answers {1 / max(latency_scale, 1e-9):.0f}x faster than a real one)"
@@ -80,11 +84,32 @@ def tell(
             environment=scenario.ENVIRONMENT,
             queue_size=100_000,  # the backfilled scores arrive in one burst
         )
+        now_ns = time.time_ns()
+        # Live calls first: their wall-clock overhead (HTTP, SDK, threads on this machine) is
+        # added to the history's planned times, so backfilled and live latencies are one measure.
+        total = sum(w.live_calls for w in scenario.WORKLOADS)
+        progress.step(
+            f"live traffic: {total} calls through the real openai and anthropic clients (instrumented)"
+        )
+        svc = service.Service(fake.openai_base_url, fake.anthropic_base_url)
+        try:
+            live = service.run(
+                svc, seed=seed + 1, progress=progress.counter("calls"), planned=_planned_times(fake)
+            )
+        finally:
+            svc.close()
+        errors = ", ".join(f"{n} {k}" for k, n in live.errors.items()) or "none"
+        progress.step(f"  done; provider errors seen by the service: {errors}")
         progress.step(
             f"backfilling {scenario.HISTORY_HOURS} hours of history as OTLP spans with past timestamps"
         )
         history = backfill.run(
-            fake, server_url, now_ns=time.time_ns(), seed=seed, progress=progress.counter("hours")
+            fake,
+            server_url,
+            now_ns=now_ns,
+            seed=seed,
+            progress=progress.counter("hours"),
+            overheads=live.overheads,
         )
         progress.step(
             f"  {sum(history.calls.values())} calls ({', '.join(f'{k} {v}' for k, v in history.calls.items())}), "
@@ -95,23 +120,22 @@ def tell(
                 "quality", value, trace_id=trace_id, span_id=span_id, label=label, source="llm_judge"
             )
         progress.step(f"  {len(history.scores)} LLM-judge scores attached with llmtrace.score")
-        total = sum(w.live_calls for w in scenario.WORKLOADS)
-        progress.step(
-            f"live traffic: {total} calls through the real openai and anthropic clients (instrumented)"
-        )
-        svc = service.Service(fake.openai_base_url, fake.anthropic_base_url)
-        try:
-            live = service.run(svc, seed=seed + 1, progress=progress.counter("calls"))
-        finally:
-            svc.close()
-        errors = ", ".join(f"{n} {k}" for k, n in live.errors.items()) or "none"
-        progress.step(f"  done; provider errors seen by the service: {errors}")
         delivered = llmtrace.flush(timeout_s=60.0)
         progress.step(
             f"spans and scores delivered to the server: {'all' if delivered else 'NOT all (see llmtrace.stats())'}"
         )
         llmtrace.shutdown()
     return Told(history, live, time.monotonic() - started)
+
+
+def _planned_times(fake: FakeProvider) -> service.Planned:
+    """The provider's planned (TTFT, latency) in ms for a live request; None when it fails."""
+
+    def planned(workload: scenario.Workload, body: dict[str, Any]) -> tuple[float, float] | None:
+        outcome = fake.outcome(workload.path, body)
+        return None if outcome.error_status is not None else (outcome.ttft_ms, outcome.latency_ms)
+
+    return planned
 
 
 def show(server_url: str, out: TextIO = sys.stdout) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,12 +81,47 @@ def _connect_chdb(clickhouse_connect: Any, dsn: StoreDSN) -> Any:
             raise StoreError(
                 f"cannot create the embedded store directory {dsn.path}: {exc.strerror}"
             ) from None
-    try:
-        return clickhouse_connect.get_client(interface="chdb", path=dsn.path, **_CLIENT_KWARGS)
-    except ImportError:
-        raise StoreError(f"store {dsn.masked} needs chDB: pip install 'llmtrace[server]'") from None
-    except Exception as exc:
-        raise _chdb_error(dsn, str(exc)) from None
+    with _held_stderr() as held:
+        try:
+            client = clickhouse_connect.get_client(interface="chdb", path=dsn.path, **_CLIENT_KWARGS)
+        except ImportError:
+            raise StoreError(f"store {dsn.masked} needs chDB: pip install 'llmtrace[server]'") from None
+        except Exception as exc:
+            held.discard = True
+            raise _chdb_error(dsn, str(exc)) from None
+    return client
+
+
+class _Held:
+    discard = False
+
+
+@contextmanager
+def _held_stderr() -> Iterator[_Held]:
+    """Hold what is written to file descriptor 2 while chDB opens a store.
+
+    On a store another process holds, chDB's C++ code prints several raw ``Cannot lock file``
+    lines to fd 2 before raising; the StoreError raised instead already says what is wrong and
+    what to do, so those lines are dropped (``discard``). Anything written on success is passed on.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as buffer:
+        os.dup2(buffer.fileno(), 2)
+        held = _Held()
+        try:
+            yield held
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not held.discard:
+                buffer.seek(0)
+                text = buffer.read()
+                if text:
+                    sys.stderr.write(text.decode(errors="replace"))
+                    sys.stderr.flush()
 
 
 def _chdb_error(dsn: StoreDSN, message: str) -> StoreError:

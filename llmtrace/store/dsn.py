@@ -110,6 +110,11 @@ def parse_dsn(dsn: str) -> StoreDSN:
 def _parse_chdb(dsn: str, netloc: str, path: str, query: dict[str, str]) -> StoreDSN:
     masked = mask_dsn(dsn)
     db = query.get("database") or None
+    if not dsn.strip()[len("chdb:") :].startswith("//"):
+        # chdb:/relative parses like chdb:///relative and would write at the filesystem root.
+        raise StoreError(
+            f"malformed store DSN {masked}: use chdb:///absolute/path (three slashes) or chdb://memory/db"
+        )
     if netloc in ("memory", ":memory:"):
         db = path.strip("/") or db
         if db:

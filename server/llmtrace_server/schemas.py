@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import HTTPException, status
@@ -122,6 +122,19 @@ class TracePublic(BaseModel):
     scores: list[ScorePublic]
 
 
+MAX_SCORE_CLOCK_SKEW = timedelta(hours=1)
+
+
+def _score_time(value: datetime | None) -> datetime | None:
+    """UTC (a naive time is UTC); from 1970 up to an hour ahead of the server's clock."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.year < 1970 or value > datetime.now(UTC) + MAX_SCORE_CLOCK_SKEW:
+        raise ValueError("timestamp must be after 1970 and not more than an hour in the future")
+    return value
+
+
 class ScoreIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -132,6 +145,10 @@ class ScoreIn(BaseModel):
     label: str | None = Field(default=None, max_length=8192)
     comment: str | None = Field(default=None, max_length=65536)
     source: str | None = Field(default=None, min_length=1, max_length=256)
+    timestamp: Annotated[datetime | None, AfterValidator(_score_time)] = Field(
+        default=None,
+        description="when the score was given (the SDK sends the time of score()); default: arrival",
+    )
 
 
 class ScoresIn(BaseModel):

@@ -108,5 +108,86 @@ def test_drift_and_compare_cli_on_empty_store(endpoint: str) -> None:
     )
     assert interim.returncode == 0, interim.stderr
     assert "interim look" in interim.stdout and "verdict: inconclusive" in interim.stdout
-    bad = _cli("compare", "--dimension", "prompt_version", "-a", "v1", "--endpoint", endpoint)
-    assert bad.returncode == 1 and "400" in bad.stderr
+    bad = _cli("compare", "--dimension", "model", "-a", "gpt-4o", "--endpoint", endpoint)
+    assert bad.returncode == 1
+    assert bad.stderr == "llmtrace: give both -a and -b: the two values of --dimension model to compare\n"
+    half = _cli("compare", "--a-since", "3d", "--a-until", "2d", "--endpoint", endpoint)
+    assert half.returncode == 1 and "--b-since" in half.stderr and "b_since" not in half.stderr
+    nothing = _cli("compare", "--endpoint", endpoint)  # defaults to prompt versions; none stored
+    assert nothing.returncode == 1 and "give --dimension with -a and -b" in nothing.stderr
+    assert "Traceback" not in bad.stderr + half.stderr + nothing.stderr
+
+
+def test_time_flags_take_iso_and_relative_times_and_say_so(endpoint: str) -> None:
+    for when in ("yesterday", "24h", "7d", "2026-12-01", "2026-12-01T09:00Z"):
+        ok = _cli(
+            "drift",
+            "input_tokens",
+            "--reference-since",
+            "30d",
+            "--current-since",
+            when,
+            "--endpoint",
+            endpoint,
+        )
+        assert ok.returncode == 0, (when, ok.stderr)
+    bad = _cli("drift", "--current-since", "last tuesday", "--endpoint", endpoint)
+    assert bad.returncode == 2
+    assert "argument --current-since/" not in bad.stderr
+    assert "argument --current-since: invalid time 'last tuesday': use an ISO time" in bad.stderr
+    assert "24h, 7d" in _cli("drift", "--help").stdout
+
+
+def test_drift_cli_says_what_is_missing(endpoint: str) -> None:
+    out = _cli("drift", "input_tokens", "--endpoint", endpoint).stdout
+    assert out.startswith("input_tokens: insufficient_data  (n_ref=0, n_cur=0)\n")
+    assert (
+        "not enough data: the current window has 0 calls, needs 500; the reference window has 0 calls, needs 1000"
+        in out
+    )
+    assert "None" not in out
+
+
+def test_compare_defaults_to_the_busiest_prompts_two_latest_versions(tmp_path: Path) -> None:
+    """Prompt summarize (busiest) has versions 1, 2, 3 introduced in that order; chat has 9 and 10."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    import otlp_build as ob
+
+    from tests.server.server_proc import ServerProcess
+
+    hour_ns = 3_600_000_000_000
+    now_ns = time.time_ns()
+    spans = []
+    for prompt, versions, per_version in (("summarize", ("1", "2", "3"), 30), ("chat", ("9", "10"), 10)):
+        for age, version in enumerate(reversed(versions)):  # the last version is the newest
+            for i in range(per_version):
+                attrs = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 100 + i,
+                    "gen_ai.usage.output_tokens": 20,
+                    "llmtrace.prompt.name": prompt,
+                    "llmtrace.prompt.version": version,
+                }
+                spans.append(ob.span(attrs, start_ns=now_ns - (age * 24 + 1) * hour_ns - i * 1_000_000_000))
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        body = ob.request(spans).SerializeToString()
+        request = urllib.request.Request(
+            server.url + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
+        )
+        urllib.request.urlopen(request, timeout=30).read()
+        out = _cli("compare", "--endpoint", server.url)
+        by_prompt = _cli("compare", "--prompt", "chat", "--endpoint", server.url, "--json")
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("prompt summarize: version 2 -> 3 (its two most recent; -a/-b to choose)\n")
+    assert "pass --interim" in out.stdout and "interim=true" not in out.stdout
+    rows = {
+        line.split()[0]: line for line in out.stdout.splitlines() if line.startswith(("error_rate", "input_"))
+    }
+    assert rows["error_rate"].rstrip().endswith("inconclusive  n >= 1000 each")  # not "~0 more"
+    report = json.loads(by_prompt.stdout)  # --json prints only the JSON
+    assert report["cohorts"]["a"]["value"] == "9" and report["cohorts"]["b"]["value"] == "10"
+    assert report["filters"] == {"prompt": "chat"}

@@ -35,8 +35,28 @@ def client(store, chdb_dsn) -> Iterator[TestClient]:
 
 
 def _same_json(response: Any, computed: Any) -> None:
-    """Equal as JSON text, so 3 vs 3.0 or a missing null would differ."""
-    assert json.dumps(response, sort_keys=True) == json.dumps(jsonable_encoder(computed), sort_keys=True)
+    """The same JSON: same keys, nulls and types (3 vs 3.0 differ), floats equal to 1e-9 relative.
+
+    ClickHouse sums floats in parallel, in an order that varies between runs, so two computations
+    of a stratified mean can differ in their last digits (issue 18, item 8).
+    """
+    _same(json.loads(json.dumps(response)), json.loads(json.dumps(jsonable_encoder(computed))), "$")
+
+
+def _same(a: Any, b: Any, path: str) -> None:
+    assert type(a) is type(b), f"{path}: {a!r} vs {b!r}"
+    if isinstance(a, dict):
+        assert sorted(a) == sorted(b), f"{path}: keys {sorted(a)} vs {sorted(b)}"
+        for key in a:
+            _same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), f"{path}: {len(a)} vs {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-300), f"{path}: {a!r} vs {b!r}"
+    else:
+        assert a == b, f"{path}: {a!r} vs {b!r}"
 
 
 def test_openapi_documents_every_analytics_response(client) -> None:

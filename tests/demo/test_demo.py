@@ -46,6 +46,15 @@ def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     return completed.stdout
 
 
+def test_demo_prints_progress_before_its_slow_start(demo_output: str) -> None:
+    """The first line comes before the provider SDK imports and the server's start-up, and every
+    step carries the time since the start."""
+    lines = demo_output.splitlines()
+    assert lines[0].startswith("[  0.0s] llmtrace demo: takes about 40-65 s on 2 cores")
+    assert re.match(r"\[ *\d+\.\ds\] starting the server on http://127\.0\.0\.1:", lines[1])
+    assert re.match(r"\[ *\d+\.\ds\] server ready$", lines[2])
+
+
 def test_demo_delivers_every_span(demo_output: str) -> None:
     assert "spans and scores delivered to the server: all" in demo_output
     assert "not available" not in demo_output
@@ -64,6 +73,18 @@ def test_demo_metrics_show_both_prompt_versions(demo_output: str) -> None:
 
 def test_demo_finds_the_planted_drift(demo_output: str) -> None:
     assert re.search(r"prompt=chat\s+input_tokens\s.*\bdrift$", demo_output, re.MULTILINE)
+
+
+def test_demo_drift_reads_as_one_change_without_a_ttft_artefact(demo_output: str) -> None:
+    """Chat inputs got longer; output, cost and latency follow. TTFT does not depend on input and
+    is measured alike for backfilled and live calls, so it must not drift (issue 18, item 4)."""
+    (chat,) = re.findall(r"^  prompt=chat: (.*)$", demo_output, re.MULTILINE)
+    assert chat.startswith("input_tokens drifted (JS ")
+    assert "separately" not in chat, chat  # one change, its consequences moving with it
+    assert {"output_tokens", "cost_usd", "output_chars"} <= set(re.findall(r"(\w+) \(rho", chat))
+    assert not re.search(r"^prompt=chat\s+ttft_ms\s", demo_output, re.MULTILINE)
+    (steady,) = re.findall(r"^  no_drift  prompt=chat: (.*)$", demo_output, re.MULTILINE)
+    assert "ttft_ms" in steady.split(", ")
 
 
 def test_demo_regression_verdict_for_v2(demo_output: str) -> None:

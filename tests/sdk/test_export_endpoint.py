@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -50,9 +51,12 @@ def _decode(body: bytes) -> list[dict[str, object]]:
 
 def test_spans_and_scores_reach_the_server_with_bearer_key(server: FakeServer) -> None:
     llmtrace.instrument(endpoint=server.url, api_key="k-123", service_name="svc", project="p1")
+    before = datetime.now(UTC)
     with llmtrace.span("work") as s:
         llmtrace.score("helpfulness", 0.8, comment="good", label="pos")
+    time.sleep(0.01)
     llmtrace.score("trace-level", 1, trace_id=format(s.get_span_context().trace_id, "032x"))
+    after = datetime.now(UTC)
     assert llmtrace.flush(5.0) is True
 
     (traces,) = server.delivered("/v1/traces")
@@ -66,7 +70,12 @@ def test_spans_and_scores_reach_the_server_with_bearer_key(server: FakeServer) -
 
     (scores,) = server.delivered("/api/v1/scores")
     assert scores.headers["Authorization"] == "Bearer k-123"
-    assert json.loads(scores.body) == {
+    body = json.loads(scores.body)
+    # Each score carries the time of its score() call, not the batch's arrival.
+    times = [datetime.fromisoformat(item.pop("timestamp")) for item in body["scores"]]
+    assert before <= times[0] < times[1] <= after
+    assert (times[1] - times[0]).total_seconds() >= 0.01
+    assert body == {
         "scores": [
             {
                 "trace_id": format(ctx.trace_id, "032x"),

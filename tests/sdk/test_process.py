@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -102,3 +103,40 @@ def test_forked_child_delivers_its_spans(server: FakeServer) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert _names(server) == ["child", "parent-after", "parent-before"]
+
+
+def test_exit_with_a_silent_endpoint_is_bounded_and_counts_agree_with_stats() -> None:
+    """An endpoint that accepts connections and never answers (a firewall, a hung proxy): exit
+    takes the documented LLMTRACE_EXIT_TIMEOUT_S (5 s), not the 10 s request timeout, and what is
+    reported undelivered is exactly what ``llmtrace.stats()`` counts as failed."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")}
+        environ.pop("PYTEST_CURRENT_TEST", None)
+        script = """
+            import atexit, sys
+            import llmtrace
+            # Registered first, so it runs after llmtrace's exit flush.
+            atexit.register(lambda: print("final", llmtrace.stats().failed, llmtrace.stats().dropped))
+            llmtrace.instrument(endpoint=sys.argv[1])
+            for i in range(700):
+                with llmtrace.span(f"s{i}"):
+                    pass
+            print("started exit", flush=True)
+            """
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script), url],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    final = result.stdout.splitlines()[-1].split()
+    assert final == ["final", "700", "0"], result.stdout
+    assert "could not deliver 700 spans and 0 scores within the shutdown deadline of 5.0s" in result.stderr
+    assert elapsed < 5.0 + 5.0  # the deadline plus interpreter start-up on a busy machine

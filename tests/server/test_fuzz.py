@@ -1,11 +1,13 @@
 """Schemathesis-generated requests against every endpoint in the OpenAPI schema: never a 5xx.
 
-Bounded (a fixed number of examples per operation) so the whole module runs in well under a minute.
+Bounded (a fixed number of examples per operation) so the whole module runs in about a minute;
+it runs twice, on a store with five spans and on one with a week of scored traffic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import otlp_build as ob
@@ -17,6 +19,8 @@ from hypothesis import strategies as st
 
 from llmtrace_server.app import create_app
 from llmtrace_server.settings import Settings
+from tests.analytics.synth import NOW, Traffic, load
+from tests.analytics.synth import spans as synth_spans
 
 EXAMPLES = 40
 # Built once at import: the operation list is the parametrisation.
@@ -24,9 +28,12 @@ SCHEMA = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
-@pytest.fixture(scope="module")
-def fuzz_client(chdb_dsn: str) -> Iterator[TestClient]:
-    database = "fuzz_server"
+@pytest.fixture(scope="module", params=["five_spans", "a_week_of_traffic"])
+def fuzz_client(chdb_dsn: str, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """Five spans just ingested, or a week of scored traffic in two prompt versions, drifting
+    today (the analytics endpoints take other paths on data: the drift report's 500 of issue 18
+    needed a few bins of real histograms)."""
+    database = f"fuzz_{request.param}"
     app = create_app(Settings(store=chdb_dsn, database=database))
     with TestClient(app, raise_server_exceptions=False) as client:
         spans = [
@@ -34,6 +41,12 @@ def fuzz_client(chdb_dsn: str) -> Iterator[TestClient]:
         ]
         body = ob.request(spans).SerializeToString()
         client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+        if request.param == "a_week_of_traffic":
+            store = client.app.state.store
+            load(store, synth_spans(700, NOW - timedelta(days=7), NOW - timedelta(days=1), Traffic(), seed=1))
+            changed = Traffic(prompt_version="v2", input_tokens_mean=3000.0)
+            load(store, synth_spans(300, NOW - timedelta(days=1), NOW, changed, seed=2))
+            load(store, synth_spans(12, NOW - timedelta(hours=3), NOW, Traffic(service="tiny"), seed=3))
         yield client
         client.app.state.store.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
 

@@ -196,6 +196,8 @@ def test_scores_rescore_replaces_and_filters(client: TestClient) -> None:
         {"scores": [{"trace_id": trace_id, "name": "", "value": 1}]},
         {"scores": [{"trace_id": trace_id, "name": "x", "value": "high"}]},
         {"scores": [{"trace_id": trace_id, "name": "x", "value": 1, "extra": 1}]},
+        {"scores": [{"trace_id": trace_id, "name": "x", "value": 1, "timestamp": "2999-01-01T00:00:00Z"}]},
+        {"scores": [{"trace_id": trace_id, "name": "x", "value": 1, "timestamp": "yesterday"}]},
     ]
     for body in bad:
         assert client.post("/api/v1/scores", json=body).status_code == 422, body
@@ -292,3 +294,23 @@ def test_a_full_page_of_the_largest_size_still_has_a_next_cursor(client: TestCli
     assert len(first["data"]) == 1000 and first["next_cursor"]
     rest = get(client, "/api/v1/spans", limit=1000, cursor=first["next_cursor"])
     assert len(rest["data"]) == 1 and rest["next_cursor"] is None
+
+
+def test_scores_keep_the_time_they_were_given(client: TestClient) -> None:
+    trace_id, span_id = ob.new_ids()
+    given = ["2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:05.123457+00:00"]
+    post = [
+        {"trace_id": trace_id, "span_id": span_id, "name": "a", "value": 1, "timestamp": given[0]},
+        {
+            "trace_id": trace_id,
+            "name": "b",
+            "value": 1,
+            "timestamp": "2026-01-02T03:04:05.123457",
+        },  # naive: UTC
+        {"trace_id": trace_id, "name": "c", "value": 1},  # no time: arrival
+    ]
+    before = datetime.now(UTC)
+    assert client.post("/api/v1/scores", json={"scores": post}).status_code == 200
+    stored = {s["name"]: s["timestamp"] for s in get(client, "/api/v1/scores", trace_id=trace_id)["data"]}
+    assert [datetime.fromisoformat(stored[n]) for n in "ab"] == [datetime.fromisoformat(t) for t in given]
+    assert datetime.fromisoformat(stored["c"]) >= before.replace(microsecond=0)

@@ -54,6 +54,8 @@ def test_server_dsn(
     [
         ("postgres://u:hunter2@host/db", "expected chdb:///abs/path"),
         ("chdb://relative/path", "three slashes"),
+        ("chdb:/relative", "three slashes"),  # would otherwise write /relative at the root
+        ("chdb:relative", "three slashes"),
         ("chdb:///", "must be absolute"),
         ("http://u:hunter2@:8123/db", "no host"),
         ("http://u:hunter2@host:notaport/db", "malformed store DSN"),

@@ -43,6 +43,36 @@ def test_second_process_on_an_open_store_is_told_what_to_do(
         "or use another --store path"
     )
     assert "Traceback" not in child.stderr
+    assert child.stderr == ""  # chDB's own raw "Cannot lock file" lines are not passed on
+
+
+_INSTRUMENT_IN_CHILD = """
+import sys
+import llmtrace
+llmtrace.instrument(store=sys.argv[1], service_name="locked")
+with llmtrace.span("work"):
+    pass
+llmtrace.flush(1.0)
+"""
+
+
+def test_instrument_on_a_held_store_prints_only_llmtraces_message(
+    store: Store, chdb_dsn: str, tmp_path: Path
+) -> None:
+    path = chdb_dsn.removeprefix("chdb://")
+    child = subprocess.run(
+        [sys.executable, "-c", _INSTRUMENT_IN_CHILD, chdb_dsn],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LLMTRACE_")},
+    )
+    assert child.returncode == 0, child.stderr
+    assert "Cannot lock file" not in child.stderr and "Traceback" not in child.stderr
+    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, child.stderr
+    assert f"embedded store {path} is already open in process {os.getpid()}" in lines[0]
 
 
 def test_a_free_path_opens_in_another_process(tmp_path: Path) -> None:

@@ -40,19 +40,31 @@ def segment_where(
     return "".join(parts)
 
 
-def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True) -> str:
-    """A subquery of ``scores FINAL`` rows (``name = {score_name:String}``) with span columns.
+# Which LLM call of a trace a trace-level score counts for: the last one that names a prompt, else
+# the last one (span id breaks ties, so the choice never depends on read order).
+SCORED_CALL_ORDER = "(prompt_name != '', start_time, span_id)"
 
-    A span-level score joins its span; a trace-level score (``span_id = ''``) joins the trace's
-    first LLM span, so trace scores still fall into a prompt version or model cohort. The score
-    counts at its span's start time. ``span_where`` filters spans (time window, segment) and may
-    use the bound parameters of the caller; ``span_columns`` lists the span columns to carry
-    (comma-separated, each also present in the trace-level projection). With ``by_name=False``
-    every score name is returned, as column ``sc_name``.
+
+def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True) -> str:
+    """A subquery of ``scores FINAL`` rows (``name = {score_name:String}``) with their LLM call's columns.
+
+    The rule (docs/analytics.md, "Which call a score counts for"): a score on an LLM call counts
+    for that call; a score on the whole trace (``span_id = ''``) or on a span that is not an LLM
+    call (the function ``@llmtrace.trace`` wraps, an agent step) counts for the trace's last LLM
+    call that names a prompt, else its last LLM call. Each score counts once, at that call's start
+    time, with its prompt, prompt version, model, ... The call is chosen among all of the trace's
+    LLM calls before ``span_where`` filters (time window, segment), so a filter never moves a
+    score to another call. Attribution happens at read time, so a score that arrived before its
+    spans counts as soon as they are stored. ``span_where`` may use the bound parameters of the
+    caller and the span columns ``start_time`` and :data:`SEGMENT_COLUMNS`; ``span_columns`` lists
+    the columns to carry (comma-separated). With ``by_name=False`` every score name is returned,
+    as column ``sc_name``.
     """
-    cols = [c.strip() for c in span_columns.split(",")]
+    requested = [c.strip() for c in span_columns.split(",")]
+    cols = list(dict.fromkeys(["start_time", *SEGMENT_COLUMNS.values(), *requested]))
+    col_list = ", ".join(cols)
     # Aliases never reuse a spans column name inside the aggregating subquery (alias shadowing).
-    first = "".join(f"argMin({c}, start_time) AS t_{c}, " for c in cols if c != "start_time")
+    last = ", ".join(f"argMax({c}, {SCORED_CALL_ORDER}) AS t_{c}" for c in cols)
     span_out = ", ".join(f"sp.{c} AS {c}" for c in cols)
     trace_out = ", ".join(f"sp.t_{c} AS {c}" for c in cols)
     name = "AND name = {score_name:String}" if by_name else ""
@@ -63,15 +75,19 @@ def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True
     (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {span_out}
        FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
               WHERE project = {{project:String}} {name} AND span_id != '') AS sc
-      INNER JOIN (SELECT trace_id, span_id, {span_columns} FROM {{db:Identifier}}.spans
-                   WHERE project = {{project:String}} {scored_traces} {span_where}) AS sp
+      INNER JOIN (SELECT trace_id, span_id, {col_list} FROM {{db:Identifier}}.spans
+                   WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces} {span_where}) AS sp
          ON sc.trace_id = sp.trace_id AND sc.span_id = sp.span_id
      UNION ALL
-     SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {trace_out}
-       FROM (SELECT name, trace_id, value, label FROM {{db:Identifier}}.scores FINAL
-              WHERE project = {{project:String}} {name} AND span_id = '') AS sc
-      INNER JOIN (SELECT trace_id, {first}min(start_time) AS t_start_time FROM {{db:Identifier}}.spans
-                   WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces} {span_where}
-                   GROUP BY trace_id) AS sp
-         ON sc.trace_id = sp.trace_id)
+     SELECT * FROM
+       (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {trace_out}
+          FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
+                 WHERE project = {{project:String}} {name}) AS sc
+         INNER JOIN (SELECT trace_id, groupArray(span_id) AS llm_span_ids, {last}
+                       FROM {{db:Identifier}}.spans
+                      WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}
+                      GROUP BY trace_id) AS sp
+            ON sc.trace_id = sp.trace_id
+         WHERE sc.span_id = '' OR NOT has(sp.llm_span_ids, sc.span_id))
+     WHERE 1 = 1 {span_where})
     """

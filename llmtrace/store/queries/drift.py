@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from llmtrace.store import Store
-from llmtrace.store.queries._segment import SEGMENT_COLUMNS, scored_spans_sql, segment_where
+from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, scored_spans_sql, segment_where
 
 # feature -> (rollup histogram column, factor from bucket bounds to the feature's unit)
 NUMERIC_FEATURES: Mapping[str, tuple[str, float]] = {
@@ -179,3 +179,71 @@ def top_segments(
         parameters=params,
     ).result_rows
     return [r[0] for r in rows]
+
+
+# Numeric span features -> their per-call `spans` column, for rank correlations between features.
+SPAN_VALUE_COLUMNS: Mapping[str, str] = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "latency_ms": "duration_ms",
+    "ttft_ms": "ttft_ms",
+    "cost_usd": "cost_usd",
+    "output_chars": "output_chars",
+}
+CORRELATION_SAMPLE = 50_000  # calls per segment, a deterministic hash sample of the current window
+_PER_MILLION = 1_000_000
+
+
+def rank_correlations(
+    store: Store,
+    project: str,
+    windows: Windows,
+    filters: Mapping[str, str | None],
+    lead: str,
+    others: tuple[str, ...],
+    current_calls: int,
+) -> dict[str, tuple[float | None, int]]:
+    """Spearman rank correlation of ``lead`` with each of ``others`` over the current window's calls.
+
+    ``{feature: (rho, n)}``: ``n`` calls carry both values; ``rho`` is None when either feature is
+    constant among them or fewer than 3 calls do. At most about :data:`CORRELATION_SAMPLE` calls
+    are read (``cityHash64(span_id)`` sample, so the answer does not change between runs).
+    """
+    names = [f for f in others if f in SPAN_VALUE_COLUMNS and f != lead]
+    if lead not in SPAN_VALUE_COLUMNS or not names:
+        return {}
+    keep = (
+        _PER_MILLION
+        if current_calls <= CORRELATION_SAMPLE
+        else _PER_MILLION * CORRELATION_SAMPLE // current_calls
+    )
+    params: dict[str, Any] = {
+        "db": store.database,
+        "project": project,
+        "keep": max(1, keep),
+        **windows.params(),
+    }
+    where = segment_where(filters, params)
+    x = SPAN_VALUE_COLUMNS[lead]
+    parts = []
+    for i, feature in enumerate(names):
+        y = SPAN_VALUE_COLUMNS[feature]
+        both = f"isNotNull({x}) AND isNotNull({y})"
+        parts.append(
+            f"countIf({both}) AS n_{i},"
+            f" rankCorrIf(toFloat64(assumeNotNull({x})), toFloat64(assumeNotNull({y})), {both}) AS r_{i},"
+            f" uniqExactIf({x}, {both}) > 1 AND uniqExactIf({y}, {both}) > 1 AS v_{i}"
+        )
+    row = store.client.query(
+        f"""SELECT {", ".join(parts)} FROM {{db:Identifier}}.spans
+             WHERE project = {{project:String}} AND {LLM_KINDS}
+               AND start_time >= toStartOfHour({{cs:DateTime64(6)}}) AND start_time < {{ce:DateTime64(6)}}
+               AND cityHash64(span_id) % {_PER_MILLION} < {{keep:UInt32}} {where}""",
+        parameters=params,
+    ).result_rows[0]
+    out: dict[str, tuple[float | None, int]] = {}
+    for i, feature in enumerate(names):
+        n, rho, varies = int(row[3 * i]), row[3 * i + 1], bool(row[3 * i + 2])
+        finite = rho is not None and rho == rho
+        out[feature] = (float(rho) if finite and varies and n >= 3 else None, n)
+    return out

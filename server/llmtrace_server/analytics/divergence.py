@@ -128,10 +128,13 @@ def merge_sparse(
             start, acc_r, acc_c = None, 0.0, 0.0
     # A thin last bin (the leftovers of the tail) joins its neighbour.
     if len(ranges) > 1 and ref_out[-1] + cur_out[-1] < per_bin / 2:
-        ranges[-2] = (ranges[-2][0], ranges[-1][1])
-        ref_out[-2] += ref_out.pop()
-        cur_out[-2] += cur_out.pop()
-        ranges.pop()
+        # Pop before indexing: ``x[-2] += x.pop()`` stores into x[-2] after the pop, which is
+        # out of range when only two bins were left.
+        _, last_end = ranges.pop()
+        last_r, last_c = ref_out.pop(), cur_out.pop()
+        ranges[-1] = (ranges[-1][0], last_end)
+        ref_out[-1] += last_r
+        cur_out[-1] += last_c
     return ranges, ref_out, cur_out
 
 

@@ -125,9 +125,47 @@ class DriftTestingPublic(PublicModel):
     tests: int
 
 
-class DriftReportPublic(PublicModel):
-    """``GET /api/v1/drift/report``: every feature per segment, BH-adjusted across the report."""
+class DriftCoMovePublic(PublicModel):
+    """A drifted feature that moves with a change: rank-correlated with it in the current window."""
 
+    feature: str
+    js: float | None
+    correlated_with: str = Field(description="the change's feature, or a feature already moving with it")
+    rank_correlation: float = Field(description="Spearman rho with correlated_with, current window")
+    n: int = Field(description="calls carrying both values (a deterministic sample of at most 50,000)")
+
+
+class DriftChangePublic(PublicModel):
+    """One change: the drifted feature with the largest effect among those left, and what moves with it."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    js: float | None = Field(description="Jensen-Shannon distance, the effect changes are ordered by")
+    psi: float | None
+    l_inf: float | None
+    n_reference: int
+    n_current: int
+    moves_with: list[DriftCoMovePublic]
+
+
+class DriftSummaryPublic(PublicModel):
+    """What drifted in one segment, read as changes: the largest first, consequences under it."""
+
+    segment: dict[str, str]
+    verdict: DriftVerdict
+    drifted_features: int
+    changes: list[DriftChangePublic]
+    text: str = Field(
+        examples=["service=chat: input_tokens drifted (JS 0.71, PSI 5.90); moving with it: ..."]
+    )
+
+
+class DriftReportPublic(PublicModel):
+    """``GET /api/v1/drift/report``: one summary per segment (largest change first), then every
+    feature per segment, BH-adjusted across the report."""
+
+    summary: list[DriftSummaryPublic]
+    summary_method: str
     windows: DriftWindowsPublic
     segment_by: str | None
     verdict: DriftVerdict

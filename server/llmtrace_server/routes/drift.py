@@ -15,6 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from llmtrace.store import Store
 from llmtrace.store.queries import drift as q
 from llmtrace_server.analytics.drift import categorical_drift, decide, numeric_drift
+from llmtrace_server.analytics.drift_summary import METHOD as SUMMARY_METHOD
+from llmtrace_server.analytics.drift_summary import summarize_segment
 from llmtrace_server.analytics.multiple import benjamini_hochberg
 from llmtrace_server.analytics.public import DriftReportPublic, DriftResultPublic
 from llmtrace_server.analytics.thresholds import DriftThresholds
@@ -134,7 +136,8 @@ def compute_report(
     top: int = 5,
     thresholds: DriftThresholds | None = None,
 ) -> dict[str, Any]:
-    """Every span feature and score for one segment or the top segments, BH-adjusted across all."""
+    """Every span feature and score for one segment or the top segments, BH-adjusted across all,
+    led by one summary per segment (largest change first; see ``analytics.drift_summary``)."""
     thresholds = thresholds or DriftThresholds()
     scores = q.score_names(store, project, windows.reference_since, windows.current_until)
     features = [*SPAN_FEATURES, *(q.SCORE_PREFIX + s for s in scores)]
@@ -156,7 +159,22 @@ def compute_report(
             )
     verdicts = [r["verdict"] for r in flat]
     overall = DRIFT if DRIFT in verdicts else (NO_DRIFT if NO_DRIFT in verdicts else INSUFFICIENT)
+    summary = []
+    for target, seg in zip(targets, segments, strict=True):
+        calls = max(
+            (r["n_current"] for r in seg["features"] if r["feature"] in q.SPAN_VALUE_COLUMNS), default=0
+        )
+
+        def correlate(
+            lead: str, others: tuple[str, ...], target: Mapping[str, str | None] = target, calls: int = calls
+        ) -> dict[str, tuple[float | None, int]]:
+            return q.rank_correlations(store, project, windows, target, lead, others, calls)
+
+        summary.append(summarize_segment(seg["segment"], seg["features"], correlate))
+    summary.sort(key=lambda s: -max((c["js"] or 0.0 for c in s["changes"]), default=0.0))
     return {
+        "summary": summary,
+        "summary_method": SUMMARY_METHOD,
         "windows": window_dict(windows),
         "segment_by": segment_by,
         "verdict": overall,

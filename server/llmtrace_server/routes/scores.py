@@ -26,9 +26,10 @@ router = APIRouter(prefix="/api/v1", tags=["scores"])
 
 @router.post("/scores", summary="Record scores", response_model=ScoresAcceptedPublic)
 async def create_scores(body: ScoresIn, store: StoreDep, project: ProjectDep) -> ScoresAcceptedPublic:
-    """Store scores; sending a score again (same name, trace, span and source) replaces its value."""
+    """Store scores at their ``timestamp`` (default: now); sending a score again (same name, trace,
+    span and source) replaces its value, the later timestamp winning."""
     now = datetime.now(UTC)
-    rows = [q.score_row(project, s.model_dump(), now) for s in body.scores]
+    rows = [q.score_row(project, s.model_dump(), s.timestamp or now) for s in body.scores]
     await run_in_threadpool(store.insert_scores, rows)
     return ScoresAcceptedPublic(accepted=len(rows))
 
