@@ -174,6 +174,10 @@ def test_drift_page_draws_both_histograms(watched: Watched) -> None:
     expect(row.locator(".badge")).to_have_text("drift")
     expect(row.locator(".hist")).to_have_count(2)
     assert row.locator(".hist span").count() >= 4
+    # The report opens with what changed: chat's input lengths, and what moves with them.
+    summary = page.locator("#drift-summary")
+    chat_summary = summary.locator(".summary-segment", has=page.locator("h3", has_text="prompt = chat"))
+    expect(chat_summary.locator("li").first).to_contain_text("input_tokens")
     assert watched.errors == []
 
 
