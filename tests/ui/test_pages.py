@@ -3,8 +3,11 @@ error pages, offline /docs and the JavaScript budget. The browser tests cover th
 
 from __future__ import annotations
 
+import http.server
+import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -228,3 +231,33 @@ def test_no_page_loads_more_than_300_kb_of_javascript(make_client: Callable[...,
         assert not re.findall(r'(?:src|href)="(?:https?:)?//', html), path  # nothing from another host
         total = sum(len(client.get(u).content) for u in scripts)
         assert scripts and total <= MAX_JS_BYTES, (path, total)
+
+
+def test_send_a_test_notification_to_the_rules_webhook(make_client: Callable[..., TestClient]) -> None:
+    received: list[dict] = []  # type: ignore[type-arg]
+
+    class Inbox(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    inbox = http.server.HTTPServer(("127.0.0.1", 0), Inbox)
+    threading.Thread(target=inbox.serve_forever, daemon=True).start()
+    try:
+        client = make_client()
+        token = csrf_of(client.get("/alerts").text)
+        url = f"http://127.0.0.1:{inbox.server_address[1]}/hook"
+        client.post(
+            "/alerts/rules", data={"csrf": token, "name": "spend", "type": "cost_spike", "webhook_url": url}
+        )
+        (rule,) = client.get("/api/v1/alerts/rules").json()["data"]
+        page = client.post(f"/alerts/rules/{rule['id']}/test", data={"csrf": token})
+        assert page.status_code == 200 and "test notification delivered" in page.text
+        assert len(received) == 1 and received[0]["test"] is True and "spend" in received[0]["text"]
+        assert client.get("/api/v1/alerts/events").json()["data"] == []  # a test is not an event
+    finally:
+        inbox.shutdown()
