@@ -11,14 +11,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from llmtrace.store import open_store
 from llmtrace_server.app import create_app
 from llmtrace_server.settings import Settings
+from llmtrace_server.ui.timerange import parse_range
 
 STATIC = Path(__file__).resolve().parents[2] / "server" / "llmtrace_server" / "ui" / "static"
 PAGES = ("/", "/traces", "/sessions", "/users", "/prompts", "/prompts/compare", "/drift", "/alerts")
@@ -261,3 +264,23 @@ def test_send_a_test_notification_to_the_rules_webhook(make_client: Callable[...
         assert client.get("/api/v1/alerts/events").json()["data"] == []  # a test is not an event
     finally:
         inbox.shutdown()
+
+
+def test_time_ranges_end_now_and_chart_long_ranges_in_whole_hours() -> None:
+    now = datetime(2026, 3, 4, 10, 17, 5, tzinfo=UTC)
+    one_hour = parse_range("1h", None, None, now=now)
+    assert (one_hour.since, one_hour.until, one_hour.interval) == (now - timedelta(hours=1), now, "1m")
+    day = parse_range("24h", None, None, now=now)
+    assert day.until == datetime(2026, 3, 4, 11, tzinfo=UTC) and day.until - day.since == timedelta(hours=24)
+    assert [parse_range(r, None, None, now=now).interval for r in ("24h", "7d", "30d")] == ["1h", "1h", "6h"]
+    custom = parse_range("custom", "2026-03-01T00:00", "2026-03-01T06:00", now=now)
+    assert custom.query() == {"range": "custom", "since": "2026-03-01T00:00", "until": "2026-03-01T06:00"}
+    assert custom.interval == "5m"
+    for bad in (
+        ("custom", "2026-03-02T00:00", "2026-03-01T00:00"),
+        ("custom", "yesterday", None),
+        ("2w", None, None),
+    ):
+        with pytest.raises(HTTPException) as exc:
+            parse_range(*bad, now=now)
+        assert exc.value.status_code == 400

@@ -24,7 +24,8 @@ INTERVALS: tuple[tuple[str, int], ...] = (
     ("6h", 21600),
     ("1d", 86400),
 )
-MAX_POINTS = 120
+MAX_POINTS = 170  # a week of hours
+ROLLUP_FROM = 86400  # ranges this long or longer are charted in whole hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,12 @@ class TimeRange:
 
     @property
     def interval(self) -> str:
+        """The smallest interval giving at most MAX_POINTS buckets; whole hours from a day up, so
+        that the hourly rollup answers the long ranges instead of raw spans."""
         seconds = (self.until - self.since).total_seconds()
         for name, step in INTERVALS:
+            if seconds >= ROLLUP_FROM and step % 3600:
+                continue
             if seconds / step <= MAX_POINTS:
                 return name
         return INTERVALS[-1][0]

@@ -70,6 +70,11 @@
     document.querySelectorAll("form[method=get] [disabled]").forEach(function (el) { el.disabled = false; });
   });
 
+  document.addEventListener("keydown", function (e) {
+    var row = e.target.closest && e.target.closest(".span-row[data-span]");
+    if (row && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); selectSpan(row.dataset.span); }
+  });
+
   document.addEventListener("change", function (e) {
     if (e.target.matches("select[data-autosubmit]")) e.target.form.requestSubmit();
     if (e.target.matches("select[data-rule-type]")) showParams(e.target.value);
