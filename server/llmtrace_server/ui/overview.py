@@ -103,7 +103,8 @@ def _metric_charts(series: list[dict[str, Any]], by: str | None) -> list[dict[st
             "unit": unit,
             "x": x,
             "series": [
-                {"label": _label(s["group"], by), "values": [p[key] for p in s["points"]]} for s in shown
+                {"label": _label(s["group"], by), "values": [_value(p, key) for p in s["points"]]}
+                for s in shown
             ],
         }
 
@@ -113,9 +114,13 @@ def _metric_charts(series: list[dict[str, Any]], by: str | None) -> list[dict[st
         chart("Errors", "calls", "errors"),
         chart("Latency p50", "ms", "latency_p50_ms"),
         chart("Latency p95", "ms", "latency_p95_ms"),
-        chart("Output tokens", "tokens", "output_tokens"),
+        chart("Tokens (input + output)", "tokens", "tokens"),
     ]
     return charts
+
+
+def _value(point: dict[str, Any], key: str) -> Any:
+    return point["input_tokens"] + point["output_tokens"] if key == "tokens" else point[key]
 
 
 def _quality_chart(store: Any, project: str, tr: TimeRange, by: str | None) -> dict[str, Any] | None:
