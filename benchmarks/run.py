@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick]
 
-Each module (overhead, ingest, queries, export) runs in a subprocess of its own: chDB allows one
+Each module (overhead, ingest, queries, export, ui_pages) runs in a subprocess of its own: chDB allows one
 data path per process, and a benchmark must not inherit another's warm caches. A module that is
 missing or fails is reported and the others still run. Benchmarks are not part of CI.
 """
@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODULES = ("overhead", "ingest", "queries", "export")
+MODULES = ("overhead", "ingest", "queries", "export", "ui_pages")
 # Smaller runs for --quick (keyword arguments of each module's main()).
 QUICK: dict[str, dict[str, Any]] = {
     "overhead": {"rounds": 2, "blocks": 10},
     "ingest": {"batches": 40, "warmup": 5},
     "queries": {"sizes": [100_000]},
     "export": {"spans": 5_000},
+    "ui_pages": {"sizes": [100_000], "repeats": 5},
 }
 # Ingest at the issue's goal setting: 64 batches of 512 in flight (many exporters at once), long
 # enough (800 batches) that chDB's background merges are paid for in the figure; the median of
@@ -35,6 +36,7 @@ QUICK: dict[str, dict[str, Any]] = {
 # compiled decoding path and the pure-Python source, interleaved, with their ratio.
 FULL: dict[str, dict[str, Any]] = {
     "queries": {"sizes": [1_000_000, 10_000_000]},
+    "ui_pages": {"sizes": [1_000_000, 10_000_000]},
     "ingest": {"batches": 800, "concurrency": 64, "repeats": 5, "decoder": "both"},
 }
 _CHILD = """
