@@ -284,3 +284,19 @@ def test_time_ranges_end_now_and_chart_long_ranges_in_whole_hours() -> None:
         with pytest.raises(HTTPException) as exc:
             parse_range(*bad, now=now)
         assert exc.value.status_code == 400
+
+
+def test_list_filters_submitted_without_javascript(make_client: Callable[..., TestClient]) -> None:
+    """A form without scripts sends every field, empty ones included: those are no filter."""
+    client = make_client()
+    empty = "&".join(
+        f"{k}=" for k in ("q", "range", "since", "until", "service", "model", "status", "user_id")
+    )
+    for path in ("/traces", "/sessions", "/users"):
+        response = client.get(f"{path}?{empty}")
+        assert response.status_code == 200 and "No " in response.text, path
+    bad = client.get("/traces?since=yesterday")
+    assert bad.status_code == 400 and "since" in bad.text and "YYYY-MM-DD" in bad.text
+    assert client.get("/traces?status=maybe").status_code == 400
+    assert client.get("/traces?range=2w").status_code == 400
+    assert client.get("/traces?since=2026-03-01T00:00&until=2026-03-02T00:00").status_code == 200

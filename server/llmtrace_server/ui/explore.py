@@ -11,17 +11,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter, ValidationError
 
 from llmtrace.store.queries import conversation
 from llmtrace.store.queries import sessions as session_queries
 from llmtrace.store.queries import traces as trace_queries
 from llmtrace.store.queries import users as user_queries
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS
 from llmtrace.store.queries.spans import SpanQuery
 from llmtrace_server.deps import StoreDep
-from llmtrace_server.listing import ListingDep, page_rows, run_listing
-from llmtrace_server.schemas import decode_cursor, encode_cursor
+from llmtrace_server.listing import listing_query, page_rows, run_listing
+from llmtrace_server.schemas import TimeParam, decode_cursor, encode_cursor
 from llmtrace_server.ui.conversation import messages
 from llmtrace_server.ui.render import render
 from llmtrace_server.ui.session import ProjectPage
@@ -35,10 +37,41 @@ Cursor = Annotated[str | None, Query(max_length=4096)]
 Recent = Annotated[str | None, Query(max_length=8, description="1h, 24h, 7d or 30d: since that long ago")]
 
 
+_TIME: TypeAdapter[Any] = TypeAdapter(TimeParam)
+MAX_FILTER_CHARS = 1024
+
+
+def page_listing(request: Request) -> SpanQuery:
+    """The API's ``listing_query`` over the URL's filters, where a field left empty in the filter
+    form is no filter (the API would look for the empty value): 400 on a bad value."""
+    given = {k: v for k, v in request.query_params.items() if v}
+    if any(len(v) > MAX_FILTER_CHARS for v in given.values()):
+        raise HTTPException(400, f"a filter is longer than {MAX_FILTER_CHARS} characters")
+    times = {}
+    for name in ("since", "until"):
+        try:
+            times[name] = _TIME.validate_python(given.get(name))
+        except ValidationError as exc:
+            raise HTTPException(
+                400, f"{name}: {exc.errors()[0]['msg']} (use YYYY-MM-DDTHH:MM, UTC)"
+            ) from None
+    return listing_query(
+        {k: given.get(k) for k in SEGMENT_COLUMNS},
+        given.get("user_id"),
+        given.get("session_id"),
+        given.get("status"),
+        given.get("kind"),
+        times["since"],
+        times["until"],
+        given.get("q"),
+    )
+
+
+PageListing = Annotated[SpanQuery, Depends(page_listing)]
+
+
 def _query(query: SpanQuery, recent: str | None) -> SpanQuery:
-    """The API's filters, with the page's quick range turned into ``since``; a field left empty
-    in the filter form is no filter (the API would look for the empty value)."""
-    query = dataclasses.replace(query, equals={k: v for k, v in query.equals.items() if v})
+    """The page's quick range (``range=24h``) turned into ``since``."""
     if not recent:
         return query
     if recent not in RANGES:
@@ -63,7 +96,7 @@ def traces_page(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    query: ListingDep,
+    query: PageListing,
     range: Recent = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
@@ -87,7 +120,7 @@ def sessions_page(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    query: ListingDep,
+    query: PageListing,
     range: Recent = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
@@ -111,7 +144,7 @@ def users_page(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    query: ListingDep,
+    query: PageListing,
     range: Recent = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
