@@ -120,6 +120,11 @@ def run(n: int, path: str, repeats: int) -> dict[str, Any]:
             "/api/v1/metrics?interval=1h&group_by=model&since="
             + (now - timedelta(days=7)).isoformat().replace("+00:00", "Z"),
         ),
+        (
+            "/ui/overview/quality?range=24h",
+            "/api/v1/scores/trends?interval=1h&since="
+            + (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        ),
         ("/ui/banners", "/api/v1/drift/report?segment_by=prompt&top=5"),
         ("/traces", "/api/v1/traces"),
         ("/traces?service=chat&status=error", "/api/v1/traces?service=chat&status=error"),

@@ -120,6 +120,8 @@ def test_overview_draws_charts_and_links_banners(watched: Watched, tmp_path: Pat
     # The banners need the drift report: slower than the page, never in its way.
     expect(page.locator("a.banner-alert").first).to_contain_text("LLM spend spike", timeout=60_000)
     expect(page.locator("a.banner-drift").first).to_contain_text("prompt=")
+    quality = page.locator("figure.chart", has=page.locator("figcaption", has_text="Quality"))
+    expect(quality.locator("canvas")).to_be_visible(timeout=60_000)
     page.wait_for_load_state("networkidle")
     screenshot(page, tmp_path, "overview.png")
     page.select_option("select[name=group_by]", "model")

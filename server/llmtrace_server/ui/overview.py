@@ -1,8 +1,9 @@
 """``/``: calls, cost, errors, latency, tokens and quality over a range, with the previous period.
 
 The headline numbers render with the page; the charts and the per-group table come from
-``/ui/overview/charts`` and the alert/drift banners from ``/ui/banners``, both loaded by htmx
-after the page, so the page is usable before the heavier queries finish.
+``/ui/overview/charts`` (the score chart from ``/ui/overview/quality``) and the alert/drift
+banners from ``/ui/banners``, all loaded by htmx after the page, so the page is usable before
+the heavier queries finish.
 """
 
 from __future__ import annotations
@@ -78,11 +79,28 @@ def overview_charts(
         ),
     )["series"]
     charts = _metric_charts(series, group)
-    quality = _quality_chart(store, project, tr, group)
-    if quality:
-        charts.append(quality)
     rows = [_breakdown_row(s, group) for s in series] if group else []
-    return render(request, "_overview_charts.html", charts=charts, rows=rows, group_by=group, tr=tr)
+    query = urlencode({**tr.query(), **({"group_by": group} if group else {})})
+    return render(
+        request, "_overview_charts.html", charts=charts, rows=rows, group_by=group, tr=tr, query=query
+    )
+
+
+@router.get("/ui/overview/quality", response_class=HTMLResponse)
+def overview_quality(
+    request: Request,
+    store: StoreDep,
+    project: ProjectPage,
+    range: Text = None,
+    since: Text = None,
+    until: Text = None,
+    group_by: Text = None,
+) -> HTMLResponse:
+    """The score chart on its own request: joining scores to spans is the overview's slowest
+    query, and the metric charts need not wait for it."""
+    tr = parse_range(range, since, until)
+    quality = _quality_chart(store, project, tr, _group(group_by))
+    return render(request, "_overview_quality.html", charts=[quality] if quality else [])
 
 
 def _label(group: dict[str, Any], by: str | None) -> str:

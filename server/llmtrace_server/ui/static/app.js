@@ -11,6 +11,7 @@
     if (unit === "usd") return "$" + (Math.abs(v) < 0.01 && v !== 0 ? v.toFixed(5) : v.toFixed(2));
     if (unit === "ms") return v >= 10000 ? (v / 1000).toFixed(1) + " s" : Math.round(v) + " ms";
     if (unit === "score") return v.toFixed(3);
+    if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
     return v >= 10000 ? (v / 1000).toFixed(1) + "k" : String(Math.round(v));
   }
 
@@ -95,5 +96,6 @@
     var first = document.querySelector(".span-row");
     if (first) selectSpan(location.hash.slice(1) || first.dataset.span);
   });
-  document.addEventListener("htmx:afterSwap", function (e) { drawAll(e.target); });
+  // After any htmx swap (an outerHTML swap replaces its own target): draw what is new.
+  document.addEventListener("htmx:afterSettle", function () { drawAll(); });
 })();
