@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.trace_summaries {{on_cluster}}
     providers       SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
     prompt_names    SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
     prompt_versions SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    -- Lookups by id (a user's or session's traces, wherever they fall in time) skip most granules.
+    INDEX idx_trace_id trace_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_user user TYPE bloom_filter(0.01) GRANULARITY 2,
     INDEX idx_session session TYPE bloom_filter(0.01) GRANULARITY 2
 )
