@@ -186,3 +186,50 @@ def measure(store: Store, now: datetime, *, runs: int = 10, baseline_runs: int =
             row["speedup"] = round(statistics.median(base) / max(statistics.median(times), 1e-3), 1)
         results[name] = row
     return results
+
+
+SUMMARY_VIEWS = ("trace_summaries_mv", "session_summaries_mv", "user_summaries_mv")
+
+
+def summary_insert_cost(store: Store, *, rows: int = 131_072, repeats: int = 3) -> dict[str, Any]:
+    """What the summary views add to an INSERT of realistic spans, measured in this process.
+
+    The same ``rows`` spans (from the store under test) are inserted in 32,768-span blocks, as the
+    server's writer does, into two fresh databases: one with the full schema, one without the
+    three summary views; the two alternate ``repeats`` times. Reported: median seconds and
+    microseconds per span of each, and their ratio. The OTLP decoding that comes before an INSERT
+    is not in either, so the ratio is an upper bound on the views' share of real ingest.
+    """
+    staging = f"{store.database}.summary_cost_staging"
+    store.client.command(
+        f"CREATE TABLE {staging} ENGINE = MergeTree ORDER BY tuple() AS"
+        f" SELECT * EXCEPT (model) FROM {store.database}.spans LIMIT {rows}"
+    )
+    targets = {"with_views": f"{store.database}_cost_with", "without_views": f"{store.database}_cost_without"}
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    try:
+        for _ in range(repeats):
+            for name, database in targets.items():
+                target = Store(store.client, database, store.dsn)  # one client: chDB has one path per process
+                target.migrate()
+                if name == "without_views":
+                    for view in SUMMARY_VIEWS:
+                        target.client.command(f"DROP VIEW {database}.{view}")
+                t0 = time.perf_counter()
+                target.client.command(
+                    f"INSERT INTO {database}.spans SELECT * FROM {staging}",
+                    settings={"max_block_size": 32768, "min_insert_block_size_rows": 32768},
+                )
+                times[name].append(time.perf_counter() - t0)
+                target.client.command(f"DROP DATABASE {database} SYNC")
+    finally:
+        store.client.command(f"DROP TABLE IF EXISTS {staging} SYNC")
+    out: dict[str, Any] = {"spans": rows, "repeats": repeats}
+    for name, values in times.items():
+        median = statistics.median(values)
+        out[f"{name}_s"] = round(median, 3)
+        out[f"{name}_us_per_span"] = round(median / rows * 1e6, 2)
+    out["ratio"] = round(
+        statistics.median(times["with_views"]) / statistics.median(times["without_views"]), 3
+    )
+    return out

@@ -185,6 +185,7 @@ def explore(n: int, path: str, *, keep: bool = False) -> dict[str, Any]:
         "rows_checked_against_ingest_mapping": checked,
         "tables": {t: {"rows": int(r), "mb": round(b / 2**20, 1)} for t, r, b in sizes},
         "cases": exploration.measure(store, now),
+        "summary_insert_cost": exploration.summary_insert_cost(store),
     }
     if not keep:
         store.client.command(
