@@ -3,7 +3,8 @@
 ``trace_summaries`` holds one row per (trace, hour of span start), sorted by project then hour, so
 the newest rows of a project are a short range of its primary key. A page is found by reading a
 window of the latest hours and widening it (x8) until it holds a full page or reaches the oldest
-data: a typical first page reads two hours of summaries, whatever the size of the store.
+data: a typical first page reads two hours of summaries, whatever the size of the store. A user,
+session or trace id filter reads the whole range at once, through bloom-filter indexes.
 
 The window is exact under one assumption, :data:`SLACK_HOURS`: the spans of one trace start
 within that many hours of each other (and no span runs longer). Rows that far before the window
@@ -128,7 +129,9 @@ def newest_groups(
     if bounds:
         top = min(top, utc(min(bounds)))
     floor = max(utc(query.since), first_hour) if query.since else first_hour
-    width = timedelta(hours=FIRST_WINDOW_HOURS)
+    # An id filter matches few rows anywhere in time (bloom-filter indexes find them): read all at once.
+    selective = any(name in SCALAR_FILTERS for name in query.equals)
+    width = top - floor if selective else timedelta(hours=FIRST_WINDOW_HOURS)
     while True:
         lo = max(top - width, floor)
         rows = _window(store, project, query, order, columns, after, limit, lo, top)
@@ -164,10 +167,19 @@ def _window(
         window += f" AND {order.key} != ''"
     row_filters = _row_filters(project, query, params)
     if row_filters:
-        window += (
-            f" AND {order.key} IN (SELECT {order.key} FROM {{db:Identifier}}.trace_summaries"
-            f" WHERE {window} AND {' AND '.join(row_filters)})"
+        matching = (
+            f"SELECT DISTINCT {order.key} FROM {{db:Identifier}}.trace_summaries"
+            f" WHERE {window} AND {' AND '.join(row_filters)}"
         )
+        if any(name in SCALAR_FILTERS for name in query.equals):
+            # Few matches: bound as a constant set, so the key's bloom-filter index skips granules.
+            found = [r[0] for r in store.client.query(matching, parameters=params).result_rows]
+            if not found:
+                return []
+            params["matching"] = found
+            window += f" AND {order.key} IN {{matching:Array(String)}}"
+        else:
+            window += f" AND {order.key} IN ({matching})"
     having = ["g_time >= {lo:DateTime64(6, 'UTC')}"]
     if query.since is not None:
         having.append("g_time >= {since:DateTime64(6, 'UTC')}")
