@@ -81,13 +81,15 @@ def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True
      UNION ALL
      SELECT * FROM
        (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {trace_out}
-          FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
-                 WHERE project = {{project:String}} {name}) AS sc
-         INNER JOIN (SELECT trace_id, groupArray(span_id) AS llm_span_ids, {last}
+          FROM (SELECT name, trace_id, value, label FROM {{db:Identifier}}.scores FINAL
+                 WHERE project = {{project:String}} {name}
+                   AND (span_id = '' OR (trace_id, span_id) NOT IN (
+                        SELECT trace_id, span_id FROM {{db:Identifier}}.spans
+                         WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}))) AS sc
+         INNER JOIN (SELECT trace_id, {last}
                        FROM {{db:Identifier}}.spans
                       WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}
                       GROUP BY trace_id) AS sp
-            ON sc.trace_id = sp.trace_id
-         WHERE sc.span_id = '' OR NOT has(sp.llm_span_ids, sc.span_id))
+            ON sc.trace_id = sp.trace_id)
      WHERE 1 = 1 {span_where})
     """
