@@ -43,6 +43,15 @@ class Cohorts:
     a_window: tuple[datetime, datetime] | None = None
     b_window: tuple[datetime, datetime] | None = None
 
+    def time_range(self) -> tuple[str, str]:
+        """SQL bounds of both cohorts' calls, over the parameters :meth:`sql` binds."""
+        if self.dimension:
+            return "{since:DateTime64(6)}", "{until:DateTime64(6)}"
+        return (
+            "least({a_s:DateTime64(6)}, {b_s:DateTime64(6)})",
+            "greatest({a_u:DateTime64(6)}, {b_u:DateTime64(6)})",
+        )
+
     def sql(self, params: dict[str, Any]) -> tuple[str, str]:
         """(WHERE fragment selecting both cohorts' spans, expression that is 1 for cohort B)."""
         if self.dimension:
@@ -200,7 +209,7 @@ def score_summaries(
     cols = (
         f"start_time, model, {', '.join(sorted({c for c in ('prompt_version', 'provider', 'environment')}))}"
     )
-    scored = scored_spans_sql(where, cols, by_name=False)
+    scored = scored_spans_sql(where, cols, by_name=False, time_range=cohorts.time_range())
     grouping = "GROUPING SETS ((sname, is_b, stratum), (sname, is_b))" if stratify else "sname, is_b"
     stratum = _STRATUM if stratify else "''"
     result = store.client.query(
