@@ -52,7 +52,11 @@ def score(
             raise ValueError("span_id= needs trace_id= too")
         ctx = trace_api.get_current_span().get_span_context()
         if not ctx.is_valid:
-            raise ValueError("llmtrace.score() outside a span needs trace_id= (and optionally span_id=)")
+            raise ValueError(
+                "llmtrace.score() outside a span needs trace_id= (and optionally span_id=): call it "
+                "inside the traced function (@llmtrace.trace, with llmtrace.span(...)) whose result "
+                "it scores, or pass the trace_id of the trace you are scoring"
+            )
         trace_id, span_id = format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
     trace_id = trace_id.lower() if isinstance(trace_id, str) else trace_id
     span_id = span_id.lower() if isinstance(span_id, str) else span_id

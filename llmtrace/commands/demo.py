@@ -1,4 +1,4 @@
-"""``llmtrace demo``: the whole product in about a minute, on this machine only.
+"""``llmtrace demo``: the whole product in under a minute and a half, on this machine only.
 
 Starts ``llmtrace serve`` on an embedded store (a temporary directory unless ``--store``), a fake
 OpenAI/Anthropic provider on 127.0.0.1, and a simulated service using the real SDK clients; then
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)
 
     # The first line before any heavy import: on a busy machine the SDK imports alone take seconds.
-    say("llmtrace demo: takes about 40-65 s on 2 cores (more on a busy machine); progress below")
+    say("llmtrace demo: takes about 40-80 s on 2 cores (more on a busy machine); progress below")
     missing = [name for name in ("openai", "anthropic") if importlib.util.find_spec(name) is None]
     if missing:
         print(

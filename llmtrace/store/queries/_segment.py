@@ -45,7 +45,14 @@ def segment_where(
 SCORED_CALL_ORDER = "(prompt_name != '', start_time, span_id)"
 
 
-def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True) -> str:
+# A trace's LLM calls are looked for this far around the query's time range: enough for any trace
+# but day-long agents, and it lets ClickHouse skip the partitions and granules outside it.
+TRACE_REACH = "INTERVAL 1 DAY"
+
+
+def scored_spans_sql(
+    span_where: str, span_columns: str, *, by_name: bool = True, time_range: tuple[str, str] | None = None
+) -> str:
     """A subquery of ``scores FINAL`` rows (``name = {score_name:String}``) with their LLM call's columns.
 
     The rule (docs/analytics.md, "Which call a score counts for"): a score on an LLM call counts
@@ -58,7 +65,9 @@ def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True
     spans counts as soon as they are stored. ``span_where`` may use the bound parameters of the
     caller and the span columns ``start_time`` and :data:`SEGMENT_COLUMNS`; ``span_columns`` lists
     the columns to carry (comma-separated). With ``by_name=False`` every score name is returned,
-    as column ``sc_name``.
+    as column ``sc_name``. ``time_range`` (two SQL expressions of the caller's bound parameters,
+    e.g. ``("{since:DateTime64(6)}", "{until:DateTime64(6)}")``) bounds the search for a trace's
+    calls to :data:`TRACE_REACH` around the range the query reads.
     """
     requested = [c.strip() for c in span_columns.split(",")]
     cols = list(dict.fromkeys(["start_time", *SEGMENT_COLUMNS.values(), *requested]))
@@ -71,6 +80,8 @@ def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True
     # Only traces that have such a score: without this, a window with few scores still joins
     # (and, for trace-level scores, groups) every span in it.
     scored_traces = f"AND trace_id IN (SELECT trace_id FROM {{db:Identifier}}.scores WHERE project = {{project:String}} {name})"
+    if time_range is not None:
+        scored_traces += f" AND start_time >= {time_range[0]} - {TRACE_REACH} AND start_time < {time_range[1]} + {TRACE_REACH}"
     return f"""
     (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {span_out}
        FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
@@ -81,13 +92,15 @@ def scored_spans_sql(span_where: str, span_columns: str, *, by_name: bool = True
      UNION ALL
      SELECT * FROM
        (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {trace_out}
-          FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
-                 WHERE project = {{project:String}} {name}) AS sc
-         INNER JOIN (SELECT trace_id, groupArray(span_id) AS llm_span_ids, {last}
+          FROM (SELECT name, trace_id, value, label FROM {{db:Identifier}}.scores FINAL
+                 WHERE project = {{project:String}} {name}
+                   AND (span_id = '' OR (trace_id, span_id) NOT IN (
+                        SELECT trace_id, span_id FROM {{db:Identifier}}.spans
+                         WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}))) AS sc
+         INNER JOIN (SELECT trace_id, {last}
                        FROM {{db:Identifier}}.spans
                       WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}
                       GROUP BY trace_id) AS sp
-            ON sc.trace_id = sp.trace_id
-         WHERE sc.span_id = '' OR NOT has(sp.llm_span_ids, sc.span_id))
+            ON sc.trace_id = sp.trace_id)
      WHERE 1 = 1 {span_where})
     """

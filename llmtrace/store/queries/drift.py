@@ -127,7 +127,9 @@ def score_histogram(
     seg = segment_where(filters, params)
     span_where = f"""AND ((start_time >= {{rs:DateTime64(6)}} AND start_time < {{re:DateTime64(6)}})
                         OR (start_time >= {{cs:DateTime64(6)}} AND start_time < {{ce:DateTime64(6)}})) {seg}"""
-    scored = scored_spans_sql(span_where, "start_time")
+    scored = scored_spans_sql(
+        span_where, "start_time", time_range=("{rs:DateTime64(6)}", "{ce:DateTime64(6)}")
+    )
     rows = store.client.query(
         f"""WITH
               (SELECT arraySort(arrayDistinct(quantilesExact(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(value)))

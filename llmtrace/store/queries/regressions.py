@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 from llmtrace.store import Store
@@ -21,6 +22,9 @@ DIMENSIONS: Mapping[str, str] = {
     k: SEGMENT_COLUMNS[k] for k in ("prompt_version", "model", "provider", "environment")
 }
 SAMPLE_CAP = 50_000
+# A cost as an exact decimal (1e-15 USD steps): sums of it do not depend on the summation order.
+_COST_EXACT = "toDecimal256(assumeNotNull(cost_usd), 15)"
+_VALUE_EXACT = "toDecimal256(value, 15)"  # score values, likewise
 _PERMILLE = 1_000_000  # sampling resolution
 # Stratum of a call; '' is reserved for the pooled rows of GROUPING SETS (ClickHouse fills the
 # rolled-up key with the type's default).
@@ -38,6 +42,15 @@ class Cohorts:
     b: str | None = None
     a_window: tuple[datetime, datetime] | None = None
     b_window: tuple[datetime, datetime] | None = None
+
+    def time_range(self) -> tuple[str, str]:
+        """SQL bounds of both cohorts' calls, over the parameters :meth:`sql` binds."""
+        if self.dimension:
+            return "{since:DateTime64(6)}", "{until:DateTime64(6)}"
+        return (
+            "least({a_s:DateTime64(6)}, {b_s:DateTime64(6)})",
+            "greatest({a_u:DateTime64(6)}, {b_u:DateTime64(6)})",
+        )
 
     def sql(self, params: dict[str, Any]) -> tuple[str, str]:
         """(WHERE fragment selecting both cohorts' spans, expression that is 1 for cohort B)."""
@@ -96,16 +109,16 @@ def span_summaries(
     where += segment_where(filters, params)
     grouping = "GROUPING SETS ((is_b, stratum), (is_b))" if stratify else "is_b"
     sql = f"""
-    SELECT is_b, stratum, n, errors, priced, cost_mean, cost_var, in_mean, in_var, out_mean, out_var,
+    SELECT is_b, stratum, n, errors, priced, cost_sum, cost_sumsq, in_sum, in_sumsq, out_sum, out_sumsq,
            lat_s, ttft_s, length(lat_s) AS lat_n, length(ttft_s) AS ttft_n
       FROM (
         SELECT is_b, {_STRATUM if stratify else "''"} AS stratum,
                count() AS n, countIf(status = 'error') AS errors,
                countIf(isNotNull(cost_usd)) AS priced,
-               avgIf(assumeNotNull(cost_usd), isNotNull(cost_usd)) AS cost_mean,
-               varSampIf(assumeNotNull(cost_usd), isNotNull(cost_usd)) AS cost_var,
-               avg(input_tokens) AS in_mean, varSamp(input_tokens) AS in_var,
-               avg(output_tokens) AS out_mean, varSamp(output_tokens) AS out_var,
+               sumIf({_COST_EXACT}, isNotNull(cost_usd)) AS cost_sum,
+               sumIf({_COST_EXACT} * {_COST_EXACT}, isNotNull(cost_usd)) AS cost_sumsq,
+               sum(toUInt256(input_tokens)) AS in_sum, sum(toUInt256(input_tokens) * input_tokens) AS in_sumsq,
+               sum(toUInt256(output_tokens)) AS out_sum, sum(toUInt256(output_tokens) * output_tokens) AS out_sumsq,
                arraySort(groupArrayIf(duration_ms, sampled)) AS lat_s,
                arraySort(groupArrayIf(assumeNotNull(ttft_ms), sampled AND isNotNull(ttft_ms))) AS ttft_s
           FROM (SELECT span_id, model, status, cost_usd, input_tokens, output_tokens, duration_ms, ttft_ms,
@@ -115,7 +128,29 @@ def span_summaries(
                  WHERE project = {{project:String}} AND {LLM_KINDS} {where})
          GROUP BY {grouping})"""
     result = store.client.query(sql, parameters=params)
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    rows = []
+    for values in result.result_rows:
+        row = dict(zip(result.column_names, values, strict=True))
+        row["cost_mean"], row["cost_var"] = exact_moments(
+            row["priced"], row.pop("cost_sum"), row.pop("cost_sumsq")
+        )
+        row["in_mean"], row["in_var"] = exact_moments(row["n"], row.pop("in_sum"), row.pop("in_sumsq"))
+        row["out_mean"], row["out_var"] = exact_moments(row["n"], row.pop("out_sum"), row.pop("out_sumsq"))
+        rows.append(row)
+    return rows
+
+
+def exact_moments(n: int, total: Any, total_sq: Any) -> tuple[float, float]:
+    """Mean and sample variance from exact sums (integers or Decimals), NaN where undefined.
+
+    Float sums in ClickHouse run in parallel in an order that varies between runs, so their last
+    digits did too (issue 18, item 8); exact sums make a report the same every time it is asked.
+    """
+    if n == 0:
+        return math.nan, math.nan
+    s, ss = Fraction(total), Fraction(total_sq)
+    mean = float(s / n)
+    return mean, (float((n * ss - s * s) / (n * (n - 1))) if n > 1 else math.nan)
 
 
 def mann_whitney(
@@ -174,12 +209,13 @@ def score_summaries(
     cols = (
         f"start_time, model, {', '.join(sorted({c for c in ('prompt_version', 'provider', 'environment')}))}"
     )
-    scored = scored_spans_sql(where, cols, by_name=False)
+    scored = scored_spans_sql(where, cols, by_name=False, time_range=cohorts.time_range())
     grouping = "GROUPING SETS ((sname, is_b, stratum), (sname, is_b))" if stratify else "sname, is_b"
     stratum = _STRATUM if stratify else "''"
     result = store.client.query(
         f"""SELECT sname, is_b, {stratum} AS stratum, count() AS n,
-                   avg(value) AS mean, varSamp(value) AS var, min(value) AS lo, max(value) AS hi,
+                   sum({_VALUE_EXACT}) AS v_sum, sum({_VALUE_EXACT} * {_VALUE_EXACT}) AS v_sumsq,
+                   min(value) AS lo, max(value) AS hi,
                    countIf(if(label != '', lower(label) IN ('pass', 'passed', 'true', 'yes', 'correct', 'good', '1'),
                               value >= {{pass_threshold:Float64}})) AS passes
               FROM (SELECT *, sc_name AS sname, {is_b} AS is_b FROM {scored})
@@ -189,6 +225,7 @@ def score_summaries(
     out: dict[str, list[dict[str, Any]]] = {}
     for row in result.result_rows:
         item = dict(zip(result.column_names, row, strict=True))
+        item["mean"], item["var"] = exact_moments(item["n"], item.pop("v_sum"), item.pop("v_sumsq"))
         out.setdefault(item["sname"], []).append(item)
     return out
 

@@ -44,7 +44,12 @@ def score_trends(
     where = " AND start_time >= {since:DateTime64(6)} AND start_time < {until:DateTime64(6)}"
     where += segment_where(filters, params)
     cols = ", ".join(SEGMENT_COLUMNS[g] for g in GROUPS)
-    scored = scored_spans_sql(where, f"start_time, {cols}", by_name=name is not None)
+    scored = scored_spans_sql(
+        where,
+        f"start_time, {cols}",
+        by_name=name is not None,
+        time_range=("{since:DateTime64(6)}", "{until:DateTime64(6)}"),
+    )
     group_cols = "".join(f", {SEGMENT_COLUMNS[g]} AS g_{g}" for g in group_by)
     group_keys = "".join(f", g_{g}" for g in group_by)
     result = store.client.query(
