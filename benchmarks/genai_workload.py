@@ -7,10 +7,11 @@ trace in 50 is an agent trace, ``invoke_agent {agent}`` over two chats and one `
 ``capture_content=True`` is the SDK's default, so these are the spans a store normally receives.
 
 Building 1M such spans as protobuf messages would take minutes and ~2 GB, so :class:`GenAiBatches`
-builds a few dozen distinct template batches once and stamps fresh ids into a copy of one for
-every batch sent (:meth:`GenAiBatches.body`, ~0.2 ms): every span the server sees is new, and
-its content is one of ``templates * 512`` distinct texts (drawn from a 4,000-word vocabulary), so
-a 32k-span block compresses about as real traffic of that many distinct prompts would.
+builds a few dozen distinct template batches once and stamps fresh ids and a shifted time into a
+copy of one for every batch sent (:meth:`GenAiBatches.body`, ~2 ms): every span the server sees is
+new, its content is one of ``templates * 512`` distinct texts (drawn from a 4,000-word
+vocabulary), and copies of one text start at different times, so the store's sort (which ends in
+``start_time``) does not put them side by side, where compression would find them for free.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude
 AGENT_TRACE_EVERY = 50  # one trace in 50 is an agent trace of 4 spans
 ERROR_RATE = 0.01
 _ID_SALT = 4  # bytes of every trace and span id overwritten per batch (the batch's number)
+_WINDOW_NS = 600 * 10**9  # spans start within the last 10 minutes
 
 
 def _vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
@@ -48,24 +50,29 @@ class GenAiBatches:
     def __init__(self, seed: int, now_ns: int, templates: int = 32) -> None:
         rng = random.Random(seed)
         self._words = _vocabulary(rng)
-        self._templates: list[tuple[bytes, list[int], int]] = [
+        self._templates: list[tuple[bytes, list[int], list[tuple[int, int]], int]] = [
             self._template(rng, now_ns) for _ in range(templates)
         ]
 
     def llm_spans(self, seq: int) -> int:
         """How many spans of batch ``seq`` are LLM calls (the chats; not agents or tools)."""
-        return self._templates[seq % len(self._templates)][2]
+        return self._templates[seq % len(self._templates)][3]
 
     def body(self, seq: int) -> bytes:
         """Batch number ``seq``: template ``seq % templates`` with ``seq`` stamped into every id."""
-        template, offsets, _ = self._templates[seq % len(self._templates)]
+        template, offsets, times, _ = self._templates[seq % len(self._templates)]
         body = bytearray(template)
         salt = seq.to_bytes(_ID_SALT, "big")
         for offset in offsets:
             body[offset : offset + _ID_SALT] = salt
+        shift = seq * 7_919_000_017 % _WINDOW_NS  # the same for every span of the batch
+        for offset, time_ns in times:
+            body[offset : offset + 8] = (time_ns - shift).to_bytes(8, "little")
         return bytes(body)
 
-    def _template(self, rng: random.Random, now_ns: int) -> tuple[bytes, list[int], int]:
+    def _template(
+        self, rng: random.Random, now_ns: int
+    ) -> tuple[bytes, list[int], list[tuple[int, int]], int]:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
         request = ExportTraceServiceRequest()
@@ -92,15 +99,22 @@ class GenAiBatches:
             while at >= 0:
                 offsets.append(at)
                 at = body.find(ident, at + 1)
+        times: list[tuple[int, int]] = []  # (offset, value) of each fixed64 start and end time
+        for span in ss.spans:
+            for time_ns in (span.start_time_unix_nano, span.end_time_unix_nano):
+                at = body.find(time_ns.to_bytes(8, "little"))
+                if at < 0 or body.find(time_ns.to_bytes(8, "little"), at + 1) >= 0:
+                    raise RuntimeError("a span time is not unique in its template")
+                times.append((at, time_ns))
         chats = sum(1 for span in ss.spans if span.name.startswith("chat "))
-        return body, offsets, chats
+        return body, offsets, times, chats
 
     def _trace(self, rng: random.Random, spans: Any, now_ns: int, ids: list[bytes], agent: bool) -> None:
         from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
         trace_id = rng.randbytes(16)
         ids.append(trace_id)
-        start = now_ns - rng.randrange(600 * 10**9)
+        start = now_ns - rng.randrange(_WINDOW_NS) + rng.randrange(10**6)  # ns digits: unique bytes
 
         def span(name: str, kind: Any, attrs: dict[str, Any], begin: int, end: int, parent: bytes) -> Span:
             span_id = rng.randbytes(8)
