@@ -53,7 +53,7 @@ from genai_workload import GenAiBatches  # a sibling module: benchmarks/ is on s
 BATCH = 512
 ROOT = Path(__file__).resolve().parent.parent
 DECODERS = ("installed", "python", "compiled", "both")
-WORKLOADS = ("light", "genai")
+WORKLOADS = ("light", "genai", "both")
 PREBUILT_BODIES = 600  # up to this many batches are built before sending; more are built as sent
 MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku-20241022")]
 
@@ -410,7 +410,8 @@ def main(
     the run with the median throughput, and ``spans_per_s_runs`` lists every run's (identical code
     varies by ±10% and more between runs on this 2-core VM; see ``machine_reference_ms_runs``).
     ``decoder``: one of :data:`DECODERS` (module docstring); ``both`` makes ``repeats`` runs of each.
-    ``workload``: one of :data:`WORKLOADS` (module docstring). ``baseline``: a git revision whose
+    ``workload``: one of :data:`WORKLOADS` (module docstring); ``both`` measures each, one after
+    the other, and returns ``{"light": ..., "genai": ...}``. ``baseline``: a git revision whose
     compiled build runs interleaved with this tree's compiled build (``decoder`` must be
     ``compiled``); the result has both and their ratios.
     """
@@ -420,6 +421,12 @@ def main(
         raise ValueError(f"decoder must be one of {DECODERS}")
     if workload not in WORKLOADS:
         raise ValueError(f"workload must be one of {WORKLOADS}")
+    if workload == "both":
+        args = (batches, concurrency, warmup, seed, decode_workers)
+        return {
+            "light": main(*args, carry_cost, repeats, decoder, "light", baseline),
+            "genai": main(*args, False, repeats, decoder, "genai", baseline),
+        }
     if baseline is not None and decoder != "compiled":
         raise ValueError("a baseline revision is compared with decoder='compiled'")
     load = _Workload(workload, warmup, batches, seed, carry_cost)
