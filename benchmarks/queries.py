@@ -1,10 +1,16 @@
-"""Query latency on the embedded store: metrics, drift, regression report, alert evaluation.
+"""Query latency on the embedded store: analytics, and trace exploration (issue 14).
 
-Generates N spans over 28 days with ``INSERT ... SELECT FROM numbers()`` (3 services, 3 models,
-prompt v1 then v2 for the last 7 days, lognormal latency), then times each operation end to end
-(SQL + statistics), median of 3 runs after one warm-up. Goal: each under 1 s at 1M and 10M.
+Analytics: generates N spans over 28 days with ``INSERT ... SELECT FROM numbers()`` (3 services,
+3 models, prompt v1 then v2 for the last 7 days, lognormal latency), then times each operation end
+to end (SQL + statistics), median of 3 runs after one warm-up. Goal: each under 1 s at 1M and 10M.
+
+Exploration (:mod:`exploration`): N realistic content-carrying spans (:mod:`genai_store`, checked
+against the real row mapping), then p50/p95 of every listing the API answers, each beside the
+pre-issue-14 query in the same run. Goal: p95 <= 300 ms (text search <= 1 s) at 1M and 10M.
+``--store DIR`` keeps the exploration store there and reuses it when it already holds N spans.
 
     python benchmarks/queries.py --spans 1000000 10000000
+    python benchmarks/queries.py --exploration-only --spans 1000000 --store /tmp/explore-1m
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import exploration
+import genai_store
 
 from llmtrace.store import Store, open_store
 from llmtrace.store.queries import alerts as alert_q
@@ -140,14 +149,78 @@ def run(n: int, path: str) -> dict[str, Any]:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
 
 
-def main(sizes: tuple[int, ...] = (1_000_000,), path: str | None = None) -> dict[str, Any]:
-    """Run the benchmark at each size; returns ``{"queries": [{spans, load_s, ..._s}, ...]}``."""
+def explore(n: int, path: str, *, keep: bool = False) -> dict[str, Any]:
+    """The exploration benchmark on ``n`` realistic spans (reused if ``path`` already holds them)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = open_store(f"chdb://{path}", f"explore_{n}")
+    store.migrate()
+    held = store.client.query(
+        "SELECT count() FROM {db:Identifier}.spans", parameters={"db": store.database}
+    ).result_rows[0][0]
+    load_s = None
+    if held != n:
+        for table in (
+            "spans",
+            "spans_hourly",
+            "cost_5m",
+            "trace_summaries",
+            "session_summaries",
+            "user_summaries",
+        ):
+            store.client.command(f"TRUNCATE TABLE {store.database}.{table}")
+        load_s = round(genai_store.generate(store, n, now), 1)
+    else:
+        now = store.client.query(
+            "SELECT max(end_time) FROM {db:Identifier}.spans", parameters={"db": store.database}
+        ).result_rows[0][0]
+    checked = genai_store.check_rows(store)
+    sizes = store.client.query(
+        "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts"
+        " WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+        parameters={"db": store.database},
+    ).result_rows
+    result = {
+        "spans": n,
+        "load_s": load_s,
+        "rows_checked_against_ingest_mapping": checked,
+        "tables": {t: {"rows": int(r), "mb": round(b / 2**20, 1)} for t, r, b in sizes},
+        "cases": exploration.measure(store, now),
+        "summary_insert_cost": exploration.summary_insert_cost(store),
+    }
+    if not keep:
+        store.client.command(
+            "DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": store.database}
+        )
+    store.close()
+    return result
+
+
+def main(
+    sizes: tuple[int, ...] = (1_000_000,),
+    path: str | None = None,
+    *,
+    analytics: bool = True,
+    store_path: str | None = None,
+) -> dict[str, Any]:
+    """Run the benchmarks at each size: ``{"queries": [...], "exploration": [...]}``."""
     path = path or tempfile.mkdtemp(prefix="llmtrace-bench-")
-    return {"queries": [run(n, path) for n in sizes], "goal_s": 1.0}
+    out: dict[str, Any] = {}
+    if analytics:
+        out.update(queries=[run(n, path) for n in sizes], goal_s=1.0)
+    out["exploration"] = [explore(n, store_path or path, keep=store_path is not None) for n in sizes]
+    return out
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--exploration-only", action="store_true", help="skip the analytics section")
+    parser.add_argument("--store", help="keep (and reuse) the exploration store in this directory")
     args = parser.parse_args()
-    print(json.dumps(main(tuple(args.spans)), indent=2))
+    print(
+        json.dumps(
+            main(tuple(args.spans), analytics=not args.exploration_only, store_path=args.store),
+            indent=2,
+            default=str,
+        )
+    )

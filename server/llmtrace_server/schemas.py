@@ -190,3 +190,68 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     except (binascii.Error, ValueError, UnicodeDecodeError, TypeError, RecursionError):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid cursor") from None
     return parts
+
+
+class TraceSummaryPublic(BaseModel):
+    """One row of the trace list: the trace's root span and totals over all its spans."""
+
+    trace_id: str
+    start_time: datetime
+    end_time: datetime
+    duration_ms: float
+    root_name: str
+    service_name: str
+    environment: str
+    spans: int
+    llm_calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    status: str  # 'error' if any span errored, else 'ok'
+    user_id: str
+    session_id: str
+    model: str  # the first of ``models`` (alphabetically); '' without LLM calls
+    models: list[str]
+    prompt_name: str
+    prompt_names: list[str]
+
+
+class SessionPublic(BaseModel):
+    """Totals over every span that carries this ``session.id``."""
+
+    session_id: str
+    user_id: str
+    first_seen: datetime
+    last_seen: datetime
+    duration_ms: float
+    traces: int
+    spans: int
+    llm_calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class SessionDetailPublic(BaseModel):
+    """A session's totals and its traces, oldest first."""
+
+    session: SessionPublic
+    traces: list[TraceSummaryPublic]
+
+
+class UserPublic(BaseModel):
+    """Totals over every span that carries this ``user.id`` (sessions and traces are distinct counts)."""
+
+    user_id: str
+    first_seen: datetime
+    last_seen: datetime
+    sessions: int
+    traces: int
+    spans: int
+    llm_calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float

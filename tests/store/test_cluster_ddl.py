@@ -69,6 +69,21 @@ def test_views_read_and_write_the_local_tables(ddl: list[str]) -> None:
     assert f"TO {DB}.cost_5m_local AS" in cost and f"FROM {DB}.spans_local\n" in cost
 
 
+def test_summary_tables_shard_with_their_spans(ddl: list[str]) -> None:
+    """A trace's summary rows live on the shard of its spans; session and user totals are partial
+    -State values on every shard that has their spans, merged by the Distributed read."""
+    assert "Distributed('prod', 'obs', 'trace_summaries_local', cityHash64(trace_id))" in _create(
+        ddl, "trace_summaries"
+    )
+    for table in ("trace_summaries", "session_summaries", "user_summaries"):
+        assert (
+            f"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{table}', "
+            in _create(ddl, f"{table}_local")
+        )
+        view = _create(ddl, f"{table}_mv")
+        assert f"TO {DB}.{table}_local AS" in view and f"FROM {DB}.spans_local\n" in view
+
+
 def test_later_migrations_on_sharded_tables_target_the_local_tables(tmp_path: Path) -> None:
     copy = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), copy)

@@ -12,9 +12,11 @@ from llmtrace_server.routes import (
     metrics,
     regressions,
     scores,
+    sessions,
     spans,
     traces,
     trends,
+    users,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -22,6 +24,8 @@ ROUTERS: list[APIRouter] = [
     ingest.router,
     spans.router,
     traces.router,
+    sessions.router,
+    users.router,
     metrics.router,
     scores.router,
     trends.router,

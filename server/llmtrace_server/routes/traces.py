@@ -1,4 +1,4 @@
-"""``GET /api/v1/traces/{trace_id}``: one trace as a tree of spans, with their scores."""
+"""``GET /api/v1/traces`` (newest first) and ``GET /api/v1/traces/{trace_id}`` (a tree of spans)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,41 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from llmtrace.store.queries import traces as q
 from llmtrace_server.deps import ProjectDep, StoreDep
-from llmtrace_server.schemas import TRACE_ID_PATTERN, ScorePublic, SpanNodePublic, TracePublic
+from llmtrace_server.listing import Cursor, Limit, ListingDep, page_rows, run_listing
+from llmtrace_server.schemas import (
+    TRACE_ID_PATTERN,
+    Page,
+    ScorePublic,
+    SpanNodePublic,
+    TracePublic,
+    TraceSummaryPublic,
+    decode_cursor,
+    encode_cursor,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
+
+
+@router.get("/traces", summary="List traces", response_model=Page[TraceSummaryPublic])
+def list_traces(
+    store: StoreDep, project: ProjectDep, query: ListingDep, limit: Limit = 50, cursor: Cursor = None
+) -> Page[TraceSummaryPublic]:
+    """Traces newest first (by start), one row each: root span, duration, spans, calls, tokens, cost.
+
+    Filters keep the traces with a matching span (``model=gpt-4o``: traces with a gpt-4o call);
+    ``status`` is the trace's ('error' if any span errored, else 'ok'); ``since``/``until`` bound
+    its start.
+    """
+    after = None
+    if cursor:
+        t, trace_id = decode_cursor(cursor, 2)
+        after = q.TraceKey(t, trace_id)
+    rows = run_listing(lambda: q.list_traces(store, project, query, after=after, limit=limit + 1))
+    page, last = page_rows(rows, limit, lambda r: [r["start_time"], r["trace_id"]])
+    return Page[TraceSummaryPublic](
+        data=[TraceSummaryPublic.model_validate(r) for r in page],
+        next_cursor=encode_cursor(last) if last else None,
+    )
 
 
 @router.get(

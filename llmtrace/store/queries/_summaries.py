@@ -1,0 +1,206 @@
+"""Newest-first pages of traces, sessions or users, read from ``trace_summaries``.
+
+``trace_summaries`` holds one row per (trace, hour of span start), sorted by project then hour, so
+the newest rows of a project are a short range of its primary key. A page is found by reading a
+window of the latest hours and widening it (x8) until it holds a full page or reaches the oldest
+data: a typical first page reads two hours of summaries, whatever the size of the store. A user,
+session or trace id filter reads the whole range at once, through bloom-filter indexes.
+
+The window is exact under one assumption, :data:`SLACK_HOURS`: the spans of one trace start
+within that many hours of each other (and no span runs longer). Rows that far before the window
+are read too, so a trace's start and a session's last activity are computed from all their rows.
+
+Filters are row conditions: ``model=X`` keeps the traces (sessions, users) with at least one call
+to X in the window; ``status=error`` those with an error and ``status=ok`` those without; ``q``
+those with a span whose input or output contains the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from llmtrace.store.queries.spans import SpanQuery, text_condition, utc
+
+SLACK_HOURS = 6
+FIRST_WINDOW_HOURS = 2
+GROWTH = 8
+# Trace statuses: a trace is 'error' if any span errored, else 'ok'.
+TRACE_STATUSES = ("ok", "error")
+
+# API filter name -> trace_summaries column holding the set of values seen in the row's spans.
+ARRAY_FILTERS: Mapping[str, str] = {
+    "service": "services",
+    "model": "models",
+    "provider": "providers",
+    "prompt": "prompt_names",
+    "prompt_version": "prompt_versions",
+    "environment": "environments",
+    "kind": "kinds",
+}
+# API filter name -> trace_summaries column holding one value per row.
+SCALAR_FILTERS: Mapping[str, str] = {"user_id": "user", "session_id": "session", "trace_id": "trace_id"}
+SUMMARY_FILTERS = (*ARRAY_FILTERS, *SCALAR_FILTERS, "status")
+
+EPOCH = datetime(1970, 1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """What one listing pages over: ``key`` groups rows, ``time`` (an aggregate) orders the groups.
+
+    ``bounded`` says whether rows later than the page may be left unread: true when ``time`` is
+    the earliest time of the group (a trace's start), false when it is the latest (last activity).
+    """
+
+    key: str
+    time: str
+    bounded: bool
+
+
+TRACE_ORDER = Ordering(key="trace_id", time="min(first_start)", bounded=True)
+SESSION_ORDER = Ordering(key="session", time="max(session_end)", bounded=False)
+USER_ORDER = Ordering(key="user", time="max(user_end)", bounded=False)
+
+
+def check_filters(query: SpanQuery) -> None:
+    """ValueError naming the problem if ``query`` asks for something summaries cannot answer."""
+    for name, value in query.equals.items():
+        if name not in SUMMARY_FILTERS:
+            raise ValueError(f"unknown filter {name!r}; use one of {', '.join(SUMMARY_FILTERS)}")
+        if name == "status" and value not in TRACE_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)} here, not {value!r}")
+
+
+def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list[str]:
+    """Conditions on single summary rows (the ``status=ok`` condition is on groups: see HAVING)."""
+    conditions = []
+    for name, value in sorted(query.equals.items()):
+        params[f"f_{name}"] = value
+        if name in ARRAY_FILTERS:
+            conditions.append(f"has({ARRAY_FILTERS[name]}, {{f_{name}:String}})")
+        elif name in SCALAR_FILTERS:
+            conditions.append(f"{SCALAR_FILTERS[name]} = {{f_{name}:String}}")
+        elif value == "error":
+            conditions.append("errors > 0")
+    if query.text:
+        params["project"] = project
+        conditions.append(
+            "trace_id IN (SELECT trace_id FROM {db:Identifier}.spans WHERE project = {project:String}"
+            f" AND start_time >= {{rows_from:DateTime('UTC')}} AND {text_condition(query.text, params)})"
+        )
+    return conditions
+
+
+def project_hours(store: Any, project: str) -> tuple[datetime, datetime] | None:
+    """(first, last) hour with spans of ``project`` (naive UTC), or None for an empty project."""
+    row = store.client.query(
+        "SELECT min(hour), max(hour), count() FROM {db:Identifier}.trace_summaries WHERE project = {project:String}",
+        parameters={"db": store.database, "project": project},
+    ).result_rows[0]
+    if not row[2]:
+        return None
+    return utc(row[0]), utc(row[1])
+
+
+def newest_groups(
+    store: Any,
+    project: str,
+    query: SpanQuery,
+    order: Ordering,
+    *,
+    columns: str = "",
+    after: tuple[datetime, str] | None = None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` groups ``(key, time, *columns)`` newest first, strictly after ``after``.
+
+    ``columns`` are extra aggregates over the group's rows (read with the same window).
+    """
+    check_filters(query)
+    hours = project_hours(store, project)
+    if hours is None:
+        return []
+    first_hour, last_hour = hours
+    top = last_hour + timedelta(hours=1)
+    bounds = [b for b in (query.until, after[0] if after else None) if b is not None]
+    if bounds:
+        top = min(top, utc(min(bounds)))
+    floor = max(utc(query.since), first_hour) if query.since else first_hour
+    # An id filter matches few rows anywhere in time (bloom-filter indexes find them): read all at once.
+    selective = any(name in SCALAR_FILTERS for name in query.equals)
+    width = top - floor if selective else timedelta(hours=FIRST_WINDOW_HOURS)
+    while True:
+        lo = max(top - width, floor)
+        rows = _window(store, project, query, order, columns, after, limit, lo, top)
+        if len(rows) >= limit or lo <= floor:
+            return rows
+        width *= GROWTH
+
+
+def _window(
+    store: Any,
+    project: str,
+    query: SpanQuery,
+    order: Ordering,
+    columns: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    lo: datetime,
+    top: datetime,
+) -> list[tuple[Any, ...]]:
+    slack = timedelta(hours=SLACK_HOURS)
+    params: dict[str, Any] = {
+        "db": store.database,
+        "project": project,
+        "limit": limit,
+        "rows_from": max(lo - slack, EPOCH).replace(minute=0, second=0, microsecond=0),
+        "lo": lo if lo > EPOCH else EPOCH,
+    }
+    window = "project = {project:String} AND hour >= {rows_from:DateTime('UTC')}"
+    if order.bounded:
+        window += " AND hour <= {rows_to:DateTime('UTC')}"
+        params["rows_to"] = top + slack
+    if order.key != "trace_id":
+        window += f" AND {order.key} != ''"
+    row_filters = _row_filters(project, query, params)
+    if row_filters:
+        matching = (
+            f"SELECT DISTINCT {order.key} FROM {{db:Identifier}}.trace_summaries"
+            f" WHERE {window} AND {' AND '.join(row_filters)}"
+        )
+        if any(name in SCALAR_FILTERS for name in query.equals):
+            # Few matches: bound as a constant set, so the key's bloom-filter index skips granules.
+            found = [r[0] for r in store.client.query(matching, parameters=params).result_rows]
+            if not found:
+                return []
+            params["matching"] = found
+            window += f" AND {order.key} IN {{matching:Array(String)}}"
+        else:
+            window += f" AND {order.key} IN ({matching})"
+    having = ["g_time >= {lo:DateTime64(6, 'UTC')}"]
+    if query.since is not None:
+        having.append("g_time >= {since:DateTime64(6, 'UTC')}")
+        params["since"] = utc(query.since)
+    if query.until is not None:
+        having.append("g_time < {until:DateTime64(6, 'UTC')}")
+        params["until"] = utc(query.until)
+    if after is not None:
+        having.append("(g_time, g_key) < ({c_time:DateTime64(6, 'UTC')}, {c_key:String})")
+        params.update(c_time=utc(after[0]), c_key=after[1])
+    if query.equals.get("status") == "ok":
+        having.append("sum(errors) = 0")
+    sql = (
+        f"SELECT {order.key} AS g_key, {order.time} AS g_time{', ' + columns if columns else ''}"
+        f" FROM {{db:Identifier}}.trace_summaries WHERE {window}"
+        f" GROUP BY g_key HAVING {' AND '.join(having)}"
+        " ORDER BY g_time DESC, g_key DESC LIMIT {limit:UInt32}"
+    )
+    return list(store.client.query(sql, parameters=params).result_rows)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Store times come back naive or in UTC; the API returns them timezone-aware."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,103 @@
+"""Sessions (spans sharing ``session.id``): the newest-first list, and one session's traces.
+
+Which sessions are on a page comes from ``trace_summaries`` (newest activity first, see
+:mod:`._summaries`); their totals over the whole session from ``session_summaries``, one
+primary-key lookup per page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from llmtrace.store.queries._summaries import SESSION_ORDER, as_utc, newest_groups
+from llmtrace.store.queries.spans import MAX_LIMIT, SpanQuery, utc
+from llmtrace.store.queries.traces import traces_by_id
+
+MAX_SESSION_TRACES = 10_000
+
+SESSION_FIELDS: tuple[str, ...] = (
+    "session_id",
+    "user_id",
+    "first_seen",
+    "last_seen",
+    "duration_ms",
+    "traces",
+    "spans",
+    "llm_calls",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """Position of a session in newest-first order (by last activity)."""
+
+    last_seen: datetime
+    session_id: str
+
+
+def list_sessions(
+    store: Any, project: str, query: SpanQuery, *, after: SessionKey | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` sessions of ``project``, most recently active first (see SESSION_FIELDS).
+
+    Filters keep the sessions with a matching span in the period read; ``since``/``until`` bound
+    the last activity. Totals cover the whole session. Raises ValueError for an unknown filter.
+    """
+    keys = newest_groups(
+        store,
+        project,
+        query,
+        SESSION_ORDER,
+        after=(after.last_seen, after.session_id) if after else None,
+        limit=max(1, min(limit, MAX_LIMIT + 1)),
+    )
+    totals = session_totals(store, project, [k[0] for k in keys])
+    return [totals[k[0]] for k in keys if k[0] in totals]
+
+
+def session_totals(store: Any, project: str, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``{session_id: row}`` over the whole life of each session."""
+    if not session_ids:
+        return {}
+    sql = """
+        SELECT session_id, max(user), min(first_seen), max(last_seen), uniqMerge(traces), sum(spans),
+               sum(llm_calls), sum(errors), sum(in_tokens), sum(out_tokens), sum(cost)
+          FROM {db:Identifier}.session_summaries
+         WHERE project = {project:String} AND session_id IN {ids:Array(String)}
+         GROUP BY session_id"""
+    params = {"db": store.database, "project": project, "ids": session_ids}
+    out = {}
+    for row in store.client.query(sql, parameters=params).result_rows:
+        item = dict(zip(SESSION_FIELDS[:4] + SESSION_FIELDS[5:], row, strict=True))
+        first, last = as_utc(item["first_seen"]), as_utc(item["last_seen"])
+        item.update(first_seen=first, last_seen=last, duration_ms=(last - first).total_seconds() * 1000)
+        item["cost_usd"] = float(item["cost_usd"])
+        out[item["session_id"]] = {name: item[name] for name in SESSION_FIELDS}
+    return out
+
+
+def get_session(store: Any, project: str, session_id: str) -> dict[str, Any] | None:
+    """One session's totals, or None if ``project`` has no span with this ``session.id``."""
+    return session_totals(store, project, [session_id]).get(session_id)
+
+
+def session_traces(
+    store: Any, project: str, session_id: str, *, limit: int = MAX_SESSION_TRACES
+) -> list[dict[str, Any]]:
+    """The session's traces, oldest first, as :func:`~.traces.list_traces` rows (at most ``limit``)."""
+    sql = """
+        SELECT trace_id, min(hour), max(hour) FROM {db:Identifier}.trace_summaries
+         WHERE project = {project:String} AND session = {session:String}
+         GROUP BY trace_id ORDER BY min(first_start), trace_id LIMIT {limit:UInt32}"""
+    params = {"db": store.database, "project": project, "session": session_id, "limit": limit}
+    found = store.client.query(sql, parameters=params).result_rows
+    if not found:
+        return []
+    hours = (utc(min(r[1] for r in found)), utc(max(r[2] for r in found)))
+    return traces_by_id(store, project, [r[0] for r in found], hours)
