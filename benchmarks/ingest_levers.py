@@ -8,7 +8,8 @@ Where :mod:`ingest` measures the whole server, this measures its parts on issue 
   worker (``table_to_ipc`` + ``table_from_ipc``);
 * the INSERT of 32k-span blocks (what the writer sends) into ``spans`` tables that differ by one
   lever each: the content codec (ZSTD(3) before migration 0020, ZSTD(1) after, LZ4), without the
-  two rollup views, without the three skip indexes. Every variant lives in its own database of
+  two rollup views (0003, 0004), without the three trace/session/user summary views (0010,
+  0011), without the three skip indexes of ``spans``. Every variant lives in its own database of
   one chDB engine and receives the same blocks, in turns (round r inserts block r into each
   variant), so a slow spell of the shared machine hits them all alike; merges are stopped while
   inserting so each INSERT is measured alone;
@@ -42,6 +43,14 @@ VARIANTS: dict[str, tuple[bool, list[str]]] = {
     "zstd3 (before 0020)": (False, []),
     "zstd1 (0020)": (True, []),
     "zstd1 without rollup views": (True, ["DROP VIEW {db}.spans_hourly_mv", "DROP VIEW {db}.cost_5m_mv"]),
+    "zstd1 without summary views": (
+        True,
+        [f"DROP VIEW {{db}}.{name}_summaries_mv" for name in ("trace", "session", "user")],
+    ),
+    **{
+        f"zstd1 without {name}_summaries_mv": (True, [f"DROP VIEW {{db}}.{name}_summaries_mv"])
+        for name in ("trace", "session", "user")
+    },
     "zstd1 without skip indexes": (
         True,
         [
@@ -94,8 +103,9 @@ def _decode_path(bodies: list[bytes]) -> tuple[dict[str, float], list[Any]]:
     return figures, tables
 
 
-def main(rounds: int = 5, seed: int = 1) -> dict[str, Any]:
-    """Decode path per piece, then ``rounds`` 32k-span blocks into each variant and one merge."""
+def main(rounds: int = 5, seed: int = 1, variants: list[str] | None = None) -> dict[str, Any]:
+    """Decode path per piece, then ``rounds`` 32k-span blocks into each variant (of ``variants``,
+    default all; the ZSTD(3) baseline always) and one merge."""
     import pyarrow as pa
 
     from llmtrace.store import Store, _insert_settings, open_store
@@ -125,14 +135,17 @@ def main(rounds: int = 5, seed: int = 1) -> dict[str, Any]:
         first = open_store(f"chdb://{tmp}/data", "lever_0")
         client = first.client
         databases: dict[str, str] = {}
+        chosen = {"zstd3 (before 0020)", *(variants or VARIANTS)}
         for number, (name, (with_0020, statements)) in enumerate(VARIANTS.items()):
+            if name not in chosen:
+                continue
             database = f"lever_{number}"
             Store(client, database, first.dsn).migrate(migrations_dir=None if with_0020 else before_0020)
             for statement in statements:
                 client.command(statement.format(db=database))
             client.command(f"SYSTEM STOP MERGES {database}.spans")
             databases[name] = database
-        inserts: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        inserts: dict[str, list[float]] = {name: [] for name in databases}
         for r, block in enumerate(blocks):
             for name, database in databases.items():
                 start = time.process_time()
@@ -140,7 +153,7 @@ def main(rounds: int = 5, seed: int = 1) -> dict[str, Any]:
                     "spans", block, database=database, settings=_insert_settings(f"round-{r}")
                 )
                 inserts[name].append(round((time.process_time() - start) / spans * 1e6, 2))
-        variants: dict[str, dict[str, Any]] = {}
+        measured: dict[str, dict[str, Any]] = {}
         for name, database in databases.items():
             client.command(f"SYSTEM START MERGES {database}.spans")
             start = time.process_time()
@@ -151,7 +164,7 @@ def main(rounds: int = 5, seed: int = 1) -> dict[str, Any]:
                 " WHERE database = {db:String} AND table = 'spans' AND active",
                 parameters={"db": database},
             ).result_rows[0][0]
-            variants[name] = {
+            measured[name] = {
                 "insert_us_per_span_min": min(inserts[name]),
                 "insert_us_per_span_median": statistics.median(inserts[name]),
                 "insert_us_per_span_rounds": inserts[name],
@@ -159,8 +172,8 @@ def main(rounds: int = 5, seed: int = 1) -> dict[str, Any]:
                 "stored_bytes_per_span": round(stored / (spans * rounds)),
             }
         first.close()
-    base = variants["zstd3 (before 0020)"]
-    for figures in variants.values():
+    base = measured["zstd3 (before 0020)"]
+    for figures in measured.values():
         figures["insert_min_vs_zstd3"] = round(
             figures["insert_us_per_span_min"] / base["insert_us_per_span_min"], 3
         )
@@ -171,12 +184,13 @@ def main(rounds: int = 5, seed: int = 1) -> dict[str, Any]:
         "block_spans": spans,
         "rounds": rounds,
         "decode_path_us_per_span": decode,
-        "insert_variants": variants,
+        "insert_variants": measured,
     }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--variant", action="append", choices=VARIANTS, help="only these (repeatable)")
     args = parser.parse_args()
-    print(json.dumps(main(args.rounds), indent=2))
+    print(json.dumps(main(args.rounds, variants=args.variant), indent=2))
