@@ -154,10 +154,11 @@ def cases(store: Store, now: datetime, runs: int) -> dict[str, tuple[Case, Case 
     return out
 
 
-def _times_ms(fn: Case, runs: int) -> list[float]:
-    fn(runs)  # warm-up, with a value no timed run uses
+def _times_ms(fn: Case, runs: int, first: int = 0) -> list[float]:
+    """Times of ``fn(first)``...``fn(first + runs - 1)`` after a warm-up with ``first + runs``."""
+    fn(first + runs)
     out = []
-    for i in range(runs):
+    for i in range(first, first + runs):
         t0 = time.perf_counter()
         fn(i)
         out.append((time.perf_counter() - t0) * 1000)
@@ -173,7 +174,7 @@ def measure(store: Store, now: datetime, *, runs: int = 10, baseline_runs: int =
     """``{case: {p50_ms, p95_ms, goal_ms, baseline_ms, speedup}}``: ``runs`` timed runs of each
     query (p95 of 10 runs is the second slowest) and ``baseline_runs`` of its baseline."""
     results: dict[str, Any] = {}
-    for name, (after, before) in cases(store, now, runs).items():
+    for name, (after, before) in cases(store, now, runs + 1 + baseline_runs).items():
         times = _times_ms(after, runs)
         row: dict[str, Any] = {
             "p50_ms": round(statistics.median(times), 1),
@@ -181,7 +182,7 @@ def measure(store: Store, now: datetime, *, runs: int = 10, baseline_runs: int =
             "goal_ms": TEXT_GOAL_MS if "text" in name else GOAL_MS,
         }
         if before is not None:
-            base = _times_ms(before, baseline_runs)
+            base = _times_ms(before, baseline_runs, first=runs + 1)  # values the query did not see
             row["baseline_ms"] = round(statistics.median(base), 1)
             row["speedup"] = round(statistics.median(base) / max(statistics.median(times), 1e-3), 1)
         results[name] = row

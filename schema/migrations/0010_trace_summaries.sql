@@ -11,8 +11,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.trace_summaries {{on_cluster}}
     trace_id        String CODEC(ZSTD(1)),
     first_start     SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
     last_end        SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
-    -- The root span (no parent) wins, else the earliest: (name, service_name, environment).
-    root            AggregateFunction(argMin, Tuple(String, String, String), Tuple(UInt8, DateTime64(6, 'UTC'))),
+    -- The least (has a parent, start, name, service, environment): the root span, else the earliest.
+    root            SimpleAggregateFunction(min, Tuple(UInt8, DateTime64(6, 'UTC'), String, String, String)),
     spans           SimpleAggregateFunction(sum, UInt64),
     llm_calls       SimpleAggregateFunction(sum, UInt64),
     errors          SimpleAggregateFunction(sum, UInt64),
@@ -42,31 +42,32 @@ ORDER BY (project, hour, trace_id)
 TTL hour + toIntervalDay({{span_ttl_days}})
 SETTINGS non_replicated_deduplication_window = 10000;
 
+-- One row per span, no GROUP BY: in a block nearly every span is a trace of its own, so grouping
+-- at insert would cost a hash table and save no rows; merges (and readers) add the rows up.
 -- Empty strings are left out of the dimension sets (a plain span has no model or prompt).
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.trace_summaries_mv {{on_cluster}} TO {{database}}.trace_summaries AS
 SELECT
     project,
     toStartOfHour(start_time) AS hour,
     trace_id,
-    min(start_time) AS first_start,
-    max(end_time) AS last_end,
-    argMinState((name, toString(service_name), toString(environment)), (toUInt8(parent_span_id != ''), start_time)) AS root,
-    toUInt64(count()) AS spans,
-    toUInt64(countIf(kind IN ('llm', 'embedding'))) AS llm_calls,
-    toUInt64(countIf(status = 'error')) AS errors,
-    sum(toUInt64(input_tokens)) AS in_tokens,
-    sum(toUInt64(output_tokens)) AS out_tokens,
-    sum(ifNull(cost_usd, 0)) AS cost,
-    max(user_id) AS user,
-    max(session_id) AS session,
-    maxIf(end_time, user_id != '') AS user_end,
-    maxIf(end_time, session_id != '') AS session_end,
-    groupUniqArrayIf(toString(service_name), service_name != '') AS services,
-    groupUniqArrayIf(toString(environment), environment != '') AS environments,
-    groupUniqArray(toString(kind)) AS kinds,
-    groupUniqArrayIf(toString(model), model != '') AS models,
-    groupUniqArrayIf(toString(provider), provider != '') AS providers,
-    groupUniqArrayIf(toString(prompt_name), prompt_name != '') AS prompt_names,
-    groupUniqArrayIf(toString(prompt_version), prompt_version != '') AS prompt_versions
-FROM {{database}}.spans
-GROUP BY project, hour, trace_id;
+    start_time AS first_start,
+    end_time AS last_end,
+    (toUInt8(parent_span_id != ''), start_time, name, toString(service_name), toString(environment)) AS root,
+    toUInt64(1) AS spans,
+    toUInt64(kind IN ('llm', 'embedding')) AS llm_calls,
+    toUInt64(status = 'error') AS errors,
+    toUInt64(input_tokens) AS in_tokens,
+    toUInt64(output_tokens) AS out_tokens,
+    ifNull(cost_usd, 0) AS cost,
+    user_id AS user,
+    session_id AS session,
+    if(user_id != '', end_time, toDateTime64(0, 6, 'UTC')) AS user_end,
+    if(session_id != '', end_time, toDateTime64(0, 6, 'UTC')) AS session_end,
+    if(service_name != '', [toString(service_name)], []) AS services,
+    if(environment != '', [toString(environment)], []) AS environments,
+    [toString(kind)] AS kinds,
+    if(model != '', [toString(model)], []) AS models,
+    if(provider != '', [toString(provider)], []) AS providers,
+    if(prompt_name != '', [toString(prompt_name)], []) AS prompt_names,
+    if(prompt_version != '', [toString(prompt_version)], []) AS prompt_versions
+FROM {{database}}.spans;

@@ -12,7 +12,7 @@ from llmtrace.store.queries.spans import MAX_LIMIT, SPAN_FIELDS, SpanQuery
 
 # Aggregates of one trace over its trace_summaries rows, in TRACE_FIELDS order after the key and
 # start time. Aliases never reuse a column name (ClickHouse would resolve the column to the alias).
-_TRACE_AGGREGATES = """max(last_end) AS a_end, argMinMerge(root) AS a_root, sum(spans) AS a_spans,
+_TRACE_AGGREGATES = """max(last_end) AS a_end, min(root) AS a_root, sum(spans) AS a_spans,
     sum(llm_calls) AS a_llm_calls, sum(errors) AS a_errors, sum(in_tokens) AS a_in, sum(out_tokens) AS a_out,
     sum(cost) AS a_cost, max(user) AS a_user, max(session) AS a_session,
     arraySort(groupUniqArrayArray(models)) AS a_models, arraySort(groupUniqArrayArray(prompt_names)) AS a_prompts"""
@@ -89,7 +89,7 @@ def trace_row(row: tuple[Any, ...]) -> dict[str, Any]:
         prompts,
     ) = row
     start, end = as_utc(start), as_utc(end)
-    root_name, service_name, environment = root
+    _, _, root_name, service_name, environment = root
     return {
         "trace_id": trace_id,
         "start_time": start,
