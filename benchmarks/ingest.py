@@ -1,22 +1,32 @@
 """OTLP ingest throughput of a real ``llmtrace serve`` on an embedded store.
 
 The server runs as its own process (uvicorn, one worker, a fresh temporary chDB store). This
-process pre-builds OTLP protobuf batches of 512 LLM spans (varied models, token counts, prompts,
-users; realistic GenAI attributes), then posts them from several keep-alive connections at once,
-so the server always has work queued. Reported: spans/s over the measured batches (after a
-warm-up), p50/p99 request latency, the server's CPU use (per second and per span; the latter
-does not depend on what else the machine runs), the machine's load average and speed (a fixed
-Python workload's CPU time, :func:`_machine_reference_ms`), and a check that the store holds
-every acknowledged span exactly once (the metrics API's call count).
+process builds OTLP protobuf batches of 512 spans, then posts them from several keep-alive
+connections at once, so the server always has work queued. Two workloads (``--workload``):
+
+* ``light``: LLM spans with GenAI attributes (varied models, token counts, prompts, users) and no
+  message content, ~0.5 KB each;
+* ``genai``: issue 14's content-carrying spans, ~2.1 KB each (:mod:`genai_workload`: input and
+  output messages, 14 attributes, 1% errors, one trace in 50 an agent trace).
+
+Reported: spans/s acknowledged over the measured batches (after a warm-up), p50/p99 request
+latency, seconds from the last acknowledgement until every span is queryable (the metrics API
+counts all LLM calls), the server's CPU use (per second and per span; the latter does not depend
+on what else the machine runs), peak RSS of the server process and of its decode workers, the
+machine's load average and speed (a fixed Python workload's CPU time,
+:func:`_machine_reference_ms`), and a check that the store holds every acknowledged span exactly
+once.
 
 Which build of the span decoding path the server runs is chosen by ``--decoder``: ``installed``
 (what this environment imports; an editable install is pure Python), ``python`` (this source tree),
 ``compiled`` (a wheel built from this source tree, its decoding path compiled by mypyc: see
 ``hatch_build.py``), or ``both``: python and compiled runs alternate, and the result has each one's
-median and their ratio, measured in the same session on the same machine.
+median and their ratio, measured in the same session on the same machine. ``--baseline REV``
+adds the compiled wheel of git revision REV (e.g. ``main``), run interleaved with this tree's
+compiled build, so a change is measured against what it changes in the same session.
 
-Run: ``python benchmarks/ingest.py [--batches 200] [--concurrency 8] [--repeats 1] [--decoder installed]``;
-``main()`` returns the dict.
+Run: ``python benchmarks/ingest.py [--workload genai] [--batches 200] [--concurrency 8]
+[--repeats 1] [--decoder installed] [--baseline main]``; ``main()`` returns the dict.
 """
 
 from __future__ import annotations
@@ -34,12 +44,17 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from genai_workload import GenAiBatches  # a sibling module: benchmarks/ is on sys.path
 
 BATCH = 512
 ROOT = Path(__file__).resolve().parent.parent
 DECODERS = ("installed", "python", "compiled", "both")
+WORKLOADS = ("light", "genai", "both")
+PREBUILT_BODIES = 600  # up to this many batches are built before sending; more are built as sent
 MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku-20241022")]
 
 
@@ -104,20 +119,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _code_path(decoder: str, work: Path) -> str | None:
+def _code_path(decoder: str, work: Path, source: Path = ROOT) -> str | None:
     """The PYTHONPATH that makes the server import ``decoder``'s build (None: this environment's)."""
     if decoder == "python":
-        return os.pathsep.join([str(ROOT), str(ROOT / "server")])
+        return os.pathsep.join([str(source), str(source / "server")])
     if decoder == "compiled":
         wheels, site = work / "wheel", work / "site"
         pip = [sys.executable, "-m", "pip", "-q"]
         subprocess.run(
-            [*pip, "wheel", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(wheels)], check=True
+            [*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(wheels)], check=True
         )
         (wheel,) = wheels.glob("llmtrace-*.whl")
         subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
         return str(site)
     return None
+
+
+def _export_revision(revision: str, work: Path) -> Path:
+    """The source tree of git ``revision`` of this repository, extracted under ``work``."""
+    work.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    return work
 
 
 def _server_env(code_path: str | None) -> dict[str, str]:
@@ -192,22 +217,64 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
-def _send_all(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], int]:
-    """Post every body once (retrying 503s as an exporter would); latencies of the 200s, in ms."""
+def _thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds so far of ``pid``'s threads by kind: chDB names its threads (``MergeMutate``:
+    background merges; the thread that runs an INSERT shows as ``Unknown`` or ``QueryPipelineEx``);
+    Python's own threads keep the process name. Decode workers are separate processes."""
+    kinds: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip().rstrip("0123456789")
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "python" if name.startswith("python") else name
+        kinds[kind] = kinds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return kinds
+
+
+def _peak_rss_mib(pid: int) -> tuple[float, float]:
+    """Peak resident memory (VmHWM) of ``pid`` and the sum of its live children's, in MiB."""
+    own = children = 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if "VmHWM" not in fields:
+            continue
+        mib = int(fields["VmHWM"].split()[0]) / 1024
+        if status.parent.name == str(pid):
+            own = mib
+        elif fields.get("PPid", "").strip() == str(pid):
+            children += mib
+    return round(own, 1), round(children, 1)
+
+
+def _send_all(
+    port: int, bodies: Callable[[int], bytes], seqs: range, concurrency: int
+) -> tuple[list[float], int, float]:
+    """Post body ``seq`` for every ``seq`` once (retrying 503s as an exporter would).
+
+    Returns the latencies of the 200s in ms, the retries, and the perf_counter time of the last
+    acknowledgement.
+    """
     latencies: list[float] = []
     retries = 0
+    last_ack = 0.0
     lock = threading.Lock()
-    queue = list(reversed(bodies))
+    queue = list(reversed(seqs))
 
     def worker() -> None:
-        nonlocal retries
+        nonlocal retries, last_ack
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Content-Type": "application/x-protobuf"}
         while True:
             with lock:
                 if not queue:
                     break
-                body = queue.pop()
+                seq = queue.pop()
+            body = bodies(seq)
             while True:
                 t0 = time.perf_counter()
                 conn.request("POST", "/v1/traces", body=body, headers=headers)
@@ -217,6 +284,7 @@ def _send_all(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[fl
                 if response.status == 200:
                     with lock:
                         latencies.append(elapsed)
+                        last_ack = max(last_ack, time.perf_counter())
                     break
                 if response.status not in (429, 503):
                     raise RuntimeError(f"ingest answered {response.status}")
@@ -230,11 +298,19 @@ def _send_all(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[fl
         t.start()
     for t in threads:
         t.join()
-    return latencies, retries
+    return latencies, retries, last_ack
+
+
+def _stored_calls(port: int) -> int:
+    """LLM calls the store answers for (the metrics API over the last two days)."""
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
+    url = f"http://127.0.0.1:{port}/api/v1/metrics?interval=1d&since={since}"
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return sum(p["calls"] for s in json.loads(response.read())["series"] for p in s["points"])
 
 
 def _run_once(
-    bodies: list[bytes], warmup: int, concurrency: int, decode_workers: int | None, code_path: str | None
+    workload: _Workload, concurrency: int, decode_workers: int | None, code_path: str | None
 ) -> dict[str, Any]:
     """One fresh server and store: send the warm-up bodies, then measure the rest."""
     reference_ms = _machine_reference_ms()
@@ -242,34 +318,75 @@ def _run_once(
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-") as tmp:
         server = _start_server(Path(tmp) / "data", port, decode_workers, code_path)
         try:
-            _send_all(port, bodies[:warmup], concurrency)
-            cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
-            latencies, retries = _send_all(port, bodies[warmup:], concurrency)
-            elapsed = time.perf_counter() - t0
+            _send_all(port, workload.body, range(workload.warmup), concurrency)
+            cpu0, threads0, t0 = (
+                _cpu_seconds(server.pid),
+                _thread_cpu_seconds(server.pid),
+                time.perf_counter(),
+            )
+            latencies, retries, last_ack = _send_all(
+                port, workload.body, range(workload.warmup, workload.total), concurrency
+            )
+            elapsed = last_ack - t0
             cpu = _cpu_seconds(server.pid) - cpu0
-            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 2 * 86400))
-            url = f"http://127.0.0.1:{port}/api/v1/metrics?interval=1d&since={since}"
-            with urllib.request.urlopen(url, timeout=60) as response:
-                stored = sum(p["calls"] for s in json.loads(response.read())["series"] for p in s["points"])
+            threads1 = _thread_cpu_seconds(server.pid)
+            # Acknowledged means written; this is how long until a query sees all of it.
+            while (
+                stored := _stored_calls(port)
+            ) < workload.llm_calls and time.perf_counter() - last_ack < 60:
+                time.sleep(0.05)
+            queryable_s = time.perf_counter() - last_ack
+            peak_rss, workers_peak_rss = _peak_rss_mib(server.pid)
         finally:
             server.terminate()
             server.wait(30)
     quantiles = statistics.quantiles(latencies, n=100)
-    spans = (len(bodies) - warmup) * BATCH
+    spans = (workload.total - workload.warmup) * BATCH
+    by_thread = {kind: (threads1[kind] - threads0.get(kind, 0.0)) / spans * 1e6 for kind in threads1}
+    by_thread["decode workers"] = cpu / spans * 1e6 - sum(by_thread.values())
     return {
         "seconds": round(elapsed, 2),
         "spans_per_s": round(spans / elapsed),
         "latency_p50_ms": round(statistics.median(latencies), 1),
         "latency_p99_ms": round(quantiles[98], 1),
+        "queryable_after_last_ack_s": round(queryable_s, 2),
         "retried_503": retries,
         "server_cpu_cores": round(cpu / elapsed, 2),
         # CPU the server (with its decode workers) spent per span: machine-load independent, and
         # 1e6 / this is the rate one fully available core would sustain.
         "server_cpu_us_per_span": round(cpu / spans * 1e6, 1),
+        # Where it went (threads using under 0.5 µs per span left out).
+        "server_cpu_us_per_span_by_thread": {
+            kind: round(us, 1) for kind, us in sorted(by_thread.items(), key=lambda kv: -kv[1]) if us >= 0.5
+        },
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "server_peak_rss_mib": peak_rss,
+        "decode_workers_peak_rss_mib": workers_peak_rss,
         "machine_reference_ms": reference_ms,
-        "stored_exactly_once": stored == len(bodies) * BATCH,
+        "stored_exactly_once": stored == workload.llm_calls,
     }
+
+
+class _Workload:
+    """The batches of one benchmark run: ``body(seq)`` for seq in ``range(total)``; the first
+    ``warmup`` are not measured; ``llm_calls`` is how many of all the spans are LLM calls."""
+
+    def __init__(self, name: str, warmup: int, batches: int, seed: int, carry_cost: bool) -> None:
+        self.warmup, self.total = warmup, warmup + batches
+        rng = random.Random(seed)
+        now_ns = time.time_ns()
+        if name == "light":
+            bodies = [_batch(rng, i, now_ns, carry_cost) for i in range(self.total)]
+            self.body: Callable[[int], bytes] = bodies.__getitem__
+            self.llm_calls = self.total * BATCH
+            return
+        if carry_cost:
+            raise ValueError("the genai workload carries no cost: the server prices its spans")
+        batches_of = GenAiBatches(seed, now_ns)
+        self.llm_calls = sum(batches_of.llm_spans(seq) for seq in range(self.total))
+        self.body = batches_of.body
+        if self.total <= PREBUILT_BODIES:  # else built as sent: ~4 µs of the sender's CPU per span
+            self.body = [batches_of.body(seq) for seq in range(self.total)].__getitem__
 
 
 def main(
@@ -281,6 +398,8 @@ def main(
     carry_cost: bool = False,
     repeats: int = 1,
     decoder: str = "installed",
+    workload: str = "light",
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Ingest ``warmup`` + ``batches`` batches of 512 spans; return throughput and latency figures.
 
@@ -291,28 +410,47 @@ def main(
     the run with the median throughput, and ``spans_per_s_runs`` lists every run's (identical code
     varies by ±10% and more between runs on this 2-core VM; see ``machine_reference_ms_runs``).
     ``decoder``: one of :data:`DECODERS` (module docstring); ``both`` makes ``repeats`` runs of each.
+    ``workload``: one of :data:`WORKLOADS` (module docstring); ``both`` measures each, one after
+    the other, and returns ``{"light": ..., "genai": ...}``. ``baseline``: a git revision whose
+    compiled build runs interleaved with this tree's compiled build (``decoder`` must be
+    ``compiled``); the result has both and their ratios.
     """
     from llmtrace_server.settings import default_decode_workers
 
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}")
-    rng = random.Random(seed)
-    now_ns = time.time_ns()
-    bodies = [_batch(rng, i, now_ns, carry_cost) for i in range(warmup + batches)]
+    if workload not in WORKLOADS:
+        raise ValueError(f"workload must be one of {WORKLOADS}")
+    if workload == "both":
+        args = (batches, concurrency, warmup, seed, decode_workers)
+        return {
+            "light": main(*args, carry_cost, repeats, decoder, "light", baseline),
+            "genai": main(*args, False, repeats, decoder, "genai", baseline),
+        }
+    if baseline is not None and decoder != "compiled":
+        raise ValueError("a baseline revision is compared with decoder='compiled'")
+    load = _Workload(workload, warmup, batches, seed, carry_cost)
     builds = ("python", "compiled") if decoder == "both" else (decoder,)
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-build-") as work:
         paths = {build: _code_path(build, Path(work) / build) for build in builds}
         imported = {build: _decoder_build(paths[build]) for build in builds}
+        if baseline is not None:
+            source = _export_revision(baseline, Path(work) / "baseline-source")
+            paths["baseline"] = _code_path("compiled", Path(work) / "baseline", source)
+            imported["baseline"] = _decoder_build(paths["baseline"])
+            builds = ("baseline", "compiled")
         for build in builds:
-            if build != "installed" and imported[build] != build:  # e.g. a wheel built without a C compiler
+            wanted = "compiled" if build == "baseline" else build
+            if build != "installed" and imported[build] != wanted:  # e.g. a wheel built without a C compiler
                 raise RuntimeError(
-                    f"asked for the {build} decoding path, but the server would import {imported[build]}"
+                    f"asked for the {wanted} decoding path, but the server would import {imported[build]}"
                 )
         runs: dict[str, list[dict[str, Any]]] = {build: [] for build in builds}
         for _ in range(repeats):  # interleaved, so a slow spell of the VM hits both builds alike
             for build in builds:
-                runs[build].append(_run_once(bodies, warmup, concurrency, decode_workers, paths[build]))
+                runs[build].append(_run_once(load, concurrency, decode_workers, paths[build]))
     result = {
+        "workload": workload,
         "spans": batches * BATCH,
         "batch_size": BATCH,
         "concurrency": concurrency,
@@ -321,6 +459,18 @@ def main(
         "cpus": os.cpu_count(),
         "repeats": repeats,
     }
+    if baseline is not None:
+        base, compiled = _median(runs["baseline"]), _median(runs["compiled"])
+        return {
+            **result,
+            "baseline_revision": baseline,
+            "compiled_vs_baseline_spans_per_s": round(compiled["spans_per_s"] / base["spans_per_s"], 3),
+            "compiled_vs_baseline_cpu_us_per_span": round(
+                compiled["server_cpu_us_per_span"] / base["server_cpu_us_per_span"], 3
+            ),
+            "compiled": compiled,
+            "baseline": base,
+        }
     if decoder != "both":
         return {**result, "decoder": imported[decoder], **_median(runs[decoder])}
     python, compiled = _median(runs["python"]), _median(runs["compiled"])
@@ -348,6 +498,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", choices=WORKLOADS, default="light", help="(docstring)")
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--decode-workers", type=int, help="default: the server's (one per CPU, at most 4)")
@@ -361,6 +512,7 @@ if __name__ == "__main__":
         default="installed",
         help="which build of the decoding path (docstring)",
     )
+    parser.add_argument("--baseline", metavar="REV", help="git revision compared with --decoder compiled")
     args = parser.parse_args()
     result = main(
         args.batches,
@@ -369,5 +521,7 @@ if __name__ == "__main__":
         carry_cost=args.carry_cost,
         repeats=args.repeats,
         decoder=args.decoder,
+        workload=args.workload,
+        baseline=args.baseline,
     )
     print(json.dumps(result, indent=2))

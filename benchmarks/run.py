@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODULES = ("overhead", "ingest", "queries", "export", "ui_pages")
+MODULES = ("overhead", "ingest", "ingest_levers", "queries", "export", "ui_pages")
 # Smaller runs for --quick (keyword arguments of each module's main()).
 QUICK: dict[str, dict[str, Any]] = {
     "overhead": {"rounds": 2, "blocks": 10},
-    "ingest": {"batches": 40, "warmup": 5},
+    "ingest": {"batches": 40, "warmup": 5, "workload": "both"},
+    "ingest_levers": {"rounds": 2},
     "queries": {"sizes": [100_000]},
     "export": {"spans": 5_000},
     "ui_pages": {"sizes": [100_000], "repeats": 5},
@@ -33,11 +34,13 @@ QUICK: dict[str, dict[str, Any]] = {
 # Ingest at the issue's goal setting: 64 batches of 512 in flight (many exporters at once), long
 # enough (800 batches) that chDB's background merges are paid for in the figure; the median of
 # five fresh-server runs, as runs of the same code differ by 10% and more on this VM; the wheel's
-# compiled decoding path and the pure-Python source, interleaved, with their ratio.
+# compiled decoding path and the pure-Python source, interleaved, with their ratio; for both
+# workloads, spans without content and issue 14's content-carrying ones.
 FULL: dict[str, dict[str, Any]] = {
     "queries": {"sizes": [1_000_000, 10_000_000]},
     "ui_pages": {"sizes": [1_000_000, 10_000_000]},
-    "ingest": {"batches": 800, "concurrency": 64, "repeats": 5, "decoder": "both"},
+    "ingest": {"batches": 800, "concurrency": 64, "repeats": 5, "decoder": "both", "workload": "both"},
+    "ingest_levers": {"rounds": 5},
 }
 _CHILD = """
 import json, sys

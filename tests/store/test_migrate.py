@@ -140,3 +140,52 @@ def test_span_ttl_drops_backfilled_rows_while_rollups_keep_them(store: Store) ->
     store.client.command(f"OPTIMIZE TABLE {store.database}.spans_hourly FINAL")
     assert store.client.command(f"SELECT count() FROM {store.database}.spans") == 0
     assert store.client.command(f"SELECT countMerge(calls) FROM {store.database}.spans_hourly") == len(rows)
+
+
+def test_content_codec_migration_keeps_existing_parts_and_rows(bare_store: Store, tmp_path: Path) -> None:
+    """0020 changes only the content columns' codec: a store with spans keeps every row and part
+    (no mutation rewrites them); parts written afterwards, and merges, use ZSTD(1)."""
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in migrations_dir().glob("*.sql"):
+        if path.name < "0020":
+            shutil.copy(path, before)
+    bare_store.migrate(migrations_dir=before)
+    rows = make_rows(200)
+    bare_store.insert_spans(rows)
+    parts_before = _active_parts(bare_store)
+
+    assert "0020_spans_content_codec.sql" in bare_store.migrate()
+
+    assert _active_parts(bare_store) == parts_before
+    mutations = bare_store.client.query(
+        "SELECT count() FROM system.mutations WHERE database = {db:String}",
+        parameters={"db": bare_store.database},
+    ).result_rows[0][0]
+    assert mutations == 0
+    codecs = dict(
+        bare_store.client.query(
+            "SELECT name, compression_codec FROM system.columns WHERE database = {db:String} AND table = 'spans'"
+            " AND name IN ('input', 'output', 'error_message', 'attributes')",
+            parameters={"db": bare_store.database},
+        ).result_rows
+    )
+    assert codecs == dict.fromkeys(["input", "output", "error_message", "attributes"], "CODEC(ZSTD(1))")
+    bare_store.insert_spans(make_rows(50, seed=8))
+    bare_store.client.command(f"OPTIMIZE TABLE {bare_store.database}.spans FINAL")
+    stored = bare_store.client.query(
+        "SELECT span_id, input, output FROM {db:Identifier}.spans ORDER BY span_id",
+        parameters={"db": bare_store.database},
+    ).result_rows
+    expected = sorted((r["span_id"], r["input"], r["output"]) for r in rows + make_rows(50, seed=8))
+    assert stored == expected
+
+
+def _active_parts(store: Store) -> list[str]:
+    return [
+        name
+        for (name,) in store.client.query(
+            "SELECT name FROM system.parts WHERE database = {db:String} AND table = 'spans' AND active ORDER BY name",
+            parameters={"db": store.database},
+        ).result_rows
+    ]
