@@ -20,6 +20,7 @@ from llmtrace.store import Store, open_store
 from llmtrace_server import __version__
 from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
+from llmtrace_server.ingest import SpanLimits
 from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
@@ -41,6 +42,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         try:
             opened.migrate(span_ttl_days=settings.span_ttl_days, rollup_ttl_days=settings.rollup_ttl_days)
             app.state.store = opened
+            app.state.span_limits = SpanLimits(
+                max_age_days=opened.span_retention_days()
+                if settings.max_span_age_days is None
+                else settings.max_span_age_days,
+                max_future_skew_s=settings.max_future_skew_seconds,
+            )
             app.state.ingest_gate = IngestGate(settings.ingest_concurrency, settings.ingest_queue)
             app.state.span_writer = writer = SpanWriter(
                 opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s

@@ -33,6 +33,8 @@ JSON = "application/json"
 _STATUS_CODES = {0: "unset", 1: "ok", 2: "error"}
 _JSON_STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _MAX_DEPTH = 16  # nested array/kvlist attribute values
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 class MalformedBody(ValueError):
@@ -392,14 +394,19 @@ def _json_value(value: Any, depth: int) -> Any:
 def _json_int64(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("intValue must be an integer")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             pass
-    raise ValueError(f"intValue must be an integer, got {value!r}"[:200])
+    if number is None:
+        raise ValueError(f"intValue must be an integer, got {value!r}"[:200])
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError(f"intValue is out of the int64 range: {value!r}"[:200])
+    return number
 
 
 def _json_double(value: Any) -> float:

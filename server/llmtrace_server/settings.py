@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     # None keeps the tables' TTLs (90 and 400 days on a fresh store); 0 keeps data forever.
     span_ttl_days: int | None = Field(default=None, ge=0)
     rollup_ttl_days: int | None = Field(default=None, ge=0)
+    max_span_age_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Spans that started longer ago are rejected (partial success). "
+        "None: the spans table's retention (TTL); 0: no limit.",
+    )
+    max_future_skew_seconds: int = Field(
+        default=86_400, ge=0, description="Spans that start further in the future are rejected."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -105,7 +105,14 @@ async def _decode(
     request: Request, body: bytes, media: str, project: str, settings: Settings
 ) -> PreparedBatch | DecodeFailure:
     """Decode in a worker process when the app has a pool (uses more cores), else in a thread."""
-    args = (body, media, request.headers.get("content-encoding"), project, settings.max_body_bytes)
+    args = (
+        body,
+        media,
+        request.headers.get("content-encoding"),
+        project,
+        settings.max_body_bytes,
+        request.app.state.span_limits,
+    )
     pool: ProcessPoolExecutor | None = request.app.state.decode_pool
     if pool is None:
         return await run_in_threadpool(decode_batch, *args)
