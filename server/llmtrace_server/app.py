@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from llmtrace.store import Store, open_store
 from llmtrace_server import __version__
+from llmtrace_server.body_deadline import BodyReadDeadline
 from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest import SpanLimits
@@ -48,7 +49,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 else settings.max_span_age_days,
                 max_future_skew_s=settings.max_future_skew_seconds,
             )
-            app.state.ingest_gate = IngestGate(settings.ingest_concurrency, settings.ingest_queue)
+            app.state.ingest_gate = IngestGate(
+                settings.ingest_concurrency, settings.ingest_queue, settings.ingest_per_project
+            )
             app.state.span_writer = writer = SpanWriter(
                 opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
             )
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(BodyReadDeadline, timeout_s=settings.body_read_timeout_seconds)
     for router in ROUTERS:
         app.include_router(router)
     return app
