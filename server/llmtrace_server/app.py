@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import Store, open_store
 from llmtrace_server import __version__
+from llmtrace_server.alerts.delivery import WebhookDispatcher
+from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 from llmtrace_server.body_deadline import BodyReadDeadline
 from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
@@ -26,6 +29,8 @@ from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
 from llmtrace_server.writer import SpanWriter
+
+WEBHOOK_DRAIN_S = 10.0  # at shutdown, how long queued alert notifications may still take
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -56,12 +61,15 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
             )
             app.state.decode_pool = decode_pool(settings.decode_workers)
+            app.state.webhooks = webhooks = WebhookDispatcher(opened, app.state.webhook_policy)
             await writer.start()
             tune_gc()
             try:
                 yield
             finally:
                 await writer.close()
+                await run_in_threadpool(webhooks.wait_idle, WEBHOOK_DRAIN_S)  # send what is queued
+                webhooks.close()
                 if app.state.decode_pool is not None:
                     app.state.decode_pool.shutdown(cancel_futures=True)
         finally:
@@ -74,6 +82,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.webhook_policy = WebhookPolicy.allowing(settings.allow_webhook_hosts)
     app.add_middleware(BodyReadDeadline, timeout_s=settings.body_read_timeout_seconds)
     for router in ROUTERS:
         app.include_router(router)
