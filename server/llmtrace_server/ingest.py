@@ -77,7 +77,7 @@ def prepare(
     limits = limits or SpanLimits()
     rejected = list(batch.rejected)
     rows: list[tuple[Any, ...]] = []
-    origins: list[Rejected] = []  # where each row came from, should its Arrow conversion fail
+    positions: list[int] = []  # each row's index in the batch, should its Arrow conversion fail
     now_ns = time.time_ns()  # one clock read per batch
     skew_ns = limits.max_future_skew_s * 10**9
     for index, record in batch.records:
@@ -99,25 +99,25 @@ def prepare(
             log.warning("unexpected error mapping a span", exc_info=True)
             rejected.append(Rejected(index, record.trace_id, record.span_id, f"{type(exc).__name__}: {exc}"))
             continue
-        origins.append(Rejected(index, record.trace_id, record.span_id, ""))
+        positions.append(index)
     duplicates = 0
     if len(set(map(_SPAN_ID, rows))) < len(rows):  # a span sent twice in the batch (rare)
         # The last copy wins, as a re-send would.
-        by_id = {_TRACE_AND_SPAN_ID(row): (row, origin) for row, origin in zip(rows, origins, strict=True)}
+        by_id = {_TRACE_AND_SPAN_ID(row): (row, at) for row, at in zip(rows, positions, strict=True)}
         duplicates = len(rows) - len(by_id)
         rows = [row for row, _ in by_id.values()]
-        origins = [origin for _, origin in by_id.values()]
+        positions = [at for _, at in by_id.values()]
     try:
         table = span_table(rows)
     except (pa.ArrowException, ValueError) as exc:  # e.g. a lone surrogate: not encodable as UTF-8
         log.info("a batch holds spans Arrow cannot encode (%s); checking them one by one", exc)
-        table = _table_without_unencodable(rows, origins, rejected)
+        table = _table_without_unencodable(rows, positions, rejected)
     rejected.sort(key=lambda r: r.index)
     return PreparedBatch(table, rejected, duplicates)
 
 
 def _table_without_unencodable(
-    rows: list[tuple[Any, ...]], origins: list[Rejected], rejected: list[Rejected]
+    rows: list[tuple[Any, ...]], positions: list[int], rejected: list[Rejected]
 ) -> pa.Table:
     """The table of the rows that convert on their own; the others are added to ``rejected``.
 
@@ -125,17 +125,16 @@ def _table_without_unencodable(
     with a lone surrogate (OTLP/JSON can carry ``"\\ud800"``) has no UTF-8 form.
     """
     kept = []
-    for row, origin in zip(rows, origins, strict=True):
+    for row, index in zip(rows, positions, strict=True):
+        trace_id, span_id = _TRACE_AND_SPAN_ID(row)
         try:
             span_table([row])
         except UnicodeEncodeError as exc:
-            origin.reason = (
-                f"a string holds a lone surrogate ({exc.object[exc.start : exc.end]!r}), not valid UTF-8"
-            )
-            rejected.append(origin)
+            bad = exc.object[exc.start : exc.end]
+            reason = f"a string holds a lone surrogate ({bad!r}), not valid UTF-8"
+            rejected.append(Rejected(index, trace_id, span_id, reason))
         except (pa.ArrowException, ValueError) as exc:
-            origin.reason = f"a value cannot be stored: {exc}"[:300]
-            rejected.append(origin)
+            rejected.append(Rejected(index, trace_id, span_id, f"a value cannot be stored: {exc}"[:300]))
         else:
             kept.append(row)
     return span_table(kept)
