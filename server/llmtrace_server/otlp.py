@@ -27,6 +27,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmtrace.store.rows import SpanRecord
+from llmtrace_server.otlp_salvage import BrokenWireFormat, salvage
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -113,7 +114,29 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
     try:
         request.ParseFromString(body)
     except DecodeError as exc:
-        raise MalformedBody(f"body is not a valid OTLP ExportTraceServiceRequest protobuf: {exc}") from None
+        return _salvaged(body, exc)
+    return _pb_batch(request)
+
+
+def _salvaged(body: bytes, error: DecodeError) -> DecodedBatch:
+    """The spans of a body protobuf refused as a whole that parse on their own (one span with a
+    string that is not valid UTF-8 must not cost the others); see :mod:`llmtrace_server.otlp_salvage`."""
+    try:
+        request, positions, failed = salvage(body)
+    except BrokenWireFormat:
+        raise MalformedBody(f"body is not a valid OTLP ExportTraceServiceRequest protobuf: {error}") from None
+    decoded = _pb_batch(request)
+    batch = DecodedBatch()
+    batch.records = [(positions[index], record) for index, record in decoded.records]
+    batch.rejected = [Rejected(positions[r.index], r.trace_id, r.span_id, r.reason) for r in decoded.rejected]
+    batch.rejected += [
+        Rejected(index, trace_id, span_id, reason) for index, trace_id, span_id, reason in failed
+    ]
+    batch.rejected.sort(key=lambda r: r.index)
+    return batch
+
+
+def _pb_batch(request: ExportTraceServiceRequest) -> DecodedBatch:
     batch = DecodedBatch()
     index = 0
     for resource_spans in request.resource_spans:

@@ -135,3 +135,23 @@ def test_a_batch_over_more_than_100_months_is_stored(make_client) -> None:
     assert ExportTraceServiceResponse.FromString(response.content).partial_success.rejected_spans == 0
     raw, hourly, five = counts(client)
     assert raw == hourly == five == 130
+
+
+def test_invalid_utf8_in_a_protobuf_span_rejects_that_span_only(client: TestClient) -> None:
+    good = ob.span(CHAT)
+    bad_name = ob.span(CHAT, name="NAME-TO-BREAK")
+    bad_attribute = ob.span({**CHAT, "note": "ATTR-TO-BREAK"})
+    other_resource = ob.request([ob.span(CHAT)], resource={"service.name": "RESOURCE-TO-BREAK"})
+    request = ob.request([good, bad_name, bad_attribute])
+    request.resource_spans.extend(other_resource.resource_spans)
+    body = request.SerializeToString()
+    for marker in (b"NAME-TO-BREAK", b"ATTR-TO-BREAK", b"RESOURCE-TO-BREAK"):
+        body = body.replace(marker, b"\xff\xfe" + marker[2:])  # same length: the framing stays valid
+    response = client.post("/v1/traces", content=body, headers=PB)
+    assert response.status_code == 200, response.content
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 3
+    message = partial.error_message
+    assert "span #1" in message and "span #2" in message and "span #3" in message and "UTF-8" in message
+    assert bad_name.span_id.hex() in message  # the ids are read even though the span does not parse
+    assert stored_ids(client) == [good.span_id.hex()]
