@@ -155,3 +155,39 @@ def test_invalid_utf8_in_a_protobuf_span_rejects_that_span_only(client: TestClie
     assert "span #1" in message and "span #2" in message and "span #3" in message and "UTF-8" in message
     assert bad_name.span_id.hex() in message  # the ids are read even though the span does not parse
     assert stored_ids(client) == [good.span_id.hex()]
+
+
+def test_one_projects_poison_span_never_fails_or_duplicates_another_projects_spans(make_client) -> None:
+    """The issue's scenario: project A ingests while project B sends one Infinity cost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = make_client(api_keys=["key-of-a-000000:a", "key-of-b-000000:b"])
+    a_batches = [ob.request([ob.span(CHAT) for _ in range(50)]) for _ in range(10)]
+    poison = json_body(
+        [ob.span(CHAT)], lambda objs: set_attr(objs[0], sc.LLMTRACE_COST_USD, {"doubleValue": "Infinity"})
+    )
+
+    def send_a(req) -> int:
+        headers = {**PB, "Authorization": "Bearer key-of-a-000000"}
+        return client.post("/v1/traces", content=req.SerializeToString(), headers=headers).status_code
+
+    def send_b() -> dict:
+        response = client.post("/v1/traces", json=poison, headers={"Authorization": "Bearer key-of-b-000000"})
+        assert response.status_code == 200
+        return response.json()
+
+    with ThreadPoolExecutor(6) as pool:
+        b_answer = pool.submit(send_b)
+        a_statuses = list(pool.map(send_a, a_batches))
+    assert a_statuses == [200] * 10  # no 503, so no exporter retry that could duplicate rows
+    assert int(b_answer.result()["partialSuccess"]["rejectedSpans"]) == 1
+    store = client.app.state.store  # type: ignore[attr-defined]
+    db = store.database
+    raw = store.client.query(
+        f"SELECT project, count(), uniqExact(span_id) FROM {db}.spans GROUP BY project"
+    ).result_rows
+    assert raw == [("a", 500, 500)]
+    hourly = store.client.query(
+        f"SELECT project, countMerge(calls) FROM {db}.spans_hourly GROUP BY project"
+    ).result_rows
+    assert hourly == [("a", 500)]
