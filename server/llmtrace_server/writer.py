@@ -226,24 +226,35 @@ class SpanWriter:
             if table is None:
                 results.append(count)
                 continue
-            span_keys = _table_keys(table)
-            present = [key in stored for key in span_keys]
-            done = [key for key, there in zip(span_keys, present, strict=True) if there]
-            self._seen.update(done)
-            self._remember(done)
-            rest = table.filter(pa.array([not there for there in present], type=pa.bool_()))
+            rest = self._keep_stored(table, stored)
             try:
                 if rest.num_rows:
                     await self._insert_block(rest, 1)
             except StoreError as exc:
                 log.warning("span insert of one request failed: %s", exc)
-                results.append(exc)
-                continue
-            new_keys = [key for key, there in zip(span_keys, present, strict=True) if not there]
-            self._seen.update(new_keys)
-            self._remember(new_keys)
+                try:  # it may have been committed before failing, as the block could be
+                    stored_now = await run_in_threadpool(self._stored_keys, [rest])
+                except Exception:
+                    stored_now = set()
+                if self._keep_stored(rest, stored_now).num_rows:
+                    results.append(exc)
+                    continue
+            else:
+                self._keep_stored(rest, set(_table_keys(rest)))  # all of it is stored now
             results.append(count)
         return results
+
+    def _keep_stored(self, table: pa.Table, stored: set[int]) -> pa.Table:
+        """Remember the spans of ``table`` whose keys are in ``stored`` (written: a re-send of them
+        is dropped); return the others."""
+        span_keys = _table_keys(table)
+        present = [key in stored for key in span_keys]
+        done = [key for key, there in zip(span_keys, present, strict=True) if there]
+        self._seen.update(done)
+        self._remember(done)
+        if len(done) == len(span_keys):
+            return table.slice(0, 0)
+        return table.filter(pa.array([not there for there in present], type=pa.bool_()))
 
     def _stored_keys(self, tables: list[pa.Table]) -> set[int]:
         """:func:`_key` of the spans of ``tables`` that are in the store."""

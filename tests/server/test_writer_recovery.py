@@ -109,3 +109,38 @@ async def test_the_request_fails_when_the_store_cannot_be_asked(store: Store) ->
         assert await writer.write(rows(2)) == 2
     finally:
         await writer.close()
+
+
+class _Scheduled:
+    """A client whose INSERTs fail as ``outcomes`` say, in turn: before writing or after writing."""
+
+    def __init__(self, client: Any, outcomes: list[str]) -> None:
+        self._client = client
+        self.outcomes = list(outcomes)
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        if outcome == "fail_before":
+            raise OperationalError("connection refused")
+        self._client.insert_arrow(*args, **kwargs)
+        if outcome == "fail_after":
+            raise OperationalError("connection reset by peer after the INSERT was sent")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+async def test_a_request_written_alone_that_committed_before_failing_is_acknowledged_once(
+    store: Store,
+) -> None:
+    # The block fails three times without writing; the request's own INSERT commits, then fails.
+    driver = _Scheduled(store.client, ["fail_before"] * 3 + ["fail_after"])
+    writer = SpanWriter(Store(driver, store.database, store.dsn), min_rows=1)
+    await writer.start()
+    try:
+        batch = rows(4)
+        assert await writer.write(batch) == 4
+        assert await writer.write(batch) == 0  # the exporter's re-send is recognised
+    finally:
+        await writer.close()
+    assert stored(store) == rollup_calls(store) == 4
