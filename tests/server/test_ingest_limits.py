@@ -39,11 +39,11 @@ def post(port: int, body: bytes, key: str | None = None, timeout: float = 30) ->
         conn.close()
 
 
-def stalled_upload(port: int) -> socket.socket:
+def stalled_upload(port: int, path: bytes = b"/v1/traces") -> socket.socket:
     """Headers announcing a 1 MB body, then one byte of it, and nothing more."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.sendall(
-        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
         b"Content-Length: 1000000\r\n\r\n\x0a"
     )
     return sock
@@ -67,6 +67,7 @@ def keyless(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_stalled_uploads_hold_no_slot_and_are_cut_off_by_the_deadline(keyless: ServerProcess) -> None:
     stalled = [stalled_upload(keyless.port) for _ in range(80)]  # more than the 4 + 64 ingest slots
+    stalled.append(stalled_upload(keyless.port, b"/api/v1/alerts/rules"))  # any route with a body
     try:
         time.sleep(0.5)  # every stalled request has reached the server
         started = time.monotonic()
