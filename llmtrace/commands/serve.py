@@ -61,6 +61,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="seconds between alert evaluations (default 60)",
     )
     parser.add_argument(
+        "--body-read-timeout",
+        dest="body_read_timeout_seconds",
+        type=float,
+        metavar="SECONDS",
+        help="a request body not received within this time gets 408 (default 30)",
+    )
+    parser.add_argument(
+        "--max-span-age-days",
+        type=int,
+        metavar="DAYS",
+        help="reject spans that started longer ago (default: the store's span retention; 0: no limit)",
+    )
+    parser.add_argument(
+        "--allow-webhook-host",
+        dest="allow_webhook_hosts",
+        action="append",
+        metavar="HOST",
+        help="let alert webhooks reach HOST although it is a loopback, private or link-local address "
+        "(refused by default). Repeatable; also LLMTRACE_ALLOW_WEBHOOK_HOSTS=h1,h2",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.set_defaults(func=run)
@@ -84,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         "decode_workers",
         "evaluate_alerts",
         "alerts_interval_seconds",
+        "body_read_timeout_seconds",
+        "max_span_age_days",
+        "allow_webhook_hosts",
     )
     given = {k: getattr(args, k) for k in names}
     try:

@@ -43,6 +43,9 @@ class ServerProcess:
         """Start the process and return at once (the caller can work while it boots)."""
         command = [sys.executable, "-c", _LAUNCH, "serve", "--store", self.store, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning"]
+        # The demo's webhook receiver (llmtrace.demo.webhook) listens on loopback, which the
+        # server refuses by default: allowed here explicitly, as an operator would.
+        command += ["--allow-webhook-host", "127.0.0.1"]
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
         log.close()

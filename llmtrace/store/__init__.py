@@ -26,7 +26,7 @@ from typing import Any
 from llmtrace.store.client import connect
 from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
 from llmtrace.store.errors import StoreError
-from llmtrace.store.migrate import apply_migrations
+from llmtrace.store.migrate import apply_migrations, span_ttl_days
 from llmtrace.store.rows import SCORE_COLUMNS, SPAN_COLUMNS
 
 __all__ = ["Store", "StoreError", "open_store"]
@@ -79,6 +79,10 @@ class Store:
         )
         self._use_database()
         return applied
+
+    def span_retention_days(self) -> int:
+        """Days the `spans` table keeps a span (its TTL on ``start_time``); 0 when kept forever."""
+        return span_ttl_days(self.client, self.database, self.cluster)
 
     def insert_spans(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``spans`` rows (dicts from :func:`llmtrace.store.rows.span_to_row`) in one block."""

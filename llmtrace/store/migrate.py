@@ -232,6 +232,13 @@ def _ttl_templates(migrations: list[Migration]) -> list[tuple[str, str]]:
     return found
 
 
+def span_ttl_days(client: Any, database: str, cluster: str | None = None) -> int:
+    """The `spans` table's TTL in days as the store has it now (0: kept forever)."""
+    current = _current_ttl(client, database, "spans_local" if cluster else "spans")
+    match = re.search(r"toIntervalDay\((\d+)\)", current or "")
+    return int(match.group(1)) if match else 0
+
+
 def _current_ttl(client: Any, database: str, table: str) -> str | None:
     rows = client.query(
         "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",

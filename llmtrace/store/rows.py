@@ -15,6 +15,7 @@ column order (what it turns into Arrow columns).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,7 @@ DEFAULT_PROJECT = "default"
 MAX_TEXT_CHARS = 1_000_000  # input/output columns; the SDK caps far lower (64 KiB by default)
 MAX_ATTRIBUTE_CHARS = 256 * 1024  # one attribute value; larger values reject the span
 MAX_FUTURE_SKEW_NS = 24 * 3600 * 1_000_000_000  # a start time more than a day ahead is a bug
+_DAY_NS = 24 * 3600 * 1_000_000_000
 _UINT32_MAX = 2**32 - 1
 
 # Matched with fullmatch: `$` would also accept a trailing newline.
@@ -225,6 +227,8 @@ def span_values(
     project: str | None = None,
     prices: PriceBook | None = None,
     now_ns: int | None = None,
+    max_age_days: int = 0,
+    max_future_skew_ns: int = MAX_FUTURE_SKEW_NS,
 ) -> tuple[Any, ...]:
     """:func:`span_to_row` as a tuple in :data:`SPAN_COLUMNS` order, except that ``start_time`` and
     ``end_time`` are integer microseconds since the epoch: what columnar ingest transposes
@@ -232,9 +236,13 @@ def span_values(
 
     This runs for every ingested span, so the attributes are read in one pass: each one is
     validated and, through :data:`_SLOTS`, lands in the field it feeds.
+
+    A span must start within [now - ``max_age_days``, now + ``max_future_skew_ns``]
+    (``max_age_days`` 0: no lower bound): the server passes the store's retention, so a span the
+    TTL would delete at once is rejected, not acknowledged and silently lost.
     """
     _check_ids(record)
-    _check_times(record, time.time_ns() if now_ns is None else now_ns)
+    _check_times(record, time.time_ns() if now_ns is None else now_ns, max_age_days, max_future_skew_ns)
     attrs = record.attributes
     resource = record.resource
     values: list[Any] = [None] * len(_FIELD_NAMES)
@@ -289,11 +297,7 @@ def span_values(
         status, error_type, error_message = sc.STATUS_OK, "", ""
     cost = values[_COST]
     if cost is not None:
-        if isinstance(cost, bool) or not isinstance(cost, _NUMBER) or cost < 0:
-            raise InvalidSpan(
-                f"attribute {sc.LLMTRACE_COST_USD!r} must be a non-negative number, got {cost!r}"
-            )
-        cost = float(cost)
+        cost = _non_negative(cost, f"attribute {sc.LLMTRACE_COST_USD!r}")
     elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
         book = prices or default_price_book
         tokens = (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0)
@@ -304,10 +308,12 @@ def span_values(
 
     ttft_ms = values[_TTFT_MS]
     ttft_s = values[_TTFT_S]
-    if ttft_ms is None and ttft_s is not None:
-        ttft_ms = ttft_s * 1000.0 if isinstance(ttft_s, _NUMBER) and not isinstance(ttft_s, bool) else None
-    if ttft_ms is not None and (isinstance(ttft_ms, bool) or not isinstance(ttft_ms, _NUMBER) or ttft_ms < 0):
-        raise InvalidSpan(f"time to first token must be a non-negative number, got {ttft_ms!r}")
+    if ttft_ms is not None:
+        ttft_ms = _non_negative(ttft_ms, "time to first token")
+    elif isinstance(ttft_s, _NUMBER) and not isinstance(ttft_s, bool):
+        ttft_ms = _non_negative(ttft_s, "time to first token") * 1000.0
+        if not math.isfinite(ttft_ms):
+            raise InvalidSpan(f"time to first token is out of range: {ttft_s!r} s")
 
     finish = values[_FINISH]
     finish_reason = ",".join(map(str, finish)) if isinstance(finish, _SEQUENCE) else _text(finish)
@@ -368,7 +374,7 @@ def span_values(
         reasoning or 0,  # reasoning_tokens
         usage_source,
         cost,  # cost_usd
-        None if ttft_ms is None else float(ttft_ms),  # ttft_ms
+        ttft_ms,
         finish_reason,
         _text(values[_PROMPT_NAME]),  # prompt_name
         _text(values[_PROMPT_VERSION]),  # prompt_version
@@ -406,11 +412,29 @@ def _tokens(value: Any, name: str) -> int | None:
         return value
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise InvalidSpan(f"attribute {name!r} must be an integer token count, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidSpan(f"attribute {name!r} must be a finite integer token count, got {value!r}")
     if value < 0 or value != int(value):
         raise InvalidSpan(f"attribute {name!r} must be a non-negative integer, got {value!r}")
     if value > _UINT32_MAX:
         raise InvalidSpan(f"attribute {name!r} is out of range: {value!r}")
     return int(value)
+
+
+def _non_negative(value: Any, what: str) -> float:
+    """A non-negative, finite number as a float: Infinity or NaN would fail the rollups' INSERT
+    (their histograms convert the value to an integer bucket), so they reject the span here."""
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise InvalidSpan(f"{what} must be a non-negative number, got {value!r}"[:300])
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidSpan(f"{what} is out of range: {value!r}"[:300]) from None
+    if not math.isfinite(number):
+        raise InvalidSpan(f"{what} must be a finite number, got {value!r}")
+    if number < 0:
+        raise InvalidSpan(f"{what} must be a non-negative number, got {value!r}")
+    return number
 
 
 def _check_ids(record: SpanRecord) -> None:
@@ -434,13 +458,17 @@ def _check_ids(record: SpanRecord) -> None:
         )
 
 
-def _check_times(record: SpanRecord, now_ns: int) -> None:
+def _check_times(record: SpanRecord, now_ns: int, max_age_days: int, max_future_skew_ns: int) -> None:
     if not isinstance(record.start_ns, int) or not isinstance(record.end_ns, int) or record.start_ns <= 0:
         raise InvalidSpan("start and end times must be positive Unix nanoseconds")
     if record.end_ns < record.start_ns:
         raise InvalidSpan("end time is before start time")
-    if record.start_ns > now_ns + MAX_FUTURE_SKEW_NS:
-        raise InvalidSpan("start time is more than a day in the future")
+    if record.start_ns > now_ns + max_future_skew_ns:
+        raise InvalidSpan(f"start time is more than {max_future_skew_ns // 10**9} s in the future")
+    if max_age_days and record.start_ns < now_ns - max_age_days * _DAY_NS:
+        raise InvalidSpan(
+            f"start time is older than the store's retention of {max_age_days} days (the TTL would delete it)"
+        )
     if (
         record.end_ns >= 2**63 or record.start_ns < 10**18 // 1000
     ):  # before 1970-01-12: almost surely seconds or ms

@@ -16,16 +16,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import Store, open_store
 from llmtrace_server import __version__
+from llmtrace_server.alerts.delivery import WebhookDispatcher
+from llmtrace_server.alerts.webhook_policy import WebhookPolicy
+from llmtrace_server.body_deadline import BodyReadDeadline
 from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
+from llmtrace_server.ingest import SpanLimits
 from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
 from llmtrace_server.ui import mount_ui
 from llmtrace_server.writer import SpanWriter
+
+WEBHOOK_DRAIN_S = 10.0  # at shutdown, how long queued alert notifications may still take
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -43,17 +50,28 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         try:
             opened.migrate(span_ttl_days=settings.span_ttl_days, rollup_ttl_days=settings.rollup_ttl_days)
             app.state.store = opened
-            app.state.ingest_gate = IngestGate(settings.ingest_concurrency, settings.ingest_queue)
+            app.state.span_limits = SpanLimits(
+                max_age_days=opened.span_retention_days()
+                if settings.max_span_age_days is None
+                else settings.max_span_age_days,
+                max_future_skew_s=settings.max_future_skew_seconds,
+            )
+            app.state.ingest_gate = IngestGate(
+                settings.ingest_concurrency, settings.ingest_queue, settings.ingest_per_project
+            )
             app.state.span_writer = writer = SpanWriter(
                 opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
             )
             app.state.decode_pool = decode_pool(settings.decode_workers)
+            app.state.webhooks = webhooks = WebhookDispatcher(opened, app.state.webhook_policy)
             await writer.start()
             tune_gc()
             try:
                 yield
             finally:
                 await writer.close()
+                await run_in_threadpool(webhooks.wait_idle, WEBHOOK_DRAIN_S)  # send what is queued
+                webhooks.close()
                 if app.state.decode_pool is not None:
                     app.state.decode_pool.shutdown(cancel_futures=True)
         finally:
@@ -69,6 +87,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.webhook_policy = WebhookPolicy.allowing(settings.allow_webhook_hosts)
+    app.add_middleware(BodyReadDeadline, timeout_s=settings.body_read_timeout_seconds)
     for router in ROUTERS:
         app.include_router(router)
     mount_ui(app)

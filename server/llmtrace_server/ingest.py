@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from llmtrace._internal.pricing import PriceBook
 from llmtrace.store.arrow import span_table, table_from_ipc, table_to_ipc
-from llmtrace.store.rows import SPAN_COLUMNS, InvalidSpan, span_values
+from llmtrace.store.rows import MAX_FUTURE_SKEW_NS, SPAN_COLUMNS, InvalidSpan, span_values
 from llmtrace_server import otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
 
@@ -54,23 +54,90 @@ def _unpickle_prepared(spans: bytes, rejected: list[Rejected], duplicates: int) 
     return PreparedBatch(table_from_ipc(spans), rejected, duplicates)
 
 
-def prepare(batch: DecodedBatch, project: str, prices: PriceBook | None = None) -> PreparedBatch:
-    """Map every decodable span into an Arrow table; an :class:`InvalidSpan` rejects that span only."""
+@dataclass(frozen=True, slots=True)
+class SpanLimits:
+    """Which start times ingest accepts: within [now - ``max_age_days``, now + ``max_future_skew_s``].
+
+    ``max_age_days`` is the store's span retention (0: none), so a span the TTL would delete at
+    once is rejected in partial success instead of being acknowledged and silently dropped.
+    """
+
+    max_age_days: int = 0
+    max_future_skew_s: int = MAX_FUTURE_SKEW_NS // 10**9
+
+
+def prepare(
+    batch: DecodedBatch, project: str, prices: PriceBook | None = None, limits: SpanLimits | None = None
+) -> PreparedBatch:
+    """Map every decodable span into an Arrow table; a span that cannot be stored is rejected alone.
+
+    Every value is checked here, per span, before it can reach the INSERT that concurrent requests
+    of every project share: one poison value must not fail the others' write.
+    """
+    limits = limits or SpanLimits()
     rejected = list(batch.rejected)
     rows: list[tuple[Any, ...]] = []
-    now_ns = time.time_ns()  # one clock read per batch: the future-skew check allows a day
+    positions: list[int] = []  # each row's index in the batch, should its Arrow conversion fail
+    now_ns = time.time_ns()  # one clock read per batch
+    skew_ns = limits.max_future_skew_s * 10**9
     for index, record in batch.records:
         try:
-            rows.append(span_values(record, project=project, prices=prices, now_ns=now_ns))
+            rows.append(
+                span_values(
+                    record,
+                    project=project,
+                    prices=prices,
+                    now_ns=now_ns,
+                    max_age_days=limits.max_age_days,
+                    max_future_skew_ns=skew_ns,
+                )
+            )
         except InvalidSpan as exc:
             rejected.append(Rejected(index, record.trace_id, record.span_id, str(exc)))
+            continue
+        except Exception as exc:  # a mapping bug rejects this span, never the whole batch
+            log.warning("unexpected error mapping a span", exc_info=True)
+            rejected.append(Rejected(index, record.trace_id, record.span_id, f"{type(exc).__name__}: {exc}"))
+            continue
+        positions.append(index)
     duplicates = 0
     if len(set(map(_SPAN_ID, rows))) < len(rows):  # a span sent twice in the batch (rare)
-        by_id = {_TRACE_AND_SPAN_ID(row): row for row in rows}  # the last copy wins, as a re-send would
+        # The last copy wins, as a re-send would.
+        by_id = {_TRACE_AND_SPAN_ID(row): (row, at) for row, at in zip(rows, positions, strict=True)}
         duplicates = len(rows) - len(by_id)
-        rows = list(by_id.values())
+        rows = [row for row, _ in by_id.values()]
+        positions = [at for _, at in by_id.values()]
+    try:
+        table = span_table(rows)
+    except (pa.ArrowException, ValueError) as exc:  # e.g. a lone surrogate: not encodable as UTF-8
+        log.info("a batch holds spans Arrow cannot encode (%s); checking them one by one", exc)
+        table = _table_without_unencodable(rows, positions, rejected)
     rejected.sort(key=lambda r: r.index)
-    return PreparedBatch(span_table(rows), rejected, duplicates)
+    return PreparedBatch(table, rejected, duplicates)
+
+
+def _table_without_unencodable(
+    rows: list[tuple[Any, ...]], positions: list[int], rejected: list[Rejected]
+) -> pa.Table:
+    """The table of the rows that convert on their own; the others are added to ``rejected``.
+
+    The slow path of :func:`prepare`, taken only when converting the whole batch failed: a string
+    with a lone surrogate (OTLP/JSON can carry ``"\\ud800"``) has no UTF-8 form.
+    """
+    kept = []
+    for row, index in zip(rows, positions, strict=True):
+        trace_id, span_id = _TRACE_AND_SPAN_ID(row)
+        try:
+            span_table([row])
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            reason = f"a string holds a lone surrogate ({bad!r}), not valid UTF-8"
+            rejected.append(Rejected(index, trace_id, span_id, reason))
+        except (pa.ArrowException, ValueError) as exc:
+            rejected.append(Rejected(index, trace_id, span_id, f"a value cannot be stored: {exc}"[:300]))
+        else:
+            kept.append(row)
+    return span_table(kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +149,16 @@ class DecodeFailure:
 
 
 def decode_batch(
-    body: bytes, media: str, encoding: str | None, project: str, max_bytes: int
+    body: bytes,
+    media: str,
+    encoding: str | None,
+    project: str,
+    max_bytes: int,
+    limits: SpanLimits | None = None,
 ) -> PreparedBatch | DecodeFailure:
     """Inflate, decode and map one request body (CPU-bound; runs in a thread or a worker process)."""
     try:
-        return prepare(otlp.decode(otlp.decompress(body, encoding, max_bytes), media), project)
+        return prepare(otlp.decode(otlp.decompress(body, encoding, max_bytes), media), project, None, limits)
     except otlp.UnsupportedMedia as exc:
         return DecodeFailure(415, str(exc))
     except otlp.BodyTooLarge as exc:

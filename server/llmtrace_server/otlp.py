@@ -27,12 +27,15 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmtrace.store.rows import SpanRecord
+from llmtrace_server.otlp_salvage import BrokenWireFormat, salvage
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _STATUS_CODES = {0: "unset", 1: "ok", 2: "error"}
 _JSON_STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _MAX_DEPTH = 16  # nested array/kvlist attribute values
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 class MalformedBody(ValueError):
@@ -111,7 +114,29 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
     try:
         request.ParseFromString(body)
     except DecodeError as exc:
-        raise MalformedBody(f"body is not a valid OTLP ExportTraceServiceRequest protobuf: {exc}") from None
+        return _salvaged(body, exc)
+    return _pb_batch(request)
+
+
+def _salvaged(body: bytes, error: DecodeError) -> DecodedBatch:
+    """The spans of a body protobuf refused as a whole that parse on their own (one span with a
+    string that is not valid UTF-8 must not cost the others); see :mod:`llmtrace_server.otlp_salvage`."""
+    try:
+        request, positions, failed = salvage(body)
+    except BrokenWireFormat:
+        raise MalformedBody(f"body is not a valid OTLP ExportTraceServiceRequest protobuf: {error}") from None
+    decoded = _pb_batch(request)
+    batch = DecodedBatch()
+    batch.records = [(positions[index], record) for index, record in decoded.records]
+    batch.rejected = [Rejected(positions[r.index], r.trace_id, r.span_id, r.reason) for r in decoded.rejected]
+    batch.rejected += [
+        Rejected(index, trace_id, span_id, reason) for index, trace_id, span_id, reason in failed
+    ]
+    batch.rejected.sort(key=lambda r: r.index)
+    return batch
+
+
+def _pb_batch(request: ExportTraceServiceRequest) -> DecodedBatch:
     batch = DecodedBatch()
     index = 0
     for resource_spans in request.resource_spans:
@@ -392,14 +417,19 @@ def _json_value(value: Any, depth: int) -> Any:
 def _json_int64(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("intValue must be an integer")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             pass
-    raise ValueError(f"intValue must be an integer, got {value!r}"[:200])
+    if number is None:
+        raise ValueError(f"intValue must be an integer, got {value!r}"[:200])
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError(f"intValue is out of the int64 range: {value!r}"[:200])
+    return number
 
 
 def _json_double(value: Any) -> float:

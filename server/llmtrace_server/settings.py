@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     ingest_queue: int = Field(
         default=64, ge=0, description="Further ingest requests in flight; more get 503."
     )
+    ingest_project_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Most of the ingest capacity (ingest_concurrency + ingest_queue) one project may "
+        "hold when API keys map to several projects; its further requests get 503.",
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request body not received within this time gets 408."
+    )
     decode_workers: int = Field(
         default_factory=default_decode_workers,
         ge=0,
@@ -70,9 +80,22 @@ class Settings(BaseSettings):
     alerts_interval_seconds: float = Field(
         default=60.0, gt=0, description="Seconds between alert evaluations."
     )
+    # Hosts alert webhooks may reach although they resolve to loopback, private, link-local or
+    # multicast addresses (refused by default: a rule's URL must not reach the server's network).
+    # Repeatable --allow-webhook-host, or one comma-separated LLMTRACE_ALLOW_WEBHOOK_HOSTS string.
+    allow_webhook_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     # None keeps the tables' TTLs (90 and 400 days on a fresh store); 0 keeps data forever.
     span_ttl_days: int | None = Field(default=None, ge=0)
     rollup_ttl_days: int | None = Field(default=None, ge=0)
+    max_span_age_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Spans that started longer ago are rejected (partial success). "
+        "None: the spans table's retention (TTL); 0: no limit.",
+    )
+    max_future_skew_seconds: int = Field(
+        default=86_400, ge=0, description="Spans that start further in the future are rejected."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -90,6 +113,12 @@ class Settings(BaseSettings):
             keys[key] = project.strip() or DEFAULT_PROJECT
         return keys
 
+    @field_validator("allow_webhook_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value or ())
+        return tuple(h for h in (str(item).strip().strip("[]").lower() for item in items) if h)
+
     @model_validator(mode="after")
     def _refuse_open_bind(self) -> Settings:
         if not self.api_keys and not self.insecure and not is_loopback(self.host):
@@ -103,6 +132,13 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+    @property
+    def ingest_per_project(self) -> int | None:
+        """Ingest requests one project may have in flight; None (no cap) when there is one project."""
+        if len(set(self.api_keys.values())) < 2:
+            return None
+        return max(1, int((self.ingest_concurrency + self.ingest_queue) * self.ingest_project_share))
 
 
 def is_loopback(host: str) -> bool:

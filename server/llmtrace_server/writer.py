@@ -18,7 +18,10 @@ the writer remembers the (project, trace_id, span_id) of spans written in the la
 seconds (at most ``max_keys``) and drops re-sent ones. The memory is rebuilt from the store at
 start, so a batch acknowledged just before a crash is still recognised when the exporter retries it.
 A failed INSERT is first sent again as the same block under the same token (ClickHouse skips it if
-the first attempt was committed after all); only then are the block's requests failed.
+the first attempt was committed after all). If it still fails, the writer asks the store which of
+the block's spans it has and writes the rest of each request alone, so a request that the store
+refuses fails by itself and the others commit once (see :meth:`SpanWriter._recover`). A block that
+spans more months than one INSERT may touch is written as several (:func:`_month_parts`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import Store, StoreError
-from llmtrace.store.queries.spans import recent_span_keys
+from llmtrace.store.queries.spans import recent_span_keys, stored_span_keys
 
 
 @dataclass(slots=True)
@@ -49,6 +52,8 @@ class _Pending:
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
 INSERT_ATTEMPTS = 3  # per block, the same block and token each time (see SpanWriter._insert)
 INSERT_RETRY_DELAY_S = 0.2  # times the attempt number
+MAX_MONTHS_PER_INSERT = 90  # ClickHouse refuses blocks touching over 100 partitions (months)
+_MONTH_LOWER_BOUND_US = 28 * 86400 * 10**6  # no month is shorter
 log = logging.getLogger(__name__)
 
 
@@ -149,21 +154,23 @@ class SpanWriter:
                 except TimeoutError:
                     pass
             try:
-                fresh = await self._flush(batch)
+                results = await self._flush(batch)
             except Exception as exc:  # every request of the block learns it was not written
-                for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
-                continue
-            for item, new in zip(batch, fresh, strict=True):
-                if not item.done.done():
-                    item.done.set_result(new)
+                results = [exc] * len(batch)
+            for item, result in zip(batch, results, strict=True):
+                if item.done.done():
+                    continue
+                if isinstance(result, BaseException):
+                    item.done.set_exception(result)
+                else:
+                    item.done.set_result(result)
 
-    async def _flush(self, batch: list[_Pending]) -> list[int]:
-        """Write the new spans of ``batch`` as one block; the number of new spans per request."""
-        tables: list[pa.Table] = []
-        keys: list[int] = []  # of the spans written, remembered provisionally (see the except)
-        fresh: list[int] = []
+    async def _flush(self, batch: list[_Pending]) -> list[int | BaseException]:
+        """Write the new spans of ``batch`` as one block; per request, its number of new spans,
+        or the error that kept its spans from the store."""
+        tables: list[pa.Table | None] = []  # per request: its new spans (None: none)
+        keys: list[list[int]] = []  # of those spans, remembered provisionally (see the except)
+        fresh: list[int | BaseException] = []
         seen = self._seen
         for item in batch:
             spans = item.spans
@@ -181,20 +188,91 @@ class SpanWriter:
                         seen.add(key)  # also filters repeats later in this block
                         new_keys.append(key)
                 spans = spans.filter(pa.array(keep, type=pa.bool_()))
-            if new_keys:
-                tables.append(spans)
-                keys.extend(new_keys)
+            tables.append(spans if new_keys else None)
+            keys.append(new_keys)
             fresh.append(len(new_keys))
+        written = [table for table in tables if table is not None]
+        all_keys = [key for item_keys in keys for key in item_keys]
         try:
-            if tables:
-                await self._insert(pa.concat_tables(tables))
+            if written:
+                await self._insert_block(pa.concat_tables(written), INSERT_ATTEMPTS)
+        except StoreError as exc:
+            self._seen.difference_update(all_keys)
+            return await self._recover(tables, fresh, exc)
         except BaseException:
-            self._seen.difference_update(keys)  # not written: a retry must get through
+            self._seen.difference_update(all_keys)  # not written: a retry must get through
             raise
-        self._remember(keys)
+        self._remember(all_keys)
         return fresh
 
-    async def _insert(self, block: pa.Table) -> None:
+    async def _recover(
+        self, tables: list[pa.Table | None], fresh: list[int | BaseException], error: StoreError
+    ) -> list[int | BaseException]:
+        """After a block failed: keep what reached the store, then write each request's rest alone.
+
+        A block can fail for one request (a value the store refuses) or after part of it was
+        committed (a dropped connection, one month's part of a split block). Asking the store which
+        of the block's spans it has means that none is written twice and none is reported as lost
+        (a request is never answered 503 for rows that were written); writing the rest per request,
+        each under its own token, means one request's bad block fails that request alone.
+        """
+        try:
+            stored = await run_in_threadpool(self._stored_keys, [t for t in tables if t is not None])
+        except Exception as exc:  # the store cannot even be asked: every request must retry
+            log.warning("cannot tell which spans of a failed insert were stored: %s", exc)
+            return [error if isinstance(count, int) and count else count for count in fresh]
+        results: list[int | BaseException] = []
+        for table, count in zip(tables, fresh, strict=True):
+            if table is None:
+                results.append(count)
+                continue
+            rest = self._keep_stored(table, stored)
+            try:
+                if rest.num_rows:
+                    await self._insert_block(rest, 1)
+            except StoreError as exc:
+                log.warning("span insert of one request failed: %s", exc)
+                try:  # it may have been committed before failing, as the block could be
+                    stored_now = await run_in_threadpool(self._stored_keys, [rest])
+                except Exception:
+                    stored_now = set()
+                if self._keep_stored(rest, stored_now).num_rows:
+                    results.append(exc)
+                    continue
+            else:
+                self._keep_stored(rest, set(_table_keys(rest)))  # all of it is stored now
+            results.append(count)
+        return results
+
+    def _keep_stored(self, table: pa.Table, stored: set[int]) -> pa.Table:
+        """Remember the spans of ``table`` whose keys are in ``stored`` (written: a re-send of them
+        is dropped); return the others."""
+        span_keys = _table_keys(table)
+        present = [key in stored for key in span_keys]
+        done = [key for key, there in zip(span_keys, present, strict=True) if there]
+        self._seen.update(done)
+        self._remember(done)
+        if len(done) == len(span_keys):
+            return table.slice(0, 0)
+        return table.filter(pa.array([not there for there in present], type=pa.bool_()))
+
+    def _stored_keys(self, tables: list[pa.Table]) -> set[int]:
+        """:func:`_key` of the spans of ``tables`` that are in the store."""
+        if not tables:
+            return set()
+        block = pa.concat_tables(tables)
+        bounds = pc.min_max(block["start_time"])
+        rows = stored_span_keys(
+            self._store, block["span_id"].to_pylist(), bounds["min"].as_py(), bounds["max"].as_py()
+        )
+        return {_key(*row) for row in rows}
+
+    async def _insert_block(self, block: pa.Table, attempts: int) -> None:
+        """INSERT ``block``, split by month when it spans more than ClickHouse takes at once."""
+        for part in _month_parts(block):
+            await self._insert(part, attempts)
+
+    async def _insert(self, block: pa.Table, attempts: int) -> None:
         """INSERT ``block``; when that fails, send the very same block under the same token again.
 
         A failed INSERT does not mean nothing was written: a connection to a ClickHouse server can
@@ -204,15 +282,15 @@ class SpanWriter:
         in a block of another composition, which the token cannot recognise.
         """
         token = _token(block)
-        for attempt in range(1, INSERT_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 await run_in_threadpool(self._store.insert_span_table, block, dedup_token=token)
                 return
             except StoreError:
-                if attempt == INSERT_ATTEMPTS:
+                if attempt == attempts:
                     raise
                 log.warning(
-                    "span insert failed (attempt %d of %d); sending the block again", attempt, INSERT_ATTEMPTS
+                    "span insert failed (attempt %d of %d); sending the block again", attempt, attempts
                 )
                 await asyncio.sleep(INSERT_RETRY_DELAY_S * attempt)
 
@@ -225,6 +303,32 @@ class SpanWriter:
         ):
             _, old = self._history.popleft()
             self._seen.difference_update(old)
+
+
+def _month_parts(block: pa.Table) -> list[pa.Table]:
+    """``block`` as parts of at most :data:`MAX_MONTHS_PER_INSERT` months each (usually itself).
+
+    The tables are partitioned by month and ClickHouse refuses an INSERT whose block touches more
+    than 100 partitions (``max_partitions_per_insert_block``): without the split, one old batch
+    would fail the block every request shares. The usual block covers minutes, which the min/max
+    check sees without computing a month per row.
+    """
+    start = block["start_time"]
+    bounds = pc.min_max(start)
+    low, high = bounds["min"].value, bounds["max"].value
+    if low is None or high - low < (MAX_MONTHS_PER_INSERT - 1) * _MONTH_LOWER_BOUND_US:
+        return [block]
+    months = pc.add(pc.multiply(pc.year(start), 12), pc.month(start))
+    order = pc.sort_indices(months)
+    block, months = block.take(order), months.take(order)
+    counts = pc.value_counts(months).field("counts").to_pylist()
+    parts = []
+    offset = 0
+    for first in range(0, len(counts), MAX_MONTHS_PER_INSERT):
+        size = sum(counts[first : first + MAX_MONTHS_PER_INSERT])
+        parts.append(block.slice(offset, size))
+        offset += size
+    return parts
 
 
 def _token(block: pa.Table) -> str:

@@ -193,3 +193,32 @@ def recent_span_keys(store: Any, seconds: int, limit: int) -> list[tuple[str, st
     )
     params = {"db": store.database, "seconds": seconds, "limit": limit}
     return [tuple(row) for row in store.client.query(sql, parameters=params).result_rows]  # type: ignore[misc]
+
+
+def stored_span_keys(
+    store: Any, span_ids: list[str], start: datetime, end: datetime
+) -> set[tuple[str, str, str]]:
+    """(project, trace_id, span_id) of the stored spans among ``span_ids`` that start in [start, end].
+
+    The span writer asks after an INSERT it could not confirm: which of the block's spans did
+    reach the store, so that the retry neither writes them twice nor reports them as lost. The ids
+    go in chunks, so that no query outgrows a ClickHouse server's ``max_query_size``.
+    """
+    sql = (
+        "SELECT project, trace_id, span_id FROM {db:Identifier}.spans"
+        " WHERE start_time BETWEEN {start:DateTime64(6, 'UTC')} AND {end:DateTime64(6, 'UTC')}"
+        " AND span_id IN {ids:Array(String)}"
+    )
+    found: set[tuple[str, str, str]] = set()
+    for first in range(0, len(span_ids), _KEYS_PER_QUERY):
+        params = {
+            "db": store.database,
+            "start": start,
+            "end": end,
+            "ids": span_ids[first : first + _KEYS_PER_QUERY],
+        }
+        found.update(tuple(row) for row in store.client.query(sql, parameters=params).result_rows)
+    return found
+
+
+_KEYS_PER_QUERY = 4096  # ~80 KB of ids per query

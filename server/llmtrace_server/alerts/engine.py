@@ -21,9 +21,11 @@ from llmtrace.store import Store
 from llmtrace.store.queries import alerts as q
 from llmtrace_server.alerts import payloads
 from llmtrace_server.alerts import state as sm
+from llmtrace_server.alerts.delivery import Deliver, record_delivery
 from llmtrace_server.alerts.evaluators import Observation, observe
 from llmtrace_server.alerts.notify import post_webhook
 from llmtrace_server.alerts.rules import effective_params
+from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 
 log = logging.getLogger("llmtrace.alerts")
 LEASE_NAME = "alert-evaluator"
@@ -37,11 +39,19 @@ def evaluate(
     link_base: str | None = None,
     webhook_attempts: int = 3,
     webhook_backoff_s: float = 0.5,
+    policy: WebhookPolicy | None = None,
+    deliver: Deliver | None = None,
 ) -> dict[str, Any]:
     """Evaluate the rules of ``project`` (every project when None) at ``now`` (default: the clock).
 
-    Returns what happened: rules evaluated, errors per rule, and the events sent.
+    Returns what happened: rules evaluated, errors per rule, and the events produced. Each
+    notification goes to ``deliver`` (the server's :class:`~llmtrace_server.alerts.delivery.
+    WebhookDispatcher`, which sends it off this path); without one it is sent here, in turn, under
+    ``policy`` (default: public addresses only). One rule failing, in observing, stepping or
+    delivering, never stops the others.
     """
+    if deliver is None:
+        deliver = _send_now(store, policy or WebhookPolicy(), webhook_attempts, webhook_backoff_s)
     now = now or datetime.now(UTC)
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     base = (link_base or os.environ.get("LLMTRACE_PUBLIC_URL") or "http://127.0.0.1:7878/").rstrip("/")
@@ -52,13 +62,10 @@ def evaluate(
         try:
             params = effective_params(rule["type"], rule["params"])
             observations = observe(store, rule, params, now)
+            events += _step_rule(store, rule, params, observations, now, base, deliver)
         except Exception as exc:  # one broken rule must not stop the others
             log.warning("alert rule %s failed: %s", rule["id"], exc)
             errors.append({"rule_id": rule["id"], "error": str(exc)[:300]})
-            continue
-        events += _step_rule(
-            store, rule, params, observations, now, base, webhook_attempts, webhook_backoff_s
-        )
     return {"now": now.isoformat(), "rules": len(rules), "errors": errors, "events": events}
 
 
@@ -69,8 +76,7 @@ def _step_rule(
     observations: Mapping[str, Observation],
     now: datetime,
     base: str,
-    attempts: int,
-    backoff: float,
+    deliver: Deliver,
 ) -> list[dict[str, Any]]:
     states = q.load_states(store, rule["id"])
     keys = set(observations) | {k for k, s in states.items() if s["state"] != sm.OK}
@@ -93,19 +99,20 @@ def _step_rule(
         q.save_event(store, event)
     if rule["webhook_url"]:
         for group in payloads.notification_groups(items):
-            ok, tries, error = post_webhook(
-                rule["webhook_url"], payloads.build(rule, group, base), attempts=attempts, backoff_s=backoff
-            )
-            for _, event in group:
-                event.update(delivered=int(ok), attempts=tries, error=error)
-                q.save_event(store, event)
-            if not ok:
-                log.warning(
-                    "alert webhook for rule %s failed after %d attempts: %s", rule["id"], tries, error
-                )
+            deliver(rule["webhook_url"], payloads.build(rule, group, base), [event for _, event in group])
     return [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in event.items()} for _, event in items
     ]
+
+
+def _send_now(store: Store, policy: WebhookPolicy, attempts: int, backoff_s: float) -> Deliver:
+    """A :data:`Deliver` that posts in the calling thread (one-off evaluations without a server)."""
+
+    def deliver(url: str, payload: Mapping[str, Any], events: list[dict[str, Any]]) -> None:
+        delivery = post_webhook(url, payload, policy=policy, attempts=attempts, backoff_s=backoff_s)
+        record_delivery(store, events, delivery)
+
+    return deliver
 
 
 def _event(rule: Mapping[str, Any], obs: Observation, action: str, now: datetime) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmtrace.store.queries.alerts import ALERT_FILTERS, GROUPABLE, THRESHOLD_METRICS
+from llmtrace_server.alerts.webhook_policy import check_webhook_url
 
 RuleType = Literal["cost_spike", "budget", "threshold"]
 
@@ -106,6 +107,4 @@ class RuleIn(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("webhook_url must be an http(s) URL")
-        return value or None
+        return check_webhook_url(value) if value else None

@@ -22,16 +22,19 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import Store
+from llmtrace_server.alerts.delivery import Deliver
 from llmtrace_server.alerts.engine import acquire_lease, evaluate
 
 log = logging.getLogger("llmtrace.alerts")
 
 
-def run_once(store: Store, holder: str, interval_s: float) -> dict[str, Any] | None:
+def run_once(
+    store: Store, holder: str, interval_s: float, deliver: Deliver | None = None
+) -> dict[str, Any] | None:
     """One scheduled pass: evaluate if this replica holds (or wins) the lease."""
     if not acquire_lease(store, holder, timedelta(seconds=max(3 * interval_s, 30.0))):
         return None
-    return evaluate(store)
+    return evaluate(store, deliver=deliver)
 
 
 async def _loop(app: Any, interval_s: float) -> None:
@@ -39,7 +42,7 @@ async def _loop(app: Any, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await run_in_threadpool(run_once, app.state.store, holder, interval_s)
+            await run_in_threadpool(run_once, app.state.store, holder, interval_s, app.state.webhooks.submit)
         except Exception as exc:  # keep the loop alive; the next pass retries
             log.warning("alert evaluation failed: %s", exc)
 

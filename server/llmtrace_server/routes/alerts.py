@@ -19,6 +19,7 @@ from llmtrace_server.alerts.public import (
     AlertRulesPublic,
 )
 from llmtrace_server.alerts.rules import RuleIn, effective_params
+from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 from llmtrace_server.deps import ProjectDep, StoreDep
 from llmtrace_server.routes.drift import aware
 
@@ -46,13 +47,19 @@ def _public(rule: dict[str, Any]) -> dict[str, Any]:
     response_model=AlertRulePublic,
     response_model_exclude_unset=True,
 )
-def create_rule(store: StoreDep, project: ProjectDep, rule: RuleIn) -> dict[str, Any]:
+def create_rule(request: Request, store: StoreDep, project: ProjectDep, rule: RuleIn) -> dict[str, Any]:
     """``{"name", "type": "cost_spike" | "budget" | "threshold", "filters", "params", "webhook_url"}``;
-    omitted params take their defaults (shown in ``effective_params``)."""
+    omitted params take their defaults (shown in ``effective_params``). A ``webhook_url`` that
+    names a loopback, private or link-local address is refused (422) unless the server allows
+    that host (``--allow-webhook-host``; docs/security.md)."""
     try:
         effective_params(rule.type, rule.params)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    policy: WebhookPolicy = request.app.state.webhook_policy
+    refusal = policy.refusal(rule.webhook_url) if rule.webhook_url else None
+    if refusal:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refusal)
     row = {**rule.model_dump(), "id": uuid.uuid4().hex[:16], "created_at": datetime.now(UTC)}
     q.insert_rule(store, project, row)
     return _public({**row, "project": project})
@@ -86,14 +93,23 @@ def delete_rule(store: StoreDep, project: ProjectDep, rule_id: str) -> Response:
 def evaluate_now(
     request: Request, store: StoreDep, project: ProjectDep, body: Annotated[EvaluateIn | None, Body()] = None
 ) -> dict[str, Any]:
-    """Runs one evaluation pass (for cron jobs and tests) and returns the events it produced."""
+    """Runs one evaluation pass (for cron jobs and tests) and returns the events it produced.
+
+    Webhooks are sent in the background: the events come back undelivered, and
+    ``GET /api/v1/alerts/events`` shows each delivery's outcome once known."""
     now = body.now if body and body.now else None
     if now is not None:
         try:
             now = aware(now)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return evaluate(store, now, project=project, link_base=str(request.base_url))
+    return evaluate(
+        store,
+        now,
+        project=project,
+        link_base=str(request.base_url),
+        deliver=request.app.state.webhooks.submit,
+    )
 
 
 @router.get(

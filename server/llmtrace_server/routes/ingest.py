@@ -6,9 +6,11 @@ Answers follow the OTLP/HTTP specification, in the encoding of the request:
   :mod:`llmtrace_server.writer` for how concurrent requests share an INSERT); spans that were
   rejected on their own are counted in ``partial_success``;
 * 400 for a body that cannot be parsed (nothing written), 413 over the size limit, 415 for an
-  unknown Content-Type / Content-Encoding, 401 for a missing or wrong API key;
-* 503 with ``Retry-After`` when too many batches are in flight or the store cannot take the write
-  (the exporter retries; the writer's duplicate filter makes the retry safe).
+  unknown Content-Type / Content-Encoding, 401 for a missing or wrong API key, 408 for a body not
+  received within the read deadline;
+* 503 with ``Retry-After`` when too many batches are in flight (in all, or of this request's
+  project: its share of the capacity) or the store cannot take the write (the exporter retries;
+  the writer's duplicate filter makes the retry safe).
 """
 
 from __future__ import annotations
@@ -77,17 +79,19 @@ async def export_traces(request: Request) -> Response:
         return _status(media, exc.status_code, code_pb2.UNAUTHENTICATED, str(exc.detail), exc.headers)
     writer: SpanWriter = request.app.state.span_writer
     try:
-        async with gate.admit():
+        # The body is read before any slot is taken: a stalled upload (cut off by the body read
+        # deadline, llmtrace_server.body_deadline) holds no capacity other clients need.
+        body = await _read_body(request, settings.max_body_bytes)
+        async with gate.admit(project):
             with writer.incoming():
-                body = await _read_body(request, settings.max_body_bytes)
                 async with gate.work():
                     decoded = await _decode(request, body, media, project, settings)
             if isinstance(decoded, DecodeFailure):
                 return _status(media, decoded.status, code_pb2.INVALID_ARGUMENT, decoded.message)
             # Outside the work slot: the next request decodes while this one waits for its write.
             await writer.write(decoded.spans)
-    except Overloaded:
-        return _status(media, 503, code_pb2.UNAVAILABLE, "ingest is overloaded; retry later", _retry_after())
+    except Overloaded as exc:
+        return _status(media, 503, code_pb2.UNAVAILABLE, str(exc), _retry_after())
     except _BodyTooLarge:
         return _status(media, 413, code_pb2.INVALID_ARGUMENT, f"body is over {settings.max_body_bytes} bytes")
     except StoreError as exc:
@@ -105,7 +109,14 @@ async def _decode(
     request: Request, body: bytes, media: str, project: str, settings: Settings
 ) -> PreparedBatch | DecodeFailure:
     """Decode in a worker process when the app has a pool (uses more cores), else in a thread."""
-    args = (body, media, request.headers.get("content-encoding"), project, settings.max_body_bytes)
+    args = (
+        body,
+        media,
+        request.headers.get("content-encoding"),
+        project,
+        settings.max_body_bytes,
+        request.app.state.span_limits,
+    )
     pool: ProcessPoolExecutor | None = request.app.state.decode_pool
     if pool is None:
         return await run_in_threadpool(decode_batch, *args)
