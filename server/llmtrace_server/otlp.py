@@ -133,6 +133,7 @@ def _decode_protobuf(body: bytes) -> DecodedBatch:
                         _pb_attributes(span.attributes),
                         resource,
                         [(e.name, _pb_attributes(e.attributes)) for e in events] if events else (),
+                        [e.time_unix_nano for e in events] if events else (),
                     )
                 except (ValueError, RecursionError) as exc:
                     batch.rejected.append(Rejected(index, span.trace_id.hex(), span.span_id.hex(), str(exc)))
@@ -291,6 +292,7 @@ def _json_span(span: Any, resource: Mapping[str, Any]) -> SpanRecord:
         attributes=_json_attributes(span.get("attributes")),
         resource=resource,
         events=[_json_event(e) for e in events],
+        event_times=[_json_uint64(_get(e, "timeUnixNano", "time_unix_nano") or 0, "timeUnixNano") for e in events],
     )
 
 
