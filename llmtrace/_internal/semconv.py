@@ -69,6 +69,19 @@ GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
 
+# GenAI events: OTLP log records (POST /v1/logs) carrying a call's content for the span they
+# reference. The current event holds every message as attributes; the older per-message events
+# (semconv <= 1.36) hold one message each in the body.
+GEN_AI_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+GEN_AI_INPUT_MESSAGE_EVENTS: Final = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+GEN_AI_CHOICE_EVENT: Final = "gen_ai.choice"
+EVENT_NAME: Final = "event.name"  # the event's name as an attribute (older OTLP senders)
+
 # Operation names (gen_ai.operation.name well-known values).
 OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"

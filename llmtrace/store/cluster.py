@@ -27,7 +27,11 @@ _CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 UNSHARDED_TABLES = frozenset(
     {"schema_migrations", "alert_rules", "alert_state", "alert_events", "alert_lease"}
 )
-_SHARDING_KEYS = {"spans": "cityHash64(trace_id)", "scores": "cityHash64(trace_id)"}
+_SHARDING_KEYS = {
+    "spans": "cityHash64(trace_id)",
+    "scores": "cityHash64(trace_id)",
+    "span_content": "cityHash64(trace_id)",  # beside the span it belongs to
+}
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)
 _ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\.(\w+)", re.IGNORECASE)

@@ -77,6 +77,18 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "timestamp",
 )
 
+# `span_content`: message content that arrived as GenAI events (OTLP logs) for a span.
+CONTENT_COLUMNS: tuple[str, ...] = (
+    "project",
+    "trace_id",
+    "span_id",
+    "event_name",
+    "time",
+    "record_key",
+    "input",
+    "output",
+)
+
 DEFAULT_PROJECT = "default"
 MAX_TEXT_CHARS = 1_000_000  # input/output columns; the SDK caps far lower (64 KiB by default)
 MAX_ATTRIBUTE_CHARS = 256 * 1024  # one attribute value; larger values reject the span
@@ -444,6 +456,70 @@ def span_values(
         min(output_chars, _UINT32_MAX),  # output_chars
         rest,  # attributes
     )
+
+
+def event_content(name: str, attributes: Mapping[str, Any], body: Any) -> tuple[str, str] | None:
+    """(input, output) JSON message lists carried by a GenAI event, or None for any other record.
+
+    ``gen_ai.client.inference.operation.details`` holds the whole call as attributes (system
+    instructions, input and output messages); the older ``gen_ai.{system,user,assistant,tool}.message``
+    and ``gen_ai.choice`` events hold one message each in the body. Either becomes the same OTel
+    messages the span's own ``input`` / ``output`` would hold.
+    """
+    if name == sc.GEN_AI_INFERENCE_DETAILS_EVENT:
+        input_text = _json_messages(attributes.get(sc.GEN_AI_INPUT_MESSAGES))
+        system = attributes.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+        if system is not None and system != "":
+            input_text = _with_system(system, input_text)
+        return input_text[:MAX_TEXT_CHARS], _json_messages(attributes.get(sc.GEN_AI_OUTPUT_MESSAGES))[
+            :MAX_TEXT_CHARS
+        ]
+    role = sc.GEN_AI_INPUT_MESSAGE_EVENTS.get(name)
+    fields = body if isinstance(body, dict) else {"content": body}
+    if role is not None:
+        return json.dumps([_event_message(role, fields)], ensure_ascii=False, default=str)[
+            :MAX_TEXT_CHARS
+        ], ""
+    if name == sc.GEN_AI_CHOICE_EVENT:
+        inner = fields.get("message")
+        message = _event_message("assistant", inner if isinstance(inner, dict) else {})
+        if fields.get("finish_reason"):
+            message["finish_reason"] = _finish_reason(fields["finish_reason"])
+        return "", json.dumps([message], ensure_ascii=False, default=str)[:MAX_TEXT_CHARS]
+    return None
+
+
+def _json_messages(value: Any) -> str:
+    if value is None:
+        return ""
+    return _text(list(value) if isinstance(value, tuple) else value)
+
+
+def _event_message(role: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One message of an older per-message GenAI event body ({content, role, tool_calls, id})."""
+    parts: list[dict[str, Any]] = []
+    content = fields.get("content")
+    if isinstance(content, str) and content:
+        parts.append({"type": "text", "content": content})
+    elif isinstance(content, _SEQUENCE):
+        parts += [p if isinstance(p, dict) else {"type": "text", "content": _text(p)} for p in content]
+    calls = fields.get("tool_calls")
+    for call in calls if isinstance(calls, _SEQUENCE) else ():
+        if isinstance(call, dict):
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": call.get("id", ""),
+                    "name": function.get("name", ""),
+                    "arguments": function.get("arguments", ""),
+                }
+            )
+    message: dict[str, Any] = {"role": _text(fields.get("role")) or role, "parts": parts}
+    if role == "tool" and fields.get("id"):
+        message["id"] = fields["id"]
+    return message
 
 
 def _cost(

@@ -9,6 +9,7 @@ from llmtrace_server.routes import (
     drift,
     health,
     ingest,
+    logs,
     metrics,
     regressions,
     scores,
@@ -20,6 +21,7 @@ from llmtrace_server.routes import (
 ROUTERS: list[APIRouter] = [
     health.router,
     ingest.router,
+    logs.router,
     spans.router,
     traces.router,
     metrics.router,
