@@ -382,7 +382,7 @@ def span_values(
         or ranks[_OUTPUT] >= _INPUT_VALUE_RANK
     ):
         # Messages beat OpenInference's raw request / response JSON (input.value / output.value).
-        prompt, completion, completion_finish = _flattened(attrs, others, flattened)
+        prompt, completion, completion_finish = _flattened(attrs, others, flattened, finish)
         if prompt and (not input_text or ranks[_INPUT] >= _INPUT_VALUE_RANK):
             input_text = prompt
         if completion and (not output_text or ranks[_OUTPUT] >= _INPUT_VALUE_RANK):
@@ -634,14 +634,17 @@ def _status(record: SpanRecord, explicit: str, error_type: str) -> tuple[str, st
     return sc.STATUS_OK, "", ""
 
 
-def _flattened(attrs: Mapping[str, Any], keys: Sequence[str], used: set[str]) -> tuple[str, str, str]:
+def _flattened(
+    attrs: Mapping[str, Any], keys: Sequence[str], used: set[str], finish: Any
+) -> tuple[str, str, str]:
     """(input JSON, output JSON, first finish reason) from messages flattened one attribute per part.
 
     OpenLLMetry < 0.46 sends ``gen_ai.prompt.0.role`` / ``.content`` / ``gen_ai.completion.0.finish_reason``;
     OpenInference ``llm.input_messages.0.message.role`` / ``.message.content`` /
     ``.message.contents.0.message_content.text`` and ``llm.prompts.0.prompt.text``. Both become OTel
     GenAI messages (``{"role", "parts", "finish_reason"}``), the shape llmtrace's own spans carry.
-    Every key read (in ``keys``) is added to ``used``; embedding vectors are dropped as data.
+    Every key read (in ``keys``) is added to ``used``; embedding vectors are dropped as data. ``finish``,
+    the span's finish reason (OpenInference's ``llm.finish_reason``), goes on the first output message.
     """
     prompts: dict[int, dict[str, Any]] = {}
     completions: dict[int, dict[str, Any]] = {}
@@ -666,10 +669,17 @@ def _flattened(attrs: Mapping[str, Any], keys: Sequence[str], used: set[str]) ->
                 key
             ]
             used.add(key)
-    finish = ""
+    first_finish = ""
     if completions:
-        finish = _text(completions[min(completions)].get("finish_reason"))
-    return _messages_json(prompts, "user", False), _messages_json(completions, "assistant", True), finish
+        first = completions[min(completions)]
+        first_finish = _text(first.get("finish_reason"))
+        if not first_finish and finish is not None:
+            first["finish_reason"] = finish
+    return (
+        _messages_json(prompts, "user", False),
+        _messages_json(completions, "assistant", True),
+        first_finish,
+    )
 
 
 def _messages_json(messages: dict[int, dict[str, Any]], default_role: str, with_finish: bool) -> str:

@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.integrations.anthropic import anthropic_payloads as ap
-from tests.integrations.fakes import FakeServer, sse
-from tests.integrations.openai import openai_payloads as op
+from ..anthropic import anthropic_payloads as ap
+from ..fakes import FakeServer, sse
+from ..openai import openai_payloads as op
 
 STREAM_SECONDS = 0.3  # each stream's body takes this long: latency must show it
 SYSTEM = "Be brief"
@@ -59,8 +59,12 @@ def _fake() -> FakeServer:
 
 def _clients(fake: FakeServer) -> tuple[openai.OpenAI, anthropic.Anthropic]:
     return (
-        openai.OpenAI(api_key="sk-test", base_url="http://fake/v1", http_client=fake.sync_client(), max_retries=0),
-        anthropic.Anthropic(api_key="sk-test", base_url="http://fake", http_client=fake.sync_client(), max_retries=0),
+        openai.OpenAI(
+            api_key="sk-test", base_url="http://fake/v1", http_client=fake.sync_client(), max_retries=0
+        ),
+        anthropic.Anthropic(
+            api_key="sk-test", base_url="http://fake", http_client=fake.sync_client(), max_retries=0
+        ),
     )
 
 
@@ -99,7 +103,10 @@ def anthropic_calls(fake: FakeServer, client: anthropic.Anthropic) -> None:
     fake.routes["/messages"] = _slow(sse(ap.events(["Hel", "lo"]), done=False, named=True))
     for _ in range(2):
         stream = client.messages.create(
-            model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": "hi"}], stream=True
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
         )
         list(stream)
 
@@ -167,10 +174,10 @@ def official_event_mode_spans() -> Produced:
     """opentelemetry-instrumentation-openai-v2 with content as log events only (nine OpenAI calls)."""
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
     provider, memory = _provider("official-events")
-    logs = InMemoryLogExporter()
+    logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider(resource=Resource.create({"service.name": "official-events"}))
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     fake = _fake()
