@@ -132,6 +132,7 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT: Final = (
 GEN_AI_RESPONSE_FINISH_REASONS_COMPAT: Final = (
     "llm.response.finish_reason",
     "llm.finish_reason",  # OpenInference
+    "llm.response.stop_reason",  # OpenLLMetry < 0.46 (Anthropic)
 )
 
 # OpenLLMetry (traceloop) extras.
