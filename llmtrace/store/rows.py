@@ -331,8 +331,8 @@ def span_values(
     kind = _kind(values[_SPAN_KIND], operation, attrs, request_model)
     if not operation and kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.OPENINFERENCE_SPAN_KIND in attrs:
         operation = _openinference_operation(kind, others)
-    if reasoning is None and output_tokens:  # Logfire: only in the provider's raw usage
-        reasoning = _raw_reasoning_tokens(attrs.get(sc.GEN_AI_USAGE_RAW))
+    if reasoning is None and sc.GEN_AI_USAGE_RAW in attrs:  # Logfire: only in the provider's raw usage
+        reasoning = _raw_reasoning_tokens(attrs[sc.GEN_AI_USAGE_RAW])
 
     usage_source = _text(values[_USAGE_SOURCE])
     if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
@@ -754,6 +754,10 @@ def _with_system(system: Any, input_text: str) -> str:
 
 def _finish_reason(value: Any) -> str:
     """Finish reasons (a list, a JSON list as sent by Logfire, or one string) in one vocabulary."""
+    if type(value) is list and len(value) == 1:  # the usual one choice: a single dict probe
+        known = _FINISH_REASONS.get(value[0])
+        if known is not None:
+            return known
     if type(value) is str and value.startswith("["):
         try:
             value = json.loads(value)
