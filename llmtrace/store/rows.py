@@ -24,6 +24,18 @@ from typing import Any
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.clock import utc_from_ns
 from llmtrace._internal.pricing import PriceBook, default_price_book
+from llmtrace.store.dialects import (
+    OPERATION_ALIASES,
+    error_type_name,
+    first_token_ms,
+    flattened_messages,
+    invocation_model,
+    logfire_call,
+    normalised_finish_reason,
+    openinference_operation,
+    raw_reasoning_tokens,
+    with_system,
+)
 
 # Columns written on insert, in table order (`model` is MATERIALIZED, `ingested_at` defaulted).
 SPAN_COLUMNS: tuple[str, ...] = (
@@ -221,34 +233,6 @@ _FLATTENED_PREFIXES = (
     sc.OPENINFERENCE_PROMPTS_PREFIX,
     sc.OPENINFERENCE_EMBEDDINGS_PREFIX,
 )
-# Operation names other dialects use for the semconv ones (OpenLLMetry's llm.request.type).
-_OPERATION_ALIASES = {"completion": sc.OP_TEXT_COMPLETION, "embedding": sc.OP_EMBEDDINGS}
-# Finish reasons in the OTel GenAI output-message vocabulary (stop, length, content_filter,
-# tool_call, error), so one call reads the same whichever provider and instrumentation sent it.
-# Unknown values are kept (lowercased).
-_FINISH_REASONS = {
-    "stop": "stop",
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "completed": "stop",
-    "eos": "stop",
-    "length": "length",
-    "max_tokens": "length",
-    "max_output_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_call": "tool_call",
-    "tool_calls": "tool_call",
-    "tool_use": "tool_call",
-    "function_call": "tool_call",
-    "content_filter": "content_filter",
-    "refusal": "content_filter",
-    "safety": "content_filter",
-    "recitation": "content_filter",
-    "blocklist": "content_filter",
-    "prohibited_content": "content_filter",
-    "spii": "content_filter",
-    "error": "error",
-}
 _KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
 _ENVIRONMENT_NAMES = (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT)  # on the resource
 
@@ -324,15 +308,15 @@ def span_values(
     cache_write = _tokens(values[_CACHE_WRITE_TOKENS], sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     reasoning = _tokens(values[_REASONING_TOKENS], sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
     operation = _text(values[_OPERATION])
-    operation = _OPERATION_ALIASES.get(operation, operation)
+    operation = OPERATION_ALIASES.get(operation, operation)
     provider = _text(values[_PROVIDER]).lower()
     response_model = _text(values[_RESPONSE_MODEL])
-    request_model = _text(values[_REQUEST_MODEL]) or _invocation_model(attrs) or response_model
+    request_model = _text(values[_REQUEST_MODEL]) or invocation_model(attrs) or response_model
     kind = _kind(values[_SPAN_KIND], operation, attrs, request_model)
     if not operation and kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.OPENINFERENCE_SPAN_KIND in attrs:
-        operation = _openinference_operation(kind, others)
+        operation = openinference_operation(kind, others)
     if reasoning is None and sc.GEN_AI_USAGE_RAW in attrs:  # Logfire: only in the provider's raw usage
-        reasoning = _raw_reasoning_tokens(attrs[sc.GEN_AI_USAGE_RAW])
+        reasoning = raw_reasoning_tokens(attrs[sc.GEN_AI_USAGE_RAW])
 
     usage_source = _text(values[_USAGE_SOURCE])
     if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
@@ -344,7 +328,7 @@ def span_values(
         status, error_type, error_message = _status(
             record, _text(values[_STATUS]), _text(values[_ERROR_TYPE])
         )
-        error_type = _error_type(error_type)
+        error_type = error_type_name(error_type)
     else:  # the usual span: nothing can make it anything but ok
         status, error_type, error_message = sc.STATUS_OK, "", ""
     cost = values[_COST]
@@ -367,7 +351,7 @@ def span_values(
     if ttft_ms is None and ttft_s is not None:
         ttft_ms = ttft_s * 1000.0 if isinstance(ttft_s, _NUMBER) and not isinstance(ttft_s, bool) else None
     if ttft_ms is None and record.event_times:
-        ttft_ms = _first_token_ms(record)
+        ttft_ms = first_token_ms(record.events, record.event_times, record.start_ns)
     if ttft_ms is not None and (isinstance(ttft_ms, bool) or not isinstance(ttft_ms, _NUMBER) or ttft_ms < 0):
         raise InvalidSpan(f"time to first token must be a non-negative number, got {ttft_ms!r}")
 
@@ -382,17 +366,17 @@ def span_values(
         or ranks[_OUTPUT] >= _INPUT_VALUE_RANK
     ):
         # Messages beat OpenInference's raw request / response JSON (input.value / output.value).
-        prompt, completion, completion_finish = _flattened(attrs, others, flattened, finish)
+        prompt, completion, completion_finish = flattened_messages(attrs, others, flattened, finish)
         if prompt and (not input_text or ranks[_INPUT] >= _INPUT_VALUE_RANK):
             input_text = prompt
         if completion and (not output_text or ranks[_OUTPUT] >= _INPUT_VALUE_RANK):
             output_text = completion
         if finish is None and completion_finish:
             finish = completion_finish
-    finish_reason = _finish_reason(finish) if finish is not None else ""
+    finish_reason = normalised_finish_reason(finish) if finish is not None else ""
     system = values[_SYSTEM]
     if system is not None:
-        input_text = _with_system(system, input_text)
+        input_text = with_system(system, input_text)
     output_chars = values[_OUTPUT_CHARS]
     if not isinstance(output_chars, int) or isinstance(output_chars, bool) or output_chars < 0:
         output_chars = len(output_text)
@@ -404,7 +388,9 @@ def span_values(
     service_name = _text(resource.get(sc.SERVICE_NAME))
     start_ns = record.start_ns
     if kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.LOGFIRE_SPAN_TYPE in attrs:
-        start_ns, kind = _logfire_call(record, attrs, kind, status, input_tokens, output_tokens, output_text)
+        start_ns, kind = logfire_call(
+            record.start_ns, record.end_ns, attrs, kind, status, input_tokens, output_tokens, output_text
+        )
     if not service_name and sc.SERVICE_NAME in attrs:  # only then is the span's own copy consumed
         flattened.add(sc.SERVICE_NAME)
         service_name = _text(attrs[sc.SERVICE_NAME])
@@ -456,70 +442,6 @@ def span_values(
         min(output_chars, _UINT32_MAX),  # output_chars
         rest,  # attributes
     )
-
-
-def event_content(name: str, attributes: Mapping[str, Any], body: Any) -> tuple[str, str] | None:
-    """(input, output) JSON message lists carried by a GenAI event, or None for any other record.
-
-    ``gen_ai.client.inference.operation.details`` holds the whole call as attributes (system
-    instructions, input and output messages); the older ``gen_ai.{system,user,assistant,tool}.message``
-    and ``gen_ai.choice`` events hold one message each in the body. Either becomes the same OTel
-    messages the span's own ``input`` / ``output`` would hold.
-    """
-    if name == sc.GEN_AI_INFERENCE_DETAILS_EVENT:
-        input_text = _json_messages(attributes.get(sc.GEN_AI_INPUT_MESSAGES))
-        system = attributes.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
-        if system is not None and system != "":
-            input_text = _with_system(system, input_text)
-        return input_text[:MAX_TEXT_CHARS], _json_messages(attributes.get(sc.GEN_AI_OUTPUT_MESSAGES))[
-            :MAX_TEXT_CHARS
-        ]
-    role = sc.GEN_AI_INPUT_MESSAGE_EVENTS.get(name)
-    fields = body if isinstance(body, dict) else {"content": body}
-    if role is not None:
-        return json.dumps([_event_message(role, fields)], ensure_ascii=False, default=str)[
-            :MAX_TEXT_CHARS
-        ], ""
-    if name == sc.GEN_AI_CHOICE_EVENT:
-        inner = fields.get("message")
-        message = _event_message("assistant", inner if isinstance(inner, dict) else {})
-        if fields.get("finish_reason"):
-            message["finish_reason"] = _finish_reason(fields["finish_reason"])
-        return "", json.dumps([message], ensure_ascii=False, default=str)[:MAX_TEXT_CHARS]
-    return None
-
-
-def _json_messages(value: Any) -> str:
-    if value is None:
-        return ""
-    return _text(list(value) if isinstance(value, tuple) else value)
-
-
-def _event_message(role: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """One message of an older per-message GenAI event body ({content, role, tool_calls, id})."""
-    parts: list[dict[str, Any]] = []
-    content = fields.get("content")
-    if isinstance(content, str) and content:
-        parts.append({"type": "text", "content": content})
-    elif isinstance(content, _SEQUENCE):
-        parts += [p if isinstance(p, dict) else {"type": "text", "content": _text(p)} for p in content]
-    calls = fields.get("tool_calls")
-    for call in calls if isinstance(calls, _SEQUENCE) else ():
-        if isinstance(call, dict):
-            function = call.get("function")
-            function = function if isinstance(function, dict) else {}
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": call.get("id", ""),
-                    "name": function.get("name", ""),
-                    "arguments": function.get("arguments", ""),
-                }
-            )
-    message: dict[str, Any] = {"role": _text(fields.get("role")) or role, "parts": parts}
-    if role == "tool" and fields.get("id"):
-        message["id"] = fields["id"]
-    return message
 
 
 def _cost(
@@ -632,248 +554,6 @@ def _status(record: SpanRecord, explicit: str, error_type: str) -> tuple[str, st
     if record.status_code == "error" or explicit == sc.STATUS_ERROR:
         return sc.STATUS_ERROR, error_type or "_OTHER", message or record.status_message
     return sc.STATUS_OK, "", ""
-
-
-def _flattened(
-    attrs: Mapping[str, Any], keys: Sequence[str], used: set[str], finish: Any
-) -> tuple[str, str, str]:
-    """(input JSON, output JSON, first finish reason) from messages flattened one attribute per part.
-
-    OpenLLMetry < 0.46 sends ``gen_ai.prompt.0.role`` / ``.content`` / ``gen_ai.completion.0.finish_reason``;
-    OpenInference ``llm.input_messages.0.message.role`` / ``.message.content`` /
-    ``.message.contents.0.message_content.text`` and ``llm.prompts.0.prompt.text``. Both become OTel
-    GenAI messages (``{"role", "parts", "finish_reason"}``), the shape llmtrace's own spans carry.
-    Every key read (in ``keys``) is added to ``used``; embedding vectors are dropped as data. ``finish``,
-    the span's finish reason (OpenInference's ``llm.finish_reason``), goes on the first output message.
-    """
-    prompts: dict[int, dict[str, Any]] = {}
-    completions: dict[int, dict[str, Any]] = {}
-    for key in keys:
-        if key.startswith(sc.GEN_AI_PROMPT_PREFIX):
-            target, rest = prompts, key[len(sc.GEN_AI_PROMPT_PREFIX) :]
-        elif key.startswith(sc.GEN_AI_COMPLETION_PREFIX):
-            target, rest = completions, key[len(sc.GEN_AI_COMPLETION_PREFIX) :]
-        elif key.startswith(sc.OPENINFERENCE_INPUT_MESSAGES_PREFIX):
-            target, rest = prompts, key[len(sc.OPENINFERENCE_INPUT_MESSAGES_PREFIX) :]
-        elif key.startswith(sc.OPENINFERENCE_OUTPUT_MESSAGES_PREFIX):
-            target, rest = completions, key[len(sc.OPENINFERENCE_OUTPUT_MESSAGES_PREFIX) :]
-        elif key.startswith(sc.OPENINFERENCE_PROMPTS_PREFIX):
-            target, rest = prompts, key[len(sc.OPENINFERENCE_PROMPTS_PREFIX) :]
-        else:
-            if key.startswith(sc.OPENINFERENCE_EMBEDDINGS_PREFIX) and key.endswith(".vector"):
-                used.add(key)
-            continue
-        index, _, part = rest.partition(".")
-        if index.isdigit() and part:
-            target.setdefault(int(index), {})[part.removeprefix("message.").removeprefix("prompt.")] = attrs[
-                key
-            ]
-            used.add(key)
-    first_finish = ""
-    if completions:
-        first = completions[min(completions)]
-        first_finish = _text(first.get("finish_reason"))
-        if not first_finish and finish is not None:
-            first["finish_reason"] = finish
-    return (
-        _messages_json(prompts, "user", False),
-        _messages_json(completions, "assistant", True),
-        first_finish,
-    )
-
-
-def _messages_json(messages: dict[int, dict[str, Any]], default_role: str, with_finish: bool) -> str:
-    if not messages:
-        return ""
-    out: list[dict[str, Any]] = []
-    for index in sorted(messages):
-        fields = messages[index]
-        parts: list[dict[str, Any]] = []
-        text = fields.get("content", fields.get("text"))
-        if text is not None and text != "":
-            parts.append({"type": "text", "content": text})
-        pieces: dict[int, Any] = {}  # OpenInference: contents.N.message_content.text
-        calls: dict[int, dict[str, Any]] = {}  # tool_calls.N.(tool_call.)(function.)name / arguments / id
-        for name, value in fields.items():
-            head, _, tail = name.partition(".")
-            number, _, leaf = tail.partition(".")
-            if not number.isdigit():
-                continue
-            if head == "contents" and leaf == "message_content.text":
-                pieces[int(number)] = value
-            elif head == "tool_calls":
-                leaf = leaf.removeprefix("tool_call.").removeprefix("function.")
-                calls.setdefault(int(number), {})[leaf] = value
-        parts += [{"type": "text", "content": pieces[i]} for i in sorted(pieces)]
-        for i in sorted(calls):
-            call = calls[i]
-            part = {"type": "tool_call", "name": call.get("name", "")}
-            if "id" in call:
-                part["id"] = call["id"]
-            if "arguments" in call:
-                part["arguments"] = call["arguments"]
-            parts.append(part)
-        message: dict[str, Any] = {"role": _text(fields.get("role")) or default_role, "parts": parts}
-        if with_finish and fields.get("finish_reason"):
-            message["finish_reason"] = _finish_reason(fields["finish_reason"])
-        out.append(message)
-    return json.dumps(out, ensure_ascii=False, default=str)
-
-
-def _with_system(system: Any, input_text: str) -> str:
-    """``input`` with the system instructions (``gen_ai.system_instructions``) as its first message.
-
-    Users read and search the system prompt with the rest of the input; the semconv keeps it in
-    an attribute of its own, as a list of parts.
-    """
-    parts: Any = system
-    if isinstance(system, str):
-        try:
-            parts = json.loads(system)
-        except ValueError:
-            parts = system
-    if isinstance(parts, str):
-        parts = [{"type": "text", "content": parts}]
-    elif isinstance(parts, dict):
-        parts = [parts]
-    elif not isinstance(parts, _SEQUENCE):
-        parts = [{"type": "text", "content": _text(parts)}]
-    first: dict[str, Any] = {"role": "system", "parts": list(parts)}
-    if not input_text:
-        return json.dumps([first], ensure_ascii=False, default=str)
-    try:
-        messages = json.loads(input_text)
-    except ValueError:
-        messages = None
-    if not isinstance(messages, list):
-        messages = [{"role": "user", "parts": [{"type": "text", "content": input_text}]}]
-    elif messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
-        return input_text  # the sender already put it first
-    return json.dumps([first, *messages], ensure_ascii=False, default=str)
-
-
-def _finish_reason(value: Any) -> str:
-    """Finish reasons (a list, a JSON list as sent by Logfire, or one string) in one vocabulary."""
-    if type(value) is list and len(value) == 1:  # the usual one choice: a single dict probe
-        known = _FINISH_REASONS.get(value[0])
-        if known is not None:
-            return known
-    if type(value) is str and value.startswith("["):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-    if isinstance(value, _SEQUENCE):
-        return ",".join([_finish_name(_text(v)) for v in value])
-    return _finish_name(_text(value))
-
-
-def _finish_name(reason: str) -> str:
-    known = _FINISH_REASONS.get(reason)
-    if known is not None:
-        return known
-    lowered = reason.lower().rpartition(".")[2]  # also google's "FinishReason.STOP"
-    return _FINISH_REASONS.get(lowered, lowered)
-
-
-def _error_type(error_type: str) -> str:
-    """The exception's class name, as llmtrace's own spans record it.
-
-    The official instrumentation sends ``"<class 'openai.RateLimitError'>"``, OpenInference and
-    Logfire ``openai.RateLimitError`` (from the exception event); grouping needs one spelling.
-    HTTP status codes and ``_OTHER`` are kept as they are.
-    """
-    if error_type.startswith("<class '") and error_type.endswith("'>"):
-        error_type = error_type[8:-2]
-    module, dot, name = error_type.rpartition(".")
-    if dot and module and name[:1].isupper() and name.isidentifier():
-        return name
-    return error_type
-
-
-def _invocation_model(attrs: Mapping[str, Any]) -> str:
-    """The requested model from OpenInference's invocation parameters (JSON), or ''."""
-    for key in sc.LLM_INVOCATION_PARAMETERS_NAMES:
-        value = attrs.get(key)
-        if type(value) is str and value:
-            try:
-                params = json.loads(value)
-            except ValueError:
-                continue
-            if isinstance(params, dict) and isinstance(params.get("model"), str):
-                return str(params["model"])
-    return ""
-
-
-def _openinference_operation(kind: str, keys: Sequence[str]) -> str:
-    if kind == sc.KIND_EMBEDDING:
-        return sc.OP_EMBEDDINGS
-    if any(key.startswith(sc.OPENINFERENCE_PROMPTS_PREFIX) for key in keys):
-        return sc.OP_TEXT_COMPLETION
-    return sc.OP_CHAT
-
-
-def _raw_reasoning_tokens(raw: Any) -> int | None:
-    """Reasoning tokens from a provider's usage object (Logfire's ``gen_ai.usage.raw``), if any."""
-    if raw is None:
-        return None
-    if type(raw) is str:
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    if not isinstance(raw, dict):
-        return None
-    for details in ("completion_tokens_details", "output_tokens_details"):
-        part = raw.get(details)
-        if isinstance(part, dict):
-            value = part.get("reasoning_tokens")
-            if type(value) is int and 0 <= value <= _UINT32_MAX:
-                return value
-    return None
-
-
-def _first_token_ms(record: SpanRecord) -> float | None:
-    """Milliseconds from the span's start to OpenInference's first-token event, if it has one."""
-    for (name, _), at in zip(record.events, record.event_times, strict=False):
-        if name == sc.OPENINFERENCE_FIRST_TOKEN_EVENT and at >= record.start_ns:
-            return (at - record.start_ns) / 1e6
-    return None
-
-
-def _logfire_call(
-    record: SpanRecord,
-    attrs: Mapping[str, Any],
-    kind: str,
-    status: str,
-    input_tokens: int | None,
-    output_tokens: int | None,
-    output_text: str,
-) -> tuple[int, str]:
-    """(start ns, kind) of a Logfire LLM span: one streamed call is one row, with its real latency.
-
-    Logfire records a stream as a request span (no usage, no response) and, when the stream ends,
-    a zero-length ``log`` span with the usage, output and ``duration`` (seconds). The log becomes
-    the call, starting ``duration`` before its end; the request half becomes a plain span.
-    """
-    span_type = attrs.get(sc.LOGFIRE_SPAN_TYPE)
-    if span_type == "log":
-        duration = attrs.get(sc.LOGFIRE_DURATION)
-        if isinstance(duration, _NUMBER) and not isinstance(duration, bool) and 0 <= duration < 86400:
-            start = record.end_ns - int(duration * 1e9)
-            if start > 0:
-                return start, kind
-        return record.start_ns, kind
-    if (
-        span_type == "span"
-        and status == sc.STATUS_OK
-        and input_tokens is None
-        and output_tokens is None
-        and not output_text
-        and sc.GEN_AI_RESPONSE_ID not in attrs
-    ):
-        return record.start_ns, sc.KIND_SPAN
-    return record.start_ns, kind
 
 
 def _first(mapping: Mapping[str, Any], keys: Sequence[str]) -> Any:

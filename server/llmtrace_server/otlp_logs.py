@@ -22,7 +22,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.clock import utc_from_ns
-from llmtrace.store.rows import CONTENT_COLUMNS, event_content
+from llmtrace.store.dialects import event_content
+from llmtrace.store.rows import CONTENT_COLUMNS
 from llmtrace_server import otlp
 
 _TRACE_ID_HEX = 32

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from llmtrace._internal import semconv as sc
-from llmtrace.store.rows import SpanRecord, event_content, span_to_row
+from llmtrace.store.dialects import event_content
+from llmtrace.store.rows import SpanRecord, span_to_row
 
 NOW = time.time_ns()
 TEXT = {"type": "text"}
