@@ -83,7 +83,17 @@ def _openinference(body: bytes) -> bytes:
     return request.SerializeToString()
 
 
-def main(baseline: Path, blocks: int = 15, bodies: int = 20, dialect: str = "official") -> dict[str, Any]:
+def main(
+    baseline: Path, blocks: int = 15, bodies: int = 20, dialect: str = "official", work: Path | None = None
+) -> dict[str, Any]:
+    """Alternate ``blocks`` timed blocks of ``bodies`` bodies between the two trees' compiled builds.
+
+    ``work``: where the two wheels are built and installed; given, an existing build is reused
+    (delete it after changing either tree).
+    """
+    if work is None:
+        with tempfile.TemporaryDirectory(prefix="llmtrace-decode-ab-") as temp:
+            return main(baseline, blocks, bodies, dialect, Path(temp))
     import pickle
 
     rng = random.Random(1)
@@ -93,37 +103,40 @@ def main(baseline: Path, blocks: int = 15, bodies: int = 20, dialect: str = "off
         payload = [_openinference(body) for body in payload]
     data = pickle.dumps(payload)
     trees = {"baseline": baseline.resolve(), "this": ingest.ROOT}
-    with tempfile.TemporaryDirectory(prefix="llmtrace-decode-ab-") as work:
-        workers = {}
-        for name, root in trees.items():
+    workers = {}
+    for name, root in trees.items():
+        site = work / name / "site"
+        if site.is_dir():
+            path = str(site)
+        else:
             ingest.ROOT = root  # _code_path builds the wheel of ingest.ROOT
-            path = ingest._code_path("compiled", Path(work) / name)
-            proc = subprocess.Popen(
-                [sys.executable, "-P", "-c", _WORKER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=ingest._server_env(path),
-                text=False,
-            )
+            path = ingest._code_path("compiled", work / name)
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-c", _WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=ingest._server_env(path),
+            text=False,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(f"{len(data)}\n".encode() + data)
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == b"ready"
+        workers[name] = proc
+    ingest.ROOT = trees["this"]
+    times: dict[str, list[float]] = {name: [] for name in workers}
+    for block in range(blocks + 1):  # block 0 warms both up and is not counted
+        for name, proc in workers.items():
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(f"{len(data)}\n".encode() + data)
+            proc.stdin.write(b"go\n")
             proc.stdin.flush()
-            assert proc.stdout.readline().strip() == b"ready"
-            workers[name] = proc
-        ingest.ROOT = trees["this"]
-        times: dict[str, list[float]] = {name: [] for name in workers}
-        for block in range(blocks + 1):  # block 0 warms both up and is not counted
-            for name, proc in workers.items():
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(b"go\n")
-                proc.stdin.flush()
-                value = float(proc.stdout.readline())
-                if block:
-                    times[name].append(value)
-        for proc in workers.values():
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.wait(30)
+            value = float(proc.stdout.readline())
+            if block:
+                times[name].append(value)
+    for proc in workers.values():
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
     medians = {name: statistics.median(values) for name, values in times.items()}
     return {
         "dialect": dialect,
@@ -141,5 +154,6 @@ if __name__ == "__main__":
     parser.add_argument("--blocks", type=int, default=15)
     parser.add_argument("--bodies", type=int, default=20, help="bodies of 512 spans per block")
     parser.add_argument("--dialect", choices=("official", "openinference"), default="official")
+    parser.add_argument("--work", type=Path, help="build directory to keep and reuse (default: temporary)")
     args = parser.parse_args()
-    print(json.dumps(main(args.baseline, args.blocks, args.bodies, args.dialect), indent=2))
+    print(json.dumps(main(args.baseline, args.blocks, args.bodies, args.dialect, args.work), indent=2))
