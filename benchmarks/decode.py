@@ -36,9 +36,10 @@ import sys, time, pickle
 from llmtrace_server.ingest import decode_batch
 import llmtrace.store.rows as rows
 assert not rows.__file__.endswith(".py"), rows.__file__
-bodies = pickle.loads(sys.stdin.buffer.read(int(sys.stdin.readline())))
+stdin = sys.stdin.buffer  # binary throughout: a text-mode readline would read ahead of the pickle
+bodies = pickle.loads(stdin.read(int(stdin.readline())))
 print("ready", flush=True)
-for line in sys.stdin:
+for line in stdin:
     start = time.process_time()
     spans = 0
     for body in bodies:
