@@ -1,7 +1,8 @@
 """Wheel build hook: compile the span decoding path with mypyc.
 
 Every span the server ingests passes through three modules: OTLP decoding
-(``llmtrace_server/otlp.py``), the mapping to a ``spans`` row (``llmtrace/store/rows.py``) and
+(``llmtrace_server/otlp.py``), the mapping to a ``spans`` row (``llmtrace/store/rows.py``, with
+``llmtrace/store/dialects.py``) and
 pricing (``llmtrace/_internal/pricing.py``). They are plain, fully typed Python; mypyc compiles
 the same source to a C extension, which cut the decode workers' CPU per span by about a fifth
 and the whole server's by 15% (measured with ``benchmarks/ingest.py --decoder both``). There is one implementation: the wheel
@@ -28,6 +29,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 COMPILED_MODULES = (
     "llmtrace/_internal/pricing.py",
     "llmtrace/store/rows.py",
+    "llmtrace/store/dialects.py",  # other instrumentations' shapes, called by rows for every span
     "server/llmtrace_server/otlp.py",
 )
 

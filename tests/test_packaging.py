@@ -142,7 +142,12 @@ def test_console_script_version_from_another_directory(tmp_path: Path) -> None:
 
 
 # Compiled by hatch_build.py with mypyc; each keeps its .py beside it.
-COMPILED = ("llmtrace/_internal/pricing", "llmtrace/store/rows", "llmtrace_server/otlp")
+COMPILED = (
+    "llmtrace/_internal/pricing",
+    "llmtrace/store/rows",
+    "llmtrace/store/dialects",
+    "llmtrace_server/otlp",
+)
 
 
 def test_wheel_carries_the_decoding_path_compiled_beside_its_source(wheel: Path) -> None:

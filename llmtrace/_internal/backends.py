@@ -127,6 +127,7 @@ def span_record(span: ReadableSpan) -> Any:
         attributes=dict(span.attributes or {}),
         resource=dict(span.resource.attributes),
         events=[(e.name, dict(e.attributes or {})) for e in span.events],
+        event_times=[e.timestamp for e in span.events],
     )
 
 

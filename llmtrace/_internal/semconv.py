@@ -69,6 +69,19 @@ GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
 
+# GenAI events: OTLP log records (POST /v1/logs) carrying a call's content for the span they
+# reference. The current event holds every message as attributes; the older per-message events
+# (semconv <= 1.36) hold one message each in the body.
+GEN_AI_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+GEN_AI_INPUT_MESSAGE_EVENTS: Final = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+GEN_AI_CHOICE_EVENT: Final = "gen_ai.choice"
+EVENT_NAME: Final = "event.name"  # the event's name as an attribute (older OTLP senders)
+
 # Operation names (gen_ai.operation.name well-known values).
 OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
@@ -78,8 +91,18 @@ OP_EXECUTE_TOOL: Final = "execute_tool"
 
 # --- Compatibility names read at ingest (first match wins, after the v1.41 name) -------------
 GEN_AI_PROVIDER_NAME_COMPAT: Final = (GEN_AI_SYSTEM, "llm.provider", "llm.system")
-GEN_AI_REQUEST_MODEL_COMPAT: Final = ("llm.request.model", "llm.model_name")
-GEN_AI_RESPONSE_MODEL_COMPAT: Final = ("llm.response.model",)
+GEN_AI_REQUEST_MODEL_COMPAT: Final = (
+    "llm.request.model",  # OpenLLMetry < 0.46
+    "llm.request.model_name",  # OpenInference (anthropic)
+)
+# OpenInference's llm.model_name is the model that answered (a dated snapshot for OpenAI); the
+# requested one is in its invocation parameters (LLM_INVOCATION_PARAMETERS_NAMES).
+GEN_AI_RESPONSE_MODEL_COMPAT: Final = (
+    "llm.response.model",  # OpenLLMetry < 0.46
+    "llm.response.model_name",  # OpenInference (anthropic)
+    "llm.model_name",  # OpenInference
+    "embedding.model_name",  # OpenInference embeddings
+)
 GEN_AI_USAGE_INPUT_TOKENS_COMPAT: Final = (
     "gen_ai.usage.prompt_tokens",  # semconv < 1.27
     "llm.usage.prompt_tokens",  # OpenLLMetry
@@ -106,7 +129,11 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT: Final = (
     "llm.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",  # OpenInference
 )
-GEN_AI_RESPONSE_FINISH_REASONS_COMPAT: Final = ("llm.response.finish_reason",)
+GEN_AI_RESPONSE_FINISH_REASONS_COMPAT: Final = (
+    "llm.response.finish_reason",
+    "llm.finish_reason",  # OpenInference
+    "llm.response.stop_reason",  # OpenLLMetry < 0.46 (Anthropic)
+)
 
 # OpenLLMetry (traceloop) extras.
 TRACELOOP_SPAN_KIND: Final = "traceloop.span.kind"
@@ -124,6 +151,20 @@ INPUT_VALUE: Final = "input.value"
 OUTPUT_VALUE: Final = "output.value"
 LLM_MODEL_NAME: Final = "llm.model_name"
 LLM_COST_TOTAL: Final = "llm.cost.total"
+# JSON of the request's parameters: where OpenInference keeps the requested model.
+LLM_INVOCATION_PARAMETERS_NAMES: Final = ("llm.invocation_parameters", "embedding.invocation_parameters")
+OPENINFERENCE_INPUT_MESSAGES_PREFIX: Final = "llm.input_messages."  # llm.input_messages.0.message.role
+OPENINFERENCE_OUTPUT_MESSAGES_PREFIX: Final = "llm.output_messages."
+OPENINFERENCE_PROMPTS_PREFIX: Final = "llm.prompts."  # completions API: llm.prompts.0.prompt.text
+OPENINFERENCE_EMBEDDINGS_PREFIX: Final = "embedding.embeddings."  # .N.embedding.text / .vector
+OPENINFERENCE_FIRST_TOKEN_EVENT: Final = "First Token Stream Event"  # span event: its time is the TTFT
+
+# Logfire (pydantic). A stream is two spans: the request (span_type "span", no usage) and a
+# zero-length span_type "log" record at the stream's end with the usage, output and `duration`
+# (seconds, from the first read of the stream).
+LOGFIRE_SPAN_TYPE: Final = "logfire.span_type"
+LOGFIRE_DURATION: Final = "duration"
+GEN_AI_USAGE_RAW: Final = "gen_ai.usage.raw"  # Logfire: the provider's usage object as JSON
 
 # --- llmtrace extensions ----------------------------------------------------------------------
 LLMTRACE_PROJECT: Final = "llmtrace.project"

@@ -27,7 +27,7 @@ from llmtrace.store.client import connect
 from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
 from llmtrace.store.errors import StoreError
 from llmtrace.store.migrate import apply_migrations, span_ttl_days
-from llmtrace.store.rows import SCORE_COLUMNS, SPAN_COLUMNS
+from llmtrace.store.rows import CONTENT_COLUMNS, SCORE_COLUMNS, SPAN_COLUMNS
 
 __all__ = ["Store", "StoreError", "open_store"]
 
@@ -104,6 +104,12 @@ class Store:
     def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`)."""
         self._insert("scores", SCORE_COLUMNS, rows, dedup_token)
+
+    def insert_span_content(
+        self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None
+    ) -> None:
+        """Insert ``span_content`` rows: GenAI event content for spans (POST /v1/logs)."""
+        self._insert("span_content", CONTENT_COLUMNS, rows, dedup_token)
 
     def close(self) -> None:
         self.client.close()

@@ -31,6 +31,7 @@ _SHARDING_KEYS = {
     "spans": "cityHash64(trace_id)",
     "scores": "cityHash64(trace_id)",
     "trace_summaries": "cityHash64(trace_id)",
+    "span_content": "cityHash64(trace_id)",  # beside the span it belongs to
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

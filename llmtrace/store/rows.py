@@ -25,6 +25,18 @@ from typing import Any
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.clock import utc_from_ns
 from llmtrace._internal.pricing import PriceBook, default_price_book
+from llmtrace.store.dialects import (
+    OPERATION_ALIASES,
+    error_type_name,
+    first_token_ms,
+    flattened_messages,
+    invocation_model,
+    logfire_call,
+    normalised_finish_reason,
+    openinference_operation,
+    raw_reasoning_tokens,
+    with_system,
+)
 
 # Columns written on insert, in table order (`model` is MATERIALIZED, `ingested_at` defaulted).
 SPAN_COLUMNS: tuple[str, ...] = (
@@ -78,6 +90,18 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "timestamp",
 )
 
+# `span_content`: message content that arrived as GenAI events (OTLP logs) for a span.
+CONTENT_COLUMNS: tuple[str, ...] = (
+    "project",
+    "trace_id",
+    "span_id",
+    "event_name",
+    "time",
+    "record_key",
+    "input",
+    "output",
+)
+
 DEFAULT_PROJECT = "default"
 MAX_TEXT_CHARS = 1_000_000  # input/output columns; the SDK caps far lower (64 KiB by default)
 MAX_ATTRIBUTE_CHARS = 256 * 1024  # one attribute value; larger values reject the span
@@ -123,6 +147,9 @@ class SpanRecord:
     resource: Mapping[str, Any] = field(default_factory=dict)
     # (event name, event attributes); exception events give error_type / error_message.
     events: Sequence[tuple[str, Mapping[str, Any]]] = ()
+    # Each event's time (Unix ns), parallel to ``events`` when the sender knows it: OpenInference
+    # marks the first streamed token with an event and no attribute.
+    event_times: Sequence[int] = ()
 
 
 # Span attributes read into columns: each field from its names in order (llmtrace's and the
@@ -160,6 +187,7 @@ _FIELD_NAMES: tuple[tuple[str, ...], ...] = (
         sc.TRACELOOP_ASSOCIATION_PROPERTIES_PREFIX + "session_id",
     ),
     (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT),
+    (sc.GEN_AI_SYSTEM_INSTRUCTIONS,),
 )
 (
     _OPERATION,
@@ -189,14 +217,24 @@ _FIELD_NAMES: tuple[tuple[str, ...], ...] = (
     _USER_ID,
     _SESSION_ID,
     _ENVIRONMENT,
+    _SYSTEM,
 ) = range(len(_FIELD_NAMES))
 # attribute name -> (field, rank among that field's names): one dict probe per attribute.
 _SLOTS: dict[str, tuple[int, int]] = {
     name: (field, rank) for field, names in enumerate(_FIELD_NAMES) for rank, name in enumerate(names)
 }
 _UNRANKED = len(max(_FIELD_NAMES, key=len))  # above every rank: the field has no value
-# Read for the span kind only; never copied into `attributes`.
-_FLATTENED_PREFIXES = (sc.GEN_AI_PROMPT_PREFIX, sc.GEN_AI_COMPLETION_PREFIX)
+_INPUT_VALUE_RANK = _FIELD_NAMES[_INPUT].index(sc.INPUT_VALUE)  # input.value / output.value and after
+# Messages flattened into one attribute per part (OpenLLMetry < 0.46, OpenInference): read into
+# `input` / `output` and never copied into `attributes`.
+_FLATTENED_PREFIXES = (
+    sc.GEN_AI_PROMPT_PREFIX,
+    sc.GEN_AI_COMPLETION_PREFIX,
+    sc.OPENINFERENCE_INPUT_MESSAGES_PREFIX,
+    sc.OPENINFERENCE_OUTPUT_MESSAGES_PREFIX,
+    sc.OPENINFERENCE_PROMPTS_PREFIX,
+    sc.OPENINFERENCE_EMBEDDINGS_PREFIX,
+)
 _KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
 _ENVIRONMENT_NAMES = (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT)  # on the resource
 
@@ -216,7 +254,7 @@ def span_to_row(
     row = dict(
         zip(SPAN_COLUMNS, span_values(record, project=project, prices=prices, now_ns=now_ns), strict=True)
     )
-    row["start_time"] = utc_from_ns(record.start_ns)
+    row["start_time"] = utc_from_ns(row["start_time"] * 1000)
     row["end_time"] = utc_from_ns(record.end_ns)
     return row
 
@@ -278,10 +316,15 @@ def span_values(
     cache_write = _tokens(values[_CACHE_WRITE_TOKENS], sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     reasoning = _tokens(values[_REASONING_TOKENS], sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
     operation = _text(values[_OPERATION])
+    operation = OPERATION_ALIASES.get(operation, operation)
     provider = _text(values[_PROVIDER]).lower()
-    request_model = _text(values[_REQUEST_MODEL])
     response_model = _text(values[_RESPONSE_MODEL])
-    kind = _kind(values[_SPAN_KIND], operation, attrs, request_model or response_model)
+    request_model = _text(values[_REQUEST_MODEL]) or invocation_model(attrs) or response_model
+    kind = _kind(values[_SPAN_KIND], operation, attrs, request_model)
+    if not operation and kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.OPENINFERENCE_SPAN_KIND in attrs:
+        operation = openinference_operation(kind, others)
+    if reasoning is None and sc.GEN_AI_USAGE_RAW in attrs:  # Logfire: only in the provider's raw usage
+        reasoning = raw_reasoning_tokens(attrs[sc.GEN_AI_USAGE_RAW])
 
     usage_source = _text(values[_USAGE_SOURCE])
     if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
@@ -293,6 +336,7 @@ def span_values(
         status, error_type, error_message = _status(
             record, _text(values[_STATUS]), _text(values[_ERROR_TYPE])
         )
+        error_type = error_type_name(error_type)
     else:  # the usual span: nothing can make it anything but ok
         status, error_type, error_message = sc.STATUS_OK, "", ""
     cost = values[_COST]
@@ -314,18 +358,33 @@ def span_values(
         ttft_ms = _non_negative(ttft_s, "time to first token") * 1000.0
         if not math.isfinite(ttft_ms):
             raise InvalidSpan(f"time to first token is out of range: {ttft_s!r} s")
+    elif record.event_times:
+        ttft_ms = first_token_ms(record.events, record.event_times, record.start_ns)
+        if ttft_ms is not None:
+            ttft_ms = _non_negative(ttft_ms, "time to first token")
 
-    finish = values[_FINISH]
-    finish_reason = ",".join(map(str, finish)) if isinstance(finish, _SEQUENCE) else _text(finish)
-
-    flattened: set[str] = set()  # OpenLLMetry message keys read into input / output
+    flattened: set[str] = set()  # flattened message keys read into input / output
     input_text = _text(values[_INPUT])
     output_text = _text(values[_OUTPUT])
-    if flat_messages and not (input_text and output_text):
-        input_text = input_text or _flattened_messages(attrs, others, sc.GEN_AI_PROMPT_PREFIX, flattened)
-        output_text = output_text or _flattened_messages(
-            attrs, others, sc.GEN_AI_COMPLETION_PREFIX, flattened
-        )
+    finish = values[_FINISH]
+    if flat_messages and (
+        not input_text
+        or not output_text
+        or ranks[_INPUT] >= _INPUT_VALUE_RANK
+        or ranks[_OUTPUT] >= _INPUT_VALUE_RANK
+    ):
+        # Messages beat OpenInference's raw request / response JSON (input.value / output.value).
+        prompt, completion, completion_finish = flattened_messages(attrs, others, flattened, finish)
+        if prompt and (not input_text or ranks[_INPUT] >= _INPUT_VALUE_RANK):
+            input_text = prompt
+        if completion and (not output_text or ranks[_OUTPUT] >= _INPUT_VALUE_RANK):
+            output_text = completion
+        if finish is None and completion_finish:
+            finish = completion_finish
+    finish_reason = normalised_finish_reason(finish) if finish is not None else ""
+    system = values[_SYSTEM]
+    if system is not None:
+        input_text = with_system(system, input_text)
     output_chars = values[_OUTPUT_CHARS]
     if not isinstance(output_chars, int) or isinstance(output_chars, bool) or output_chars < 0:
         output_chars = len(output_text)
@@ -335,6 +394,11 @@ def span_values(
 
     environment = _text(values[_ENVIRONMENT]) or _text(_first(resource, _ENVIRONMENT_NAMES))
     service_name = _text(resource.get(sc.SERVICE_NAME))
+    start_ns = record.start_ns
+    if kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.LOGFIRE_SPAN_TYPE in attrs:
+        start_ns, kind = logfire_call(
+            record.start_ns, record.end_ns, attrs, kind, status, input_tokens, output_tokens, output_text
+        )
     if not service_name and sc.SERVICE_NAME in attrs:  # only then is the span's own copy consumed
         flattened.add(sc.SERVICE_NAME)
         service_name = _text(attrs[sc.SERVICE_NAME])
@@ -357,9 +421,9 @@ def span_values(
         kind,
         service_name or "unknown_service",  # service_name
         environment,
-        record.start_ns // 1000,  # start_time (µs)
+        start_ns // 1000,  # start_time (µs)
         record.end_ns // 1000,  # end_time (µs)
-        (record.end_ns - record.start_ns) / 1e6,  # duration_ms
+        (record.end_ns - start_ns) / 1e6,  # duration_ms
         status,
         error_type,
         error_message[:8192],  # error_message
@@ -520,22 +584,6 @@ def _status(record: SpanRecord, explicit: str, error_type: str) -> tuple[str, st
     if record.status_code == "error" or explicit == sc.STATUS_ERROR:
         return sc.STATUS_ERROR, error_type or "_OTHER", message or record.status_message
     return sc.STATUS_OK, "", ""
-
-
-def _flattened_messages(attrs: Mapping[str, Any], keys: Sequence[str], prefix: str, used: set[str]) -> str:
-    """OpenLLMetry flattens messages as gen_ai.prompt.0.role / gen_ai.prompt.0.content (in ``keys``)."""
-    messages: dict[int, dict[str, Any]] = {}
-    for key in keys:
-        if not key.startswith(prefix):
-            continue
-        value = attrs[key]
-        index, _, part = key[len(prefix) :].partition(".")
-        if index.isdigit() and part:
-            messages.setdefault(int(index), {})[part] = value
-            used.add(key)
-    if not messages:
-        return ""
-    return json.dumps([messages[i] for i in sorted(messages)], ensure_ascii=False, default=str)
 
 
 def _first(mapping: Mapping[str, Any], keys: Sequence[str]) -> Any:

@@ -158,6 +158,7 @@ def _pb_batch(request: ExportTraceServiceRequest) -> DecodedBatch:
                         _pb_attributes(span.attributes),
                         resource,
                         [(e.name, _pb_attributes(e.attributes)) for e in events] if events else (),
+                        [e.time_unix_nano for e in events] if events else (),
                     )
                 except (ValueError, RecursionError) as exc:
                     batch.rejected.append(Rejected(index, span.trace_id.hex(), span.span_id.hex(), str(exc)))
@@ -316,6 +317,9 @@ def _json_span(span: Any, resource: Mapping[str, Any]) -> SpanRecord:
         attributes=_json_attributes(span.get("attributes")),
         resource=resource,
         events=[_json_event(e) for e in events],
+        event_times=[
+            _json_uint64(_get(e, "timeUnixNano", "time_unix_nano") or 0, "timeUnixNano") for e in events
+        ],
     )
 
 
@@ -440,3 +444,29 @@ def _json_double(value: Any) -> float:
     if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
         return float(value.replace("Infinity", "inf"))
     raise ValueError(f"doubleValue must be a number, got {value!r}"[:200])
+
+
+def json_document(body: bytes, top: str) -> dict[str, Any]:
+    """An OTLP/JSON body as its top-level object (``top`` names the array it must hold)."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedBody(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedBody("body is not valid JSON: nested too deeply") from None
+    if not isinstance(document, dict):
+        raise MalformedBody(f"OTLP/JSON body must be an object with a {top} array")
+    return document
+
+
+# Shared with the log and metric decoders (llmtrace_server.otlp_logs): one reading of AnyValue,
+# ids and integers for every OTLP signal.
+pb_attributes = _pb_attributes
+pb_value = _pb_value
+json_get = _get
+json_list = _json_list
+json_attributes = _json_attributes
+json_value = _json_value
+json_id = _json_id
+json_str = _json_str
+json_uint64 = _json_uint64

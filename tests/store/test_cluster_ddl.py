@@ -50,6 +50,14 @@ def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) 
         f"ENGINE = Distributed('prod', '{DB}', 'spans_local', cityHash64(trace_id))"
     )
     assert "Distributed('prod', 'obs', 'scores_local', cityHash64(trace_id))" in _create(ddl, "scores")
+    # GenAI event content lives on the shard of the span it belongs to.
+    assert "Distributed('prod', 'obs', 'span_content_local', cityHash64(trace_id))" in _create(
+        ddl, "span_content"
+    )
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/span_content', "
+        "'{replica}', ingested_at)" in _create(ddl, "span_content_local")
+    )
     assert "Distributed('prod', 'obs', 'spans_hourly_local', sipHash64((project, " in _create(
         ddl, "spans_hourly"
     )

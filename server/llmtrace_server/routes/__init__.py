@@ -9,6 +9,7 @@ from llmtrace_server.routes import (
     drift,
     health,
     ingest,
+    logs,
     metrics,
     regressions,
     scores,
@@ -22,6 +23,7 @@ from llmtrace_server.routes import (
 ROUTERS: list[APIRouter] = [
     health.router,
     ingest.router,
+    logs.router,
     spans.router,
     traces.router,
     sessions.router,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from llmtrace.store.queries import spans as q
+from llmtrace.store.queries.content import attach_event_content
 from llmtrace_server.deps import Filter, ProjectDep, SegmentDep, StoreDep
 from llmtrace_server.schemas import Page, SpanPublic, TimeParam, decode_cursor, encode_cursor
 
@@ -51,6 +52,7 @@ def list_spans(
     # One row more than asked tells whether there is a next page.
     rows = q.list_spans(store, project, query, after=after, limit=limit + 1)
     page = rows[:limit]
+    attach_event_content(store, project, page)
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, status
 
 from llmtrace.store.queries import traces as q
+from llmtrace.store.queries.content import attach_event_content
 from llmtrace_server.deps import ProjectDep, StoreDep
 from llmtrace_server.listing import Cursor, Limit, ListingDep, page_rows, run_listing
 from llmtrace_server.schemas import (
@@ -61,6 +62,7 @@ def get_trace(
     rows = q.trace_spans(store, project, trace_id)
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"trace {trace_id} not found")
+    attach_event_content(store, project, rows)
     scores = [ScorePublic.model_validate(s) for s in q.trace_scores(store, project, trace_id)]
     return build_tree(trace_id, rows, scores)
 

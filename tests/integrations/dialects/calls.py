@@ -1,0 +1,217 @@
+"""Nine real provider calls made under a third-party GenAI instrumentation, captured in memory.
+
+Each ``*_spans`` function installs one instrumentation at its pinned version (see pyproject's
+``dev`` extra), drives real ``openai`` / ``anthropic`` clients against fake providers at the HTTP
+transport (:mod:`tests.integrations.fakes`), removes the instrumentation and returns what it
+produced: the finished spans and, for the official instrumentation's event mode, its log records.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ..anthropic import anthropic_payloads as ap
+from ..fakes import FakeServer, sse
+from ..openai import openai_payloads as op
+
+STREAM_SECONDS = 0.3  # each stream's body takes this long: latency must show it
+SYSTEM = "Be brief"
+
+
+@dataclass
+class Produced:
+    spans: list[ReadableSpan]
+    logs: list[Any] = field(default_factory=list)  # ReadableLogRecord (event mode only)
+
+
+def _slow(body: bytes) -> Callable[[dict[str, Any]], httpx2.Response]:
+    """An SSE response whose chunks arrive over STREAM_SECONDS, as a real provider's do."""
+    chunks = body.split(b"\n\n")
+
+    def stream() -> Iterator[bytes]:
+        for chunk in chunks:
+            time.sleep(STREAM_SECONDS / len(chunks))
+            yield chunk + b"\n\n"
+
+    return lambda req: httpx2.Response(200, content=stream(), headers={"content-type": "text/event-stream"})
+
+
+def _fake() -> FakeServer:
+    fake = FakeServer()
+    fake.json("/chat/completions", op.chat())
+    fake.json("/embeddings", op.embeddings())
+    fake.json("/messages", ap.message())
+    return fake
+
+
+def _clients(fake: FakeServer) -> tuple[openai.OpenAI, anthropic.Anthropic]:
+    return (
+        openai.OpenAI(
+            api_key="sk-test", base_url="http://fake/v1", http_client=fake.sync_client(), max_retries=0
+        ),
+        anthropic.Anthropic(
+            api_key="sk-test", base_url="http://fake", http_client=fake.sync_client(), max_retries=0
+        ),
+    )
+
+
+def openai_calls(fake: FakeServer, client: openai.OpenAI) -> None:
+    """Six OpenAI calls: 2 chats, 2 streams, 1 embedding, 1 rate-limited chat."""
+    for _ in range(2):
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hello"}],
+        )
+    fake.routes["/chat/completions"] = _slow(sse(op.chat_chunks(["Hel", "lo"], usage=True)))
+    for _ in range(2):
+        stream = client.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "hello"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello"
+    client.embeddings.create(model="text-embedding-3-small", input="hello")
+    fake.error("/chat/completions", 429, {"error": {"message": "slow down", "type": "rate_limit"}})
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello"}])
+    except openai.RateLimitError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("the fake provider should have answered 429")
+    fake.json("/chat/completions", op.chat())
+
+
+def anthropic_calls(fake: FakeServer, client: anthropic.Anthropic) -> None:
+    """Three Anthropic calls: 1 message with a system prompt, 2 streams."""
+    client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=100, system=SYSTEM, messages=[{"role": "user", "content": "hi"}]
+    )
+    fake.routes["/messages"] = _slow(sse(ap.events(["Hel", "lo"]), done=False, named=True))
+    for _ in range(2):
+        stream = client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+        )
+        list(stream)
+
+
+def _provider(service: str) -> tuple[TracerProvider, InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    return provider, memory
+
+
+def openinference_spans() -> Produced:
+    from openinference.instrumentation.anthropic import AnthropicInstrumentor
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    provider, memory = _provider("openinference")
+    fake = _fake()
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
+    try:
+        oai, anth = _clients(fake)
+        openai_calls(fake, oai)
+        anthropic_calls(fake, anth)
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+    return Produced(list(memory.get_finished_spans()))
+
+
+def openllmetry_spans() -> Produced:
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    provider, memory = _provider("openllmetry")
+    fake = _fake()
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
+    try:
+        oai, anth = _clients(fake)
+        openai_calls(fake, oai)
+        anthropic_calls(fake, anth)
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+    return Produced(list(memory.get_finished_spans()))
+
+
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def official_event_mode_spans() -> Produced:
+    """opentelemetry-instrumentation-openai-v2 with content as log events only (nine OpenAI calls)."""
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    provider, memory = _provider("official-events")
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider(resource=Resource.create({"service.name": "official-events"}))
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    fake = _fake()
+    instrumentor = OpenAIInstrumentor()
+    with _env(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="EVENT_ONLY"):
+        instrumentor.instrument(tracer_provider=provider, logger_provider=logger_provider)
+        try:
+            oai, _ = _clients(fake)
+            openai_calls(fake, oai)
+            for _ in range(2):
+                oai.chat.completions.create(
+                    model="gpt-4o",
+                    messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hello"}],
+                )
+            oai.embeddings.create(model="text-embedding-3-small", input="hello")
+        finally:
+            instrumentor.uninstrument()
+    return Produced(list(memory.get_finished_spans()), list(logs.get_finished_logs()))
+
+
+def logfire_spans() -> Produced:
+    """Logfire 5.4 configured to export nowhere but memory (no network, no token)."""
+    import logfire
+
+    memory = InMemorySpanExporter()
+    logfire.configure(
+        send_to_logfire=False,
+        console=False,
+        service_name="logfire",
+        additional_span_processors=[SimpleSpanProcessor(memory)],
+    )
+    fake = _fake()
+    oai, anth = _clients(fake)
+    with logfire.instrument_openai(oai), logfire.instrument_anthropic(anth):
+        openai_calls(fake, oai)
+        anthropic_calls(fake, anth)
+    return Produced(list(memory.get_finished_spans()))
