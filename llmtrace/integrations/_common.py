@@ -21,7 +21,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import _Span as SdkSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from llmtrace._internal import runtime
+from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
 from llmtrace._internal.content import capture_json, capture_text
@@ -260,8 +260,8 @@ def start_call(
     if config is None:
         config = settings()
     name = f"{operation} {request_model}" if request_model else operation
-    tracer = runtime.tracer()
-    if runtime.samples_without_attributes(tracer):
+    tracer = active.tracer()
+    if active.samples_without_attributes(tracer):
         # Our own sampler never reads attributes: they all go through the cheaper `set_attributes`.
         span = tracer.start_span(name, kind=SpanKind.CLIENT)
     else:
