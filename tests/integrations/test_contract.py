@@ -54,7 +54,9 @@ def _graph(paths: list[Path]) -> dict[str, set[str]]:
     return {_module_name(p): _imports(p) for p in paths}
 
 
-INSTRUMENTATION = sorted((PACKAGE / "_internal").glob("*.py")) + sorted((PACKAGE / "integrations").glob("*.py"))
+INSTRUMENTATION = sorted((PACKAGE / "_internal").glob("*.py")) + sorted(
+    (PACKAGE / "integrations").glob("*.py")
+)
 
 
 def test_integrations_never_import_the_runtime_or_the_export_pipeline() -> None:
