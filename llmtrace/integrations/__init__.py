@@ -58,6 +58,7 @@ class IntegrationModule(Protocol):
 INTEGRATIONS: tuple[Integration, ...] = (
     Integration("openai", "openai", "openai"),
     Integration("anthropic", "anthropic", "anthropic"),
+    Integration("google_genai", "google.genai", "google-genai"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 

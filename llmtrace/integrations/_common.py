@@ -170,7 +170,9 @@ class LLMCall:
                 _record_outcome(self, outcome, False)
             span.set_attribute(sc.ERROR_TYPE, type(exc).__name__)
             status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
+            if status is None:  # google-genai's APIError names it ``code``
+                status = getattr(exc, "code", None)
+            if isinstance(status, int) and 100 <= status <= 599:
                 span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
             span.set_status(Status(StatusCode.ERROR, str(exc)[:2048]))
         finally:

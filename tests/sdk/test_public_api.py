@@ -64,9 +64,12 @@ def test_import_is_light_and_starts_nothing() -> None:
         "genai_prices",
         "requests",
         "pydantic",
+        "langchain_core",
+        "langgraph",
     }
     loaded = {m.split(".")[0] for m in report["modules"]}
     assert loaded & heavy == set()
+    assert "google.genai" not in report["modules"]
     assert report["threads"] == 1
     assert report["s"] < 1.0
 
