@@ -167,3 +167,18 @@ OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
 ANTHROPIC_REQUEST_THINKING_BUDGET: Final = "anthropic.request.thinking.budget_tokens"
+
+# --- Framework integrations (llmtrace.integrations: langchain, ...) ---------------------------
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+OP_RETRIEVAL: Final = "retrieval"  # semconv dev-head name for a retrieval (vector store) operation
+KIND_CHAIN: Final = "chain"  # a framework step: a LangChain chain, a LangGraph node or graph
+KIND_RETRIEVER: Final = "retriever"
+LANGCHAIN_RUN_NAME: Final = "langchain.run.name"  # the model's run name (the span is `chat <model>`)
+LANGGRAPH_NODE: Final = "langgraph.node"
+LANGGRAPH_STEP: Final = "langgraph.step"
+LANGGRAPH_INTERRUPTED: Final = "langgraph.interrupted"  # the run stopped at an interrupt (not an error)
+LLMTRACE_RETRIEVAL_COUNT: Final = "llmtrace.retrieval.count"  # documents a retriever returned
+LLMTRACE_RETRIEVAL_IDS: Final = "llmtrace.retrieval.document_ids"  # string[]
+LLMTRACE_RETRIEVAL_SCORES: Final = "llmtrace.retrieval.scores"  # double[], in document order

@@ -59,6 +59,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("openai", "openai", "openai"),
     Integration("anthropic", "anthropic", "anthropic"),
     Integration("google_genai", "google.genai", "google-genai"),
+    Integration("langchain", "langchain_core", "langchain"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import wrapt
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import _Span as SdkSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -30,6 +31,11 @@ from llmtrace._internal.pricing import PriceBook, provider_from_url
 # Set while an llmtrace LLM span is current, so a helper that calls another patched method
 # (openai `responses.stream` -> `create`, a framework calling the SDK) yields one span, not two.
 _IN_CALL: ContextVar[bool] = ContextVar("llmtrace_in_llm_call", default=False)
+
+# LLM calls a framework (LangChain, ...) started and offers to the provider call it is about to make:
+# that provider call records onto the framework's span instead of starting a second one, so one
+# model call is one span carrying both the framework's context and the provider's exact usage.
+_OFFERED: ContextVar[list[LLMCall] | None] = ContextVar("llmtrace_offered_llm_calls", default=None)
 
 # Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.
 CHARS_PER_TOKEN = 4
@@ -111,7 +117,9 @@ class LLMCall:
     """One traced provider call: owns its span and ends it exactly once."""
 
     __slots__ = (
+        "adopted",
         "capture",
+        "claimed",
         "config",
         "ended",
         "estimate_input",
@@ -148,6 +156,8 @@ class LLMCall:
         self.config: Settings | None = None  # the settings the call started under (content capture)
         # Request attributes not yet on the span: stored together with the outcome's, in one go.
         self.pending: dict[str, Any] | None = None
+        self.adopted = False  # a provider call recording onto a framework's span (which ends it)
+        self.claimed = False  # a framework call whose span a provider call took over
 
     def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
         """Record `outcome` and end the span (no-op if it already ended)."""
@@ -192,7 +202,8 @@ class LLMCall:
             if pending:
                 set_attributes(self.span, pending)
         finally:
-            self.span.end()
+            if not self.adopted:
+                self.span.end()
 
 
 @lru_cache(maxsize=64)
@@ -237,6 +248,35 @@ _SAMPLING_KEYS = (
 )
 
 
+def offer(call: LLMCall) -> None:
+    """Let the next provider call in this context record onto framework call ``call``'s span."""
+    offered = _OFFERED.get()
+    if offered is None:
+        offered = []
+        _OFFERED.set(offered)
+    offered[:] = [c for c in offered if not c.ended and not c.claimed]
+    offered.append(call)
+
+
+def withdraw(call: LLMCall) -> None:
+    """``call`` (offered) ends: no provider call may take it over any more."""
+    offered = _OFFERED.get()
+    if offered is not None and call in offered:
+        offered.remove(call)
+
+
+def _claim() -> LLMCall | None:
+    offered = _OFFERED.get()
+    if not offered:
+        return None
+    for call in offered:
+        if not call.ended and not call.claimed:
+            call.claimed = True
+            offered.remove(call)
+            return call
+    return None
+
+
 def start_call(
     *,
     operation: str,
@@ -247,6 +287,8 @@ def start_call(
     capture: bool,
     estimate_input: Callable[[], int],
     config: Settings | None = None,
+    context: Context | None = None,
+    offerable: bool = False,
 ) -> LLMCall:
     """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front.
 
@@ -262,15 +304,46 @@ def start_call(
     if config is None:
         config = settings()
     name = f"{operation} {request_model}" if request_model else operation
+    framework = None if offerable else _claim()
+    if framework is not None:
+        return _adopt(
+            framework, name, provider, request_model, kind, attributes, capture, estimate_input, config
+        )
     tracer = active.tracer()
     if active.samples_without_attributes(tracer):
         # Our own sampler never reads attributes: they all go through the cheaper `set_attributes`.
-        span = tracer.start_span(name, kind=SpanKind.CLIENT)
+        span = tracer.start_span(name, context, kind=SpanKind.CLIENT)
     else:
         # Someone else's sampler may decide on the sampling-relevant ones: pass those at start.
         sampling = {key: attributes.pop(key) for key in _SAMPLING_KEYS if key in attributes}
-        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=sampling)
+        span = tracer.start_span(name, context, kind=SpanKind.CLIENT, attributes=sampling)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
+    call.pending = attributes
+    call.price_book = config.price_book
+    call.config = config
+    return call
+
+
+def _adopt(
+    framework: LLMCall,
+    name: str,
+    provider: str,
+    request_model: str,
+    kind: str,
+    attributes: dict[str, Any],
+    capture: bool,
+    estimate_input: Callable[[], int],
+    config: Settings,
+) -> LLMCall:
+    """A provider call on the framework's span: the framework's attributes first, the provider's
+    (exact usage, cost, response) over them when it ends; the framework still ends the span."""
+    span = framework.span
+    pending, framework.pending = framework.pending, None
+    if pending:
+        set_attributes(span, pending)
+    span.update_name(name)
+    call = LLMCall(span, provider, request_model, capture, estimate_input)
+    call.adopted = True
     call.pending = attributes
     call.price_book = config.price_book
     call.config = config
