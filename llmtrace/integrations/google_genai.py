@@ -162,47 +162,47 @@ class _Accumulator:
         self.thoughts: dict[int, list[str]] = {}
         self.tools: dict[int, list[dict[str, Any]]] = {}
         self.finish: dict[int, str] = {}
-        self.usage: TokenUsage | None = None
+        self.usage_metadata: Any = None
         self.response_id: str | None = None
         self.model: str | None = None
 
     def add(self, response: Any) -> bool:
-        """Add one response (chunk); True if it carried content."""
+        """Add one response (chunk, a ``GenerateContentResponse``); True if it carried content.
+
+        Called per stream chunk: plain attribute reads, usage converted once at the end.
+        """
         content_seen = False
-        self.response_id = _get(response, "response_id") or self.response_id
-        self.model = _get(response, "model_version") or self.model
-        usage = usage_of(_get(response, "usage_metadata"))
-        if usage is not None:
-            self.usage = usage
-        for position, candidate in enumerate(_get(response, "candidates") or ()):
-            index = _get(candidate, "index")
-            index = index if isinstance(index, int) else position
-            content = _get(candidate, "content")
-            for part in _get(content, "parts") or ():
-                text = _get(part, "text")
-                call = _get(part, "function_call")
+        if response.response_id:
+            self.response_id = response.response_id
+        if response.model_version:
+            self.model = response.model_version
+        if response.usage_metadata is not None:
+            self.usage_metadata = response.usage_metadata
+        for position, candidate in enumerate(response.candidates or ()):
+            index = candidate.index if candidate.index is not None else position
+            content = candidate.content
+            for part in (content.parts if content is not None else None) or ():
+                text = part.text
                 if text:
-                    target = self.thoughts if _get(part, "thought") else self.texts
+                    target = self.thoughts if part.thought else self.texts
                     target.setdefault(index, []).append(text)
                     content_seen = True
-                elif call is not None:
+                elif part.function_call is not None:
+                    call = part.function_call
                     self.tools.setdefault(index, []).append(
-                        {
-                            "id": _get(call, "id"),
-                            "name": _get(call, "name") or "",
-                            "arguments": _get(call, "args"),
-                        }
+                        {"id": call.id, "name": call.name or "", "arguments": call.args}
                     )
                     content_seen = True
                 else:
                     self.texts.setdefault(index, [])
-            reason = _finish_reason(candidate)
-            if reason:
-                self.finish[index] = reason
+            if candidate.finish_reason is not None:
+                self.finish[index] = _finish_reason(candidate) or "stop"
         return content_seen
 
     def outcome(self, call: LLMCall) -> Outcome:
-        out = Outcome(response_id=self.response_id, response_model=self.model, usage=self.usage)
+        out = Outcome(
+            response_id=self.response_id, response_model=self.model, usage=usage_of(self.usage_metadata)
+        )
         indexes = sorted(set(self.texts) | set(self.thoughts) | set(self.tools) | set(self.finish))
         out.finish_reasons = [self.finish.get(i, "error") for i in indexes]
         texts = {i: "".join(t) for i, t in self.texts.items()}

@@ -92,13 +92,16 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"
 class _Run:
     """One traced run: its span, and for a model call the `LLMCall` that owns that span."""
 
-    __slots__ = ("call", "first_token", "session", "span")
+    __slots__ = ("call", "first_token", "request", "session", "span")
 
     def __init__(self, span: Span, session: str | None, call: LLMCall | None = None) -> None:
         self.span = span
         self.session = session
         self.call = call
         self.first_token = False
+        # A model call's messages and tools: captured only if no provider call records its own
+        # (which it does from the very request it sends), so they are serialised once, not twice.
+        self.request: tuple[list[Any], Any] | None = None
 
 
 def _number(value: Any) -> bool:
@@ -501,20 +504,6 @@ class _HandlerMethods:
             attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
         config = settings()
         capture = config.capture_content
-        if capture:
-            plain = [
-                _message(m) if not isinstance(m, str) else {"role": "user", "parts": _parts(m)}
-                for m in messages
-            ]
-            system = [p for m in plain if m["role"] == "system" for p in m["parts"]]
-            if system:
-                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
-            attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(
-                [m for m in plain if m["role"] != "system"], config
-            )
-            tools = params.get("tools")
-            if tools:
-                attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
         provider = str(meta.get("ls_provider") or params.get("_type") or "langchain")
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
         call = start_call(
@@ -530,7 +519,10 @@ class _HandlerMethods:
             offerable=True,
         )
         offer(call)
-        self._remember(run_id, _Run(call.span, session, call))
+        run = _Run(call.span, session, call)
+        if capture:
+            run.request = (messages, params.get("tools"))
+        self._remember(run_id, run)
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._runs.get(run_id)
@@ -553,6 +545,8 @@ class _HandlerMethods:
                 call.ended = True
                 call.span.end()
                 return
+            if run.request is not None:
+                self._capture_request(call, *run.request)
             call.finish(self._outcome(call, response))
         call.end_quietly()
 
@@ -567,8 +561,26 @@ class _HandlerMethods:
                 call.ended = True
                 call.span.end()
                 return
+            if run.request is not None:
+                self._capture_request(call, *run.request)
             call.fail(error)
         call.end_quietly()
+
+    @staticmethod
+    def _capture_request(call: LLMCall, messages: list[Any], tools: Any) -> None:
+        """The request's messages and tools onto ``call``'s pending attributes (content capture)."""
+        config = call.config or settings()
+        plain = [
+            _message(m) if not isinstance(m, str) else {"role": "user", "parts": _parts(m)} for m in messages
+        ]
+        attrs = call.pending if call.pending is not None else {}
+        system = [p for m in plain if m["role"] == "system" for p in m["parts"]]
+        if system:
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in plain if m["role"] != "system"], config)
+        if tools:
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
+        call.pending = attrs
 
     @staticmethod
     def _outcome(call: LLMCall, response: Any) -> Outcome:
