@@ -18,7 +18,8 @@ peer's (goal: at most 0.5).
 
 All record content (llmtrace ``capture_content=True`` with cost; OpenInference and OpenLLMetry by
 default) of ~1.5 KB of messages per call and export to an in-memory exporter through their normal
-pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others).
+pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others). OpenLLMetry cannot
+be switched off again (see ``_worker``), so its blocks come after the rotation of the others.
 
 Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``.
 """
@@ -219,18 +220,22 @@ class _Variants:
             "openinference": peer(openinference),
             "openllmetry": peer(openllmetry),
         }
-        self.call = _workload(library)
+        self.library = library
 
     def block(self, variant: str, mode: str, calls: int) -> dict[str, Any]:
         on, off = self.switches[variant]
         on()
+        # A client per block, made after switching on: the openai SDK caches ``with_raw_response``
+        # bindings (which langchain-openai uses) on first use, so a client used before a variant was
+        # switched on would keep calling past that variant's patch, as in any app.
+        call = _workload(self.library)
         wall: list[int] = []
         cpu: list[int] = []
         cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
         for _ in range(calls):
             c0 = cpu_now()
             w0 = wall_now()
-            self.call(mode)
+            call(mode)
             wall.append(wall_now() - w0)
             cpu.append(cpu_now() - c0)
         c0 = cpu_now()
@@ -242,16 +247,24 @@ class _Variants:
 
 
 def _worker(library: str, blocks: int, calls: int) -> None:
+    """One round. OpenLLMetry's ``uninstrument()`` leaves its LangChain handler in place (its spans
+    keep coming), so it cannot take turns: its blocks run last, after every rotation of the others,
+    against the same process's ``none`` blocks."""
     variants = _Variants(library)
+    rotating = tuple(v for v in VARIANTS if v != "openllmetry")
     for mode in MODES:  # warm-up: imports, caches, first price lookup
-        for variant in VARIANTS:
+        for variant in rotating:
             variants.block(variant, mode, 10)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {m: {v: [] for v in VARIANTS} for m in MODES}
     for mode in MODES:
         for b in range(blocks):
-            shift = b % len(VARIANTS)
-            for variant in VARIANTS[shift:] + VARIANTS[:shift]:  # rotate who goes first
+            shift = b % len(rotating)
+            for variant in rotating[shift:] + rotating[:shift]:  # rotate who goes first
                 results[mode][variant].append(variants.block(variant, mode, calls))
+    for mode in MODES:
+        variants.block("openllmetry", mode, 10)  # its warm-up
+        for _ in range(blocks):
+            results[mode]["openllmetry"].append(variants.block("openllmetry", mode, calls))
     print(json.dumps(results), flush=True)
 
 
