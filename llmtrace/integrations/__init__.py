@@ -60,6 +60,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("anthropic", "anthropic", "anthropic"),
     Integration("google_genai", "google.genai", "google-genai"),
     Integration("langchain", "langchain_core", "langchain"),
+    Integration("litellm", "litellm", "litellm"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 
