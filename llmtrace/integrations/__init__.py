@@ -61,6 +61,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("google_genai", "google.genai", "google-genai"),
     Integration("langchain", "langchain_core", "langchain"),
     Integration("litellm", "litellm", "litellm"),
+    Integration("openai_agents", "agents", "openai-agents"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 
