@@ -62,6 +62,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("langchain", "langchain_core", "langchain"),
     Integration("litellm", "litellm", "litellm"),
     Integration("openai_agents", "agents", "openai-agents"),
+    Integration("mistralai", "mistralai", "mistralai"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 
