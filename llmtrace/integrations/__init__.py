@@ -63,6 +63,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("litellm", "litellm", "litellm"),
     Integration("openai_agents", "agents", "openai-agents"),
     Integration("mistralai", "mistralai", "mistralai"),
+    Integration("bedrock", "botocore", "bedrock"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 
