@@ -193,3 +193,6 @@ OPENAI_AGENTS_HANDOFF_FROM: Final = "openai_agents.handoff.from_agent"
 OPENAI_AGENTS_HANDOFF_TO: Final = "openai_agents.handoff.to_agent"
 OPENAI_AGENTS_GUARDRAIL_TRIGGERED: Final = "openai_agents.guardrail.triggered"
 OPENAI_AGENTS_TURN: Final = "openai_agents.turn"  # the turn number within a run
+MCP_METHOD_NAME: Final = "mcp.method.name"  # tools/call, resources/read, prompts/get (MCP semconv)
+MCP_RESOURCE_URI: Final = "mcp.resource.uri"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"

@@ -64,6 +64,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("openai_agents", "agents", "openai-agents"),
     Integration("mistralai", "mistralai", "mistralai"),
     Integration("bedrock", "botocore", "bedrock"),
+    Integration("mcp", "mcp", "mcp"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 
