@@ -284,17 +284,16 @@ def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict
     med = {v: statistics.median(x for r in rounds for x in calls(r, v)) / 1000 for v in VARIANTS}
     added = {v: med[v] - med["none"] for v in VARIANTS if v != "none"}
     ratios = {p: round(added["llmtrace"] / added[p], 3) if added[p] > 0 else None for p in PEERS}
-    per_round = {
-        p: [
-            round(
-                (statistics.median(calls(r, "llmtrace")) - statistics.median(calls(r, "none")))
-                / max(statistics.median(calls(r, p)) - statistics.median(calls(r, "none")), 1),
-                3,
-            )
-            for r in rounds
-        ]
-        for p in PEERS
-    }
+
+    def round_ratio(r: dict[str, list[dict[str, Any]]], peer: str) -> float | None:
+        base = statistics.median(calls(r, "none"))
+        ours, theirs = (
+            statistics.median(calls(r, "llmtrace")) - base,
+            statistics.median(calls(r, peer)) - base,
+        )
+        return round(ours / theirs, 3) if theirs > 0 else None  # a peer lost in the noise has no ratio
+
+    per_round = {p: [round_ratio(r, p) for r in rounds] for p in PEERS}
     return {
         "median_us": {v: round(med[v], 1) for v in VARIANTS},
         "added_us": {v: round(a, 1) for v, a in added.items()},
