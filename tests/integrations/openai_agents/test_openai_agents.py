@@ -15,7 +15,7 @@ import llmtrace
 import llmtrace.testing
 from llmtrace.testing import CapturedSpans
 
-from ..fakes import FakeServer
+from ..fakes import FakeServer, sse
 from ..openai import openai_payloads as p
 from ..openai.test_openai_calls import GPT4O_COST
 
@@ -181,3 +181,20 @@ async def test_handoff_and_guardrail_spans(cap: CapturedSpans) -> None:
     triage_span = next(s for s in spans if s.name == "invoke_agent Triage")
     assert triage_span.attributes["openai_agents.agent.handoffs"] == ("Spanish",)
     assert len({s.context.trace_id for s in spans}) == 1
+
+
+async def test_streamed_run_is_one_trace_with_streamed_usage(cap: CapturedSpans) -> None:
+    server = FakeServer()
+    server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"], usage=True)))
+    result = Runner.run_streamed(_agent(server), "hi")
+    async for _ in result.stream_events():
+        pass
+    assert result.final_output == "Hello"
+    spans = cap.spans()
+    assert len({s.context.trace_id for s in spans}) == 1
+    (llm,) = [s for s in spans if s.attributes["llmtrace.span.kind"] == "llm"]
+    assert llm.attributes["gen_ai.request.stream"] is True
+    assert (llm.attributes["gen_ai.usage.input_tokens"], llm.attributes["gen_ai.usage.output_tokens"]) == (
+        1000,
+        200,
+    )
