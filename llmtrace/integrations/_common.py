@@ -9,6 +9,7 @@ errors are recorded — lives here, so it is written (and tested) once.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -36,6 +37,7 @@ _IN_CALL: ContextVar[bool] = ContextVar("llmtrace_in_llm_call", default=False)
 # that provider call records onto the framework's span instead of starting a second one, so one
 # model call is one span carrying both the framework's context and the provider's exact usage.
 _OFFERED: ContextVar[list[LLMCall] | None] = ContextVar("llmtrace_offered_llm_calls", default=None)
+_CLAIM_LOCK = threading.Lock()
 
 # Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.
 CHARS_PER_TOKEN = 4
@@ -249,31 +251,32 @@ _SAMPLING_KEYS = (
 
 
 def offer(call: LLMCall) -> None:
-    """Let the next provider call in this context record onto framework call ``call``'s span."""
-    offered = _OFFERED.get()
-    if offered is None:
-        offered = []
-        _OFFERED.set(offered)
-    offered[:] = [c for c in offered if not c.ended and not c.claimed]
-    offered.append(call)
+    """Let the next provider call in this context record onto framework call ``call``'s span.
+
+    The list is replaced, never changed in place: a context copied earlier (a thread of a
+    ``batch``) keeps its own, so a provider call only ever claims a call offered in its context.
+    """
+    offered = _OFFERED.get() or []
+    _OFFERED.set([c for c in offered if not c.ended and not c.claimed] + [call])
 
 
 def withdraw(call: LLMCall) -> None:
     """``call`` (offered) ends: no provider call may take it over any more."""
     offered = _OFFERED.get()
-    if offered is not None and call in offered:
-        offered.remove(call)
+    if offered and call in offered:
+        _OFFERED.set([c for c in offered if c is not call])
 
 
 def _claim() -> LLMCall | None:
+    """The first call offered in this context that is still open, now claimed (at most once)."""
     offered = _OFFERED.get()
     if not offered:
         return None
-    for call in offered:
-        if not call.ended and not call.claimed:
-            call.claimed = True
-            offered.remove(call)
-            return call
+    with _CLAIM_LOCK:
+        for call in offered:
+            if not call.ended and not call.claimed:
+                call.claimed = True
+                return call
     return None
 
 

@@ -340,3 +340,25 @@ def test_uninstrument_removes_the_handler() -> None:
         assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o"]
     finally:
         llmtrace.uninstrument()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_batch_gives_each_model_call_its_own_provider_usage(cap: CapturedSpans, is_async: bool) -> None:
+    server = FakeServer()
+
+    def respond(req: dict[str, Any]) -> httpx2.Response:
+        question = req["messages"][-1]["content"]
+        return httpx2.Response(200, json=p.chat(f"answer to {question}").model_dump(mode="json"))
+
+    server.routes["/chat/completions"] = respond
+    model = chat_model(server, is_async=is_async)
+    questions = [f"q{i}" for i in range(4)]
+    answers = await model.abatch(questions) if is_async else model.batch(questions)
+    assert [a.content for a in answers] == [f"answer to q{i}" for i in range(4)]
+    spans = cap.spans()
+    assert len(spans) == 4  # one span per model call
+    for span in spans:
+        question = json.loads(span.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"]
+        output = json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"]
+        assert output == f"answer to {question}"  # the provider's response on its own call's span
+        assert span.attributes["openai.api.type"] == "chat_completions"
