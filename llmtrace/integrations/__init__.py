@@ -33,7 +33,7 @@ from typing import Any, Protocol, cast
 import wrapt
 
 from llmtrace._internal.guard import internal_error
-from llmtrace.integrations._common import STATE, unpatch_all
+from llmtrace.integrations._common import STATE, restore_buried, unpatch_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,7 @@ def enable(names: Sequence[str] | None) -> list[str]:
             continue
         chosen.append(integration)
     with _lock:
+        restore_buried()
         STATE.active = True
         for integration in chosen:
             _enabled[integration.name] = integration

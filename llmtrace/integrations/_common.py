@@ -60,10 +60,18 @@ class LlmtraceWrapper(wrapt.FunctionWrapper):  # type: ignore[misc]
 _patched: list[tuple[type, str, Any]] = []
 
 
+def _our_wrapper(obj: Any) -> LlmtraceWrapper | None:
+    """Our wrapper if ``obj`` is it, or the bound form of it a foreign ``unwrap`` may leave behind."""
+    if isinstance(obj, LlmtraceWrapper):
+        return obj
+    parent = getattr(obj, "_self_parent", None)
+    return parent if isinstance(parent, LlmtraceWrapper) else None
+
+
 def _is_ours(obj: Any) -> bool:
     """True if `obj` is our wrapper or a foreign wrapper (e.g. official OTel) around ours."""
     for _ in range(8):
-        if isinstance(obj, LlmtraceWrapper):
+        if _our_wrapper(obj) is not None:
             return True
         obj = getattr(obj, "__wrapped__", None)
         if obj is None:
@@ -71,21 +79,58 @@ def _is_ours(obj: Any) -> bool:
     return False
 
 
+def _ours_inside(obj: Any) -> LlmtraceWrapper:
+    """Our wrapper inside a chain of wrappers (``_is_ours(obj)`` is true)."""
+    while True:
+        ours = _our_wrapper(obj)
+        if ours is not None:
+            return ours
+        obj = obj.__wrapped__
+
+
 def patch(owner: type, name: str, wrapper: Callable[..., Any]) -> None:
     """Replace `owner.name` with our wrapper, once, remembering the original for `unpatch_all`."""
+    restore_buried()
     original = owner.__dict__.get(name)
-    if original is None or _is_ours(original):
+    if original is None or isinstance(original, LlmtraceWrapper):
+        return  # absent, or patched by us already
+    ours = _our_wrapper(original)
+    if ours is not None:  # a bound form of ours that a foreign unwrap left: patch its function afresh
+        original = ours.__wrapped__
+    elif _is_ours(original):  # ours under a foreign wrapper: not again; restore once it is removed
+        if not any(e[:2] == (owner, name) for e in _buried):
+            _buried.append((owner, name, _ours_inside(original).__wrapped__))
         return
     setattr(owner, name, LlmtraceWrapper(original, wrapper))
     _patched.append((owner, name, original))
+
+
+# Patches under a foreign wrapper at unpatch time: once that wrapper is removed (it puts ours back),
+# ours is replaced by the original too, so it cannot come alive with another integration's enable().
+_buried: list[tuple[type, str, Any]] = []
 
 
 def unpatch_all() -> None:
     """Put every original back. A foreign wrapper stacked on ours stays; ours inside it is inert."""
     while _patched:
         owner, name, original = _patched.pop()
-        if isinstance(owner.__dict__.get(name), LlmtraceWrapper):
+        current = owner.__dict__.get(name)
+        if _our_wrapper(current) is not None:
             setattr(owner, name, original)
+        elif _is_ours(current):
+            _buried.append((owner, name, original))
+    restore_buried()
+
+
+def restore_buried() -> None:
+    """Originals back where a foreign wrapper that sat on ours has since been removed."""
+    for entry in list(_buried):
+        owner, name, original = entry
+        current = owner.__dict__.get(name)
+        if _our_wrapper(current) is not None:
+            setattr(owner, name, original)
+        if not _is_ours(owner.__dict__.get(name)):
+            _buried.remove(entry)
 
 
 @dataclass(slots=True)
