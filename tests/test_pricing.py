@@ -68,7 +68,12 @@ def test_a_bad_override_is_refused_with_a_clear_message() -> None:
     ("url", "expected"),
     [
         ("https://api.openai.com/v1", "openai"),
-        ("https://my-resource.openai.azure.com/openai/deployments/gpt", "azure"),
+        ("https://my-resource.openai.azure.com/openai/deployments/gpt", "azure.ai.openai"),
+        ("https://us-central1-aiplatform.googleapis.com/v1", "gcp.vertex_ai"),
+        ("https://generativelanguage.googleapis.com", "gcp.gemini"),
+        ("https://bedrock-runtime.us-east-1.amazonaws.com", "aws.bedrock"),
+        ("http://localhost:11434/v1", "ollama"),
+        ("http://gpu-vllm-1:8000/v1", "vllm"),
         ("https://openrouter.ai/api/v1", "openrouter"),
         ("https://api.anthropic.com", "anthropic"),
         ("https://api.groq.com/openai/v1", "groq"),

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmtrace._internal import active
 from llmtrace._internal.pricing import PriceBook, default_price_book
 
 if TYPE_CHECKING:
@@ -176,9 +177,7 @@ class Settings:
 
     def tracer(self) -> Tracer:
         """The llmtrace OpenTelemetry tracer (a no-op tracer when not instrumented)."""
-        from llmtrace._internal import runtime
-
-        return runtime.tracer()
+        return active.tracer()
 
 
 _defaults: Settings | None = None
@@ -186,11 +185,9 @@ _defaults: Settings | None = None
 
 def settings() -> Settings:
     """The active settings, or the environment-derived defaults when not instrumented."""
-    from llmtrace._internal import runtime
-
-    active = runtime.active_settings()
-    if active is not None:
-        return active
+    running = active.active_settings()
+    if running is not None:
+        return running
     global _defaults
     if _defaults is None:
         _defaults = resolve()

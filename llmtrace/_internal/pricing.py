@@ -61,12 +61,13 @@ class ModelPrice:
         ) / _MTOK
 
 
-# Base-URL host patterns -> our provider names (which are also genai-prices provider ids,
-# except where noted). Order matters: the first match wins.
+# Base-URL host patterns -> ``gen_ai.provider.name``: the OTel GenAI well-known value where there is
+# one (``azure.ai.openai``, ``gcp.gemini``, ...), else the genai-prices provider id; the aliases
+# below turn the former into genai-prices ids for pricing. Order matters: the first match wins.
 _PROVIDER_HOSTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), name)
     for pattern, name in (
-        (r"(^|\.)openai\.azure\.com$|(^|\.)azure\.com$|\.azure-api\.net$", "azure"),
+        (r"(^|\.)openai\.azure\.com$|(^|\.)azure\.com$|\.azure-api\.net$", "azure.ai.openai"),
         (r"(^|\.)openrouter\.ai$", "openrouter"),
         (r"(^|\.)anthropic\.com$", "anthropic"),
         (r"(^|\.)openai\.com$", "openai"),
@@ -74,14 +75,23 @@ _PROVIDER_HOSTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(^|\.)together\.(xyz|ai)$", "together"),
         (r"(^|\.)fireworks\.ai$", "fireworks"),
         (r"(^|\.)deepseek\.com$", "deepseek"),
-        (r"(^|\.)mistral\.ai$", "mistral"),
-        (r"(^|\.)x\.ai$", "x-ai"),
+        (r"(^|\.)mistral\.ai$", "mistral_ai"),
+        (r"(^|\.)x\.ai$", "x_ai"),
         (r"(^|\.)cerebras\.ai$", "cerebras"),
         (r"(^|\.)perplexity\.ai$", "perplexity"),
-        (r"(^|\.)googleapis\.com$", "google"),
-        (r"(^|\.)amazonaws\.com$", "aws"),
+        (r"(^|-)aiplatform\.googleapis\.com$", "gcp.vertex_ai"),
+        (r"(^|\.)googleapis\.com$", "gcp.gemini"),
+        (r"(^|\.)amazonaws\.com$", "aws.bedrock"),
+        # Self-hosted servers have no fixed host: recognised by a host name that says what they are
+        (r"ollama", "ollama"),
+        (r"vllm", "vllm"),
     )
 )
+# Self-hosted servers: the model runs on the user's hardware, so no per-token price applies (a model
+# name that a cloud provider also prices must not borrow its price); only a user override prices it.
+_SELF_HOSTED = frozenset({"ollama", "vllm"})
+# Self-hosted servers recognised by their default port when the host says nothing (Ollama's 11434).
+_PROVIDER_PORTS = {"11434": "ollama"}
 
 # Names other instrumentations put in gen_ai.provider.name / gen_ai.system -> genai-prices ids.
 _PROVIDER_ALIASES = {
@@ -100,18 +110,19 @@ _PROVIDER_ALIASES = {
 
 @lru_cache(maxsize=256)
 def provider_from_url(base_url: str | None, default: str) -> str:
-    """The provider behind a client's base URL (``https://x.openai.azure.com/...`` -> ``azure``).
+    """The provider behind a client's base URL (``https://x.openai.azure.com/...`` -> ``azure.ai.openai``).
 
-    A URL that names no known host (a local vLLM, a company proxy) keeps ``default``, the
-    provider whose SDK made the call.
+    A URL that names no known host or port (a company proxy, a vLLM behind an unremarkable name)
+    keeps ``default``, the provider whose SDK made the call.
     """
     if not base_url:
         return default
-    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", str(base_url).lower()).split("/", 1)[0].split(":", 1)[0]
+    authority = re.sub(r"^[a-z][a-z0-9+.-]*://", "", str(base_url).lower()).split("/", 1)[0]
+    host, _, port = authority.partition(":")
     for pattern, name in _PROVIDER_HOSTS:
         if pattern.search(host):
             return name
-    return default
+    return _PROVIDER_PORTS.get(port, default)
 
 
 def normalize_provider(name: str) -> str:
@@ -162,6 +173,8 @@ class PriceBook:
             override = self.overrides.get(model.lower())
             if override is not None:
                 return override.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
+        if provider in _SELF_HOSTED:
+            return None
         resolved = _resolve(provider, model)
         if resolved is None:
             self._warn_unknown(provider, model)

@@ -32,16 +32,15 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
+from llmtrace._internal import active as active_view
 from llmtrace._internal import semconv as sc
+from llmtrace._internal.active import VERSION
 from llmtrace._internal.backends import EndpointBackend, ExporterBackend, StoreBackend
 from llmtrace._internal.config import Settings
 from llmtrace._internal.export import Backend, Pipeline, Score, Stats
 from llmtrace._internal.processor import LlmtraceSpanProcessor
 
 logger = logging.getLogger("llmtrace")
-
-VERSION = "0.1.0"
-
 
 # What a sampled root span without sampler attributes gets: one shared, read-only result.
 _SAMPLED_ROOT = SamplingResult(Decision.RECORD_AND_SAMPLE)
@@ -110,26 +109,8 @@ _last_stats = Stats()
 _atexit_registered = False
 
 
-def active_settings() -> Settings | None:
-    runtime = _runtime
-    return None if runtime is None else runtime.settings
-
-
 def active() -> Runtime | None:
     return _runtime
-
-
-def tracer() -> trace_api.Tracer:
-    runtime = _runtime
-    if runtime is not None:
-        return runtime.tracer
-    return trace_api.get_tracer(sc.INSTRUMENTATION_SCOPE, VERSION, schema_url=sc.SCHEMA_URL)
-
-
-def samples_without_attributes(tracer: trace_api.Tracer) -> bool:
-    """True if `tracer` samples with llmtrace's own sampler, which never reads span attributes
-    (so a hot path may skip passing them to ``start_span`` and store them right after)."""
-    return getattr(tracer, "sampler", None) is _sampler
 
 
 def _resource(settings: Settings) -> Resource:
@@ -210,6 +191,13 @@ def start(settings: Settings) -> Runtime:
         )
         _runtime = runtime
         _processor.runtime = runtime
+        active_view.publish(
+            active_view.Active(
+                settings=settings,
+                tracer=runtime.tracer,
+                attribute_free_sampling=getattr(runtime.tracer, "sampler", None) is _sampler,
+            )
+        )
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
@@ -262,6 +250,7 @@ def stop(timeout_s: float | None = None) -> bool:
             return True
         _runtime = None
         _processor.runtime = None
+        active_view.publish(None)
         _sampler.set_rate(1.0)
     _disable_integrations()
     if timeout_s is None:

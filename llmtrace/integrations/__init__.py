@@ -1,9 +1,22 @@
-"""The registry of provider integrations, read by ``llmtrace.instrument()``.
+"""The registry of integrations, read by ``llmtrace.instrument()``.
 
-Each provider is one `Integration` line: the SDK's import name, the pip extra that installs it, and
-our module (``llmtrace.integrations.<name>``) whose ``instrument()`` patches the SDK. Patching is
-deferred with ``wrapt`` post-import hooks, so ``import openai`` before or after ``instrument()``
-both work and ``import llmtrace`` imports no provider SDK.
+Each provider or framework is one `Integration` line: the package's import name, the pip extra
+that installs it, and our module (``llmtrace.integrations.<name>``). Patching is deferred with
+``wrapt`` post-import hooks, so ``import openai`` before or after ``instrument()`` both work and
+``import llmtrace`` imports no provider SDK.
+
+The contract an integration module implements (`IntegrationModule`):
+
+- ``instrument()`` (required): called once the package is imported; patches it with
+  ``_common.patch`` (undone for it by ``uninstrument()``) or registers a callback/processor.
+- ``uninstrument()`` (optional): undoes what ``instrument()`` did other than ``_common.patch``.
+- ``on_enable()`` / ``on_disable()`` (optional): set-up that must happen before the package's
+  clients exist, and its undoing; they must not import the package.
+
+What an integration may read of llmtrace: the active settings and tracer
+(``llmtrace._internal.active``, ``config.settings()``), and the shared helpers in ``_common``,
+``_wrappers``, ``_streams``, ``content`` and ``semconv``. It never imports the runtime, and
+nothing but this registry imports it, so a new integration touches only its module and this list.
 """
 
 from __future__ import annotations
@@ -14,12 +27,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol, cast
 
 import wrapt
 
 from llmtrace._internal.guard import internal_error
-from llmtrace.integrations._common import STATE, unpatch_all
+from llmtrace.integrations._common import STATE, restore_buried, unpatch_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +49,28 @@ class Integration:
         return f"llmtrace.integrations.{self.name}"
 
 
+class IntegrationModule(Protocol):
+    """What ``llmtrace.integrations.<name>`` provides (the optional hooks are looked up by name)."""
+
+    def instrument(self) -> None: ...
+
+
 INTEGRATIONS: tuple[Integration, ...] = (
     Integration("openai", "openai", "openai"),
     Integration("anthropic", "anthropic", "anthropic"),
+    Integration("google_genai", "google.genai", "google-genai"),
+    Integration("langchain", "langchain_core", "langchain"),
+    Integration("litellm", "litellm", "litellm"),
+    Integration("openai_agents", "agents", "openai-agents"),
+    Integration("mistralai", "mistralai", "mistralai"),
+    Integration("bedrock", "botocore", "bedrock"),
+    Integration("mcp", "mcp", "mcp"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 
 _lock = threading.Lock()
-_enabled: set[str] = set()
+_enabled: dict[str, Integration] = {}
+_instrumented: set[str] = set()  # enabled and their package imported: instrument() has run
 _hooked: set[str] = set()  # post-import hooks cannot be removed: register each once per process
 
 
@@ -67,10 +95,11 @@ def enable(names: Sequence[str] | None) -> list[str]:
             continue
         chosen.append(integration)
     with _lock:
+        restore_buried()
         STATE.active = True
         for integration in chosen:
-            _enabled.add(integration.name)
-            _on_enable(integration)
+            _enabled[integration.name] = integration
+            _call_hook(integration, "on_enable")
             if integration.sdk_module in sys.modules:
                 _patch(integration)
             elif integration.sdk_module not in _hooked:
@@ -83,9 +112,12 @@ def disable_all() -> None:
     """Restore every patched method and make any wrapper still reachable inert."""
     with _lock:
         STATE.active = False
-        for name in list(_enabled):
-            _on_disable(_BY_NAME[name])
+        for name, integration in list(_enabled.items()):
+            if name in _instrumented:
+                _call_hook(integration, "uninstrument")
+            _call_hook(integration, "on_disable")
         _enabled.clear()
+        _instrumented.clear()
         unpatch_all()
 
 
@@ -100,24 +132,25 @@ def _hook(integration: Integration) -> Callable[[Any], None]:
 
 def _patch(integration: Integration) -> None:
     try:
-        importlib.import_module(integration.module).instrument()
+        _module(integration).instrument()
+        _instrumented.add(integration.name)
     except Exception as exc:  # an SDK shape we do not know must not break the host's import
         internal_error(f"{integration.name}.instrument", exc)
 
 
-def _on_enable(integration: Integration) -> None:
-    """Provider set-up that must happen before its clients exist (without importing the SDK)."""
-    if integration.name == "anthropic":
-        from llmtrace.integrations import _anthropic_native
-
-        _anthropic_native.disable_native_tracing()
+def _module(integration: Integration) -> IntegrationModule:
+    return cast(IntegrationModule, importlib.import_module(integration.module))
 
 
-def _on_disable(integration: Integration) -> None:
-    if integration.name == "anthropic":
-        from llmtrace.integrations import _anthropic_native
+def _call_hook(integration: Integration, hook: str) -> None:
+    """Run the module's optional ``hook``; a failure is logged, never raised into the host."""
+    try:
+        module = cast(ModuleType, _module(integration))
+        function = getattr(module, hook, None)
+        if function is not None:
+            function()
+    except Exception as exc:
+        internal_error(f"{integration.name}.{hook}", exc)
 
-        _anthropic_native.restore_native_tracing()
 
-
-__all__ = ["INTEGRATIONS", "Integration", "disable_all", "enable"]
+__all__ = ["INTEGRATIONS", "Integration", "IntegrationModule", "disable_all", "enable"]

@@ -9,6 +9,7 @@ errors are recorded — lives here, so it is written (and tested) once.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -18,10 +19,11 @@ from typing import Any
 
 import wrapt
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import _Span as SdkSpan
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from llmtrace._internal import runtime
+from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
 from llmtrace._internal.content import capture_json, capture_text
@@ -30,6 +32,12 @@ from llmtrace._internal.pricing import PriceBook, provider_from_url
 # Set while an llmtrace LLM span is current, so a helper that calls another patched method
 # (openai `responses.stream` -> `create`, a framework calling the SDK) yields one span, not two.
 _IN_CALL: ContextVar[bool] = ContextVar("llmtrace_in_llm_call", default=False)
+
+# LLM calls a framework (LangChain, ...) started and offers to the provider call it is about to make:
+# that provider call records onto the framework's span instead of starting a second one, so one
+# model call is one span carrying both the framework's context and the provider's exact usage.
+_OFFERED: ContextVar[list[LLMCall] | None] = ContextVar("llmtrace_offered_llm_calls", default=None)
+_CLAIM_LOCK = threading.Lock()
 
 # Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.
 CHARS_PER_TOKEN = 4
@@ -52,10 +60,18 @@ class LlmtraceWrapper(wrapt.FunctionWrapper):  # type: ignore[misc]
 _patched: list[tuple[type, str, Any]] = []
 
 
+def _our_wrapper(obj: Any) -> LlmtraceWrapper | None:
+    """Our wrapper if ``obj`` is it, or the bound form of it a foreign ``unwrap`` may leave behind."""
+    if isinstance(obj, LlmtraceWrapper):
+        return obj
+    parent = getattr(obj, "_self_parent", None)
+    return parent if isinstance(parent, LlmtraceWrapper) else None
+
+
 def _is_ours(obj: Any) -> bool:
     """True if `obj` is our wrapper or a foreign wrapper (e.g. official OTel) around ours."""
     for _ in range(8):
-        if isinstance(obj, LlmtraceWrapper):
+        if _our_wrapper(obj) is not None:
             return True
         obj = getattr(obj, "__wrapped__", None)
         if obj is None:
@@ -63,21 +79,58 @@ def _is_ours(obj: Any) -> bool:
     return False
 
 
+def _ours_inside(obj: Any) -> LlmtraceWrapper:
+    """Our wrapper inside a chain of wrappers (``_is_ours(obj)`` is true)."""
+    while True:
+        ours = _our_wrapper(obj)
+        if ours is not None:
+            return ours
+        obj = obj.__wrapped__
+
+
 def patch(owner: type, name: str, wrapper: Callable[..., Any]) -> None:
     """Replace `owner.name` with our wrapper, once, remembering the original for `unpatch_all`."""
+    restore_buried()
     original = owner.__dict__.get(name)
-    if original is None or _is_ours(original):
+    if original is None or isinstance(original, LlmtraceWrapper):
+        return  # absent, or patched by us already
+    ours = _our_wrapper(original)
+    if ours is not None:  # a bound form of ours that a foreign unwrap left: patch its function afresh
+        original = ours.__wrapped__
+    elif _is_ours(original):  # ours under a foreign wrapper: not again; restore once it is removed
+        if not any(e[:2] == (owner, name) for e in _buried):
+            _buried.append((owner, name, _ours_inside(original).__wrapped__))
         return
     setattr(owner, name, LlmtraceWrapper(original, wrapper))
     _patched.append((owner, name, original))
+
+
+# Patches under a foreign wrapper at unpatch time: once that wrapper is removed (it puts ours back),
+# ours is replaced by the original too, so it cannot come alive with another integration's enable().
+_buried: list[tuple[type, str, Any]] = []
 
 
 def unpatch_all() -> None:
     """Put every original back. A foreign wrapper stacked on ours stays; ours inside it is inert."""
     while _patched:
         owner, name, original = _patched.pop()
-        if isinstance(owner.__dict__.get(name), LlmtraceWrapper):
+        current = owner.__dict__.get(name)
+        if _our_wrapper(current) is not None:
             setattr(owner, name, original)
+        elif _is_ours(current):
+            _buried.append((owner, name, original))
+    restore_buried()
+
+
+def restore_buried() -> None:
+    """Originals back where a foreign wrapper that sat on ours has since been removed."""
+    for entry in list(_buried):
+        owner, name, original = entry
+        current = owner.__dict__.get(name)
+        if _our_wrapper(current) is not None:
+            setattr(owner, name, original)
+        if not _is_ours(owner.__dict__.get(name)):
+            _buried.remove(entry)
 
 
 @dataclass(slots=True)
@@ -111,7 +164,9 @@ class LLMCall:
     """One traced provider call: owns its span and ends it exactly once."""
 
     __slots__ = (
+        "adopted",
         "capture",
+        "claimed",
         "config",
         "ended",
         "estimate_input",
@@ -148,6 +203,8 @@ class LLMCall:
         self.config: Settings | None = None  # the settings the call started under (content capture)
         # Request attributes not yet on the span: stored together with the outcome's, in one go.
         self.pending: dict[str, Any] | None = None
+        self.adopted = False  # a provider call recording onto a framework's span (which ends it)
+        self.claimed = False  # a framework call whose span a provider call took over
 
     def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
         """Record `outcome` and end the span (no-op if it already ended)."""
@@ -170,7 +227,9 @@ class LLMCall:
                 _record_outcome(self, outcome, False)
             span.set_attribute(sc.ERROR_TYPE, type(exc).__name__)
             status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
+            if status is None:  # google-genai's APIError names it ``code``
+                status = getattr(exc, "code", None)
+            if isinstance(status, int) and 100 <= status <= 599:
                 span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
             span.set_status(Status(StatusCode.ERROR, str(exc)[:2048]))
         finally:
@@ -190,7 +249,8 @@ class LLMCall:
             if pending:
                 set_attributes(self.span, pending)
         finally:
-            self.span.end()
+            if not self.adopted:
+                self.span.end()
 
 
 @lru_cache(maxsize=64)
@@ -235,6 +295,36 @@ _SAMPLING_KEYS = (
 )
 
 
+def offer(call: LLMCall) -> None:
+    """Let the next provider call in this context record onto framework call ``call``'s span.
+
+    The list is replaced, never changed in place: a context copied earlier (a thread of a
+    ``batch``) keeps its own, so a provider call only ever claims a call offered in its context.
+    """
+    offered = _OFFERED.get() or []
+    _OFFERED.set([c for c in offered if not c.ended and not c.claimed] + [call])
+
+
+def withdraw(call: LLMCall) -> None:
+    """``call`` (offered) ends: no provider call may take it over any more."""
+    offered = _OFFERED.get()
+    if offered and call in offered:
+        _OFFERED.set([c for c in offered if c is not call])
+
+
+def _claim() -> LLMCall | None:
+    """The first call offered in this context that is still open, now claimed (at most once)."""
+    offered = _OFFERED.get()
+    if not offered:
+        return None
+    with _CLAIM_LOCK:
+        for call in offered:
+            if not call.ended and not call.claimed:
+                call.claimed = True
+                return call
+    return None
+
+
 def start_call(
     *,
     operation: str,
@@ -245,6 +335,8 @@ def start_call(
     capture: bool,
     estimate_input: Callable[[], int],
     config: Settings | None = None,
+    context: Context | None = None,
+    offerable: bool = False,
 ) -> LLMCall:
     """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front.
 
@@ -260,15 +352,46 @@ def start_call(
     if config is None:
         config = settings()
     name = f"{operation} {request_model}" if request_model else operation
-    tracer = runtime.tracer()
-    if runtime.samples_without_attributes(tracer):
+    framework = None if offerable else _claim()
+    if framework is not None:
+        return _adopt(
+            framework, name, provider, request_model, kind, attributes, capture, estimate_input, config
+        )
+    tracer = active.tracer()
+    if active.samples_without_attributes(tracer):
         # Our own sampler never reads attributes: they all go through the cheaper `set_attributes`.
-        span = tracer.start_span(name, kind=SpanKind.CLIENT)
+        span = tracer.start_span(name, context, kind=SpanKind.CLIENT)
     else:
         # Someone else's sampler may decide on the sampling-relevant ones: pass those at start.
         sampling = {key: attributes.pop(key) for key in _SAMPLING_KEYS if key in attributes}
-        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=sampling)
+        span = tracer.start_span(name, context, kind=SpanKind.CLIENT, attributes=sampling)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
+    call.pending = attributes
+    call.price_book = config.price_book
+    call.config = config
+    return call
+
+
+def _adopt(
+    framework: LLMCall,
+    name: str,
+    provider: str,
+    request_model: str,
+    kind: str,
+    attributes: dict[str, Any],
+    capture: bool,
+    estimate_input: Callable[[], int],
+    config: Settings,
+) -> LLMCall:
+    """A provider call on the framework's span: the framework's attributes first, the provider's
+    (exact usage, cost, response) over them when it ends; the framework still ends the span."""
+    span = framework.span
+    pending, framework.pending = framework.pending, None
+    if pending:
+        set_attributes(span, pending)
+    span.update_name(name)
+    call = LLMCall(span, provider, request_model, capture, estimate_input)
+    call.adopted = True
     call.pending = attributes
     call.price_book = config.price_book
     call.config = config

@@ -34,6 +34,18 @@ def chat_usage(usage: Any) -> TokenUsage | None:
     )
 
 
+def groq_usage(chunk: Any) -> TokenUsage | None:
+    """Groq's stream usage: ``x_groq.usage`` on the last chunk (an extra field, so a plain dict)."""
+    extra = getattr(chunk, "model_extra", None)
+    x_groq = extra.get("x_groq") if extra else None
+    usage = x_groq.get("usage") if isinstance(x_groq, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    return TokenUsage(
+        input=int(usage.get("prompt_tokens") or 0), output=int(usage.get("completion_tokens") or 0)
+    )
+
+
 def responses_usage(usage: Any) -> TokenUsage | None:
     """`ResponseUsage` -> TokenUsage."""
     if usage is None:
@@ -177,6 +189,7 @@ class ChatStream:
         "texts",
         "tools",
         "usage",
+        "vendor_usage",
     )
 
     def __init__(self, call: LLMCall, *, hide_usage: bool, text_mode: bool = False) -> None:
@@ -186,6 +199,7 @@ class ChatStream:
         self.id: str | None = None
         self.model: str | None = None
         self.usage: Any = None
+        self.vendor_usage: TokenUsage | None = None  # a compatible server's own usage field (Groq)
         self.texts: dict[int, list[str]] = {}  # choice index -> text deltas, joined once at the end
         self.text0: list[str] | None = None  # ``texts[0]``, once choice 0 has been seen (fast path)
         self.finish: dict[int, str] = {}
@@ -227,6 +241,8 @@ class ChatStream:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
+        elif self.usage is None and choices and choices[0].finish_reason:
+            self.vendor_usage = groq_usage(chunk)
         if not choices:
             return self.hide_usage and usage is not None
         for choice in choices:
@@ -263,7 +279,8 @@ class ChatStream:
                     slot["arguments"] += fn.arguments
 
     def outcome(self) -> Outcome:
-        out = Outcome(response_id=self.id, response_model=self.model, usage=chat_usage(self.usage))
+        usage = chat_usage(self.usage) or self.vendor_usage
+        out = Outcome(response_id=self.id, response_model=self.model, usage=usage)
         texts = {i: "".join(t) for i, t in self.texts.items()}
         chars = 0
         for text in texts.values():

@@ -88,12 +88,17 @@ def _handle(endpoint: Endpoint, call: LLMCall, result: Any, kwargs: dict[str, An
 
 
 def _handle_raw(endpoint: Endpoint, call: LLMCall, raw: Any, kwargs: dict[str, Any], is_async: bool) -> Any:
+    parse_is_async = inspect.iscoroutinefunction(getattr(raw, "parse", None))
     if not endpoint.is_stream(kwargs):
         body = _read_body(raw)
-        if body is not None:  # `with_raw_response`: the body is already read
+        if body is not None and not parse_is_async:
+            # `with_raw_response`, body already read: parse it as the caller will (the SDK caches
+            # the parsed object, so the caller's own ``parse()`` costs nothing more).
+            call.finish(endpoint.outcome(call, raw.parse()))
+            return raw
+        if body is not None:
             call.finish(endpoint.outcome_from_json(call, body))
             return raw
-    parse_is_async = inspect.iscoroutinefunction(getattr(raw, "parse", None))
     proxy_type = AsyncRawProxy if parse_is_async else SyncRawProxy
     return proxy_type(raw, endpoint, call, kwargs, is_async)
 

@@ -21,7 +21,7 @@ from typing import Any
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import settings
 from llmtrace._internal.content import capture_json
-from llmtrace.integrations._anthropic_native import silence
+from llmtrace.integrations._anthropic_native import disable_native_tracing, restore_native_tracing, silence
 from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
@@ -407,3 +407,12 @@ def instrument(module: Any = None) -> None:
     """Patch the anthropic SDK (called by the registry once ``anthropic`` is imported)."""
     for owner, name, wrapper in _targets():
         patch(owner, name, wrapper)
+
+
+def on_enable() -> None:
+    """Before any client exists: keep the SDK's own span out (see ``_anthropic_native``)."""
+    disable_native_tracing()
+
+
+def on_disable() -> None:
+    restore_native_tracing()

@@ -3,13 +3,17 @@
 Patched methods (class attributes, so clients created before ``instrument()`` are traced too):
 ``chat.completions.create/parse`` (``.stream()`` goes through ``create``), ``responses.create/parse``
 (``.stream()`` goes through ``create``), ``embeddings.create``, ``completions.create``. The
-provider comes from the client's base URL (``azure``, ``openrouter``, ... else ``openai``).
+provider comes from the client's base URL (``azure.ai.openai``, ``groq``, ``deepseek``,
+``together``, ``openrouter``, ``ollama``, ``vllm``, ... else ``openai``): an OpenAI-compatible
+server reached with ``base_url`` is recorded and priced as itself.
 
 Stream usage: OpenAI reports usage on chat/completions streams only when asked
-(``stream_options.include_usage``). With ``openai_stream_usage`` on (``LLMTRACE_OPENAI_STREAM_USAGE``),
-llmtrace asks for it when the caller did not, for ``api.openai.com`` only (other endpoints may
-reject the option), and hides the extra usage-only chunk from the caller. Otherwise usage is
-estimated (``llmtrace.usage.source=estimated``).
+(``stream_options.include_usage``); compatible servers send it on the last chunk (Together,
+DeepSeek, OpenRouter), as ``x_groq.usage`` (Groq) or, like OpenAI, when asked (vLLM, Ollama).
+Whatever the server sends is recorded. With ``openai_stream_usage`` on
+(``LLMTRACE_OPENAI_STREAM_USAGE``), llmtrace asks for it when the caller did not, of the servers
+known to accept the option (`_ACCEPT_STREAM_USAGE`), and hides the extra usage-only chunk from
+the caller. Otherwise usage is estimated (``llmtrace.usage.source=estimated``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from llmtrace.integrations._streams import StreamHandler
 from llmtrace.integrations._wrappers import Endpoint, async_wrapper, sync_wrapper
 
 PROVIDER = "openai"
+# Servers that accept ``stream_options.include_usage`` (others, e.g. older Azure API versions, may
+# reject a request that carries it).
+_ACCEPT_STREAM_USAGE = frozenset({PROVIDER, "deepseek", "groq", "together", "fireworks", "vllm", "ollama"})
 
 # Numeric request parameters -> attribute. The max-token family is read in `_rare_request_attrs`.
 _NUMERIC = {
@@ -281,7 +288,7 @@ class _OpenAIEndpoint(Endpoint):
 
     def adjust(self, kwargs: dict[str, Any], provider: str, stream_usage: bool) -> bool:
         """Ask a stream for usage when configured (see module docstring); True if we did."""
-        if not (stream_usage and provider == PROVIDER and kwargs.get("stream") is True):
+        if not (stream_usage and provider in _ACCEPT_STREAM_USAGE and kwargs.get("stream") is True):
             return False
         options = kwargs.get("stream_options")
         options = dict(options) if isinstance(options, dict) else {}

@@ -11,7 +11,7 @@ from llmtrace.integrations._common import endpoint_facts, set_attributes
 
 def test_endpoint_facts() -> None:
     assert endpoint_facts("https://acme.openai.azure.com/openai/", "openai") == (
-        "azure",
+        "azure.ai.openai",
         {"server.address": "acme.openai.azure.com", "server.port": 443},
     )
     assert endpoint_facts("http://127.0.0.1:8000/v1", "openai") == (

@@ -407,7 +407,7 @@ async def test_legacy_completions(cap: CapturedSpans, is_async: bool) -> None:
 
 
 @pytest.mark.parametrize("is_async", [False, True])
-async def test_azure_client_is_provider_azure(cap: CapturedSpans, is_async: bool) -> None:
+async def test_azure_client_is_provider_azure_ai_openai(cap: CapturedSpans, is_async: bool) -> None:
     server = FakeServer()
     server.json("/chat/completions", p.chat(model="gpt-4o-2024-08-06"))
     cls = openai.AsyncAzureOpenAI if is_async else openai.AzureOpenAI
@@ -421,7 +421,7 @@ async def test_azure_client_is_provider_azure(cap: CapturedSpans, is_async: bool
     )
     await resolve(azure.chat.completions.create(model="my-deployment", messages=MESSAGES))
     values = attrs(cap.spans()[0])
-    assert values["gen_ai.provider.name"] == "azure"
+    assert values["gen_ai.provider.name"] == "azure.ai.openai"
     assert values["server.address"] == "acme.openai.azure.com"
     assert values["gen_ai.request.model"] == "my-deployment"
     assert "llmtrace.cost.usd" in values  # priced by the response model (the deployment name is unknown)

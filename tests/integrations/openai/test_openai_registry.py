@@ -119,6 +119,14 @@ def test_official_instrumentation_on_top_of_ours_then_reinstrument(server: FakeS
             assert len(cap.spans()) == 1
     finally:
         instrumentor.uninstrument()
+    # Their unwrap put (a bound form of) our wrapper back; the next enable/disable removes it, so
+    # it cannot come alive when only another integration is enabled.
+    integrations.disable_all()
+    assert not isinstance(Completions.__dict__["create"], _common.LlmtraceWrapper)
+    assert getattr(Completions.__dict__["create"], "_self_parent", None) is None
+    with llmtrace.testing.capture(providers=["anthropic"]) as cap:
+        client(server, False).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert cap.spans() == []
 
 
 def test_unknown_and_missing_providers() -> None:

@@ -1,0 +1,371 @@
+"""Per-call overhead of llmtrace on LangChain and google-genai, next to OpenInference and OpenLLMetry.
+
+The method of ``overhead.py``, for two more libraries: every round is a fresh worker process with
+one real client talking to an in-process fake endpoint (httpx2 ``MockTransport``); inside it the
+variants take turns in short blocks of calls in rotating order, each switched on before its block
+and off after it (outside the timing), so all share one process, one client and one stretch of
+machine time. Reported per library and mode: medians of wall and process-CPU time per call, the
+time each instrumentation adds over ``none``, and llmtrace's added time as a fraction of each
+peer's (goal: at most 0.5).
+
+- ``langchain``: ``ChatOpenAI`` (langchain-openai over the real openai client) ``invoke`` and
+  ``stream`` (50 chunks). llmtrace: ``instrument(providers=["langchain", "openai"])`` — one LLM
+  span with the provider's usage; OpenInference ``LangChainInstrumentor``; OpenLLMetry
+  ``LangchainInstrumentor``.
+- ``google_genai``: ``client.models.generate_content`` and ``generate_content_stream`` (50
+  chunks). llmtrace ``providers=["google_genai"]``; OpenInference ``GoogleGenAIInstrumentor``;
+  OpenLLMetry ``GoogleGenerativeAiInstrumentor``.
+
+All record content (llmtrace ``capture_content=True`` with cost; OpenInference and OpenLLMetry by
+default) of ~1.5 KB of messages per call and export to an in-memory exporter through their normal
+pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others). OpenLLMetry cannot
+be switched off again (see ``_worker``), so its blocks come after the rotation of the others.
+
+Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+LIBRARIES = ("langchain", "google_genai")
+VARIANTS = ("none", "llmtrace", "openinference", "openllmetry")
+PEERS = ("openinference", "openllmetry")
+MODES = ("nonstream", "stream50")
+# ~1.5 KB of message content per call, as a realistic span carries.
+SYSTEM = "You are a careful assistant. Answer in one short paragraph. " * 6
+QUESTION = "Summarise the following notes for a busy reader: " + "the quarterly numbers moved a little; " * 28
+ANSWER_WORDS = [f"word{i} " for i in range(48)]
+
+
+def _openai_transport() -> Any:
+    import httpx2
+
+    base = {"id": "chatcmpl-bench", "created": 1, "model": "gpt-4o-mini-2024-07-18"}
+    completion = {
+        **base,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "".join(ANSWER_WORDS)},
+            }
+        ],
+        "usage": {"prompt_tokens": 380, "completion_tokens": 96, "total_tokens": 476},
+    }
+    chunk = {**base, "object": "chat.completion.chunk"}
+    events = [
+        {
+            **chunk,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
+    events += [
+        {**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
+        for w in ANSWER_WORDS
+    ]
+    events.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events.append({**chunk, "choices": [], "usage": completion["usage"]})
+    body = ("".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n").encode()
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if b'"stream":true' in request.content or b'"stream": true' in request.content:
+            return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, json=completion)
+
+    return httpx2.MockTransport(handler)
+
+
+def _gemini_transport() -> Any:
+    import httpx2
+
+    def response(parts: list[str], candidates: int, finish: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {
+            "index": 0,
+            "content": {"role": "model", "parts": [{"text": p} for p in parts]},
+        }
+        if finish:
+            candidate["finishReason"] = "STOP"
+        return {
+            "candidates": [candidate],
+            "usageMetadata": {
+                "promptTokenCount": 380,
+                "candidatesTokenCount": candidates,
+                "totalTokenCount": 380 + candidates,
+            },
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "bench",
+        }
+
+    whole = response(["".join(ANSWER_WORDS)], 96, True)
+    chunks = [response([w], 2 * (i + 1), i == len(ANSWER_WORDS) - 1) for i, w in enumerate(ANSWER_WORDS)]
+    body = "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks).encode()
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith(":streamGenerateContent"):
+            return httpx2.Response(200, content=body, headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, json=whole)
+
+    return httpx2.MockTransport(handler)
+
+
+def _workload(library: str) -> Callable[[str], None]:
+    """One call of ``library`` in ``mode``, through a client built once."""
+    import httpx2
+
+    if library == "langchain":
+        from langchain_core.messages import HumanMessage, SystemMessage
+        from langchain_openai import ChatOpenAI
+
+        model = ChatOpenAI(
+            model="gpt-4o-mini",
+            api_key="sk-bench",
+            max_retries=0,
+            temperature=0.2,
+            http_client=httpx2.Client(transport=_openai_transport()),
+        )
+        messages = [SystemMessage(SYSTEM), HumanMessage(QUESTION)]
+
+        def call_langchain(mode: str) -> None:
+            if mode == "nonstream":
+                model.invoke(messages)
+            else:
+                for _ in model.stream(messages):
+                    pass
+
+        return call_langchain
+
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key="bench",
+        http_options=types.HttpOptions(httpx_client=httpx2.Client(transport=_gemini_transport())),
+    )
+    config = types.GenerateContentConfig(system_instruction=SYSTEM, temperature=0.2)
+
+    def call_genai(mode: str) -> None:
+        if mode == "nonstream":
+            client.models.generate_content(model="gemini-2.5-flash", contents=QUESTION, config=config)
+        else:
+            for _ in client.models.generate_content_stream(
+                model="gemini-2.5-flash", contents=QUESTION, config=config
+            ):
+                pass
+
+    return call_genai
+
+
+class _Variants:
+    """The four variants of one library inside one worker (see ``overhead._Variants``)."""
+
+    def __init__(self, library: str) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        import llmtrace
+
+        os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
+        self.exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=65536))
+        if library == "langchain":
+            from openinference.instrumentation.langchain import LangChainInstrumentor
+            from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+
+            openinference: Any = LangChainInstrumentor()
+            openllmetry: Any = LangchainInstrumentor()
+            ours = ["langchain", "openai"]
+        else:
+            from openinference.instrumentation.google_genai import GoogleGenAIInstrumentor
+            from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
+
+            openinference = GoogleGenAIInstrumentor()
+            openllmetry = GoogleGenerativeAiInstrumentor()
+            ours = ["google_genai"]
+
+        def on_llmtrace() -> None:
+            llmtrace.instrument(
+                exporter=self.exporter,
+                service_name="bench",
+                capture_content=True,
+                queue_size=65536,
+                providers=ours,
+            )
+
+        def off_llmtrace() -> None:
+            llmtrace.flush()
+            llmtrace.uninstrument()
+
+        def peer(instrumentor: Any) -> tuple[Callable[[], object], Callable[[], object]]:
+            def off() -> None:
+                provider.force_flush()
+                instrumentor.uninstrument()
+
+            return (lambda: instrumentor.instrument(tracer_provider=provider)), off
+
+        self.switches: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+            "none": (lambda: None, lambda: None),
+            "llmtrace": (on_llmtrace, off_llmtrace),
+            "openinference": peer(openinference),
+            "openllmetry": peer(openllmetry),
+        }
+        self.library = library
+
+    def block(self, variant: str, mode: str, calls: int) -> dict[str, Any]:
+        on, off = self.switches[variant]
+        on()
+        # A client per block, made after switching on: the openai SDK caches ``with_raw_response``
+        # bindings (which langchain-openai uses) on first use, so a client used before a variant was
+        # switched on would keep calling past that variant's patch, as in any app.
+        call = _workload(self.library)
+        wall: list[int] = []
+        cpu: list[int] = []
+        cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
+        for _ in range(calls):
+            c0 = cpu_now()
+            w0 = wall_now()
+            call(mode)
+            wall.append(wall_now() - w0)
+            cpu.append(cpu_now() - c0)
+        c0 = cpu_now()
+        off()
+        export = cpu_now() - c0
+        spans = len(self.exporter.get_finished_spans())
+        self.exporter.clear()
+        return {"wall": wall, "cpu": cpu, "export": export, "spans": spans}
+
+
+def _worker(library: str, blocks: int, calls: int) -> None:
+    """One round. OpenLLMetry's ``uninstrument()`` leaves its LangChain handler in place (its spans
+    keep coming), so it cannot take turns: its blocks run last, after every rotation of the others,
+    against the same process's ``none`` blocks."""
+    variants = _Variants(library)
+    rotating = tuple(v for v in VARIANTS if v != "openllmetry")
+    for mode in MODES:  # warm-up: imports, caches, first price lookup
+        for variant in rotating:
+            variants.block(variant, mode, 10)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {m: {v: [] for v in VARIANTS} for m in MODES}
+    for mode in MODES:
+        for b in range(blocks):
+            shift = b % len(rotating)
+            for variant in rotating[shift:] + rotating[:shift]:  # rotate who goes first
+                results[mode][variant].append(variants.block(variant, mode, calls))
+    for mode in MODES:
+        variants.block("openllmetry", mode, 10)  # its warm-up
+        for _ in range(blocks):
+            results[mode]["openllmetry"].append(variants.block("openllmetry", mode, calls))
+    print(json.dumps(results), flush=True)
+
+
+def _round(library: str, blocks: int, calls: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    argv = [sys.executable, __file__, "--worker", library, "--blocks", str(blocks), "--calls", str(calls)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed: {out.stderr.strip()[-2000:]}")
+    result: dict[str, dict[str, list[dict[str, Any]]]] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
+def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict[str, Any]:
+    def calls(r: dict[str, list[dict[str, Any]]], v: str) -> list[int]:
+        return [x for block in r[v] for x in block[metric]]
+
+    med = {v: statistics.median(x for r in rounds for x in calls(r, v)) / 1000 for v in VARIANTS}
+    added = {v: med[v] - med["none"] for v in VARIANTS if v != "none"}
+    ratios = {p: round(added["llmtrace"] / added[p], 3) if added[p] > 0 else None for p in PEERS}
+
+    def round_ratio(r: dict[str, list[dict[str, Any]]], peer: str) -> float | None:
+        base = statistics.median(calls(r, "none"))
+        ours, theirs = (
+            statistics.median(calls(r, "llmtrace")) - base,
+            statistics.median(calls(r, peer)) - base,
+        )
+        return round(ours / theirs, 3) if theirs > 0 else None  # a peer lost in the noise has no ratio
+
+    per_round = {p: [round_ratio(r, p) for r in rounds] for p in PEERS}
+    return {
+        "median_us": {v: round(med[v], 1) for v in VARIANTS},
+        "added_us": {v: round(a, 1) for v, a in added.items()},
+        "llmtrace_vs": ratios,
+        "round_ratios": per_round,
+        "goal_met": all(r is not None and r <= 0.5 for r in ratios.values()),
+    }
+
+
+def main(
+    rounds: int = 3, blocks: int = 20, calls: int = 10, libraries: tuple[str, ...] = LIBRARIES
+) -> dict[str, Any]:
+    """Medians (µs) per library, mode and variant, added time over ``none``, llmtrace's ratio to each peer."""
+    results: dict[str, Any] = {"rounds": rounds, "blocks_per_round": blocks, "calls_per_block": calls}
+    for library in libraries:
+        by_round = [_round(library, blocks, calls) for _ in range(rounds)]
+        results[library] = {}
+        for mode in MODES:
+            per_mode = [r[mode] for r in by_round]
+            blocks_of = {v: [b for r in per_mode for b in r[v]] for v in VARIANTS}
+            n = {v: sum(len(b["cpu"]) for b in blocks_of[v]) for v in VARIANTS}
+            mean_cpu = {
+                v: sum(sum(b["cpu"]) + b["export"] for b in blocks_of[v]) / n[v] / 1000 for v in VARIANTS
+            }
+            results[library][mode] = {
+                "n_per_variant": n["none"],
+                "spans_per_call": {
+                    v: round(sum(b["spans"] for b in blocks_of[v]) / n[v], 2) for v in VARIANTS
+                },
+                "wall": _summary(per_mode, "wall"),
+                "cpu": _summary(per_mode, "cpu"),
+                "mean_cpu_with_export_added_us": {
+                    v: round(mean_cpu[v] - mean_cpu["none"], 1) for v in VARIANTS if v != "none"
+                },
+            }
+    return results
+
+
+def print_results(results: dict[str, Any]) -> None:
+    print(
+        f"framework overhead per call: {results['rounds']} rounds x {results['blocks_per_round']} rotations"
+        f" x {results['calls_per_block']} calls per variant and mode"
+    )
+    for library in LIBRARIES:
+        if library not in results:
+            continue
+        for mode in MODES:
+            r = results[library][mode]
+            for label in ("wall", "cpu"):
+                s = r[label]
+                m, a = s["median_us"], s["added_us"]
+                print(
+                    f"  {library:12s} {mode:9s} {label:4s} none {m['none']:8.1f} µs | "
+                    + " | ".join(f"{v} +{a[v]:.1f}" for v in VARIANTS if v != "none")
+                    + f" | llmtrace/peer {s['llmtrace_vs']} (per round {s['round_ratios']})"
+                    + f" | goal (<= 0.5) {'met' if s['goal_met'] else 'NOT met'}"
+                )
+            print(
+                f"  {library:12s} {mode:9s} spans/call {r['spans_per_call']} | mean CPU incl. export added"
+                f" {r['mean_cpu_with_export_added_us']} µs"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=20, help="rotations of the variants per round")
+    parser.add_argument("--calls", type=int, default=10, help="calls per variant per rotation")
+    parser.add_argument("--only", choices=LIBRARIES, help="one library")
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.blocks, args.calls)
+    else:
+        print_results(main(args.rounds, args.blocks, args.calls, (args.only,) if args.only else LIBRARIES))

@@ -1,0 +1,385 @@
+"""Amazon Bedrock integration: boto3 ``bedrock-runtime`` ``converse``, ``converse_stream`` and ``invoke_model``.
+
+boto3 builds its client classes at run time, so the one place every client goes through is
+patched: ``botocore.client.BaseClient._make_api_call``, for the ``bedrock-runtime`` service only
+(any other AWS call passes straight through after one string comparison).
+
+Provider ``aws.bedrock``; the model is the ``modelId`` (a foundation model id such as
+``anthropic.claude-3-haiku-20240307-v1:0`` or a cross-region profile ``us.anthropic...``), priced
+by genai-prices under ``aws``. Token semantics: Converse's ``inputTokens`` excludes the cache, so
+input is ``inputTokens + cacheReadInputTokens + cacheWriteInputTokens`` (cache reads and writes
+recorded as their subsets). ``converse_stream``'s event stream is wrapped (the caller iterates it
+as before); usage comes from its ``metadata`` event. ``invoke_model`` bodies are read per model
+family — Anthropic (Messages API), Meta Llama, Amazon Titan Text — and handed back to the caller
+as an unread body with the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+from llmtrace._internal import semconv as sc
+from llmtrace._internal.config import settings
+from llmtrace._internal.content import capture_json
+from llmtrace._internal.guard import internal_error
+from llmtrace.integrations._common import (
+    LLMCall,
+    Outcome,
+    TokenUsage,
+    endpoint_facts,
+    patch,
+    should_trace,
+    start_call,
+)
+from llmtrace.integrations._streams import SyncStreamProxy
+from llmtrace.integrations._wrappers import Endpoint, _attach, _detach, _fail
+
+PROVIDER = "aws.bedrock"
+SERVICE = "bedrock-runtime"
+_OPERATIONS = {"Converse": False, "ConverseStream": True, "InvokeModel": False}
+_INFERENCE = (
+    ("maxTokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("topP", sc.GEN_AI_REQUEST_TOP_P),
+)
+# invoke_model request bodies: field -> attribute, across the model families' own names.
+_BODY_PARAMS = (
+    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_gen_len", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("maxTokenCount", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("topP", sc.GEN_AI_REQUEST_TOP_P),
+    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
+)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _converse_parts(content: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for block in content or ():
+        if "text" in block:
+            out.append({"type": "text", "content": block["text"]})
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            out.append(
+                {
+                    "type": "tool_call",
+                    "id": use.get("toolUseId"),
+                    "name": use.get("name"),
+                    "arguments": use.get("input"),
+                }
+            )
+        elif "toolResult" in block:
+            result = block["toolResult"]
+            out.append(
+                {
+                    "type": "tool_call_response",
+                    "id": result.get("toolUseId"),
+                    "response": result.get("content"),
+                }
+            )
+        elif "reasoningContent" in block:
+            text = ((block["reasoningContent"] or {}).get("reasoningText") or {}).get("text", "")
+            out.append({"type": "reasoning", "content": text})
+        else:
+            out.append({"type": next(iter(block), "blob")})
+    return out
+
+
+def converse_usage(usage: Any) -> TokenUsage | None:
+    if not isinstance(usage, dict):
+        return None
+    cached = int(usage.get("cacheReadInputTokens") or 0)
+    written = int(usage.get("cacheWriteInputTokens") or 0)
+    return TokenUsage(
+        input=int(usage.get("inputTokens") or 0) + cached + written,
+        output=int(usage.get("outputTokens") or 0),
+        cached=cached,
+        cache_write=written,
+    )
+
+
+def _finish(
+    call: LLMCall, parts: list[dict[str, Any]], reason: str | None, usage: TokenUsage | None
+) -> Outcome:
+    out = Outcome(usage=usage, finish_reasons=[reason or "error"])
+    out.tool_calls = [
+        {"id": p["id"], "name": p["name"], "arguments": p["arguments"]}
+        for p in parts
+        if p["type"] == "tool_call"
+    ]
+    out.output_chars = sum(len(p["content"]) for p in parts if p["type"] == "text") + sum(
+        len(json.dumps(t["arguments"])) for t in out.tool_calls if t["arguments"] is not None
+    )
+    if call.capture:
+        out.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason or "error"}]
+    return out
+
+
+class _Request(Endpoint):
+    """A Bedrock operation: start from the API parameters; outcomes per operation below."""
+
+    where = "bedrock"
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
+        _, facts = endpoint_facts(str(instance.meta.endpoint_url), PROVIDER)
+        attrs = dict(facts)
+        config = settings()
+        capture = config.capture_content
+        if self.operation == "InvokeModel":
+            body = _json_body(kwargs.get("body"))
+            for key, name in _BODY_PARAMS:
+                value = body.get(key, (body.get("textGenerationConfig") or {}).get(key))
+                if _number(value):
+                    attrs[name] = value
+            if capture:
+                attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_body_messages(body), config)
+                if isinstance(body.get("system"), str):
+                    attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(
+                        [{"type": "text", "content": body["system"]}], config
+                    )
+        else:
+            inference = kwargs.get("inferenceConfig") or {}
+            for key, name in _INFERENCE:
+                if _number(inference.get(key)):
+                    attrs[name] = inference[key]
+            if inference.get("stopSequences"):
+                attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in inference["stopSequences"]]
+            if self.operation == "ConverseStream":
+                attrs[sc.GEN_AI_REQUEST_STREAM] = True
+            if capture:
+                system = [
+                    {"type": "text", "content": s["text"]} for s in kwargs.get("system") or () if "text" in s
+                ]
+                if system:
+                    attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
+                messages = [
+                    {"role": m.get("role", "user"), "parts": _converse_parts(m.get("content"))}
+                    for m in kwargs.get("messages") or ()
+                ]
+                attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(messages, config)
+                tools = (kwargs.get("toolConfig") or {}).get("tools")
+                if tools:
+                    attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
+        model = kwargs.get("modelId")
+        return start_call(
+            operation=sc.OP_CHAT,
+            provider=PROVIDER,
+            request_model=model if isinstance(model, str) else "",
+            kind=sc.KIND_LLM,
+            attributes=attrs,
+            capture=capture,
+            estimate_input=lambda: len(
+                json.dumps(kwargs.get("messages") or _json_body(kwargs.get("body")), default=str)
+            ),
+            config=config,
+        )
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        if self.operation == "InvokeModel":
+            return _invoke_outcome(call, result)
+        message = ((result.get("output") or {}).get("message")) or {}
+        return _finish(
+            call,
+            _converse_parts(message.get("content")),
+            result.get("stopReason"),
+            converse_usage(result.get("usage")),
+        )
+
+
+def _json_body(body: Any) -> dict[str, Any]:
+    if isinstance(body, bytes | str):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _body_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request of an Anthropic (``messages``), Llama (``prompt``) or Titan (``inputText``) body."""
+    if isinstance(body.get("messages"), list):
+        out = []
+        for message in body["messages"]:
+            content = message.get("content")
+            parts = (
+                [{"type": "text", "content": content}]
+                if isinstance(content, str)
+                else [
+                    {"type": "text", "content": b.get("text", "")}
+                    for b in content or ()
+                    if b.get("type") == "text"
+                ]
+            )
+            out.append({"role": message.get("role", "user"), "parts": parts})
+        return out
+    prompt = body.get("prompt") or body.get("inputText")
+    return [{"role": "user", "parts": [{"type": "text", "content": str(prompt)}]}] if prompt else []
+
+
+def _invoke_outcome(call: LLMCall, result: Any) -> Outcome:
+    """Read (and put back) an ``invoke_model`` body: Anthropic, Llama or Titan shapes."""
+    raw = result["body"].read()
+    result["body"] = _body(raw)
+    body = _json_body(raw)
+    if "content" in body and "usage" in body:  # Anthropic Messages API
+        usage = body["usage"] or {}
+        cached = int(usage.get("cache_read_input_tokens") or 0)
+        written = int(usage.get("cache_creation_input_tokens") or 0)
+        tokens = TokenUsage(
+            input=int(usage.get("input_tokens") or 0) + cached + written,
+            output=int(usage.get("output_tokens") or 0),
+            cached=cached,
+            cache_write=written,
+        )
+        parts: list[dict[str, Any]] = []
+        for block in body.get("content") or ():
+            if block.get("type") == "text":
+                parts.append({"type": "text", "content": block.get("text", "")})
+            elif block.get("type") == "tool_use":
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": block.get("id"),
+                        "name": block.get("name"),
+                        "arguments": block.get("input"),
+                    }
+                )
+        out = _finish(call, parts, body.get("stop_reason"), tokens)
+        out.response_id = body.get("id")
+        out.response_model = body.get("model")
+        return out
+    if "generation" in body:  # Meta Llama
+        tokens = TokenUsage(
+            input=int(body.get("prompt_token_count") or 0),
+            output=int(body.get("generation_token_count") or 0),
+        )
+        return _finish(
+            call, [{"type": "text", "content": str(body["generation"])}], body.get("stop_reason"), tokens
+        )
+    if "results" in body:  # Amazon Titan Text
+        first = (body.get("results") or [{}])[0]
+        tokens = TokenUsage(
+            input=int(body.get("inputTextTokenCount") or 0), output=int(first.get("tokenCount") or 0)
+        )
+        text = [{"type": "text", "content": str(first.get("outputText") or "")}]
+        return _finish(call, text, first.get("completionReason"), tokens)
+    return Outcome(output_chars=len(raw))
+
+
+def _body(raw: bytes) -> Any:
+    """An unread body with ``raw``'s bytes, for the caller (botocore's own type)."""
+    from botocore.response import StreamingBody
+
+    return StreamingBody(io.BytesIO(raw), len(raw))
+
+
+class _ConverseStream:
+    """Accumulates ``converse_stream`` events (dicts keyed by event type)."""
+
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.reason: str | None = None
+        self.usage: TokenUsage | None = None
+
+    def on_chunk(self, event: Any) -> bool:
+        if "contentBlockDelta" in event:
+            delta = event["contentBlockDelta"]
+            index = delta.get("contentBlockIndex", 0)
+            body = delta.get("delta") or {}
+            block = self.blocks.setdefault(index, {"text": "", "tool": None, "input": ""})
+            if "text" in body:
+                block["text"] += body["text"]
+                if body["text"] and not self.call.first_content_ns:
+                    self.call.first_content_ns = time.perf_counter_ns()
+            elif "toolUse" in body:
+                block["input"] += body["toolUse"].get("input", "")
+        elif "contentBlockStart" in event:
+            start = event["contentBlockStart"]
+            tool = (start.get("start") or {}).get("toolUse")
+            if tool:
+                self.blocks[start.get("contentBlockIndex", 0)] = {"text": "", "tool": tool, "input": ""}
+        elif "messageStop" in event:
+            self.reason = event["messageStop"].get("stopReason")
+        elif "metadata" in event:
+            self.usage = converse_usage(event["metadata"].get("usage"))
+        return False
+
+    def outcome(self) -> Outcome:
+        parts: list[dict[str, Any]] = []
+        for index in sorted(self.blocks):
+            block = self.blocks[index]
+            if block["tool"]:
+                try:
+                    arguments: Any = json.loads(block["input"] or "{}")
+                except ValueError:
+                    arguments = block["input"]
+                tool = block["tool"]
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": tool.get("toolUseId"),
+                        "name": tool.get("name"),
+                        "arguments": arguments,
+                    }
+                )
+            elif block["text"]:
+                parts.append({"type": "text", "content": block["text"]})
+        return _finish(self.call, parts, self.reason, self.usage)
+
+
+_ENDPOINTS = {name: _Request(name) for name in _OPERATIONS}
+
+
+def _make_api_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    operation = args[0] if args else kwargs.get("operation_name")
+    endpoint = _ENDPOINTS.get(operation) if isinstance(operation, str) else None
+    if endpoint is None or not should_trace() or instance.meta.service_model.service_name != SERVICE:
+        return wrapped(*args, **kwargs)
+    params = args[1] if len(args) > 1 else kwargs.get("api_params") or {}
+    try:
+        call = endpoint.start(instance, params)
+    except Exception as exc:
+        internal_error("bedrock.start", exc)
+        return wrapped(*args, **kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    tokens = _attach(call)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int):  # botocore's ClientError carries it in its response
+            call.span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
+        _fail(call, exc)
+        raise
+    finally:
+        _detach(tokens)
+    try:
+        if endpoint.operation == "ConverseStream":
+            result["stream"] = SyncStreamProxy(result["stream"], call, _ConverseStream(call))
+        else:
+            call.finish(endpoint.outcome(call, result))
+    except Exception as exc:
+        call.end_quietly()
+        internal_error("bedrock.result", exc)
+    return result
+
+
+def instrument() -> None:
+    """Patch botocore's API call path (called once ``boto3`` is imported)."""
+    from botocore.client import BaseClient
+
+    patch(BaseClient, "_make_api_call", _make_api_call)

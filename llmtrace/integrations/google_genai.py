@@ -1,0 +1,326 @@
+"""google-genai integration: ``generate_content`` and its stream, sync and async, and so chats.
+
+Patched: ``Models._generate_content`` / ``_generate_content_stream`` and their ``AsyncModels``
+twins, the methods that make one HTTP request each. The public ``generate_content`` loops over
+them for automatic function calling and continuations, and ``chats`` send through it, so every
+model request is one span (an AFC turn with two model calls is two spans, each with its usage).
+
+Provider: ``gcp.vertex_ai`` for a Vertex AI client, else ``gcp.gemini``. Token semantics: Gemini's
+``prompt_token_count`` includes cached tokens (``cached_content_token_count``) and tool-use prompt
+tokens are added to input; ``candidates_token_count`` excludes thinking, so output is candidates
+plus ``thoughts_token_count`` and the thoughts are the reasoning subset (OTel meaning, and how
+Google bills them: at the output rate). Stream chunks carry cumulative usage: the last wins.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from llmtrace._internal import semconv as sc
+from llmtrace._internal.config import settings
+from llmtrace._internal.content import capture_json
+from llmtrace.integrations._common import (
+    LLMCall,
+    Outcome,
+    TokenUsage,
+    endpoint_facts,
+    patch,
+    start_call,
+    text_chars,
+)
+from llmtrace.integrations._streams import StreamHandler
+from llmtrace.integrations._wrappers import Endpoint, async_wrapper, sync_wrapper
+
+GEMINI = "gcp.gemini"
+VERTEX = "gcp.vertex_ai"
+_DEFAULT_BASE = {
+    GEMINI: "https://generativelanguage.googleapis.com/",
+    VERTEX: "https://aiplatform.googleapis.com/",
+}
+
+# GenerateContentConfig field -> attribute (numbers only).
+_NUMERIC = (
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
+    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("seed", sc.GEN_AI_REQUEST_SEED),
+    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+)
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of a pydantic model or of the equivalent dict (the SDK accepts both everywhere)."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _provider(instance: Any) -> tuple[str, dict[str, Any]]:
+    api = instance._api_client
+    provider = VERTEX if getattr(api, "vertexai", False) else GEMINI
+    base = _get(getattr(api, "_http_options", None), "base_url") or _DEFAULT_BASE[provider]
+    return provider, dict(endpoint_facts(str(base), provider)[1])
+
+
+def _model_name(model: Any) -> str:
+    if not isinstance(model, str):
+        return ""
+    # "models/gemini-2.5-flash", "publishers/google/models/gemini-2.5-flash", full resource names
+    return model.rsplit("/models/", 1)[-1].removeprefix("models/")
+
+
+def _part(part: Any) -> dict[str, Any] | None:
+    """One Part (object or dict) in the OTel GenAI message-part schema."""
+    if isinstance(part, str):
+        return {"type": "text", "content": part}
+    text = _get(part, "text")
+    if text is not None:
+        kind = "reasoning" if _get(part, "thought") else "text"
+        return {"type": kind, "content": text}
+    call = _get(part, "function_call")
+    if call is not None:
+        return {
+            "type": "tool_call",
+            "id": _get(call, "id"),
+            "name": _get(call, "name"),
+            "arguments": _get(call, "args"),
+        }
+    result = _get(part, "function_response")
+    if result is not None:
+        return {"type": "tool_call_response", "id": _get(result, "id"), "response": _get(result, "response")}
+    blob = _get(part, "inline_data") or _get(part, "file_data")
+    if blob is not None:
+        return {"type": "blob", "mime_type": _get(blob, "mime_type")}
+    return None
+
+
+def _parts(value: Any) -> list[dict[str, Any]]:
+    items = value if isinstance(value, list | tuple) else [value]
+    return [p for p in (_part(item) for item in items) if p is not None]
+
+
+def _messages(contents: Any) -> list[dict[str, Any]]:
+    """``contents`` (a string, a list of strings/Parts, Content objects or dicts) as OTel messages."""
+    if contents is None:
+        return []
+    items = contents if isinstance(contents, list | tuple) else [contents]
+    messages: list[dict[str, Any]] = []
+    loose: list[Any] = []  # strings and Parts without a Content: one user message, as the SDK does
+    for item in items:
+        role = None if isinstance(item, str) else _get(item, "role")
+        parts = None if isinstance(item, str) else _get(item, "parts")
+        if parts is None:
+            loose.append(item)
+            continue
+        messages.append({"role": "assistant" if role == "model" else role or "user", "parts": _parts(parts)})
+    if loose:
+        messages.insert(0, {"role": "user", "parts": _parts(loose)})
+    return messages
+
+
+def usage_of(metadata: Any) -> TokenUsage | None:
+    """``usage_metadata`` -> TokenUsage with OTel semantics (see the module docstring)."""
+    if metadata is None:
+        return None
+    prompt = _get(metadata, "prompt_token_count") or 0
+    tool_prompt = _get(metadata, "tool_use_prompt_token_count") or 0
+    candidates = _get(metadata, "candidates_token_count") or 0
+    thoughts = _get(metadata, "thoughts_token_count") or 0
+    if not (prompt or candidates or thoughts or _get(metadata, "total_token_count")):
+        return None
+    return TokenUsage(
+        input=prompt + tool_prompt,
+        output=candidates + thoughts,
+        cached=_get(metadata, "cached_content_token_count") or 0,
+        reasoning=thoughts,
+    )
+
+
+def _finish_reason(candidate: Any) -> str | None:
+    reason = _get(candidate, "finish_reason")
+    if reason is None:
+        return None
+    name = getattr(reason, "value", reason)
+    return str(name).lower()
+
+
+class _Accumulator:
+    """Text, thoughts, tool calls and finish reasons of one response or of a stream's chunks."""
+
+    def __init__(self) -> None:
+        self.texts: dict[int, list[str]] = {}
+        self.thoughts: dict[int, list[str]] = {}
+        self.tools: dict[int, list[dict[str, Any]]] = {}
+        self.finish: dict[int, str] = {}
+        self.usage_metadata: Any = None
+        self.response_id: str | None = None
+        self.model: str | None = None
+
+    def add(self, response: Any) -> bool:
+        """Add one response (chunk, a ``GenerateContentResponse``); True if it carried content.
+
+        Called per stream chunk: plain attribute reads, usage converted once at the end.
+        """
+        content_seen = False
+        if response.response_id:
+            self.response_id = response.response_id
+        if response.model_version:
+            self.model = response.model_version
+        if response.usage_metadata is not None:
+            self.usage_metadata = response.usage_metadata
+        for position, candidate in enumerate(response.candidates or ()):
+            index = candidate.index if candidate.index is not None else position
+            content = candidate.content
+            for part in (content.parts if content is not None else None) or ():
+                text = part.text
+                if text:
+                    target = self.thoughts if part.thought else self.texts
+                    target.setdefault(index, []).append(text)
+                    content_seen = True
+                elif part.function_call is not None:
+                    call = part.function_call
+                    self.tools.setdefault(index, []).append(
+                        {"id": call.id, "name": call.name or "", "arguments": call.args}
+                    )
+                    content_seen = True
+                else:
+                    self.texts.setdefault(index, [])
+            if candidate.finish_reason is not None:
+                self.finish[index] = _finish_reason(candidate) or "stop"
+        return content_seen
+
+    def outcome(self, call: LLMCall) -> Outcome:
+        out = Outcome(
+            response_id=self.response_id, response_model=self.model, usage=usage_of(self.usage_metadata)
+        )
+        indexes = sorted(set(self.texts) | set(self.thoughts) | set(self.tools) | set(self.finish))
+        out.finish_reasons = [self.finish.get(i, "error") for i in indexes]
+        texts = {i: "".join(t) for i, t in self.texts.items()}
+        tools = [tool for i in indexes for tool in self.tools.get(i, ())]
+        out.output_chars = sum(len(t) for t in texts.values()) + sum(
+            len(json.dumps(tool["arguments"])) for tool in tools if tool["arguments"]
+        )
+        out.tool_calls = tools
+        if call.capture:
+            messages = []
+            for i in indexes:
+                parts: list[dict[str, Any]] = []
+                if self.thoughts.get(i):
+                    parts.append({"type": "reasoning", "content": "".join(self.thoughts[i])})
+                if texts.get(i):
+                    parts.append({"type": "text", "content": texts[i]})
+                parts += [{"type": "tool_call", **tool} for tool in self.tools.get(i, ())]
+                messages.append(
+                    {"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "error")}
+                )
+            out.output_messages = messages
+        return out
+
+
+class _StreamHandler:
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+        self.acc = _Accumulator()
+
+    def on_chunk(self, chunk: Any) -> bool:
+        if self.acc.add(chunk) and not self.call.first_content_ns:
+            self.call.first_content_ns = time.perf_counter_ns()
+        return False
+
+    def outcome(self) -> Outcome:
+        return self.acc.outcome(self.call)
+
+
+class GenerateContent(Endpoint):
+    where = "google_genai.generate_content"
+    streaming = False
+
+    def is_stream(self, kwargs: dict[str, Any]) -> bool:
+        return self.streaming
+
+    def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
+        provider, attrs = _provider(instance)
+        config = settings()
+        capture = config.capture_content
+        request = kwargs.get("config")
+        for field, name in _NUMERIC:
+            value = _get(request, field)
+            if _number(value):
+                attrs[name] = value
+        count = _get(request, "candidate_count")
+        if _number(count) and count != 1:
+            attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
+        stop = _get(request, "stop_sequences")
+        if stop:
+            attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+        if _get(request, "response_mime_type") == "application/json" or _get(request, "response_schema"):
+            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+        if self.streaming:
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        if capture:
+            system = _get(request, "system_instruction")
+            if system is not None:
+                system_parts = _parts(_get(system, "parts") if not isinstance(system, str | list) else system)
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system_parts, config)
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_messages(kwargs.get("contents")), config)
+            tools = _get(request, "tools")
+            if tools:
+                attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(
+                    [t if isinstance(t, dict) else _dump(t) for t in tools], config
+                )
+        return start_call(
+            operation=sc.OP_GENERATE_CONTENT,
+            provider=provider,
+            request_model=_model_name(kwargs.get("model")),
+            kind=sc.KIND_LLM,
+            attributes=attrs,
+            capture=capture,
+            estimate_input=lambda: _input_chars(kwargs),
+            config=config,
+        )
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        acc = _Accumulator()
+        acc.add(result)
+        return acc.outcome(call)
+
+    def stream_handler(self, call: LLMCall, kwargs: dict[str, Any]) -> StreamHandler:
+        return _StreamHandler(call)
+
+
+class GenerateContentStream(GenerateContent):
+    where = "google_genai.generate_content_stream"
+    streaming = True
+
+
+def _dump(model: Any) -> Any:
+    dump = getattr(model, "model_dump", None)
+    return dump(mode="json", exclude_none=True) if dump is not None else str(model)
+
+
+def _input_chars(kwargs: dict[str, Any]) -> int:
+    contents = kwargs.get("contents")
+    return sum(len(p.get("content") or "") for m in _messages(contents) for p in m["parts"]) or text_chars(
+        contents
+    )
+
+
+def instrument() -> None:
+    """Patch google-genai (called by the registry once ``google.genai`` is imported)."""
+    from google.genai.models import AsyncModels, Models
+
+    once, stream = GenerateContent(), GenerateContentStream()
+    patch(Models, "_generate_content", sync_wrapper(once))
+    patch(Models, "_generate_content_stream", sync_wrapper(stream))
+    patch(AsyncModels, "_generate_content", async_wrapper(once))
+    patch(AsyncModels, "_generate_content_stream", async_wrapper(stream))

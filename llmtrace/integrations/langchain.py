@@ -1,0 +1,654 @@
+"""LangChain / LangGraph integration: a callback handler on every callback manager.
+
+``instrument()`` wraps ``BaseCallbackManager.__init__`` so every manager LangChain builds (and
+so every run, in any app, without passing ``callbacks=``) carries one `LlmtraceCallbackHandler`.
+The handler turns the run tree into spans: chains and LangGraph nodes, tools, retrievers and
+model calls, each a child of its parent run's span; a run without a traced parent is a child of
+the current OpenTelemetry span (an ``@llmtrace.trace`` function around ``graph.invoke``), else the
+root of a new trace, so one run is one trace. Runs LangChain marks hidden (``langsmith:hidden``,
+LangGraph's internal writes and branches) get no span; their children go to the nearest traced
+ancestor.
+
+Model calls: the handler starts the LLM span and *offers* it (``_common.offer``) to the provider
+call the model is about to make. When the model is backed by an instrumented SDK client
+(``ChatOpenAI`` → openai, ``ChatAnthropic`` → anthropic, ``ChatGoogleGenerativeAI`` →
+google-genai) that call records onto this span, so there is exactly one LLM span, with the
+framework's context (run name, node, tags, session) and the provider's exact usage, cost and
+response. Otherwise the span is completed from LangChain's own result (``usage_metadata``).
+
+A LangGraph ``thread_id`` (``config={"configurable": {"thread_id": ...}}``) is recorded as
+``session.id`` on every span of the run, so an interrupted run and its resume, two traces, are one
+session. An interrupt (``GraphInterrupt``) is recorded as ``langgraph.interrupted``, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Status, StatusCode
+
+from llmtrace._internal import active
+from llmtrace._internal import semconv as sc
+from llmtrace._internal.config import Settings, settings
+from llmtrace._internal.content import capture_json
+from llmtrace._internal.guard import guarded
+from llmtrace.integrations._common import (
+    STATE,
+    LLMCall,
+    Outcome,
+    TokenUsage,
+    offer,
+    patch,
+    start_call,
+    text_chars,
+    withdraw,
+)
+
+_HIDDEN_TAG = "langsmith:hidden"
+_INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
+_MAX_OPEN_RUNS = 10_000  # runs whose end never came (an abandoned stream) are dropped past this
+
+# LangChain's ``ls_provider`` -> gen_ai.provider.name (OTel well-known names where there is one).
+_PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "google_genai": "gcp.gemini",
+    "google_vertexai": "gcp.vertex_ai",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "ollama": "ollama",
+    "together": "together",
+    "fireworks": "fireworks",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+}
+# invocation_params -> attribute
+_PARAMS = (
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
+    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("seed", sc.GEN_AI_REQUEST_SEED),
+    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+)
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+class _Run:
+    """One traced run: its span, and for a model call the `LLMCall` that owns that span."""
+
+    __slots__ = ("call", "first_token", "request", "session", "span")
+
+    def __init__(self, span: Span, session: str | None, call: LLMCall | None = None) -> None:
+        self.span = span
+        self.session = session
+        self.call = call
+        self.first_token = False
+        # A model call's messages and tools: captured only if no provider call records its own
+        # (which it does from the very request it sends), so they are serialised once, not twice.
+        self.request: tuple[list[Any], Any] | None = None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json(value: Any, config: Settings) -> str:
+    """``llmtrace.input`` / ``llmtrace.output`` are JSON, as for ``@llmtrace.trace`` functions."""
+    return capture_json(_plain(value), config)
+
+
+def _plain(value: Any) -> Any:
+    """Inputs and outputs as JSON-able data: messages and documents as dicts, the rest as is."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "page_content"):
+        return {"id": getattr(value, "id", None), "content": value.page_content, "metadata": value.metadata}
+    if hasattr(value, "content") and hasattr(value, "type"):
+        return _message(value)
+    return value
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}] if content else []
+    parts: list[dict[str, Any]] = []
+    for block in content or ():
+        if isinstance(block, str):
+            parts.append({"type": "text", "content": block})
+        elif isinstance(block, dict):
+            kind = block.get("type")
+            if kind == "text":
+                parts.append({"type": "text", "content": block.get("text", "")})
+            elif kind in ("thinking", "reasoning"):
+                parts.append(
+                    {"type": "reasoning", "content": block.get("thinking") or block.get("reasoning") or ""}
+                )
+            else:
+                parts.append({"type": str(kind or "blob")})
+    return parts
+
+
+def _message(message: Any) -> dict[str, Any]:
+    """A LangChain message in the OTel GenAI message schema."""
+    kind = getattr(message, "type", "human")
+    out: dict[str, Any] = {"role": _ROLES.get(kind, kind), "parts": _parts(getattr(message, "content", ""))}
+    for call in getattr(message, "tool_calls", None) or ():
+        out["parts"].append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": call.get("name"),
+                "arguments": call.get("args"),
+            }
+        )
+    if kind == "tool":
+        out["parts"] = [
+            {
+                "type": "tool_call_response",
+                "id": getattr(message, "tool_call_id", None),
+                "response": message.content,
+            }
+        ]
+    return out
+
+
+def _usage(message: Any, llm_output: dict[str, Any] | None) -> TokenUsage | None:
+    """``AIMessage.usage_metadata`` (LangChain's standard: input includes cache reads, output
+    includes reasoning, as in OTel), else an OpenAI-style ``llm_output["token_usage"]``."""
+    meta = getattr(message, "usage_metadata", None)
+    if meta:
+        details_in = meta.get("input_token_details") or {}
+        details_out = meta.get("output_token_details") or {}
+        return TokenUsage(
+            input=int(meta.get("input_tokens") or 0),
+            output=int(meta.get("output_tokens") or 0),
+            cached=int(details_in.get("cache_read") or 0),
+            cache_write=int(details_in.get("cache_creation") or 0),
+            reasoning=int(details_out.get("reasoning") or 0),
+        )
+    usage = (llm_output or {}).get("token_usage") or (llm_output or {}).get("usage")
+    if isinstance(usage, dict) and ("prompt_tokens" in usage or "completion_tokens" in usage):
+        return TokenUsage(
+            input=int(usage.get("prompt_tokens") or 0), output=int(usage.get("completion_tokens") or 0)
+        )
+    return None
+
+
+def _run_name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
+    """The run's name: given by the caller, else the class (``ChatOpenAI``), else ``default``."""
+    name = kwargs.get("name") or (serialized or {}).get("name")
+    if not name:
+        ident = (serialized or {}).get("id")
+        name = ident[-1] if isinstance(ident, list) and ident else default
+    return str(name)
+
+
+def _score(document: Any) -> float | None:
+    """A retrieved document's relevance score, where the vector store put one in its metadata."""
+    metadata = getattr(document, "metadata", None) or {}
+    for key in ("score", "relevance_score", "similarity_score", "_score"):
+        value = metadata.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+class _HandlerMethods:
+    """Spans for LangChain runs (see the module docstring). One instance per process.
+
+    ``run_inline``: LangChain calls it in the caller's thread or task, never in an executor, so
+    the model call it offers its span to runs in the same context.
+    """
+
+    run_inline = True
+    raise_error = False
+    ignore_llm = ignore_chain = ignore_agent = ignore_retriever = ignore_chat_model = False
+    ignore_retry = ignore_custom_event = True
+
+    def __init__(self) -> None:
+        self._runs: dict[UUID, _Run] = {}
+        self._hidden: dict[UUID, UUID | None] = {}  # a hidden run -> its parent
+        self._lock = threading.Lock()
+
+    # --- run bookkeeping ---------------------------------------------------------------------
+
+    def _parent(self, parent_run_id: UUID | None) -> _Run | None:
+        seen = 0
+        while parent_run_id is not None and seen < 64:
+            run = self._runs.get(parent_run_id)
+            if run is not None:
+                return run
+            parent_run_id = self._hidden.get(parent_run_id)
+            seen += 1
+        return None
+
+    def _context(self, parent: _Run | None) -> Context | None:
+        # No traced parent: the current span (e.g. an @llmtrace.trace function), else a new trace.
+        return trace.set_span_in_context(parent.span) if parent is not None else None
+
+    @staticmethod
+    def _session(metadata: dict[str, Any] | None, parent: _Run | None) -> str | None:
+        thread = (metadata or {}).get("thread_id")
+        if thread is not None and str(thread):
+            return str(thread)
+        return parent.session if parent is not None else None
+
+    def _remember(self, run_id: UUID, run: _Run) -> None:
+        with self._lock:
+            if len(self._runs) >= _MAX_OPEN_RUNS:
+                oldest = next(iter(self._runs))
+                self._runs.pop(oldest).span.end()
+            self._runs[run_id] = run
+
+    def _pop(self, run_id: UUID) -> _Run | None:
+        with self._lock:
+            self._hidden.pop(run_id, None)
+            return self._runs.pop(run_id, None)
+
+    def _common_attrs(
+        self, kind: str, session: str | None, metadata: dict[str, Any] | None, tags: Any
+    ) -> dict[str, Any]:
+        attrs: dict[str, Any] = {sc.LLMTRACE_SPAN_KIND: kind}
+        if session is not None:
+            attrs[sc.SESSION_ID] = session
+        meta = metadata or {}
+        node = meta.get("langgraph_node")
+        if isinstance(node, str):
+            attrs[sc.LANGGRAPH_NODE] = node
+            step = meta.get("langgraph_step")
+            if isinstance(step, int):
+                attrs[sc.LANGGRAPH_STEP] = step
+        visible = [str(t) for t in tags or () if not str(t).startswith(("graph:step:", "seq:step:"))]
+        if visible:
+            attrs[sc.LLMTRACE_TAGS] = visible
+        return attrs
+
+    def _start_span(
+        self,
+        name: str,
+        kind: str,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        tags: Any,
+        extra: dict[str, Any],
+    ) -> None:
+        parent = self._parent(parent_run_id)
+        session = self._session(metadata, parent)
+        attrs = self._common_attrs(kind, session, metadata, tags)
+        attrs.update(extra)
+        span = active.tracer().start_span(name, self._context(parent), attributes=attrs)
+        self._remember(run_id, _Run(span, session))
+
+    def _end(
+        self, run_id: UUID, attrs: dict[str, Any] | None = None, error: BaseException | None = None
+    ) -> None:
+        run = self._pop(run_id)
+        if run is None:
+            return
+        span = run.span
+        try:
+            if attrs:
+                span.set_attributes(attrs)
+            if error is not None:
+                if type(error).__name__ in _INTERRUPTS:
+                    span.set_attribute(sc.LANGGRAPH_INTERRUPTED, True)
+                else:
+                    span.set_attribute(sc.ERROR_TYPE, type(error).__name__)
+                    span.set_status(Status(StatusCode.ERROR, str(error)[:2048]))
+        finally:
+            span.end()
+
+    def _skip(self, run_id: UUID, parent_run_id: UUID | None, tags: Any) -> bool:
+        if not STATE.active:
+            return True
+        if tags and _HIDDEN_TAG in tags:
+            with self._lock:
+                self._hidden[run_id] = parent_run_id
+            return True
+        return False
+
+    # --- chains and graph nodes ----------------------------------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with guarded("langchain.on_chain_start"):
+            if self._skip(run_id, parent_run_id, tags):
+                return
+            name = _run_name(serialized, kwargs, "chain")
+            extra: dict[str, Any] = {}
+            config = settings()
+            if config.capture_content:
+                extra[sc.LLMTRACE_INPUT] = _json(inputs, config)
+            self._start_span(str(name), sc.KIND_CHAIN, run_id, parent_run_id, metadata, tags, extra)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with guarded("langchain.on_chain_end"):
+            config = settings()
+            self._end(
+                run_id, {sc.LLMTRACE_OUTPUT: _json(outputs, config)} if config.capture_content else None
+            )
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with guarded("langchain.on_chain_error"):
+            self._end(run_id, error=error)
+
+    # --- tools ---------------------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with guarded("langchain.on_tool_start"):
+            if self._skip(run_id, parent_run_id, tags):
+                return
+            name = str(kwargs.get("name") or (serialized or {}).get("name") or "tool")
+            extra: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name}
+            call_id = kwargs.get("tool_call_id")
+            if isinstance(call_id, str):
+                extra[sc.GEN_AI_TOOL_CALL_ID] = call_id
+            description = (serialized or {}).get("description")
+            if isinstance(description, str) and description:
+                extra[sc.GEN_AI_TOOL_DESCRIPTION] = description
+            config = settings()
+            if config.capture_content:
+                extra[sc.LLMTRACE_INPUT] = _json(inputs if inputs is not None else input_str, config)
+            self._start_span(
+                f"execute_tool {name}", sc.KIND_TOOL, run_id, parent_run_id, metadata, tags, extra
+            )
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with guarded("langchain.on_tool_end"):
+            config = settings()
+            self._end(run_id, {sc.LLMTRACE_OUTPUT: _json(output, config)} if config.capture_content else None)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with guarded("langchain.on_tool_error"):
+            self._end(run_id, error=error)
+
+    # --- retrievers ------------------------------------------------------------------------------
+
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with guarded("langchain.on_retriever_start"):
+            if self._skip(run_id, parent_run_id, tags):
+                return
+            name = str(kwargs.get("name") or (serialized or {}).get("name") or "retriever")
+            extra: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL}
+            config = settings()
+            if config.capture_content:
+                extra[sc.LLMTRACE_INPUT] = _json(query, config)
+            self._start_span(
+                f"retrieve {name}", sc.KIND_RETRIEVER, run_id, parent_run_id, metadata, tags, extra
+            )
+
+    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
+        with guarded("langchain.on_retriever_end"):
+            attrs: dict[str, Any] = {sc.LLMTRACE_RETRIEVAL_COUNT: len(documents)}
+            ids = [str(getattr(d, "id", None) or "") for d in documents]
+            if any(ids):
+                attrs[sc.LLMTRACE_RETRIEVAL_IDS] = ids
+            scores = [_score(d) for d in documents]
+            if documents and all(s is not None for s in scores):
+                attrs[sc.LLMTRACE_RETRIEVAL_SCORES] = [s for s in scores if s is not None]
+            config = settings()
+            if config.capture_content:
+                attrs[sc.LLMTRACE_OUTPUT] = _json(list(documents), config)
+            self._end(run_id, attrs)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with guarded("langchain.on_retriever_error"):
+            self._end(run_id, error=error)
+
+    # --- model calls -----------------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any] | None,
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with guarded("langchain.on_chat_model_start"):
+            batch = messages[0] if messages else []
+            self._start_llm(serialized, run_id, parent_run_id, tags, metadata, kwargs, batch, sc.OP_CHAT)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any] | None,
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with guarded("langchain.on_llm_start"):
+            self._start_llm(
+                serialized, run_id, parent_run_id, tags, metadata, kwargs, prompts[:1], sc.OP_TEXT_COMPLETION
+            )
+
+    def _start_llm(
+        self,
+        serialized: dict[str, Any] | None,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: Any,
+        metadata: dict[str, Any] | None,
+        kwargs: dict[str, Any],
+        messages: list[Any],
+        operation: str,
+    ) -> None:
+        if self._skip(run_id, parent_run_id, tags):
+            return
+        meta = metadata or {}
+        params = kwargs.get("invocation_params") or {}
+        parent = self._parent(parent_run_id)
+        session = self._session(metadata, parent)
+        attrs = self._common_attrs(sc.KIND_LLM, session, metadata, tags)
+        attrs[sc.LANGCHAIN_RUN_NAME] = _run_name(serialized, kwargs, params.get("_type") or "llm")
+        for key, name in _PARAMS:
+            if _number(params.get(key)):
+                attrs[name] = params[key]
+        stop = params.get("stop")
+        if isinstance(stop, list | tuple) and stop:
+            attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+        config = settings()
+        capture = config.capture_content
+        provider = str(meta.get("ls_provider") or params.get("_type") or "langchain")
+        model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
+        call = start_call(
+            operation=operation,
+            provider=_PROVIDERS.get(provider, provider),
+            request_model=str(model),
+            kind=sc.KIND_LLM,
+            attributes=attrs,
+            capture=capture,
+            estimate_input=lambda: text_chars([getattr(m, "content", m) for m in messages]),
+            config=config,
+            context=self._context(parent),
+            offerable=True,
+        )
+        offer(call)
+        run = _Run(call.span, session, call)
+        if capture:
+            run.request = (messages, params.get("tools"))
+        self._remember(run_id, run)
+
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._runs.get(run_id)
+        if run is None or run.first_token or run.call is None:
+            return
+        run.first_token = True
+        now = time.perf_counter_ns()
+        run.call.first_chunk_ns = run.call.first_chunk_ns or now
+        if token:
+            run.call.first_content_ns = now
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._pop(run_id)
+        if run is None or run.call is None:
+            return
+        call = run.call
+        withdraw(call)
+        with guarded("langchain.on_llm_end"):
+            if call.claimed:  # the provider call recorded everything onto this span
+                call.ended = True
+                call.span.end()
+                return
+            if run.request is not None:
+                self._capture_request(call, *run.request)
+            call.finish(self._outcome(call, response))
+        call.end_quietly()
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._pop(run_id)
+        if run is None or run.call is None:
+            return
+        call = run.call
+        withdraw(call)
+        with guarded("langchain.on_llm_error"):
+            if call.claimed:  # the provider call recorded the error on this span
+                call.ended = True
+                call.span.end()
+                return
+            if run.request is not None:
+                self._capture_request(call, *run.request)
+            call.fail(error)
+        call.end_quietly()
+
+    @staticmethod
+    def _capture_request(call: LLMCall, messages: list[Any], tools: Any) -> None:
+        """The request's messages and tools onto ``call``'s pending attributes (content capture)."""
+        config = call.config or settings()
+        plain = [
+            _message(m) if not isinstance(m, str) else {"role": "user", "parts": _parts(m)} for m in messages
+        ]
+        attrs = call.pending if call.pending is not None else {}
+        system = [p for m in plain if m["role"] == "system" for p in m["parts"]]
+        if system:
+            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in plain if m["role"] != "system"], config)
+        if tools:
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
+        call.pending = attrs
+
+    @staticmethod
+    def _outcome(call: LLMCall, response: Any) -> Outcome:
+        generations = response.generations[0] if response.generations else []
+        llm_output = response.llm_output or {}
+        first = generations[0] if generations else None
+        message = getattr(first, "message", None)
+        out = Outcome(usage=_usage(message, llm_output))
+        meta = getattr(message, "response_metadata", None) or {}
+        out.response_model = meta.get("model_name") or llm_output.get("model_name") or None
+        out.response_id = getattr(message, "id", None) if message is not None else None
+        reasons = []
+        chars = 0
+        messages = []
+        for generation in generations:
+            info = getattr(generation, "generation_info", None) or {}
+            gen_message = getattr(generation, "message", None)
+            reason = info.get("finish_reason") or (
+                (getattr(gen_message, "response_metadata", None) or {}).get("finish_reason")
+            )
+            reasons.append(str(reason) if reason else "stop")
+            chars += len(generation.text or "")
+            plain = (
+                _message(gen_message)
+                if gen_message is not None
+                else {"role": "assistant", "parts": _parts(generation.text)}
+            )
+            plain["finish_reason"] = reasons[-1]
+            messages.append(plain)
+            for tool in getattr(gen_message, "tool_calls", None) or ():
+                out.tool_calls.append(
+                    {"id": tool.get("id"), "name": tool.get("name"), "arguments": tool.get("args")}
+                )
+                chars += len(json.dumps(tool.get("args") or {}))
+        out.finish_reasons = reasons
+        out.output_chars = chars
+        if call.capture:
+            out.output_messages = messages
+        return out
+
+
+_handler: _HandlerMethods | None = None  # the process's handler, made on first instrument()
+
+
+def handler() -> _HandlerMethods:
+    """The handler ``instrument()`` puts on every manager: a LangChain ``BaseCallbackHandler``
+    subclass made at run time, so ``import llmtrace`` never imports LangChain."""
+    global _handler
+    if _handler is None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        cls = type("LlmtraceCallbackHandler", (_HandlerMethods, BaseCallbackHandler), {})
+        _handler = cls()
+    return _handler
+
+
+def _manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    wrapped(*args, **kwargs)
+    if STATE.active:
+        with guarded("langchain.callback_manager"):
+            ours = handler()
+            if ours not in instance.handlers:
+                instance.add_handler(ours, True)
+
+
+def instrument() -> None:
+    """Put the handler on every LangChain callback manager (called once ``langchain_core`` is imported)."""
+    from langchain_core.callbacks.base import BaseCallbackManager
+
+    handler()
+    patch(BaseCallbackManager, "__init__", _manager_init)

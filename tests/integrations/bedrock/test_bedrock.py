@@ -1,0 +1,291 @@
+"""boto3 ``bedrock-runtime`` against a local fake Bedrock endpoint (``endpoint_url``), real HTTP.
+
+The fake answers Converse and InvokeModel with JSON and ConverseStream with the AWS event-stream
+binary framing botocore decodes.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+from genai_prices import Usage, calc_price
+
+import llmtrace.testing
+from llmtrace.integrations import _common
+from llmtrace.testing import CapturedSpans
+
+from ..conftest import attrs
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
+
+
+def event(event_type: str, payload: dict[str, Any]) -> bytes:
+    """One AWS event-stream message: prelude, headers, JSON payload, CRCs."""
+    headers = b""
+    for name, value in (
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ):
+        headers += (
+            bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(value)) + value.encode()
+        )
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + body
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+Route = Callable[[dict[str, Any]], tuple[int, str, bytes]]
+
+
+class FakeBedrock:
+    """Routes ``/model/{id}/{operation}`` to a (status, content type, body) and records request bodies."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = json.loads(raw or b"{}")
+                fake.requests.append(body)
+                operation = self.path.rsplit("/", 1)[-1]
+                status, kind, content = fake.routes[operation](body)
+                self.send_response(status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def do_GET(self) -> None:  # the control plane's ListFoundationModels
+                content = json.dumps({"modelSummaries": []}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def json(self, operation: str, payload: dict[str, Any], status: int = 200) -> None:
+        self.routes[operation] = lambda body: (status, "application/json", json.dumps(payload).encode())
+
+    def stream(self, operation: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+        content = b"".join(event(t, p) for t, p in events)
+        self.routes[operation] = lambda body: (200, "application/vnd.amazon.eventstream", content)
+
+    def client(self) -> Any:
+        return boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{self.server.server_port}",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+
+@pytest.fixture
+def bedrock() -> Iterator[FakeBedrock]:
+    fake = FakeBedrock()
+    yield fake
+    fake.server.shutdown()
+
+
+def aws_cost(model: str, input_tokens: int, output_tokens: int, cached: int = 0, written: int = 0) -> float:
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cached or None,
+        cache_write_tokens=written or None,
+    )
+    return float(calc_price(usage, model, provider_id="aws").total_price)
+
+
+def test_converse_records_usage_with_cache_and_cost(cap: CapturedSpans, bedrock: FakeBedrock) -> None:
+    bedrock.json(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "Hello there"}]}},
+            "stopReason": "end_turn",
+            "usage": {
+                "inputTokens": 100,
+                "outputTokens": 20,
+                "totalTokens": 120,
+                "cacheReadInputTokens": 400,
+            },
+            "metrics": {"latencyMs": 10},
+        },
+    )
+    result = bedrock.client().converse(
+        modelId=HAIKU,
+        messages=MESSAGES,
+        system=[{"text": "be brief"}],
+        inferenceConfig={"maxTokens": 50, "temperature": 0.2},
+    )
+    assert result["output"]["message"]["content"][0]["text"] == "Hello there"
+    (span,) = cap.spans()
+    assert span.name == f"chat {HAIKU}"
+    assert attrs(span) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "aws.bedrock",
+        "llmtrace.span.kind": "llm",
+        "gen_ai.request.model": HAIKU,
+        "server.address": "127.0.0.1",
+        "server.port": bedrock.server.server_port,
+        "gen_ai.request.max_tokens": 50,
+        "gen_ai.request.temperature": 0.2,
+        "gen_ai.system_instructions": '[{"type": "text", "content": "be brief"}]',
+        "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]',
+        "gen_ai.response.finish_reasons": ("end_turn",),
+        "llmtrace.usage.source": "reported",
+        "gen_ai.usage.input_tokens": 500,  # Converse's inputTokens exclude the cache
+        "gen_ai.usage.output_tokens": 20,
+        "gen_ai.usage.cache_read.input_tokens": 400,
+        "llmtrace.output.chars": 11,
+        "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", "content": "Hello there"}], "finish_reason": "end_turn"}]',
+        "llmtrace.cost.usd": pytest.approx(aws_cost(HAIKU, 500, 20, cached=400), rel=1e-12),
+    }
+
+
+def test_converse_stream_is_wrapped_and_reports_metadata_usage(
+    cap: CapturedSpans, bedrock: FakeBedrock
+) -> None:
+    bedrock.stream(
+        "converse-stream",
+        [
+            ("messageStart", {"role": "assistant"}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "lo"}}),
+            ("contentBlockStop", {"contentBlockIndex": 0}),
+            ("messageStop", {"stopReason": "end_turn"}),
+            (
+                "metadata",
+                {
+                    "usage": {"inputTokens": 10, "outputTokens": 2, "totalTokens": 12},
+                    "metrics": {"latencyMs": 5},
+                },
+            ),
+        ],
+    )
+    response = bedrock.client().converse_stream(modelId=HAIKU, messages=MESSAGES)
+    text = "".join(
+        e["contentBlockDelta"]["delta"]["text"] for e in response["stream"] if "contentBlockDelta" in e
+    )
+    assert text == "Hello"
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert values["gen_ai.request.stream"] is True
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (10, 2)
+    assert values["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert values["llmtrace.output.chars"] == 5
+    assert values["llmtrace.ttft_ms"] > 0
+
+
+INVOKE_BODIES = [
+    (
+        HAIKU,
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-haiku-20240307",
+            "content": [{"type": "text", "text": "Hi there"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 12, "output_tokens": 4},
+        },
+        (12, 4, "Hi there", "end_turn"),
+    ),
+    (
+        "meta.llama3-8b-instruct-v1:0",
+        {"prompt": "hi", "max_gen_len": 50, "temperature": 0.5},
+        {"generation": "Hello!", "prompt_token_count": 7, "generation_token_count": 3, "stop_reason": "stop"},
+        (7, 3, "Hello!", "stop"),
+    ),
+    (
+        "amazon.titan-text-express-v1",
+        {"inputText": "hi", "textGenerationConfig": {"maxTokenCount": 50}},
+        {
+            "inputTextTokenCount": 3,
+            "results": [{"tokenCount": 5, "outputText": "Howdy", "completionReason": "FINISH"}],
+        },
+        (3, 5, "Howdy", "FINISH"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "request_body", "response_body", "expected"), INVOKE_BODIES)
+def test_invoke_model_reads_each_family_and_gives_the_body_back(
+    cap: CapturedSpans, bedrock: FakeBedrock, model: str, request_body: Any, response_body: Any, expected: Any
+) -> None:
+    bedrock.json("invoke", response_body)
+    result = bedrock.client().invoke_model(modelId=model, body=json.dumps(request_body))
+    assert json.loads(result["body"].read()) == response_body  # the caller still reads the whole body
+    (span,) = cap.spans()
+    values = attrs(span)
+    input_tokens, output_tokens, text, reason = expected
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (
+        input_tokens,
+        output_tokens,
+    )
+    assert values["gen_ai.request.max_tokens"] == 50
+    assert values["gen_ai.response.finish_reasons"] == (reason,)
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": text}]
+    assert json.loads(values["gen_ai.input.messages"])[0]["parts"] == [{"type": "text", "content": "hi"}]
+
+
+def test_errors_are_recorded_and_reraised(cap: CapturedSpans, bedrock: FakeBedrock) -> None:
+    bedrock.json("converse", {"message": "Rate exceeded"}, status=429)
+    client = bedrock.client()
+    client.meta.config.retries = {"max_attempts": 1}
+    with pytest.raises(ClientError):
+        client.converse(modelId=HAIKU, messages=MESSAGES)
+    spans = cap.spans()
+    assert spans and all(attrs(s)["error.type"] == "ClientError" for s in spans)
+    assert attrs(spans[-1])["http.response.status_code"] == 429
+
+
+def test_other_aws_services_are_not_traced(cap: CapturedSpans, bedrock: FakeBedrock) -> None:
+    bedrock.json(
+        "converse", {"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "end_turn"}
+    )
+    client = boto3.client(
+        "bedrock",  # the control plane, not the runtime
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{bedrock.server.server_port}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert client.list_foundation_models()["modelSummaries"] == []
+    assert cap.spans() == []
+
+
+def test_uninstrument_restores_botocore() -> None:
+    original = BaseClient.__dict__["_make_api_call"]
+    with llmtrace.testing.capture():
+        assert isinstance(BaseClient.__dict__["_make_api_call"], _common.LlmtraceWrapper)
+    assert BaseClient.__dict__["_make_api_call"] is original

@@ -1,0 +1,364 @@
+"""LangChain and LangGraph: real langchain-core, langchain-openai and langgraph over a fake OpenAI.
+
+Nothing in the application code mentions llmtrace: the handler comes from ``instrument()``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypedDict
+
+import httpx2
+import openai
+import pytest
+from langchain_core.callbacks.base import BaseCallbackManager
+from langchain_core.documents import Document
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import Command, interrupt
+from opentelemetry.sdk.trace import ReadableSpan
+
+import llmtrace
+import llmtrace.testing
+from llmtrace.integrations import _common
+from llmtrace.integrations import langchain as lc
+from llmtrace.testing import CapturedSpans
+
+from ..conftest import attrs
+from ..fakes import FakeServer, sse
+from ..openai import openai_payloads as p
+from ..openai.test_openai_calls import GPT4O_COST
+
+
+def chat_model(server: FakeServer, *, is_async: bool = False, **kwargs: Any) -> ChatOpenAI:
+    http = {"http_async_client": server.async_client()} if is_async else {"http_client": server.sync_client()}
+    return ChatOpenAI(model="gpt-4o", api_key="sk-test", max_retries=0, **http, **kwargs)
+
+
+def by_name(spans: list[ReadableSpan]) -> dict[str, ReadableSpan]:
+    named = {s.name: s for s in spans}
+    assert len(named) == len(spans), [s.name for s in spans]
+    return named
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_chat_openai_gives_exactly_one_llm_span_with_the_providers_usage(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    server = FakeServer()
+    server.json("/chat/completions", p.chat())
+    model = chat_model(server, is_async=is_async)
+    chain = RunnableLambda(lambda q: [HumanMessage(q)]).with_config(run_name="prompt") | model
+    result = (
+        await chain.ainvoke("hi", config={"tags": ["beta"]})
+        if is_async
+        else chain.invoke("hi", config={"tags": ["beta"]})
+    )
+    assert result.content == "Hello there"
+    spans = by_name(cap.spans())
+    assert set(spans) == {"RunnableSequence", "prompt", "chat gpt-4o"}
+    llm = spans["chat gpt-4o"]
+    assert parent_of(llm) == spans["RunnableSequence"].context.span_id
+    assert parent_of(spans["RunnableSequence"]) is None  # one run, one trace
+    assert {s.context.trace_id for s in spans.values()} == {llm.context.trace_id}
+    values = attrs(llm)
+    assert values["langchain.run.name"] == "ChatOpenAI"
+    assert values["llmtrace.tags"] == ("beta",)
+    assert values["gen_ai.provider.name"] == "openai"
+    assert values["openai.api.type"] == "chat_completions"  # recorded by the openai integration
+    assert values["llmtrace.usage.source"] == "reported"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values["gen_ai.usage.cache_read.input_tokens"] == 800
+    assert values["llmtrace.cost.usd"] == pytest.approx(GPT4O_COST)
+    assert (
+        values["gen_ai.input.messages"] == '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'
+    )
+    assert llm.kind.name == "CLIENT"
+    assert spans["RunnableSequence"].attributes["llmtrace.span.kind"] == "chain"
+    assert json.loads(spans["RunnableSequence"].attributes["llmtrace.input"]) == "hi"
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_streamed_chat_openai_is_one_span_with_streamed_usage(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    server = FakeServer()
+    server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"], usage=True)))
+    model = chat_model(server, is_async=is_async, stream_usage=True)
+    if is_async:
+        text = "".join([str(c.content) async for c in model.astream("hi")])
+    else:
+        text = "".join(str(c.content) for c in model.stream("hi"))
+    assert text == "Hello"
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert values["gen_ai.request.stream"] is True
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values["llmtrace.output.chars"] == 5
+    assert values["llmtrace.ttft_ms"] > 0
+
+
+def test_model_without_an_instrumented_client_is_recorded_from_langchains_result(cap: CapturedSpans) -> None:
+    usage = {
+        "input_tokens": 120,
+        "output_tokens": 30,
+        "total_tokens": 150,
+        "input_token_details": {"cache_read": 100},
+    }
+    reply = AIMessage("fake answer", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})
+    model = GenericFakeChatModel(messages=iter([reply]))
+    assert model.invoke("question").content == "fake answer"
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert span.name == "chat"
+    assert values["gen_ai.provider.name"] == "genericfakechatmodel"
+    assert values["langchain.run.name"] == "GenericFakeChatModel"
+    assert values["llmtrace.usage.source"] == "reported"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (120, 30)
+    assert values["gen_ai.usage.cache_read.input_tokens"] == 100
+    assert values["gen_ai.response.model"] == "gpt-4o-mini"
+    assert json.loads(values["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "fake answer"}], "finish_reason": "stop"}
+    ]
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+def _agent_server() -> FakeServer:
+    """First request: a tool call; once the tool result is in the messages: the answer."""
+    server = FakeServer()
+
+    def respond(req: dict[str, Any]) -> httpx2.Response:
+        if any(m.get("role") == "tool" for m in req["messages"]):
+            return httpx2.Response(200, json=p.chat("It is sunny").model_dump(mode="json"))
+        return httpx2.Response(200, json=p.chat(None, tool_calls=[p.tool_call()]).model_dump(mode="json"))
+
+    server.routes["/chat/completions"] = respond
+    return server
+
+
+def _agent(server: FakeServer, is_async: bool = False) -> Any:
+    model = chat_model(server, is_async=is_async).bind_tools([get_weather])
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    async def agent_async(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent_async if is_async else agent)
+    graph.add_node("tools", ToolNode([get_weather]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile(checkpointer=InMemorySaver())
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_langgraph_agent_is_one_trace_nested_as_the_run_tree(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    app = _agent(_agent_server(), is_async)
+    config = {"configurable": {"thread_id": "thread-7"}}
+    inputs = {"messages": [HumanMessage("weather in Paris?")]}
+    result = await app.ainvoke(inputs, config=config) if is_async else app.invoke(inputs, config=config)
+    assert result["messages"][-1].content == "It is sunny"
+    spans = cap.spans()
+    assert len({s.context.trace_id for s in spans}) == 1
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.name == "LangGraph"
+    ids = {s.context.span_id: s for s in spans}
+    nodes = [s for s in spans if s.name == s.attributes.get("langgraph.node")]
+    assert [n.name for n in sorted(nodes, key=lambda s: s.start_time)] == ["agent", "tools", "agent"]
+    assert all(parent_of(n) == root.context.span_id for n in nodes)
+    routers = [s for s in spans if s.name == "tools_condition"]  # the conditional edge, inside its node
+    assert len(routers) == 2 and all(ids[parent_of(r)].name == "agent" for r in routers)
+    llms = sorted(
+        (s for s in spans if s.attributes["llmtrace.span.kind"] == "llm"), key=lambda s: s.start_time
+    )
+    assert len(llms) == 2  # two model calls, one span each (no second span from the openai patch)
+    for llm in llms:
+        parent = ids[parent_of(llm)]
+        assert parent.name == "agent" and llm.attributes["langgraph.node"] == "agent"
+        assert llm.attributes["gen_ai.usage.input_tokens"] == 1000
+        assert llm.attributes["llmtrace.cost.usd"] == pytest.approx(GPT4O_COST)
+    assert json.loads(llms[0].attributes["llmtrace.tool_calls"])[0]["name"] == "get_weather"
+    (tool_span,) = [s for s in spans if s.attributes["llmtrace.span.kind"] == "tool"]
+    assert tool_span.name == "execute_tool get_weather"
+    assert ids[parent_of(tool_span)].name == "tools"
+    assert tool_span.attributes["gen_ai.tool.call.id"] == "call_1"
+    assert json.loads(tool_span.attributes["llmtrace.input"]) == {"city": "Paris"}
+    assert {s.attributes.get("session.id") for s in spans} == {"thread-7"}
+    # LangGraph's hidden bookkeeping runs (writes, branches) are not spans
+    assert not [s for s in spans if s.name.startswith(("ChannelWrite", "Branch", "__start__"))]
+
+
+def test_interrupt_and_resume_are_two_traces_of_one_session(cap: CapturedSpans) -> None:
+    class State(TypedDict):
+        draft: str
+        approved: str
+
+    def ask(state: State) -> dict[str, str]:
+        return {"approved": interrupt({"draft": state["draft"]})}
+
+    graph = StateGraph(State)
+    graph.add_node("ask", ask)
+    graph.add_edge(START, "ask")
+    graph.add_edge("ask", END)
+    app = graph.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "review-1"}}
+    first = app.invoke({"draft": "v1"}, config=config)
+    assert "__interrupt__" in first
+    interrupted = cap.spans()
+    cap.clear()
+    assert app.invoke(Command(resume="yes"), config=config)["approved"] == "yes"
+    resumed = cap.spans()
+    assert len({s.context.trace_id for s in interrupted}) == len({s.context.trace_id for s in resumed}) == 1
+    assert interrupted[0].context.trace_id != resumed[0].context.trace_id
+    assert {s.attributes["session.id"] for s in interrupted + resumed} == {"review-1"}
+    (node,) = [s for s in interrupted if s.name == "ask"]
+    assert node.attributes["langgraph.interrupted"] is True
+    assert node.status.status_code.name == "UNSET"  # an interrupt is not an error
+
+
+class Shelf(BaseRetriever):
+    def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+        return [
+            Document("Paris is in France", id="doc-1", metadata={"score": 0.9}),
+            Document("Lyon too", id="doc-2", metadata={"score": 0.5}),
+        ]
+
+
+def test_retriever_records_document_ids_and_scores(cap: CapturedSpans) -> None:
+    assert len(Shelf().invoke("where is Paris")) == 2
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert span.name == "retrieve Shelf"
+    assert values["llmtrace.span.kind"] == "retriever"
+    assert values["gen_ai.operation.name"] == "retrieval"
+    assert values["llmtrace.retrieval.count"] == 2
+    assert values["llmtrace.retrieval.document_ids"] == ("doc-1", "doc-2")
+    assert values["llmtrace.retrieval.scores"] == (0.9, 0.5)
+    assert json.loads(values["llmtrace.input"]) == "where is Paris"
+    assert json.loads(values["llmtrace.output"])[0] == {
+        "id": "doc-1",
+        "content": "Paris is in France",
+        "metadata": {"score": 0.9},
+    }
+
+
+def test_errors_are_recorded_and_the_same_exception_reaches_the_caller(cap: CapturedSpans) -> None:
+    boom = ValueError("bad input")
+
+    def fail(_: Any) -> None:
+        raise boom
+
+    with pytest.raises(ValueError) as caught:
+        RunnableLambda(fail).with_config(run_name="step").invoke("x")
+    assert caught.value is boom
+    (span,) = cap.spans()
+    assert span.status.status_code.name == "ERROR"
+    assert attrs(span)["error.type"] == "ValueError"
+
+
+def test_provider_error_is_recorded_once_on_the_llm_span(cap: CapturedSpans) -> None:
+    server = FakeServer()
+    server.error("/chat/completions", 429, {"error": {"message": "slow down", "type": "rate_limit"}})
+    with pytest.raises(Exception) as caught:
+        chat_model(server).invoke("hi")
+    (span,) = cap.spans()
+    # the provider's error, recorded by the openai integration (langchain-openai re-raises a subclass)
+    assert attrs(span)["error.type"] == "RateLimitError"
+    assert isinstance(caught.value, openai.RateLimitError)
+    assert attrs(span)["http.response.status_code"] == 429
+    assert span.status.status_code.name == "ERROR"
+
+
+def test_a_traced_function_around_the_run_is_its_parent(cap: CapturedSpans) -> None:
+    @llmtrace.trace
+    def handle_request(q: str) -> Any:
+        return RunnableLambda(lambda x: x.upper()).with_config(run_name="shout").invoke(q)
+
+    assert handle_request("hi") == "HI"
+    spans = by_name(cap.spans())
+    assert parent_of(spans["shout"]) == spans["handle_request"].context.span_id
+
+
+def test_capture_content_off_records_no_text() -> None:
+    server = FakeServer()
+    server.json("/chat/completions", p.chat("secret answer"))
+    with llmtrace.testing.capture(capture_content=False) as cap:
+        (RunnableLambda(lambda q: q) | chat_model(server)).invoke("my secret")
+        spans = cap.spans()
+    assert len(spans) == 3
+    assert all("secret" not in json.dumps(dict(s.attributes)) for s in spans)
+
+
+def test_handler_faults_never_reach_the_caller(cap: CapturedSpans, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(lc, "start_call", boom)
+    monkeypatch.setattr(lc, "_json", boom)
+    server = FakeServer()
+    server.json("/chat/completions", p.chat())
+    with llmtrace.testing.allow_internal_errors():
+        assert (RunnableLambda(lambda q: q) | chat_model(server)).invoke("hi").content == "Hello there"
+
+
+def test_uninstrument_removes_the_handler() -> None:
+    original = BaseCallbackManager.__dict__["__init__"]
+    server = FakeServer()
+    server.json("/chat/completions", p.chat())
+    with llmtrace.testing.capture() as cap:
+        assert isinstance(BaseCallbackManager.__dict__["__init__"], _common.LlmtraceWrapper)
+        chain = RunnableLambda(lambda q: q) | chat_model(server)
+        chain.invoke("hi")
+        assert len(cap.spans()) == 3
+    assert BaseCallbackManager.__dict__["__init__"] is original
+    exporter = llmtrace.testing.InMemorySpanExporter()
+    llmtrace.instrument(exporter=exporter, service_name="t", providers=["openai"])
+    try:
+        chain.invoke("hi")  # the openai span alone: no LangChain spans once langchain is not enabled
+        llmtrace.flush()
+        assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o"]
+    finally:
+        llmtrace.uninstrument()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_batch_gives_each_model_call_its_own_provider_usage(cap: CapturedSpans, is_async: bool) -> None:
+    server = FakeServer()
+
+    def respond(req: dict[str, Any]) -> httpx2.Response:
+        question = req["messages"][-1]["content"]
+        return httpx2.Response(200, json=p.chat(f"answer to {question}").model_dump(mode="json"))
+
+    server.routes["/chat/completions"] = respond
+    model = chat_model(server, is_async=is_async)
+    questions = [f"q{i}" for i in range(4)]
+    answers = await model.abatch(questions) if is_async else model.batch(questions)
+    assert [a.content for a in answers] == [f"answer to q{i}" for i in range(4)]
+    spans = cap.spans()
+    assert len(spans) == 4  # one span per model call
+    for span in spans:
+        question = json.loads(span.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"]
+        output = json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"]
+        assert output == f"answer to {question}"  # the provider's response on its own call's span
+        assert span.attributes["openai.api.type"] == "chat_completions"

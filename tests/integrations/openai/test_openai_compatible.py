@@ -1,0 +1,146 @@
+"""OpenAI-compatible servers reached with the openai client's ``base_url``: provider, usage, cost.
+
+Each server is the real openai client against a fake at the HTTP seam, with the usage shape that
+server sends (Together and DeepSeek on the last chunk, Groq as ``x_groq.usage``, vLLM and Ollama
+only when asked). Expected costs come from genai-prices itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from genai_prices import Usage, calc_price
+
+import llmtrace.testing
+from llmtrace.testing import CapturedSpans
+
+from ..conftest import attrs, drain, resolve
+from ..fakes import FakeServer, sse
+from . import openai_payloads as p
+from .test_openai_calls import MESSAGES
+
+# (base URL, model, gen_ai.provider.name, genai-prices provider id or None when no price applies)
+SERVERS = [
+    ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", "groq"),
+    ("https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo", "together", "together"),
+    ("https://api.deepseek.com", "deepseek-chat", "deepseek", "deepseek"),
+    ("https://openrouter.ai/api/v1", "openai/gpt-4o", "openrouter", "openrouter"),
+    ("https://api.mistral.ai/v1", "mistral-large-latest", "mistral_ai", "mistral"),
+    ("http://localhost:11434/v1", "llama3.2", "ollama", None),
+    ("http://vllm.internal:8000/v1", "meta-llama/Llama-3.3-70B-Instruct", "vllm", None),
+    ("http://127.0.0.1:8000/v1", "gpt-4o", "openai", "openai"),  # an unknown host keeps the SDK's name
+]
+
+
+def _client(server: FakeServer, base_url: str, is_async: bool) -> Any:
+    if is_async:
+        return openai.AsyncOpenAI(
+            api_key="k", base_url=base_url, http_client=server.async_client(), max_retries=0
+        )
+    return openai.OpenAI(api_key="k", base_url=base_url, http_client=server.sync_client(), max_retries=0)
+
+
+def _expected_cost(provider_id: str | None, model: str) -> float | None:
+    if provider_id is None:
+        return None
+    usage = Usage(input_tokens=1000, output_tokens=200, cache_read_tokens=800)
+    return float(calc_price(usage, model, provider_id=provider_id).total_price)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(("base_url", "model", "provider", "price_id"), SERVERS)
+async def test_compatible_server_is_recorded_and_priced_as_itself(
+    cap: CapturedSpans, is_async: bool, base_url: str, model: str, provider: str, price_id: str | None
+) -> None:
+    server = FakeServer()
+    server.json("/chat/completions", p.chat(model=model))
+    await resolve(_client(server, base_url, is_async).chat.completions.create(model=model, messages=MESSAGES))
+    values = attrs(cap.spans()[0])
+    assert values["gen_ai.provider.name"] == provider
+    assert values["gen_ai.request.model"] == model
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    expected = _expected_cost(price_id, model)
+    if expected is None:  # self-hosted: no per-token price, even for a model a cloud also serves
+        assert "llmtrace.cost.usd" not in values
+    else:
+        assert values["llmtrace.cost.usd"] == pytest.approx(expected, rel=1e-12)
+
+
+def _usage_on_last_chunk(words: list[str]) -> list[dict[str, Any]]:
+    """Together / DeepSeek: usage rides on the finish chunk, which still has its choice."""
+    chunks = p.chat_chunks(words)
+    chunks[-1]["usage"] = p.USAGE.model_dump(mode="json")
+    return chunks
+
+
+def _groq_usage(words: list[str]) -> list[dict[str, Any]]:
+    chunks = p.chat_chunks(words)
+    chunks[-1]["x_groq"] = {"id": "req_1", "usage": {"prompt_tokens": 1000, "completion_tokens": 200}}
+    return chunks
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(
+    ("base_url", "model", "chunks", "cached"),
+    [
+        ("https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo", _usage_on_last_chunk, 800),
+        ("https://api.deepseek.com", "deepseek-chat", _usage_on_last_chunk, 800),
+        ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", _groq_usage, 0),
+    ],
+)
+async def test_stream_usage_the_server_sends_is_reported(
+    cap: CapturedSpans, is_async: bool, base_url: str, model: str, chunks: Any, cached: int
+) -> None:
+    server = FakeServer()
+    server.stream("/chat/completions", sse(chunks(["Hel", "lo"])))
+    stream = await resolve(
+        _client(server, base_url, is_async).chat.completions.create(
+            model=model, messages=MESSAGES, stream=True
+        )
+    )
+    received = await drain(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices) == "Hello"
+    assert "stream_options" not in server.requests[-1]  # nothing asked: injection is off by default
+    values = attrs(cap.spans()[0])
+    assert values["llmtrace.usage.source"] == "reported"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values.get("gen_ai.usage.cache_read.input_tokens", 0) == cached
+    assert values["llmtrace.cost.usd"] > 0
+    assert values["llmtrace.output.chars"] == 5
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(
+    ("base_url", "asked"),
+    [
+        ("http://localhost:11434/v1", True),  # Ollama
+        ("http://vllm.internal:8000/v1", True),
+        ("https://my.openai.azure.com/openai/v1", False),  # older Azure API versions reject the option
+    ],
+)
+async def test_stream_usage_is_asked_only_of_servers_that_accept_it(
+    is_async: bool, base_url: str, asked: bool
+) -> None:
+    server = FakeServer()
+    server.stream(
+        "/chat/completions",
+        lambda req: sse(
+            p.chat_chunks(["Hi"], usage=bool((req.get("stream_options") or {}).get("include_usage")))
+        ),
+    )
+    with llmtrace.testing.capture(openai_stream_usage=True) as cap:
+        received = await drain(
+            await resolve(
+                _client(server, base_url, is_async).chat.completions.create(
+                    model="llama3.2", messages=MESSAGES, stream=True
+                )
+            )
+        )
+        assert ("stream_options" in server.requests[-1]) is asked
+        assert all(c.choices for c in received)  # a usage-only chunk we asked for is never seen
+        values = attrs(cap.spans()[0])
+        assert values["llmtrace.usage.source"] == ("reported" if asked else "estimated")
+        if asked:
+            assert values["gen_ai.usage.output_tokens"] == 200
