@@ -77,17 +77,17 @@ async def _export(request: Request, signal: str) -> Response:
         return _status(media, exc.status_code, code_pb2.UNAUTHENTICATED, str(exc.detail), exc.headers)
     encoding = request.headers.get("content-encoding")
     try:
-        async with gate.admit():
-            body = await _read_body(request, settings.max_body_bytes)
-            async with gate.work():
-                if signal == "metrics":
-                    points = await run_in_threadpool(_metric_points, body, media, encoding, settings)
-                    return _metrics_answer(media, points)
-                prepared = await run_in_threadpool(_prepare_logs, body, media, encoding, project, settings)
-                store: Store = request.app.state.store
-                await run_in_threadpool(
-                    store.insert_span_content, prepared.rows, dedup_token=prepared.dedup_token()
-                )
+        # As for traces: the body is read before a slot is taken, so a stalled upload holds none.
+        body = await _read_body(request, settings.max_body_bytes)
+        async with gate.admit(project), gate.work():
+            if signal == "metrics":
+                points = await run_in_threadpool(_metric_points, body, media, encoding, settings)
+                return _metrics_answer(media, points)
+            prepared = await run_in_threadpool(_prepare_logs, body, media, encoding, project, settings)
+            store: Store = request.app.state.store
+            await run_in_threadpool(
+                store.insert_span_content, prepared.rows, dedup_token=prepared.dedup_token()
+            )
     except otlp.UnsupportedMedia as exc:
         return _status(media, 415, code_pb2.INVALID_ARGUMENT, str(exc))
     except (otlp.BodyTooLarge, _BodyTooLarge):

@@ -185,6 +185,10 @@ async def test_rule(
             "rule": {"id": rule["id"], "name": rule["name"], "type": rule["type"]},
             "link": str(request.base_url) + "alerts",
         }
-        ok, _, error = await run_in_threadpool(post_webhook, rule["webhook_url"], payload, attempts=1)
-        notice = f"test notification {'delivered' if ok else 'failed: ' + error} ({rule['webhook_url']})"
+        # The same address policy as real deliveries: a test send is no way around it.
+        outcome = await run_in_threadpool(
+            post_webhook, rule["webhook_url"], payload, policy=request.app.state.webhook_policy, attempts=1
+        )
+        result = "delivered" if outcome.delivered else "failed: " + outcome.error
+        notice = f"test notification {result} ({rule['webhook_url']})"
     return RedirectResponse("/alerts?" + urlencode({"notice": notice}), status_code=303)
