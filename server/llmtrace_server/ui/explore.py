@@ -7,6 +7,7 @@ to share; paging is the API's cursor.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -91,6 +92,28 @@ def _state(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if v and k != "cursor"}
 
 
+def _list_page(
+    request: Request,
+    store: Any,
+    project: str,
+    template: str,
+    lister: Callable[..., list[dict[str, Any]]],
+    key: Callable[[datetime, str], Any],
+    order: tuple[str, str],
+    query: SpanQuery,
+    recent: str | None,
+    cursor: str | None,
+) -> HTMLResponse:
+    """One page of a newest-first list: ``order`` names the row's (time, id) fields of the cursor."""
+    after = _cursor(cursor)
+    effective = _query(query, recent)
+    rows = run_listing(
+        lambda: lister(store, project, effective, after=key(*after) if after else None, limit=PAGE_SIZE + 1)
+    )
+    page, last = page_rows(rows, PAGE_SIZE, lambda r: [r[order[0]], r[order[1]]])
+    return _list(request, template, page, last)
+
+
 @router.get("/traces", response_class=HTMLResponse)
 def traces_page(
     request: Request,
@@ -100,19 +123,18 @@ def traces_page(
     range: Recent = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
-    after = _cursor(cursor)
-    effective = _query(query, range)
-    rows = run_listing(
-        lambda: trace_queries.list_traces(
-            store,
-            project,
-            effective,
-            after=trace_queries.TraceKey(*after) if after else None,
-            limit=PAGE_SIZE + 1,
-        )
+    return _list_page(
+        request,
+        store,
+        project,
+        "traces.html",
+        trace_queries.list_traces,
+        trace_queries.TraceKey,
+        ("start_time", "trace_id"),
+        query,
+        range,
+        cursor,
     )
-    page, last = page_rows(rows, PAGE_SIZE, lambda r: [r["start_time"], r["trace_id"]])
-    return _list(request, "traces.html", page, last)
 
 
 @router.get("/sessions", response_class=HTMLResponse)
@@ -124,19 +146,18 @@ def sessions_page(
     range: Recent = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
-    after = _cursor(cursor)
-    effective = _query(query, range)
-    rows = run_listing(
-        lambda: session_queries.list_sessions(
-            store,
-            project,
-            effective,
-            after=session_queries.SessionKey(*after) if after else None,
-            limit=PAGE_SIZE + 1,
-        )
+    return _list_page(
+        request,
+        store,
+        project,
+        "sessions.html",
+        session_queries.list_sessions,
+        session_queries.SessionKey,
+        ("last_seen", "session_id"),
+        query,
+        range,
+        cursor,
     )
-    page, last = page_rows(rows, PAGE_SIZE, lambda r: [r["last_seen"], r["session_id"]])
-    return _list(request, "sessions.html", page, last)
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -148,19 +169,18 @@ def users_page(
     range: Recent = None,
     cursor: Cursor = None,
 ) -> HTMLResponse:
-    after = _cursor(cursor)
-    effective = _query(query, range)
-    rows = run_listing(
-        lambda: user_queries.list_users(
-            store,
-            project,
-            effective,
-            after=user_queries.UserKey(*after) if after else None,
-            limit=PAGE_SIZE + 1,
-        )
+    return _list_page(
+        request,
+        store,
+        project,
+        "users.html",
+        user_queries.list_users,
+        user_queries.UserKey,
+        ("last_seen", "user_id"),
+        query,
+        range,
+        cursor,
     )
-    page, last = page_rows(rows, PAGE_SIZE, lambda r: [r["last_seen"], r["user_id"]])
-    return _list(request, "users.html", page, last)
 
 
 def _list(
