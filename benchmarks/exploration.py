@@ -16,8 +16,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+
+import genai_store
 
 from llmtrace.store import Store
 from llmtrace.store.queries import sessions as session_q
@@ -36,7 +39,13 @@ def old_list_spans(
 ) -> list[Any]:
     """``list_spans`` as it was before issue 14: one query sorting every matching row, content included."""
     params: dict[str, Any] = {"db": store.database, "limit": limit}
-    where = where_clause(PROJECT, query, params)
+    where = where_clause(PROJECT, replace(query, text=None), params)
+    if query.text:  # a substring of input or output, without an index
+        where += (
+            " AND (positionCaseInsensitiveUTF8(input, {text:String}) > 0"
+            " OR positionCaseInsensitiveUTF8(output, {text:String}) > 0)"
+        )
+        params["text"] = query.text
     if after is not None:
         where += (
             " AND (start_time, trace_id, span_id) <"
@@ -96,6 +105,7 @@ def cases(store: Store, now: datetime, runs: int) -> dict[str, tuple[Case, Case 
         ).result_rows
     ]
     day = (now - timedelta(days=10), now - timedelta(days=9))
+    common_words = [s.split()[0].lower() for s in genai_store.sentences(count=runs + 1)]
     filters: dict[str, Callable[[int], SpanQuery]] = {
         "none": lambda i: SpanQuery(),
         "service": lambda i: SpanQuery(equals={"service": "svc-search"}),
@@ -110,6 +120,8 @@ def cases(store: Store, now: datetime, runs: int) -> dict[str, tuple[Case, Case 
         "time_range": lambda i: SpanQuery(since=day[0], until=day[1]),
         # A word no span contains, new every run: the whole project is searched.
         "text_search": lambda i: SpanQuery(text=f"walrus{i}"),
+        # Words of the generator's vocabulary, new every run: most pages fill from the newest spans.
+        "text_search_common": lambda i: SpanQuery(text=common_words[i]),
     }
     out: dict[str, tuple[Case, Case | None]] = {}
     for name, make in filters.items():

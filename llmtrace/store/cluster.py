@@ -32,10 +32,13 @@ _SHARDING_KEYS = {
     "scores": "cityHash64(trace_id)",
     "trace_summaries": "cityHash64(trace_id)",
     "span_content": "cityHash64(trace_id)",  # beside the span it belongs to
+    "spans_rebuild": "cityHash64(trace_id)",  # 0060's copy of spans, in a new order
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)
 _ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\.(\w+)", re.IGNORECASE)
+_EXCHANGE_TABLES = re.compile(r"^EXCHANGE TABLES (\w+)\.(\w+) AND (\w+)\.(\w+)", re.IGNORECASE)
+_DROP_TABLE = re.compile(r"^DROP TABLE (?:IF EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _ENGINE = re.compile(r"ENGINE\s*=\s*(\w*)MergeTree\s*(?:\(([^)]*)\))?")
 _ORDER_BY = re.compile(r"^ORDER BY (.+)$", re.MULTILINE)
 
@@ -80,6 +83,16 @@ def rewrite(
             # Columns and settings change on both the local table and its Distributed front.
             local = _to_local(statement, database, {alter.group(2)})
             out.extend([local, statement] if " COLUMN " in statement.upper() else [local])
+        elif (exchange := _EXCHANGE_TABLES.match(statement)) and {
+            exchange.group(2),
+            exchange.group(4),
+        } <= sharded:
+            # The data changes places; each Distributed front keeps reading its `_local` name.
+            out.append(_to_local(statement, database, {exchange.group(2), exchange.group(4)}))
+        elif (
+            (drop := _DROP_TABLE.match(statement)) and drop.group(1) == database and drop.group(2) in sharded
+        ):
+            out.extend([statement, _to_local(statement, database, {drop.group(2)})])
         else:
             out.append(statement)
     return out

@@ -136,9 +136,12 @@ def apply_migrations(
     check_database_name(database)
     _check_ttls(span_ttl_days, rollup_ttl_days)
     migrations = load_migrations(directory)
+    # A migration that rebuilds `spans` (0060) creates it again: with the TTL the store has now,
+    # not the default, unless one is given.
+    kept_span_ttl = _existing_span_ttl(client, database, cluster) if span_ttl_days is None else None
     renderer = Renderer(
         database,
-        DEFAULT_SPAN_TTL_DAYS if span_ttl_days is None else span_ttl_days,
+        next(d for d in (span_ttl_days, kept_span_ttl, DEFAULT_SPAN_TTL_DAYS) if d is not None),
         DEFAULT_ROLLUP_TTL_DAYS if rollup_ttl_days is None else rollup_ttl_days,
         cluster,
         _tables(migrations),
@@ -208,6 +211,8 @@ def _reconcile_ttls(
         values = {"database": database, "on_cluster": "", **explicit}
         wanted = None if any(explicit[n] == 0 for n in names) else render(ttl_template, values)
         target = f"{table}_local" if cluster else table
+        if not _exists(client, database, target):
+            continue  # a table a later migration replaced (0060's spans_rebuild)
         current = _current_ttl(client, database, target)
         if _norm(current) == _norm(wanted):
             continue
@@ -237,6 +242,22 @@ def span_ttl_days(client: Any, database: str, cluster: str | None = None) -> int
     current = _current_ttl(client, database, "spans_local" if cluster else "spans")
     match = re.search(r"toIntervalDay\((\d+)\)", current or "")
     return int(match.group(1)) if match else 0
+
+
+def _existing_span_ttl(client: Any, database: str, cluster: str | None) -> int | None:
+    """The `spans` TTL of an existing store in days (0: kept forever), None before `spans` exists."""
+    if not _exists(client, database, "spans_local" if cluster else "spans"):
+        return None
+    return span_ttl_days(client, database, cluster)
+
+
+def _exists(client: Any, database: str, table: str) -> bool:
+    return bool(
+        client.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": database, "t": table},
+        ).result_rows[0][0]
+    )
 
 
 def _current_ttl(client: Any, database: str, table: str) -> str | None:

@@ -25,7 +25,8 @@ def listing_query(
     since: TimeParam = None,
     until: TimeParam = None,
     q_text: Annotated[
-        str | None, Query(alias="q", max_length=1024, description="Text in a span's input or output")
+        str | None,
+        Query(alias="q", max_length=1024, description="Words that a span's input or output contains"),
     ] = None,
 ) -> SpanQuery:
     """The filters of ``/api/v1/spans``; each keeps the traces (sessions, users) with a matching span."""

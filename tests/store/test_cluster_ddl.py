@@ -21,14 +21,43 @@ def ddl() -> list[str]:
 
 
 def _create(ddl: list[str], name: str) -> str:
-    (statement,) = [
+    """The statement that creates ``name`` last (a view dropped and created again by 0060: the latter)."""
+    *_, statement = [
         s for s in ddl if re.match(rf"CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS {DB}\.{name} ", s)
     ]
     return statement
 
 
 def test_every_statement_runs_on_the_cluster(ddl: list[str]) -> None:
-    assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl)
+    """All DDL runs ON CLUSTER; the one INSERT (0060's copy of spans) goes through Distributed tables."""
+    assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl if not s.startswith("INSERT "))
+    (insert,) = [s for s in ddl if s.startswith("INSERT ")]
+    assert insert.startswith(f"INSERT INTO {DB}.spans_rebuild (") and f"FROM {DB}.spans\n" in insert
+    assert "distributed_foreground_insert = 1" in insert
+
+
+def test_spans_rebuild_swaps_the_local_tables_behind_the_distributed_front(ddl: list[str]) -> None:
+    """0060 copies spans into a table in the new order, through the Distributed fronts (sharded by
+    trace id like spans), then swaps the local tables and drops the old data on every node."""
+    rebuild = next(s for s in ddl if s.startswith(f"CREATE TABLE {DB}.spans_rebuild_local "))
+    assert (
+        "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/spans_rebuild', '{replica}')" in rebuild
+    )
+    assert (
+        "ORDER BY (project, toStartOfHour(start_time), service_name, prompt_name, model, start_time)"
+        in rebuild
+    )
+    assert (
+        f"CREATE TABLE {DB}.spans_rebuild ON CLUSTER prod AS {DB}.spans_rebuild_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'spans_rebuild_local', cityHash64(trace_id))"
+    ) in ddl
+    assert f"EXCHANGE TABLES {DB}.spans_local AND {DB}.spans_rebuild_local ON CLUSTER prod" in ddl
+    drops = [s for s in ddl if s.startswith(f"DROP TABLE {DB}.spans_rebuild")]
+    assert drops == [
+        f"DROP TABLE {DB}.spans_rebuild ON CLUSTER prod SYNC",
+        f"DROP TABLE {DB}.spans_rebuild_local ON CLUSTER prod SYNC",
+    ]
+    assert f"DROP VIEW IF EXISTS {DB}.trace_summaries_mv ON CLUSTER prod" in ddl
 
 
 def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) -> None:
@@ -127,7 +156,7 @@ def test_cluster_ddl_parses_in_clickhouse(store: Store, ddl: list[str]) -> None:
         formatted = store.client.query(
             "SELECT formatQuery({q:String})", parameters={"q": statement}
         ).result_rows
-        assert "ON CLUSTER prod" in formatted[0][0]
+        assert "ON CLUSTER prod" in formatted[0][0] or statement.startswith("INSERT ")
 
 
 def test_single_node_ddl_has_no_cluster_artifacts_and_runs_on_chdb(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ class SpanQuery:
     equals: Mapping[str, str] = field(default_factory=dict)
     since: datetime | None = None
     until: datetime | None = None
-    text: str | None = None  # case-insensitive substring of input or output
+    text: str | None = None  # words that input or output contain (see :func:`search_words`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +71,47 @@ def where_clause(project: str, query: SpanQuery, params: dict[str, Any]) -> str:
     return " AND ".join(conditions)
 
 
+# What ClickHouse's token functions (hasToken, tokenbf_v1) take for a word: a run of ASCII letters
+# and digits, and of any non-ASCII characters; everything else separates words.
+_WORD = re.compile(r"[0-9A-Za-z\u0080-\U0010ffff]+")
+MAX_SEARCH_WORDS = 16
+# The expression the `idx_content_tokens` skip index is built on (migration 0060): a condition
+# must use it letter for letter for the index to skip granules.
+_SEARCHED = "lower(concat(input, ' ', output))"
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a ``q=`` search, lower-cased (ASCII letters only, as ClickHouse's ``lower``).
+
+    A span matches when its input or output contains every word as a whole word: ``q=Walrus
+    tusk`` finds "the walrus's tusk" but not "walruses". ValueError for text without a word
+    (punctuation only) or with more than :data:`MAX_SEARCH_WORDS` words.
+    """
+    words = list(dict.fromkeys(w.encode().lower().decode() for w in _WORD.findall(text)))
+    if not words:
+        raise ValueError("q must contain a word (letters or digits)")
+    if len(words) > MAX_SEARCH_WORDS:
+        raise ValueError(f"q may contain at most {MAX_SEARCH_WORDS} words, not {len(words)}")
+    return words
+
+
 def text_condition(text: str, params: dict[str, Any]) -> str:
-    """The span condition "input or output contains ``text``" (case-insensitive); binds ``text``."""
-    params["text"] = text
-    return (
-        "(positionCaseInsensitiveUTF8(input, {text:String}) > 0"
-        " OR positionCaseInsensitiveUTF8(output, {text:String}) > 0)"
-    )
+    """The span condition "input or output contains every word of ``text``"; binds the words.
+
+    Exact (hasToken), and served by the token bloom-filter index, which skips the granules
+    where a word cannot be.
+    """
+    conditions = []
+    for i, word in enumerate(search_words(text)):
+        params[f"word_{i}"] = word
+        conditions.append(f"hasToken({_SEARCHED}, {{word_{i}:String}})")
+    return "(" + " AND ".join(conditions) + ")"
+
+
+# Newest first, in the order of the `spans` sorting key (migration 0060): ClickHouse reads the
+# project's key range backwards and stops after the page (read-in-order), instead of reading
+# every matching row's start_time and sorting them.
+NEWEST_FIRST = "toStartOfHour(start_time) DESC, start_time DESC, trace_id DESC, span_id DESC"
 
 
 def list_spans(
@@ -87,35 +122,38 @@ def list_spans(
     A span stored twice (one span re-sent in two different batches) is returned once.
 
     Two reads, so a page never decompresses more than its own rows' content: the page's keys
-    (the newest ``limit`` times first, then the ids of just those rows), then the full rows of
-    those keys (a bloom-filter lookup by trace id). Sorting every matching row with its ~2 KB of
-    input and output, as one query would, costs seconds at a million spans. Id filters and text
-    search keep one query (see :func:`_one_read`).
+    (the newest rows' start_time and ids, read in the table's order from its end), then the full
+    rows of those keys (a bloom-filter lookup by trace id). Id filters keep one query (see
+    :func:`_one_read`). ValueError if ``query.text`` has no word.
     """
     limit = max(1, min(limit, MAX_LIMIT + 1))
-    if query.text or any(name in SELECTIVE_FILTERS for name in query.equals):
+    if any(name in SELECTIVE_FILTERS for name in query.equals):
         return _one_read(store, project, query, after, limit)
     keys = page_keys(store, project, query, after, limit)
     return spans_by_key(store, project, keys)
 
 
+def _after_condition(after: SpanKey | None, params: dict[str, Any]) -> str:
+    """Rows strictly after the cursor (``start_time <=`` lets the primary key skip newer hours)."""
+    if after is None:
+        return ""
+    params.update(k_time=utc(after.start_time), k_trace=after.trace_id, k_span=after.span_id)
+    return (
+        " AND start_time <= {k_time:DateTime64(6, 'UTC')} AND (start_time, trace_id, span_id) <"
+        " ({k_time:DateTime64(6, 'UTC')}, {k_trace:String}, {k_span:String})"
+    )
+
+
 def _one_read(
     store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int
 ) -> list[dict[str, Any]]:
-    """The page in one query: for id filters (their bloom-filter indexes leave a few granules, each
-    read once) and text search (which reads all content anyway; two reads would scan it twice)."""
+    """The page in one query, for id filters: their bloom-filter indexes leave a few granules,
+    each read once."""
     params: dict[str, Any] = {"db": store.database, "limit": limit}
-    where = where_clause(project, query, params)
-    if after is not None:
-        where += (
-            " AND (start_time, trace_id, span_id) <"
-            " ({k_time:DateTime64(6, 'UTC')}, {k_trace:String}, {k_span:String})"
-        )
-        params.update(k_time=utc(after.start_time), k_trace=after.trace_id, k_span=after.span_id)
+    where = where_clause(project, query, params) + _after_condition(after, params)
     sql = (
         f"SELECT {', '.join(SPAN_FIELDS)} FROM {{db:Identifier}}.spans WHERE {where}"
-        " ORDER BY start_time DESC, trace_id DESC, span_id DESC"
-        " LIMIT 1 BY trace_id, span_id LIMIT {limit:UInt32}"
+        f" ORDER BY {NEWEST_FIRST} LIMIT 1 BY trace_id, span_id LIMIT {{limit:UInt32}}"
     )
     result = store.client.query(sql, parameters=params)
     return [dict(zip(SPAN_FIELDS, row, strict=True)) for row in result.result_rows]
@@ -128,26 +166,14 @@ def page_keys(
     fetch = limit
     while True:
         params: dict[str, Any] = {"db": store.database, "k": fetch}
-        where = where_clause(project, query, params)
-        older = after_key = ""
-        if after is not None:
-            params.update(k_time=utc(after.start_time), k_trace=after.trace_id, k_span=after.span_id)
-            older = " AND start_time < {k_time:DateTime64(6, 'UTC')}"
-            after_key = (
-                " AND (start_time, trace_id, span_id) <"
-                " ({k_time:DateTime64(6, 'UTC')}, {k_trace:String}, {k_span:String})"
-            )
-        # The k-th newest time (strictly before the cursor) reads one column; only rows at or after
-        # it, and the cursor's ties, are read with their ids: at least k rows if k remain.
+        where = where_clause(project, query, params) + _after_condition(after, params)
         sql = (
-            "SELECT start_time, trace_id, span_id FROM {db:Identifier}.spans"
-            f" WHERE {where}{after_key} AND start_time >= (SELECT min(t) FROM (SELECT start_time AS t"
-            f" FROM {{db:Identifier}}.spans WHERE {where}{older} ORDER BY t DESC LIMIT {{k:UInt32}}))"
-            " ORDER BY start_time DESC, trace_id DESC, span_id DESC LIMIT {k:UInt32}"
+            f"SELECT start_time, trace_id, span_id FROM {{db:Identifier}}.spans WHERE {where}"
+            f" ORDER BY {NEWEST_FIRST} LIMIT {{k:UInt32}}"
         )
         rows = store.client.query(sql, parameters=params).result_rows
         keys = list(dict.fromkeys((utc(t), trace_id, span_id) for t, trace_id, span_id in rows))
-        # Duplicates (a span stored twice) or ties at the cursor can leave the page short: read more.
+        # Duplicates (a span stored twice) can leave the page short: read more.
         if len(keys) >= limit or len(rows) < fetch:
             return keys[:limit]
         fetch *= 4

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from llmtrace.store.queries import spans as q
 from llmtrace.store.queries.content import attach_event_content
 from llmtrace_server.deps import Filter, ProjectDep, SegmentDep, StoreDep
+from llmtrace_server.listing import run_listing
 from llmtrace_server.schemas import Page, SpanPublic, TimeParam, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["spans"])
@@ -26,12 +27,14 @@ def list_spans(
     since: TimeParam = None,
     until: TimeParam = None,
     q_text: Annotated[
-        str | None, Query(alias="q", max_length=1024, description="Text in input or output")
+        str | None,
+        Query(alias="q", max_length=1024, description="Words that input or output contain, all of them"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=q.MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Page[SpanPublic]:
-    """Spans of the caller's project, newest first. Every filter is an exact match except ``q``."""
+    """Spans of the caller's project, newest first. Every filter is an exact match except ``q``
+    (whole words, case-insensitive, every one in the input or output)."""
     given = {
         **segment,
         "user_id": user_id,
@@ -50,7 +53,7 @@ def list_spans(
         t, trace_id, span_id = decode_cursor(cursor, 3)
         after = q.SpanKey(t, trace_id, span_id)
     # One row more than asked tells whether there is a next page.
-    rows = q.list_spans(store, project, query, after=after, limit=limit + 1)
+    rows = run_listing(lambda: q.list_spans(store, project, query, after=after, limit=limit + 1))
     page = rows[:limit]
     attach_event_content(store, project, page)
     next_cursor = None
