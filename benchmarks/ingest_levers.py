@@ -38,28 +38,34 @@ from genai_workload import GenAiBatches  # a sibling module: benchmarks/ is on s
 
 BLOCK_BATCHES = 64  # 64 requests of 512 spans: the writer's 32k-span block
 _CONTENT = "Map(LowCardinality(String), String)"
-# variant -> (migrations up to and including 0020?, statements run after migrating; {db} is its database)
-VARIANTS: dict[str, tuple[bool, list[str]]] = {
-    "zstd3 (before 0020)": (False, []),
-    "zstd1 (0020)": (True, []),
-    "zstd1 without rollup views": (True, ["DROP VIEW {db}.spans_hourly_mv", "DROP VIEW {db}.cost_5m_mv"]),
+# variant -> (the first migration left out, None for all; statements run after migrating; {db} is
+# its database)
+VARIANTS: dict[str, tuple[str | None, list[str]]] = {
+    "zstd3 (before 0020)": ("0020", []),
+    "zstd1 (0020)": (None, []),
+    "zstd1, spans sorted as before 0060": ("0060", []),
+    "zstd1 without idx_content_tokens (0060)": (
+        None,
+        ["ALTER TABLE {db}.spans DROP INDEX idx_content_tokens"],
+    ),
+    "zstd1 without rollup views": (None, ["DROP VIEW {db}.spans_hourly_mv", "DROP VIEW {db}.cost_5m_mv"]),
     "zstd1 without summary views": (
-        True,
+        None,
         [f"DROP VIEW {{db}}.{name}_summaries_mv" for name in ("trace", "session", "user")],
     ),
     **{
-        f"zstd1 without {name}_summaries_mv": (True, [f"DROP VIEW {{db}}.{name}_summaries_mv"])
+        f"zstd1 without {name}_summaries_mv": (None, [f"DROP VIEW {{db}}.{name}_summaries_mv"])
         for name in ("trace", "session", "user")
     },
     "zstd1 without skip indexes": (
-        True,
+        None,
         [
             f"ALTER TABLE {{db}}.spans DROP INDEX {name}"
             for name in ("idx_trace_id", "idx_session_id", "idx_user_id")
         ],
     ),
     "lz4": (
-        True,
+        None,
         [
             "ALTER TABLE {db}.spans MODIFY COLUMN input String CODEC(LZ4), "
             "MODIFY COLUMN output String CODEC(LZ4), "
@@ -127,20 +133,23 @@ def main(rounds: int = 5, seed: int = 1, variants: list[str] | None = None) -> d
     ]
     spans = blocks[0].num_rows
     with tempfile.TemporaryDirectory(prefix="llmtrace-levers-") as tmp:
-        before_0020 = Path(tmp) / "migrations"
-        before_0020.mkdir()
-        for path in migrations_dir().glob("*.sql"):
-            if path.name < "0020":
-                shutil.copy(path, before_0020)
+        before: dict[str | None, Path | None] = {None: None}
+        for cut in {c for c, _ in VARIANTS.values() if c is not None}:
+            directory = Path(tmp) / f"before_{cut}"
+            directory.mkdir()
+            for path in migrations_dir().glob("*.sql"):
+                if path.name < cut:
+                    shutil.copy(path, directory)
+            before[cut] = directory
         first = open_store(f"chdb://{tmp}/data", "lever_0")
         client = first.client
         databases: dict[str, str] = {}
         chosen = {"zstd3 (before 0020)", *(variants or VARIANTS)}
-        for number, (name, (with_0020, statements)) in enumerate(VARIANTS.items()):
+        for number, (name, (cut, statements)) in enumerate(VARIANTS.items()):
             if name not in chosen:
                 continue
             database = f"lever_{number}"
-            Store(client, database, first.dsn).migrate(migrations_dir=None if with_0020 else before_0020)
+            Store(client, database, first.dsn).migrate(migrations_dir=before[cut])
             for statement in statements:
                 client.command(statement.format(db=database))
             client.command(f"SYSTEM STOP MERGES {database}.spans")

@@ -17,12 +17,12 @@ those with a span whose input or output contains the text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrace.store.queries.spans import SpanQuery, text_condition, utc
+from llmtrace.store.queries.spans import MAX_LIMIT, SpanQuery, text_condition, utc
 
 SLACK_HOURS = 6
 FIRST_WINDOW_HOURS = 2
@@ -204,3 +204,52 @@ def _window(
 def as_utc(value: datetime) -> datetime:
     """Store times come back naive or in UTC; the API returns them timezone-aware."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# The totals every per-id summary table keeps (session_summaries, user_summaries), as listed.
+SUM_FIELDS = ("spans", "llm_calls", "errors", "input_tokens", "output_tokens", "cost_usd")
+_SUMS = "sum(spans), sum(llm_calls), sum(errors), sum(in_tokens), sum(out_tokens), sum(cost)"
+Totals = Callable[[Any, str, list[str]], dict[str, dict[str, Any]]]
+
+
+def newest_with_totals(
+    store: Any,
+    project: str,
+    query: SpanQuery,
+    order: Ordering,
+    totals: Totals,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """One page of sessions or users: which ones from :func:`newest_groups`, their rows from
+    ``totals`` (``{id: row}`` for a list of ids), in the page's order."""
+    keys = newest_groups(store, project, query, order, after=after, limit=max(1, min(limit, MAX_LIMIT + 1)))
+    found = totals(store, project, [k[0] for k in keys])
+    return [found[k[0]] for k in keys if k[0] in found]
+
+
+def id_totals(
+    store: Any, project: str, table: str, key: str, leading: Mapping[str, str], ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``{id: row}`` over the whole life of each of ``ids`` in ``table`` (sorted by ``key``, one
+    primary-key lookup): ``key``, the ``leading`` aggregates (name -> SQL), then :data:`SUM_FIELDS`.
+    ``first_seen`` / ``last_seen`` come back timezone-aware, the cost as a float."""
+    if not ids:
+        return {}
+    names = (key, *leading, *SUM_FIELDS)
+    sql = (
+        f"SELECT {key}, {', '.join(leading.values())}, {_SUMS} FROM {{db:Identifier}}.{table}"
+        f" WHERE project = {{project:String}} AND {key} IN {{ids:Array(String)}} GROUP BY {key}"
+    )
+    params = {"db": store.database, "project": project, "ids": ids}
+    out = {}
+    for row in store.client.query(sql, parameters=params).result_rows:
+        item = dict(zip(names, row, strict=True))
+        item.update(
+            first_seen=as_utc(item["first_seen"]),
+            last_seen=as_utc(item["last_seen"]),
+            cost_usd=float(item["cost_usd"]),
+        )
+        out[item[key]] = item
+    return out

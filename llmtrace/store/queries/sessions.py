@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from llmtrace.store.queries._summaries import SESSION_ORDER, as_utc, newest_groups
-from llmtrace.store.queries.spans import MAX_LIMIT, SpanQuery, utc
+from llmtrace.store.queries._summaries import SESSION_ORDER, id_totals, newest_with_totals
+from llmtrace.store.queries.spans import SpanQuery, utc
 from llmtrace.store.queries.traces import traces_by_id
 
 MAX_SESSION_TRACES = 10_000
@@ -49,36 +49,24 @@ def list_sessions(
     Filters keep the sessions with a matching span in the period read; ``since``/``until`` bound
     the last activity. Totals cover the whole session. Raises ValueError for an unknown filter.
     """
-    keys = newest_groups(
-        store,
-        project,
-        query,
-        SESSION_ORDER,
-        after=(after.last_seen, after.session_id) if after else None,
-        limit=max(1, min(limit, MAX_LIMIT + 1)),
-    )
-    totals = session_totals(store, project, [k[0] for k in keys])
-    return [totals[k[0]] for k in keys if k[0] in totals]
+    cursor = (after.last_seen, after.session_id) if after else None
+    return newest_with_totals(store, project, query, SESSION_ORDER, session_totals, after=cursor, limit=limit)
 
 
 def session_totals(store: Any, project: str, session_ids: list[str]) -> dict[str, dict[str, Any]]:
     """``{session_id: row}`` over the whole life of each session."""
-    if not session_ids:
-        return {}
-    sql = """
-        SELECT session_id, max(user), min(first_seen), max(last_seen), uniqMerge(traces), sum(spans),
-               sum(llm_calls), sum(errors), sum(in_tokens), sum(out_tokens), sum(cost)
-          FROM {db:Identifier}.session_summaries
-         WHERE project = {project:String} AND session_id IN {ids:Array(String)}
-         GROUP BY session_id"""
-    params = {"db": store.database, "project": project, "ids": session_ids}
+    leading = {
+        "user_id": "max(user)",
+        "first_seen": "min(first_seen)",
+        "last_seen": "max(last_seen)",
+        "traces": "uniqMerge(traces)",
+    }
     out = {}
-    for row in store.client.query(sql, parameters=params).result_rows:
-        item = dict(zip(SESSION_FIELDS[:4] + SESSION_FIELDS[5:], row, strict=True))
-        first, last = as_utc(item["first_seen"]), as_utc(item["last_seen"])
-        item.update(first_seen=first, last_seen=last, duration_ms=(last - first).total_seconds() * 1000)
-        item["cost_usd"] = float(item["cost_usd"])
-        out[item["session_id"]] = {name: item[name] for name in SESSION_FIELDS}
+    for session_id, item in id_totals(
+        store, project, "session_summaries", "session_id", leading, session_ids
+    ).items():
+        item["duration_ms"] = (item["last_seen"] - item["first_seen"]).total_seconds() * 1000
+        out[session_id] = {name: item[name] for name in SESSION_FIELDS}
     return out
 
 
