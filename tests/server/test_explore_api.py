@@ -143,6 +143,9 @@ def test_lists_reject_what_they_cannot_answer(client: TestClient) -> None:
         assert client.get(path, params={"limit": 0}).status_code == 422
         assert client.get(path, params={"since": "yesterday"}).status_code == 422
         assert get(client, path) == {"data": [], "next_cursor": None}
+    for path in ("/api/v1/spans", "/api/v1/traces", "/api/v1/sessions", "/api/v1/users"):
+        no_word = client.get(path, params={"q": "-- !?"})
+        assert no_word.status_code == 400 and "q must contain a word" in no_word.json()["detail"]
 
 
 def test_lists_are_per_project(make_client) -> None:

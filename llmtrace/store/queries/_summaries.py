@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrace.store.queries.spans import MAX_LIMIT, SpanQuery, text_condition, utc
+from llmtrace.store.queries.spans import MAX_LIMIT, SpanQuery, search_words, text_condition, utc
 
 SLACK_HOURS = 6
 FIRST_WINDOW_HOURS = 2
@@ -72,6 +72,8 @@ def check_filters(query: SpanQuery) -> None:
             raise ValueError(f"unknown filter {name!r}; use one of {', '.join(SUMMARY_FILTERS)}")
         if name == "status" and value not in TRACE_STATUSES:
             raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)} here, not {value!r}")
+    if query.text:
+        search_words(query.text)
 
 
 def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list[str]:
@@ -95,14 +97,20 @@ def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list
 
 
 def project_hours(store: Any, project: str) -> tuple[datetime, datetime] | None:
-    """(first, last) hour with spans of ``project`` (naive UTC), or None for an empty project."""
-    row = store.client.query(
-        "SELECT min(hour), max(hour), count() FROM {db:Identifier}.trace_summaries WHERE project = {project:String}",
+    """(first, last) hour with spans of ``project`` (naive UTC), or None for an empty project.
+
+    Each end is the first row of the project's key range read in order (ascending, descending):
+    two granules, where min/max would read every row of the project.
+    """
+    ends = "SELECT hour FROM {db:Identifier}.trace_summaries WHERE project = {project:String} ORDER BY hour"
+    rows = store.client.query(
+        f"SELECT 0, hour FROM ({ends} LIMIT 1) UNION ALL SELECT 1, hour FROM ({ends} DESC LIMIT 1)",
         parameters={"db": store.database, "project": project},
-    ).result_rows[0]
-    if not row[2]:
+    ).result_rows
+    if not rows:
         return None
-    return utc(row[0]), utc(row[1])
+    found = dict(rows)
+    return utc(found[0]), utc(found[1])
 
 
 def newest_groups(

@@ -20,9 +20,6 @@ FILTER_COLUMNS: Mapping[str, str] = {
     **{name: name for name in ("user_id", "session_id", "status", "kind", "trace_id")},
 }
 
-# Filters whose bloom-filter indexes leave few granules to read: one query is cheapest.
-SELECTIVE_FILTERS = frozenset({"user_id", "session_id", "trace_id"})
-
 MAX_LIMIT = 1000  # largest page; a query may fetch one row more to see whether another page follows
 
 
@@ -122,13 +119,11 @@ def list_spans(
     A span stored twice (one span re-sent in two different batches) is returned once.
 
     Two reads, so a page never decompresses more than its own rows' content: the page's keys
-    (the newest rows' start_time and ids, read in the table's order from its end), then the full
-    rows of those keys (a bloom-filter lookup by trace id). Id filters keep one query (see
-    :func:`_one_read`). ValueError if ``query.text`` has no word.
+    (the newest rows' start_time and ids, read in the table's order from its end, skipping the
+    granules an id filter's or the text's bloom filter rules out), then the full rows of those
+    keys (a bloom-filter lookup by trace id). ValueError if ``query.text`` has no word.
     """
     limit = max(1, min(limit, MAX_LIMIT + 1))
-    if any(name in SELECTIVE_FILTERS for name in query.equals):
-        return _one_read(store, project, query, after, limit)
     keys = page_keys(store, project, query, after, limit)
     return spans_by_key(store, project, keys)
 
@@ -142,21 +137,6 @@ def _after_condition(after: SpanKey | None, params: dict[str, Any]) -> str:
         " AND start_time <= {k_time:DateTime64(6, 'UTC')} AND (start_time, trace_id, span_id) <"
         " ({k_time:DateTime64(6, 'UTC')}, {k_trace:String}, {k_span:String})"
     )
-
-
-def _one_read(
-    store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int
-) -> list[dict[str, Any]]:
-    """The page in one query, for id filters: their bloom-filter indexes leave a few granules,
-    each read once."""
-    params: dict[str, Any] = {"db": store.database, "limit": limit}
-    where = where_clause(project, query, params) + _after_condition(after, params)
-    sql = (
-        f"SELECT {', '.join(SPAN_FIELDS)} FROM {{db:Identifier}}.spans WHERE {where}"
-        f" ORDER BY {NEWEST_FIRST} LIMIT 1 BY trace_id, span_id LIMIT {{limit:UInt32}}"
-    )
-    result = store.client.query(sql, parameters=params)
-    return [dict(zip(SPAN_FIELDS, row, strict=True)) for row in result.result_rows]
 
 
 def page_keys(
