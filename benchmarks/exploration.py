@@ -184,7 +184,7 @@ def _p95(values: list[float]) -> float:
 
 def measure(store: Store, now: datetime, *, runs: int = 10, baseline_runs: int = 1) -> dict[str, Any]:
     """``{case: {p50_ms, p95_ms, goal_ms, baseline_ms, speedup}}``: ``runs`` timed runs of each
-    query (p95 of 10 runs is the second slowest) and ``baseline_runs`` of its baseline."""
+    query (p95 of 10 runs is the second slowest) and ``baseline_runs`` of its baseline (0: none)."""
     results: dict[str, Any] = {}
     for name, (after, before) in cases(store, now, runs + 1 + baseline_runs).items():
         times = _times_ms(after, runs)
@@ -193,7 +193,7 @@ def measure(store: Store, now: datetime, *, runs: int = 10, baseline_runs: int =
             "p95_ms": round(_p95(times), 1),
             "goal_ms": TEXT_GOAL_MS if "text" in name else GOAL_MS,
         }
-        if before is not None:
+        if before is not None and baseline_runs:
             base = _times_ms(before, baseline_runs, first=runs + 1)  # values the query did not see
             row["baseline_ms"] = round(statistics.median(base), 1)
             row["speedup"] = round(statistics.median(base) / max(statistics.median(times), 1e-3), 1)

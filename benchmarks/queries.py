@@ -149,7 +149,7 @@ def run(n: int, path: str) -> dict[str, Any]:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
 
 
-def explore(n: int, path: str, *, keep: bool = False) -> dict[str, Any]:
+def explore(n: int, path: str, *, keep: bool = False, baseline_runs: int = 1) -> dict[str, Any]:
     """The exploration benchmark on ``n`` realistic spans (reused if ``path`` already holds them)."""
     now = datetime.now(UTC).replace(microsecond=0)
     store = open_store(f"chdb://{path}", f"explore_{n}")
@@ -184,7 +184,7 @@ def explore(n: int, path: str, *, keep: bool = False) -> dict[str, Any]:
         "load_s": load_s,
         "rows_checked_against_ingest_mapping": checked,
         "tables": {t: {"rows": int(r), "mb": round(b / 2**20, 1)} for t, r, b in sizes},
-        "cases": exploration.measure(store, now),
+        "cases": exploration.measure(store, now, baseline_runs=baseline_runs),
         "summary_insert_cost": exploration.summary_insert_cost(store),
     }
     if not keep:
@@ -201,13 +201,17 @@ def main(
     *,
     analytics: bool = True,
     store_path: str | None = None,
+    baseline_runs: int = 1,
 ) -> dict[str, Any]:
     """Run the benchmarks at each size: ``{"queries": [...], "exploration": [...]}``."""
     path = path or tempfile.mkdtemp(prefix="llmtrace-bench-")
     out: dict[str, Any] = {}
     if analytics:
         out.update(queries=[run(n, path) for n in sizes], goal_s=1.0)
-    out["exploration"] = [explore(n, store_path or path, keep=store_path is not None) for n in sizes]
+    out["exploration"] = [
+        explore(n, store_path or path, keep=store_path is not None, baseline_runs=baseline_runs)
+        for n in sizes
+    ]
     return out
 
 
@@ -216,10 +220,18 @@ if __name__ == "__main__":
     parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--exploration-only", action="store_true", help="skip the analytics section")
     parser.add_argument("--store", help="keep (and reuse) the exploration store in this directory")
+    parser.add_argument(
+        "--baseline-runs", type=int, default=1, help="runs of each pre-issue-14 query (0: skip them)"
+    )
     args = parser.parse_args()
     print(
         json.dumps(
-            main(tuple(args.spans), analytics=not args.exploration_only, store_path=args.store),
+            main(
+                tuple(args.spans),
+                analytics=not args.exploration_only,
+                store_path=args.store,
+                baseline_runs=args.baseline_runs,
+            ),
             indent=2,
             default=str,
         )

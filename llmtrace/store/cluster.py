@@ -9,6 +9,10 @@ For every table ``t`` the single-node DDL creates, a cluster gets:
   query modules run unchanged. Spans and scores are sharded by trace id (a trace stays on one
   shard, and a re-score meets the score it replaces); other tables by their sorting key.
 
+A table rebuilt by a migration (0060: ``spans`` in a new order) is swapped on every node:
+``EXCHANGE TABLES`` and ``DROP TABLE`` of a sharded table act on its ``_local`` tables (and a
+drop on its ``Distributed`` front too); the fronts keep reading their ``_local`` name.
+
 Materialized views are created on every node, read the *local* source table and write the
 *local* rollup, so each shard aggregates its own spans and a ``Distributed`` read merges the
 partial ``-State`` values. Small control tables (:data:`UNSHARDED_TABLES`: the migrations ledger
