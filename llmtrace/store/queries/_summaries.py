@@ -3,8 +3,9 @@
 ``trace_summaries`` holds one row per (trace, hour of span start), sorted by project then hour, so
 the newest rows of a project are a short range of its primary key. A page is found by reading a
 window of the latest hours and widening it (x8) until it holds a full page or reaches the oldest
-data: a typical first page reads two hours of summaries, whatever the size of the store. A user,
-session or trace id filter reads the whole range at once, through bloom-filter indexes.
+data: a typical first page reads two hours of summaries, whatever the size of the store. A session
+or trace id filter reads the whole range at once, through bloom-filter indexes; a user id filter
+uses the windows too (a user's thousands of traces would otherwise mean reading most of the table).
 
 The window is exact under one assumption, :data:`SLACK_HOURS`: the spans of one trace start
 within that many hours of each other (and no span runs longer). Rows that far before the window
@@ -43,6 +44,7 @@ ARRAY_FILTERS: Mapping[str, str] = {
 # API filter name -> trace_summaries column holding one value per row.
 SCALAR_FILTERS: Mapping[str, str] = {"user_id": "user", "session_id": "session", "trace_id": "trace_id"}
 SUMMARY_FILTERS = (*ARRAY_FILTERS, *SCALAR_FILTERS, "status")
+ONE_SHOT_FILTERS = frozenset({"session_id", "trace_id"})
 
 EPOCH = datetime(1970, 1, 2)
 
@@ -137,9 +139,10 @@ def newest_groups(
     if bounds:
         top = min(top, utc(min(bounds)))
     floor = max(utc(query.since), first_hour) if query.since else first_hour
-    # An id filter matches few rows anywhere in time (bloom-filter indexes find them): read all at once.
-    selective = any(name in SCALAR_FILTERS for name in query.equals)
-    width = top - floor if selective else timedelta(hours=FIRST_WINDOW_HOURS)
+    # A session or trace matches few rows anywhere in time (bloom-filter indexes find them): read all
+    # at once. A user may have thousands of traces over months: windows, like the unfiltered list.
+    few = any(name in ONE_SHOT_FILTERS for name in query.equals)
+    width = top - floor if few else timedelta(hours=FIRST_WINDOW_HOURS)
     while True:
         lo = max(top - width, floor)
         rows = _window(store, project, query, order, columns, after, limit, lo, top)
