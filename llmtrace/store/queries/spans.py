@@ -151,12 +151,21 @@ def page_keys(
             f"SELECT start_time, trace_id, span_id FROM {{db:Identifier}}.spans WHERE {where}"
             f" ORDER BY {NEWEST_FIRST} LIMIT {{k:UInt32}}"
         )
-        rows = store.client.query(sql, parameters=params).result_rows
+        rows = store.client.query(sql, parameters=params, settings=_in_order(store)).result_rows
         keys = list(dict.fromkeys((utc(t), trace_id, span_id) for t, trace_id, span_id in rows))
         # Duplicates (a span stored twice) can leave the page short: read more.
         if len(keys) >= limit or len(rows) < fetch:
             return keys[:limit]
         fetch *= 4
+
+
+def _in_order(store: Any) -> dict[str, int]:
+    """Read in order without read-ahead. Servers since 24.x buffer chunks of an in-order read to
+    keep threads busy; under a filter that keeps few rows (a common word, an error status) they
+    read many hours ahead before the page is full: 2-3 s instead of 70 ms for a word in 6% of 1M
+    spans. Older servers have no such setting, and no read-ahead."""
+    known = "read_in_order_use_buffering" in store.client.server_settings
+    return {"read_in_order_use_buffering": 0} if known else {}
 
 
 def spans_by_key(store: Any, project: str, keys: list[tuple[datetime, str, str]]) -> list[dict[str, Any]]:
