@@ -217,6 +217,7 @@ OP_RETRIEVAL: Final = "retrieval"  # semconv dev-head name for a retrieval (vect
 KIND_CHAIN: Final = "chain"  # a framework step: a LangChain chain, a LangGraph node or graph
 KIND_RETRIEVER: Final = "retriever"
 LANGCHAIN_RUN_NAME: Final = "langchain.run.name"  # the model's run name (the span is `chat <model>`)
+LLAMAINDEX_COMPONENT: Final = "llama_index.component"  # the LLM class (the span is `chat <model>`)
 LANGGRAPH_NODE: Final = "langgraph.node"
 LANGGRAPH_STEP: Final = "langgraph.step"
 LANGGRAPH_INTERRUPTED: Final = "langgraph.interrupted"  # the run stopped at an interrupt (not an error)

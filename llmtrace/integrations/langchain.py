@@ -44,6 +44,7 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
+    framework_provider,
     offer,
     patch,
     start_call,
@@ -55,25 +56,6 @@ _HIDDEN_TAG = "langsmith:hidden"
 _INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
 _MAX_OPEN_RUNS = 10_000  # runs whose end never came (an abandoned stream) are dropped past this
 
-# LangChain's ``ls_provider`` -> gen_ai.provider.name (OTel well-known names where there is one).
-_PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "google_genai": "gcp.gemini",
-    "google_vertexai": "gcp.vertex_ai",
-    "amazon_bedrock": "aws.bedrock",
-    "bedrock": "aws.bedrock",
-    "mistralai": "mistral_ai",
-    "groq": "groq",
-    "deepseek": "deepseek",
-    "xai": "x_ai",
-    "ollama": "ollama",
-    "together": "together",
-    "fireworks": "fireworks",
-    "cohere": "cohere",
-    "perplexity": "perplexity",
-}
 # invocation_params -> attribute
 _PARAMS = (
     ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
@@ -508,7 +490,7 @@ class _HandlerMethods:
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
         call = start_call(
             operation=operation,
-            provider=_PROVIDERS.get(provider, provider),
+            provider=framework_provider(provider),
             request_model=str(model),
             kind=sc.KIND_LLM,
             attributes=attrs,
