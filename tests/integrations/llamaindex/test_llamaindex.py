@@ -285,3 +285,22 @@ async def test_async_query_gives_the_same_tree(cap: CapturedSpans) -> None:
     (llm,) = [s for s in spans if attrs(s)["llmtrace.span.kind"] == "llm"]
     assert "CompactAndRefine.asynthesize" in ancestors(llm, spans)
     assert {s.context.trace_id for s in spans} == {query.context.trace_id}
+
+
+def test_a_provider_call_inside_a_step_is_a_child_of_its_span(cap: CapturedSpans) -> None:
+    server = FakeServer()
+    server.json("/embeddings", p.embeddings())
+    client = openai.OpenAI(api_key="sk-test", max_retries=0, http_client=server.sync_client())
+
+    class Embedded(BaseRetriever):
+        def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+            client.embeddings.create(model="text-embedding-3-small", input=query_bundle.query_str)
+            return []
+
+    assert Embedded().retrieve("where?") == []
+    named = by_name(cap.spans())
+    retrieve = named["retrieve Embedded"]
+    (embedding,) = [s for s in named.values() if s is not retrieve]
+    assert attrs(embedding)["gen_ai.operation.name"] == "embeddings"
+    assert parent_of(embedding) == retrieve.context.span_id
+    assert attrs(retrieve)["llmtrace.retrieval.count"] == 0
