@@ -28,7 +28,9 @@ of the same rotation, then the median over rotations, which cancels the machine'
 rotations (load from other work) that the pooled medians keep. A ``none`` block with spans fails
 the run (an instrumentation that did not switch off).
 
-Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``.
+Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``; with
+``--baseline DIR`` (a tree holding another version's ``llmtrace/``) the rounds alternate between that
+version and this checkout, and both are reported: a before/after from one run.
 """
 
 from __future__ import annotations
@@ -283,9 +285,13 @@ def _worker(library: str, blocks: int, calls: int) -> None:
     print(json.dumps(results), flush=True)
 
 
-def _round(library: str, blocks: int, calls: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def _round(
+    library: str, blocks: int, calls: int, tree: str | None = None
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """One worker process; ``tree``: a source tree to import llmtrace from instead of this one."""
     argv = [sys.executable, __file__, "--worker", library, "--blocks", str(blocks), "--calls", str(calls)]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark worker failed: {out.stderr.strip()[-2000:]}")
     result: dict[str, dict[str, list[dict[str, Any]]]] = json.loads(out.stdout.splitlines()[-1])
@@ -340,6 +346,21 @@ def main(
     """Medians (µs) per library, mode and variant, added time over ``none``, llmtrace's ratio to each peer."""
     by_library = {library: [_round(library, blocks, calls) for _ in range(rounds)] for library in libraries}
     return summarize(by_library, blocks, calls)
+
+
+def compare(
+    baseline: str, rounds: int, blocks: int, calls: int, libraries: tuple[str, ...] = LIBRARIES
+) -> dict[str, dict[str, Any]]:
+    """Before/after in one run: rounds of llmtrace imported from ``baseline`` (a source tree holding
+    ``llmtrace/``, e.g. ``git archive main llmtrace | tar -x -C DIR``) and from this checkout take
+    turns (order alternating), each with all the variants, so both meet the same machine load."""
+    trees = {"baseline": baseline, "this checkout": None}
+    by_tree: dict[str, dict[str, list[Any]]] = {t: {lib: [] for lib in libraries} for t in trees}
+    for i in range(rounds):
+        for library in libraries:
+            for name in list(trees)[:: 1 if i % 2 == 0 else -1]:
+                by_tree[name][library].append(_round(library, blocks, calls, trees[name]))
+    return {name: summarize(by_tree[name], blocks, calls) for name in trees}
 
 
 def summarize(by_library: dict[str, list[Any]], blocks: int, calls: int) -> dict[str, Any]:
@@ -402,8 +423,16 @@ if __name__ == "__main__":
     parser.add_argument("--blocks", type=int, default=20, help="rotations of the variants per round")
     parser.add_argument("--calls", type=int, default=10, help="calls per variant per rotation")
     parser.add_argument("--only", choices=LIBRARIES, help="one library")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also run llmtrace from this source tree, rounds interleaved"
+    )
     args = parser.parse_args()
+    libraries = (args.only,) if args.only else LIBRARIES
     if args.worker:
         _worker(args.worker, args.blocks, args.calls)
+    elif args.baseline:
+        for name, results in compare(args.baseline, args.rounds, args.blocks, args.calls, libraries).items():
+            print(f"===== llmtrace from {args.baseline if name == 'baseline' else name}")
+            print_results(results)
     else:
-        print_results(main(args.rounds, args.blocks, args.calls, (args.only,) if args.only else LIBRARIES))
+        print_results(main(args.rounds, args.blocks, args.calls, libraries))
