@@ -101,16 +101,29 @@ def _converse_parts(content: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _with_cache(usage: dict[str, Any], uncached: str, output: str, cached: str, written: str) -> TokenUsage:
+    """Usage whose input count (key ``uncached``) excludes the cache: input is all of it, with the
+    cache reads and writes as its subsets (OTel meaning)."""
+    reads = int(usage.get(cached) or 0)
+    writes = int(usage.get(written) or 0)
+    return TokenUsage(
+        input=int(usage.get(uncached) or 0) + reads + writes,
+        output=int(usage.get(output) or 0),
+        cached=reads,
+        cache_write=writes,
+    )
+
+
 def converse_usage(usage: Any) -> TokenUsage | None:
     if not isinstance(usage, dict):
         return None
-    cached = int(usage.get("cacheReadInputTokens") or 0)
-    written = int(usage.get("cacheWriteInputTokens") or 0)
-    return TokenUsage(
-        input=int(usage.get("inputTokens") or 0) + cached + written,
-        output=int(usage.get("outputTokens") or 0),
-        cached=cached,
-        cache_write=written,
+    return _with_cache(usage, "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+
+
+def _anthropic_usage(usage: dict[str, Any]) -> TokenUsage:
+    """The Anthropic Messages API's usage (its ``input_tokens`` exclude the cache)."""
+    return _with_cache(
+        usage, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
     )
 
 
@@ -242,15 +255,7 @@ def _invoke_outcome(call: LLMCall, result: Any) -> Outcome:
     result["body"] = _body(raw)
     body = _json_body(raw)
     if "content" in body and "usage" in body:  # Anthropic Messages API
-        usage = body["usage"] or {}
-        cached = int(usage.get("cache_read_input_tokens") or 0)
-        written = int(usage.get("cache_creation_input_tokens") or 0)
-        tokens = TokenUsage(
-            input=int(usage.get("input_tokens") or 0) + cached + written,
-            output=int(usage.get("output_tokens") or 0),
-            cached=cached,
-            cache_write=written,
-        )
+        tokens = _anthropic_usage(body["usage"] or {})
         parts: list[dict[str, Any]] = []
         for block in body.get("content") or ():
             if block.get("type") == "text":
@@ -428,23 +433,15 @@ class _InvokeStream:
     def _usage(self) -> TokenUsage | None:
         usage = self.anthropic_usage
         if "input_tokens" in usage or "output_tokens" in usage:
-            cached = int(usage.get("cache_read_input_tokens") or 0)
-            written = int(usage.get("cache_creation_input_tokens") or 0)
-            return TokenUsage(
-                input=int(usage.get("input_tokens") or 0) + cached + written,
-                output=int(usage.get("output_tokens") or 0),
-                cached=cached,
-                cache_write=written,
-            )
+            return _anthropic_usage(usage)
         metrics = self.metrics
         if "inputTokenCount" in metrics or "outputTokenCount" in metrics:
-            cached = int(metrics.get("cacheReadInputTokenCount") or 0)
-            written = int(metrics.get("cacheWriteInputTokenCount") or 0)
-            return TokenUsage(
-                input=int(metrics.get("inputTokenCount") or 0) + cached + written,
-                output=int(metrics.get("outputTokenCount") or 0),
-                cached=cached,
-                cache_write=written,
+            return _with_cache(
+                metrics,
+                "inputTokenCount",
+                "outputTokenCount",
+                "cacheReadInputTokenCount",
+                "cacheWriteInputTokenCount",
             )
         counts = self.counts
         if counts:
