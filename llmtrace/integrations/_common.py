@@ -346,6 +346,18 @@ def withdraw(call: LLMCall) -> None:
         _OFFERED.set([c for c in offered if c is not call])
 
 
+def close_offered(call: LLMCall) -> bool:
+    """Framework call ``call`` (offered) ends: withdraw it, and if a provider call claimed it (so
+    recorded its usage, response or error onto the span), end the span and return True; False
+    leaves the framework to record its own outcome."""
+    withdraw(call)
+    if not call.claimed:
+        return False
+    call.ended = True
+    call.span.end()
+    return True
+
+
 def _claim() -> LLMCall | None:
     """The first call offered in this context that is still open, now claimed (at most once)."""
     offered = _OFFERED.get()

@@ -44,12 +44,12 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
+    close_offered,
     framework_provider,
     offer,
     patch,
     start_call,
     text_chars,
-    withdraw,
 )
 
 _HIDDEN_TAG = "langsmith:hidden"
@@ -521,11 +521,8 @@ class _HandlerMethods:
         if run is None or run.call is None:
             return
         call = run.call
-        withdraw(call)
         with guarded("langchain.on_llm_end"):
-            if call.claimed:  # the provider call recorded everything onto this span
-                call.ended = True
-                call.span.end()
+            if close_offered(call):  # the provider call recorded everything onto this span
                 return
             if run.request is not None:
                 self._capture_request(call, *run.request)
@@ -537,11 +534,8 @@ class _HandlerMethods:
         if run is None or run.call is None:
             return
         call = run.call
-        withdraw(call)
         with guarded("langchain.on_llm_error"):
-            if call.claimed:  # the provider call recorded the error on this span
-                call.ended = True
-                call.span.end()
+            if close_offered(call):  # the provider call recorded the error onto this span
                 return
             if run.request is not None:
                 self._capture_request(call, *run.request)

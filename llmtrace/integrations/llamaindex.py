@@ -41,11 +41,11 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
+    close_offered,
     framework_provider,
     offer,
     start_call,
     text_chars,
-    withdraw,
 )
 
 _UUID_SUFFIX = 37  # "-" and a uuid4 end every dispatcher span id
@@ -354,10 +354,7 @@ class _HandlerMethods:
     def _finish_llm(self, step: _Step, response: Any) -> None:
         call = step.call
         assert call is not None
-        withdraw(call)
-        if call.claimed:  # the provider call recorded everything onto this span
-            call.ended = True
-            call.span.end()
+        if close_offered(call):  # the provider call recorded everything onto this span
             return
         try:
             self._capture_request(step)
@@ -374,10 +371,7 @@ class _HandlerMethods:
                 span.set_status(Status(StatusCode.ERROR, str(error)[:2048]))
             span.end()
             return
-        withdraw(call)
-        if call.claimed:  # the provider call recorded the error on this span
-            call.ended = True
-            call.span.end()
+        if close_offered(call):  # the provider call recorded the error onto this span
             return
         try:
             self._capture_request(step)
