@@ -9,9 +9,10 @@ current while it runs, so provider calls inside a step nest under it. A span on 
 and of the same kind as its parent (``query`` -> ``_query``, ``chat`` -> ``complete`` of a
 ``CustomLLM``) is folded into the parent: one query is one span.
 
-What is recorded: queries and synthesizers as ``chain`` spans with their input and output;
-retrievers as ``retriever`` spans with the retrieved node ids and scores; embeddings as
-``embedding`` spans; LLM calls as ``llm`` spans, with usage and cost. An LLM span is *offered*
+What is recorded: queries and synthesizers as ``chain`` spans with their input and output; tools
+as ``tool`` spans (``execute_tool {name}``, arguments and output, a ``ToolOutput`` with
+``is_error`` as an error); retrievers as ``retriever`` spans with the retrieved node ids and
+scores; embeddings as ``embedding`` spans; LLM calls as ``llm`` spans, with usage and cost. An LLM span is *offered*
 (``_common.offer``) to the provider call the LLM is about to make, as for LangChain: when the
 LLM is backed by an instrumented SDK client (LlamaIndex's ``OpenAI`` -> openai, ``Anthropic`` ->
 anthropic, ...) that call records onto this span, so there is exactly one LLM span with the
@@ -90,8 +91,10 @@ def _classes() -> dict[str, tuple[type, ...]]:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.base.llms.base import BaseLLM
     from llama_index.core.response_synthesizers.base import BaseSynthesizer
+    from llama_index.core.tools.types import BaseTool
 
     return {
+        "tool": (BaseTool,),
         "query": (BaseQueryEngine,),
         "retriever": (BaseRetriever,),
         "embedding": (BaseEmbedding,),
@@ -112,6 +115,18 @@ def _argument(bound: Any, *names: str) -> Any:
             return arguments["kwargs"][name]
     positional = arguments.get("args")
     return positional[0] if isinstance(positional, tuple) and positional else None
+
+
+def _tool_input(bound: Any) -> Any:
+    """A tool call's arguments: its keyword arguments, with any positional ones under ``args``."""
+    arguments = dict(getattr(bound, "arguments", None) or {})
+    arguments.pop("self", None)
+    keywords = arguments.pop("kwargs", None) or {}
+    positional = arguments.pop("args", None) or ()
+    out = {**arguments, **keywords}
+    if positional:
+        out["args"] = list(positional)
+    return out
 
 
 def _query_text(value: Any) -> Any:
@@ -261,7 +276,18 @@ class _HandlerMethods:
             if isinstance(model, str) and model:
                 attrs[sc.GEN_AI_REQUEST_MODEL] = model
                 name = f"embeddings {model}"
-        if config.capture_content and kind != "embedding":
+        elif kind == "tool":
+            metadata = getattr(instance, "metadata", None)
+            tool = str(getattr(metadata, "name", None) or type(instance).__name__)
+            attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
+            attrs[sc.GEN_AI_TOOL_NAME] = tool
+            description = getattr(metadata, "description", None)
+            if isinstance(description, str) and description:
+                attrs[sc.GEN_AI_TOOL_DESCRIPTION] = description
+            name = f"execute_tool {tool}"
+        if config.capture_content and kind == "tool":
+            attrs[sc.LLMTRACE_INPUT] = capture_json(_tool_input(bound), config)
+        elif config.capture_content and kind != "embedding":
             value = _argument(bound, "str_or_query_bundle", "query_bundle", "query", "query_str")
             if value is not None:
                 attrs[sc.LLMTRACE_INPUT] = capture_json(_plain(_query_text(value)), config)
@@ -343,9 +369,13 @@ class _HandlerMethods:
                 scores = [getattr(n, "score", None) for n in result]
                 if result and all(isinstance(s, int | float) for s in scores):
                     attrs[sc.LLMTRACE_RETRIEVAL_SCORES] = [float(s) for s in scores if s is not None]
+            if step.kind == "tool" and getattr(result, "is_error", False):  # a ToolOutput saying so
+                attrs[sc.ERROR_TYPE] = "ToolError"
+                span.set_status(Status(StatusCode.ERROR, str(getattr(result, "content", ""))[:2048]))
             config = settings()
             if config.capture_content and step.kind != "embedding" and result is not None:
-                attrs[sc.LLMTRACE_OUTPUT] = capture_json(_plain(result), config)
+                output = getattr(result, "content", result) if step.kind == "tool" else _plain(result)
+                attrs[sc.LLMTRACE_OUTPUT] = capture_json(output, config)
             if attrs:
                 span.set_attributes(attrs)
         finally:
@@ -420,6 +450,7 @@ class _HandlerMethods:
 
 
 _SPAN_KINDS = {
+    "tool": sc.KIND_TOOL,
     "query": sc.KIND_CHAIN,
     "synthesizer": sc.KIND_CHAIN,
     "chain": sc.KIND_CHAIN,

@@ -29,6 +29,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.tools import BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from opentelemetry.sdk.trace import ReadableSpan
 
 import llmtrace
@@ -304,3 +305,54 @@ def test_a_provider_call_inside_a_step_is_a_child_of_its_span(cap: CapturedSpans
     assert attrs(embedding)["gen_ai.operation.name"] == "embeddings"
     assert parent_of(embedding) == retrieve.context.span_id
     assert attrs(retrieve)["llmtrace.retrieval.count"] == 0
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    if city == "Atlantis":
+        raise ValueError("no such city")
+    return f"sunny in {city}"
+
+
+def test_tool_call_is_a_tool_span_with_its_arguments_and_output(cap: CapturedSpans) -> None:
+    tool = FunctionTool.from_defaults(get_weather)
+    assert tool.call(city="Paris").content == "sunny in Paris"
+    (span,) = cap.spans()  # __call__ -> call on the same tool: one span
+    values = attrs(span)
+    assert span.name == "execute_tool get_weather"
+    assert values["llmtrace.span.kind"] == "tool"
+    assert values["gen_ai.operation.name"] == "execute_tool"
+    assert values["gen_ai.tool.name"] == "get_weather"
+    assert "The weather in a city." in values["gen_ai.tool.description"]
+    assert json.loads(values["llmtrace.input"]) == {"city": "Paris"}
+    assert json.loads(values["llmtrace.output"]) == "sunny in Paris"
+
+    cap.clear()
+    with pytest.raises(ValueError, match="no such city"):
+        tool.call(city="Atlantis")
+    (span,) = cap.spans()
+    assert span.status.status_code.name == "ERROR"
+    assert attrs(span)["error.type"] == "ValueError"
+
+
+def test_a_tool_output_marked_as_an_error_is_an_error_span(cap: CapturedSpans) -> None:
+    class Lookup(BaseTool):
+        @property
+        def metadata(self) -> ToolMetadata:
+            return ToolMetadata(name="lookup", description="Looks things up.")
+
+        def __call__(self, input: Any) -> ToolOutput:
+            return ToolOutput(
+                content="not found",
+                tool_name="lookup",
+                raw_input={"input": input},
+                raw_output=None,
+                is_error=True,
+            )
+
+    assert Lookup()("x").is_error
+    (span,) = cap.spans()
+    assert span.name == "execute_tool lookup"
+    assert span.status.status_code.name == "ERROR"
+    assert span.status.description == "not found"
+    assert attrs(span)["error.type"] == "ToolError"
