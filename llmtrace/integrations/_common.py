@@ -358,6 +358,20 @@ def close_offered(call: LLMCall) -> bool:
     return True
 
 
+def capture_request_messages(call: LLMCall, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A framework call's request, as OTel GenAI messages, onto its pending attributes (content
+    capture): system parts as ``gen_ai.system_instructions``, the rest as ``gen_ai.input.messages``.
+    Returns the pending attributes, for the caller to add to."""
+    config = call.config or settings()
+    attrs = call.pending if call.pending is not None else {}
+    system = [p for m in messages if m["role"] == "system" for p in m["parts"]]
+    if system:
+        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
+    attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in messages if m["role"] != "system"], config)
+    call.pending = attrs
+    return attrs
+
+
 def _claim() -> LLMCall | None:
     """The first call offered in this context that is still open, now claimed (at most once)."""
     offered = _OFFERED.get()

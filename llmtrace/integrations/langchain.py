@@ -44,6 +44,7 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
+    capture_request_messages,
     close_offered,
     framework_provider,
     offer,
@@ -545,18 +546,12 @@ class _HandlerMethods:
     @staticmethod
     def _capture_request(call: LLMCall, messages: list[Any], tools: Any) -> None:
         """The request's messages and tools onto ``call``'s pending attributes (content capture)."""
-        config = call.config or settings()
         plain = [
             _message(m) if not isinstance(m, str) else {"role": "user", "parts": _parts(m)} for m in messages
         ]
-        attrs = call.pending if call.pending is not None else {}
-        system = [p for m in plain if m["role"] == "system" for p in m["parts"]]
-        if system:
-            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
-        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in plain if m["role"] != "system"], config)
+        attrs = capture_request_messages(call, plain)
         if tools:
-            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
-        call.pending = attrs
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, call.config or settings())
 
     @staticmethod
     def _outcome(call: LLMCall, response: Any) -> Outcome:

@@ -42,6 +42,7 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
+    capture_request_messages,
     close_offered,
     framework_provider,
     offer,
@@ -416,17 +417,11 @@ class _HandlerMethods:
         if step.request is None or call is None:
             return
         chat, request = step.request
-        config = call.config or settings()
         if chat:
             plain = [_message(m) for m in request or ()]
         else:
             plain = [{"role": "user", "parts": [{"type": "text", "content": str(request)}]}]
-        attrs = call.pending if call.pending is not None else {}
-        system = [p for m in plain if m["role"] == "system" for p in m["parts"]]
-        if system:
-            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
-        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in plain if m["role"] != "system"], config)
-        call.pending = attrs
+        capture_request_messages(call, plain)
 
     # --- event handler: the end of a streamed LLM call -----------------------------------------
 
