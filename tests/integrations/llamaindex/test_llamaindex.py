@@ -9,6 +9,8 @@ Nothing in the application code mentions llmtrace: the handlers come from ``inst
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -356,3 +358,21 @@ def test_a_tool_output_marked_as_an_error_is_an_error_span(cap: CapturedSpans) -
     assert span.status.status_code.name == "ERROR"
     assert span.status.description == "not found"
     assert attrs(span)["error.type"] == "ToolError"
+
+
+def test_instrument_before_llama_index_is_imported_traces_it() -> None:
+    script = """
+import sys
+import llmtrace
+from llmtrace.testing import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+llmtrace.instrument(exporter=exporter, service_name="t", providers=["llamaindex"])
+assert "llama_index.core" not in sys.modules, "instrument() imported LlamaIndex"
+from llama_index.core.llms import MockLLM
+MockLLM(max_tokens=2).complete("hi")
+llmtrace.flush()
+print([s.name for s in exporter.get_finished_spans()])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['text_completion unknown']"
