@@ -74,7 +74,12 @@ def _version_scores(
     wraps the LLM call (no model of its own), so they are not split by model."""
     params = {"db": store.database, "project": project, "since": utc(since), "until": utc(until)}
     where = " AND start_time >= {since:DateTime64(6)} AND start_time < {until:DateTime64(6)}"
-    scored = scored_spans_sql(where, "start_time, prompt_name, prompt_version", by_name=False)
+    scored = scored_spans_sql(
+        where,
+        "start_time, prompt_name, prompt_version",
+        by_name=False,
+        time_range=("{since:DateTime64(6)}", "{until:DateTime64(6)}"),
+    )
     result = store.client.query(
         f"""SELECT prompt_name, prompt_version, sc_name, avg(value), count()
               FROM {scored} WHERE prompt_name != ''
