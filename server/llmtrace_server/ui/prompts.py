@@ -14,7 +14,7 @@ from llmtrace_server.deps import StoreDep
 from llmtrace_server.routes.regressions import build_cohorts, compute_regressions
 from llmtrace_server.ui.render import render
 from llmtrace_server.ui.session import ProjectPage
-from llmtrace_server.ui.timerange import parse_range
+from llmtrace_server.ui.timerange import WeekRange
 
 router = APIRouter()
 
@@ -27,12 +27,9 @@ def prompts_page(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    range: Text = None,
-    since: Text = None,
-    until: Text = None,
+    tr: WeekRange,
     prompt: Text = None,
 ) -> HTMLResponse:
-    tr = parse_range(range, since, until, default="7d")
     rows = q.prompt_versions(store, project, tr.since, tr.until)
     prompts: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -48,17 +45,14 @@ def compare_page(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
+    tr: WeekRange,
     prompt: Text = None,
     dimension: Text = "prompt_version",
     a: Text = None,
     b: Text = None,
-    range: Text = None,
-    since: Text = None,
-    until: Text = None,
     interim: bool = False,
 ) -> HTMLResponse:
     """The regression report of B against A; the form above it picks the two cohorts."""
-    tr = parse_range(range, since, until, default="7d")
     if dimension not in DIMENSIONS:
         raise HTTPException(400, f"compare by one of {', '.join(DIMENSIONS)}, not {dimension!r}")
     rows = q.prompt_versions(store, project, tr.since, tr.until)
