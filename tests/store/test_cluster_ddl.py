@@ -28,7 +28,21 @@ def _create(ddl: list[str], name: str) -> str:
 
 
 def test_every_statement_runs_on_the_cluster(ddl: list[str]) -> None:
-    assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl)
+    # A backfill (INSERT ... SELECT) runs once, through the Distributed tables.
+    backfills = [s for s in ddl if s.startswith("INSERT INTO")]
+    assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl if s not in backfills)
+    assert [s.splitlines()[0] for s in backfills] == [f"INSERT INTO {DB}.drift_hourly"]
+    assert f"FROM {DB}.spans_hourly\n" in backfills[0]
+
+
+def test_drift_histograms_are_a_sharded_rollup_filled_from_the_local_spans(ddl: list[str]) -> None:
+    assert (
+        "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/drift_hourly', "
+        in _create(ddl, "drift_hourly_local")
+    )
+    assert "Distributed('prod', 'obs', 'drift_hourly_local', sipHash64(" in _create(ddl, "drift_hourly")
+    view = _create(ddl, "drift_hourly_mv")
+    assert f"TO {DB}.drift_hourly_local AS" in view and f"FROM {DB}.spans_local\n" in view
 
 
 def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) -> None:
@@ -71,8 +85,13 @@ def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) 
 
 
 def test_views_read_and_write_the_local_tables(ddl: list[str]) -> None:
-    hourly = _create(ddl, "spans_hourly_mv")
-    assert f"TO {DB}.spans_hourly_local AS" in hourly and f"FROM {DB}.spans_local\n" in hourly
+    # 0003 creates the hourly view and 0080 creates it again without the drift histograms.
+    hourly = [s for s in ddl if s.startswith(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DB}.spans_hourly_mv ")]
+    assert len(hourly) == 2
+    for view in hourly:
+        assert f"TO {DB}.spans_hourly_local AS" in view and f"FROM {DB}.spans_local\n" in view
+    drop = [s for s in ddl if s.startswith("DROP VIEW")]
+    assert drop == [f"DROP VIEW IF EXISTS {DB}.spans_hourly_mv ON CLUSTER prod"]
     cost = _create(ddl, "cost_5m_mv")
     assert f"TO {DB}.cost_5m_local AS" in cost and f"FROM {DB}.spans_local\n" in cost
 
@@ -127,7 +146,7 @@ def test_cluster_ddl_parses_in_clickhouse(store: Store, ddl: list[str]) -> None:
         formatted = store.client.query(
             "SELECT formatQuery({q:String})", parameters={"q": statement}
         ).result_rows
-        assert "ON CLUSTER prod" in formatted[0][0]
+        assert "ON CLUSTER prod" in formatted[0][0] or statement.startswith("INSERT INTO")
 
 
 def test_single_node_ddl_has_no_cluster_artifacts_and_runs_on_chdb(store: Store) -> None:
