@@ -135,13 +135,18 @@ def score_histogram(
     scored = scored_spans_sql(
         span_where, "start_time", time_range=("{rs:DateTime64(6)}", "{ce:DateTime64(6)}")
     )
+    # One read of the scored calls: both windows' values as arrays, the reference's deciles cut
+    # from its array (arrayReduce runs the same quantilesExact), then every value binned.
     rows = store.client.query(
-        f"""WITH
-              (SELECT arraySort(arrayDistinct(quantilesExact(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(value)))
-                 FROM {scored} WHERE start_time < {{re:DateTime64(6)}}) AS edges
-            SELECT start_time >= {{cs:DateTime64(6)}} AS is_cur, arrayCount(e -> e <= value, edges) AS b,
-                   count() AS n, min(value) AS lo, max(value) AS hi, any(edges) AS cut
-              FROM {scored}
+        f"""SELECT side AS is_cur, arrayCount(e -> e <= v, edges) AS b,
+                   count() AS n, min(v) AS lo, max(v) AS hi, any(edges) AS cut
+              FROM (SELECT arraySort(arrayDistinct(arrayReduce(
+                               'quantilesExact(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)', ref))) AS edges,
+                           arrayJoin(arrayConcat(arrayMap(x -> (0, x), ref), arrayMap(x -> (1, x), cur))) AS sv,
+                           sv.1 AS side, sv.2 AS v
+                      FROM (SELECT groupArrayIf(value, start_time < {{cs:DateTime64(6)}}) AS ref,
+                                   groupArrayIf(value, start_time >= {{cs:DateTime64(6)}}) AS cur
+                              FROM {scored}))
              GROUP BY is_cur, b ORDER BY b""",
         parameters=params,
     ).result_rows
