@@ -146,12 +146,7 @@ def test_span_ttl_drops_backfilled_rows_while_rollups_keep_them(store: Store) ->
 def test_content_codec_migration_keeps_existing_parts_and_rows(bare_store: Store, tmp_path: Path) -> None:
     """0020 changes only the content columns' codec: a store with spans keeps every row and part
     (no mutation rewrites them); parts written afterwards, and merges, use ZSTD(1)."""
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in migrations_dir().glob("*.sql"):
-        if path.name < "0020":
-            shutil.copy(path, before)
-    bare_store.migrate(migrations_dir=before)
+    _migrate_before(bare_store, tmp_path, "0020")
     rows = make_rows(200)
     bare_store.insert_spans(rows)
     parts_before = _active_parts(bare_store)
@@ -182,6 +177,16 @@ def test_content_codec_migration_keeps_existing_parts_and_rows(bare_store: Store
     assert stored == expected
 
 
+def _migrate_before(store: Store, tmp_path: Path, first_pending: str) -> None:
+    """Apply the migrations numbered before ``first_pending`` only, as an older release had."""
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in migrations_dir().glob("*.sql"):
+        if path.name < first_pending:
+            shutil.copy(path, before)
+    store.migrate(migrations_dir=before)
+
+
 def _active_parts(store: Store) -> list[str]:
     return [
         name
@@ -198,12 +203,7 @@ def test_drift_histogram_migration_moves_the_rollup_histograms_exactly(
     """0080 moves the drift histograms from spans_hourly's -State columns to drift_hourly's plain
     arrays: the backfill equals what spans_hourly held, and spans written afterwards are counted
     once in each table."""
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in migrations_dir().glob("*.sql"):
-        if path.name < "0080":
-            shutil.copy(path, before)
-    bare_store.migrate(migrations_dir=before)
+    _migrate_before(bare_store, tmp_path, "0080")
     bare_store.insert_spans(make_rows(300))
     hists = "latency_hist, ttft_hist, input_tokens_hist, output_tokens_hist, cost_hist, output_chars_hist, finish_mix, error_mix, status_mix"
     keys = "project, hour, service_name, environment, model, provider, prompt_name, prompt_version"
