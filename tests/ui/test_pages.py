@@ -315,7 +315,9 @@ def test_analytics_pages_render_their_form_and_load_the_report_after(
     assert "Not enough traffic to judge drift" in client.get("/ui/drift/report?segment_by=model").text
     assert client.get("/ui/drift/report?current=2d").status_code == 400
     compare = client.get("/prompts/compare?prompt=p&a=1&b=2&range=24h").text
-    assert 'hx-get="/ui/prompts/compare/report?prompt=p&amp;dimension=prompt_version&amp;a=1&amp;b=2' in compare
+    assert (
+        'hx-get="/ui/prompts/compare/report?prompt=p&amp;dimension=prompt_version&amp;a=1&amp;b=2' in compare
+    )
     report = client.get("/ui/prompts/compare/report?prompt=p&a=1&b=2&range=24h")
     assert report.status_code == 200 and "overall" in report.text
     missing = client.get("/ui/prompts/compare/report?a=1")
