@@ -127,3 +127,44 @@ def test_interim_look_below_the_horizon(store) -> None:
     horizon = compute_regressions(store, "default", _cohorts(), {})["horizon"]
     assert (horizon["reached"], horizon["n_a"], horizon["n_b"]) == (False, 300, 400)
     assert "interim=true" in horizon["note"] and horizon["alpha"] == 0.01
+
+
+def test_model_mix_from_the_hourly_rollup_equals_raw_spans(store) -> None:
+    """Cohorts on whole hours (the UI's ranges) count calls per model on spans_hourly; bounds
+    inside an hour count raw spans. Both must give the same mix for the same calls."""
+    from llmtrace.store.queries.regressions import Cohorts, model_mix
+
+    load(store, spans(1500, SINCE, NOW, Traffic(prompt_version="v1"), seed=21))
+    load(
+        store,
+        spans(
+            1500,
+            SINCE,
+            NOW,
+            Traffic(prompt_version="v2", models={"gpt-4o": 0.2, "claude-sonnet-4": 0.8}),
+            seed=22,
+        ),
+    )
+    edge = timedelta(microseconds=1)  # no synthetic call starts in the first or last microsecond
+    for filters in ({}, {"service": "chat"}, {"model": "gpt-4o"}):
+        hourly = Cohorts(since=SINCE, until=NOW, dimension="prompt_version", a="v1", b="v2")
+        raw = Cohorts(since=SINCE + edge, until=NOW - edge, dimension="prompt_version", a="v1", b="v2")
+        assert hourly.whole_hours() and not raw.whole_hours()
+        mix = model_mix(store, "default", hourly, filters)
+        assert mix == model_mix(store, "default", raw, filters)
+        assert sum(mix[0].values()) > 0 and sum(mix[1].values()) > 0
+        windows = Cohorts(
+            since=SINCE,
+            until=NOW,
+            a_window=(SINCE, NOW - timedelta(days=1)),
+            b_window=(NOW - timedelta(days=1), NOW),
+        )
+        raw_windows = Cohorts(
+            since=SINCE,
+            until=NOW,
+            a_window=(SINCE + edge, NOW - timedelta(days=1)),
+            b_window=(NOW - timedelta(days=1), NOW - edge),
+        )
+        assert model_mix(store, "default", windows, filters) == model_mix(
+            store, "default", raw_windows, filters
+        )

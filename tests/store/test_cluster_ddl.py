@@ -29,11 +29,14 @@ def _create(ddl: list[str], name: str) -> str:
 
 
 def test_every_statement_runs_on_the_cluster(ddl: list[str]) -> None:
-    """All DDL runs ON CLUSTER; the one INSERT (0060's copy of spans) goes through Distributed tables."""
+    """All DDL runs ON CLUSTER; the two INSERTs (0060's copy of spans, 0080's drift backfill) go
+    through Distributed tables."""
     assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl if not s.startswith("INSERT "))
-    (insert,) = [s for s in ddl if s.startswith("INSERT ")]
+    insert, backfill = [s for s in ddl if s.startswith("INSERT ")]
     assert insert.startswith(f"INSERT INTO {DB}.spans_rebuild (") and f"FROM {DB}.spans\n" in insert
     assert "distributed_foreground_insert = 1" in insert
+    assert backfill.splitlines()[0] == f"INSERT INTO {DB}.drift_hourly"
+    assert f"FROM {DB}.spans_hourly\n" in backfill
 
 
 def test_spans_rebuild_swaps_the_local_tables_behind_the_distributed_front(ddl: list[str]) -> None:
@@ -58,6 +61,16 @@ def test_spans_rebuild_swaps_the_local_tables_behind_the_distributed_front(ddl: 
         f"DROP TABLE {DB}.spans_rebuild_local ON CLUSTER prod SYNC",
     ]
     assert f"DROP VIEW IF EXISTS {DB}.trace_summaries_mv ON CLUSTER prod" in ddl
+
+
+def test_drift_histograms_are_a_sharded_rollup_filled_from_the_local_spans(ddl: list[str]) -> None:
+    assert (
+        "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/drift_hourly', "
+        in _create(ddl, "drift_hourly_local")
+    )
+    assert "Distributed('prod', 'obs', 'drift_hourly_local', sipHash64(" in _create(ddl, "drift_hourly")
+    view = _create(ddl, "drift_hourly_mv")
+    assert f"TO {DB}.drift_hourly_local AS" in view and f"FROM {DB}.spans_local\n" in view
 
 
 def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) -> None:
@@ -100,8 +113,13 @@ def test_tables_are_replicated_locals_behind_distributed_fronts(ddl: list[str]) 
 
 
 def test_views_read_and_write_the_local_tables(ddl: list[str]) -> None:
-    hourly = _create(ddl, "spans_hourly_mv")
-    assert f"TO {DB}.spans_hourly_local AS" in hourly and f"FROM {DB}.spans_local\n" in hourly
+    # 0003 creates the hourly view, 0060 again after rebuilding spans, 0080 without the drift histograms.
+    hourly = [s for s in ddl if s.startswith(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DB}.spans_hourly_mv ")]
+    assert len(hourly) == 3
+    for view in hourly:
+        assert f"TO {DB}.spans_hourly_local AS" in view and f"FROM {DB}.spans_local\n" in view
+    drop = [s for s in ddl if s.startswith(f"DROP VIEW IF EXISTS {DB}.spans_hourly_mv")]
+    assert drop == [f"DROP VIEW IF EXISTS {DB}.spans_hourly_mv ON CLUSTER prod"] * 2
     cost = _create(ddl, "cost_5m_mv")
     assert f"TO {DB}.cost_5m_local AS" in cost and f"FROM {DB}.spans_local\n" in cost
 

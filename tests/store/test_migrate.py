@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from spans_factory import make_rows
@@ -145,12 +146,7 @@ def test_span_ttl_drops_backfilled_rows_while_rollups_keep_them(store: Store) ->
 def test_content_codec_migration_keeps_existing_parts_and_rows(bare_store: Store, tmp_path: Path) -> None:
     """0020 changes only the content columns' codec: a store with spans keeps every row and part
     (no mutation rewrites them); parts written afterwards, and merges, use ZSTD(1)."""
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in migrations_dir().glob("*.sql"):
-        if path.name < "0020":
-            shutil.copy(path, before)
-    bare_store.migrate(migrations_dir=before)
+    _migrate_before(bare_store, tmp_path, "0020")
     rows = make_rows(200)
     bare_store.insert_spans(rows)
     parts_before = _active_parts(bare_store)
@@ -159,10 +155,10 @@ def test_content_codec_migration_keeps_existing_parts_and_rows(bare_store: Store
 
     assert _active_parts(bare_store) == parts_before
     mutations = bare_store.client.query(
-        "SELECT count() FROM system.mutations WHERE database = {db:String}",
+        "SELECT count() FROM system.mutations WHERE database = {db:String} AND table = 'spans'",
         parameters={"db": bare_store.database},
     ).result_rows[0][0]
-    assert mutations == 0
+    assert mutations == 0  # (0080 drops the drift histogram columns of spans_hourly, a mutation there)
     codecs = dict(
         bare_store.client.query(
             "SELECT name, compression_codec FROM system.columns WHERE database = {db:String} AND table = 'spans'"
@@ -181,6 +177,16 @@ def test_content_codec_migration_keeps_existing_parts_and_rows(bare_store: Store
     assert stored == expected
 
 
+def _migrate_before(store: Store, tmp_path: Path, first_pending: str) -> None:
+    """Apply the migrations numbered before ``first_pending`` only, as an older release had."""
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in migrations_dir().glob("*.sql"):
+        if path.name < first_pending:
+            shutil.copy(path, before)
+    store.migrate(migrations_dir=before)
+
+
 def _active_parts(store: Store) -> list[str]:
     return [
         name
@@ -189,3 +195,34 @@ def _active_parts(store: Store) -> list[str]:
             parameters={"db": store.database},
         ).result_rows
     ]
+
+
+def test_drift_histogram_migration_moves_the_rollup_histograms_exactly(
+    bare_store: Store, tmp_path: Path
+) -> None:
+    """0080 moves the drift histograms from spans_hourly's -State columns to drift_hourly's plain
+    arrays: the backfill equals what spans_hourly held, and spans written afterwards are counted
+    once in each table."""
+    _migrate_before(bare_store, tmp_path, "0080")
+    bare_store.insert_spans(make_rows(300))
+    hists = "latency_hist, ttft_hist, input_tokens_hist, output_tokens_hist, cost_hist, output_chars_hist, finish_mix, error_mix, status_mix"
+    keys = "project, hour, service_name, environment, model, provider, prompt_name, prompt_version"
+
+    def grouped(sql: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        rows = bare_store.client.query(sql, parameters={"db": bare_store.database}).result_rows
+        return {tuple(r[:8]): tuple(r[8:]) for r in rows}
+
+    merged = ", ".join(f"sumMapMerge({h})" for h in hists.split(", "))
+    old = grouped(f"SELECT {keys}, {merged} FROM {{db:Identifier}}.spans_hourly GROUP BY {keys}")
+    assert old and "0080_drift_hourly.sql" in bare_store.migrate()
+    summed = ", ".join(f"sumMap({h})" for h in hists.split(", "))
+    new_hists = f"SELECT {keys}, {summed} FROM {{db:Identifier}}.drift_hourly GROUP BY {keys}"
+    assert grouped(new_hists) == old
+
+    bare_store.insert_spans(make_rows(300, seed=8))
+    after = grouped(new_hists)
+    calls = grouped(f"SELECT {keys}, countMerge(calls) FROM {{db:Identifier}}.spans_hourly GROUP BY {keys}")
+    assert set(after) == set(calls)
+    for key, (latency, *_) in after.items():
+        assert sum(latency[1]) == calls[key][0]
+    assert sum(c for (c,) in calls.values()) > sum(sum(h[0][1]) for h in old.values())

@@ -76,12 +76,20 @@ def test_rollups_equal_aggregates_over_the_raw_rows(store: Store) -> None:
     result = store.client.query(
         """
         SELECT project, hour, service_name, environment, model, provider, prompt_name, prompt_version,
-               countMerge(calls), sumMerge(errors), sumMerge(priced_calls), sumMerge(cost),
-               sumMerge(in_tokens), sumMerge(out_tokens), sumMapMerge(latency_hist), sumMapMerge(ttft_hist),
-               sumMapMerge(input_tokens_hist), sumMapMerge(cost_hist), sumMapMerge(output_chars_hist),
-               sumMapMerge(finish_mix), sumMapMerge(status_mix)
-        FROM {db:Identifier}.spans_hourly
-        GROUP BY project, hour, service_name, environment, model, provider, prompt_name, prompt_version
+               calls, errors, priced, cost, tin, tout, lat_h, ttft_h, in_h, cost_h, chars_h, finish, status
+        FROM (SELECT project, hour, service_name, environment, model, provider, prompt_name, prompt_version,
+                     countMerge(calls) AS calls, sumMerge(errors) AS errors, sumMerge(priced_calls) AS priced,
+                     sumMerge(cost) AS cost, sumMerge(in_tokens) AS tin, sumMerge(out_tokens) AS tout
+                FROM {db:Identifier}.spans_hourly
+               GROUP BY project, hour, service_name, environment, model, provider, prompt_name, prompt_version) AS m
+        INNER JOIN
+             (SELECT project, hour, service_name, environment, model, provider, prompt_name, prompt_version,
+                     sumMap(latency_hist) AS lat_h, sumMap(ttft_hist) AS ttft_h, sumMap(input_tokens_hist) AS in_h,
+                     sumMap(cost_hist) AS cost_h, sumMap(output_chars_hist) AS chars_h,
+                     sumMap(finish_mix) AS finish, sumMap(status_mix) AS status
+                FROM {db:Identifier}.drift_hourly
+               GROUP BY project, hour, service_name, environment, model, provider, prompt_name, prompt_version) AS h
+        USING (project, hour, service_name, environment, model, provider, prompt_name, prompt_version)
         """,
         parameters={"db": store.database},
     )

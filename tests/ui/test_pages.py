@@ -301,3 +301,26 @@ def test_list_filters_submitted_without_javascript(make_client: Callable[..., Te
     assert client.get("/traces?status=maybe").status_code == 400
     assert client.get("/traces?range=2w").status_code == 400
     assert client.get("/traces?since=2026-03-01T00:00&until=2026-03-02T00:00").status_code == 200
+
+
+def test_analytics_pages_render_their_form_and_load_the_report_after(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Drift, the regression report and prompt quality are fragments the page loads after it
+    renders (htmx): each page names its fragment, and each fragment answers on its own, with
+    its empty state or a 400 that says what is wrong."""
+    client = make_client()
+    drift = client.get("/drift?segment_by=model&current=1h&top=3").text
+    assert 'hx-get="/ui/drift/report?segment_by=model&amp;current=1h&amp;top=3"' in drift
+    assert "Not enough traffic to judge drift" in client.get("/ui/drift/report?segment_by=model").text
+    assert client.get("/ui/drift/report?current=2d").status_code == 400
+    compare = client.get("/prompts/compare?prompt=p&a=1&b=2&range=24h").text
+    assert (
+        'hx-get="/ui/prompts/compare/report?prompt=p&amp;dimension=prompt_version&amp;a=1&amp;b=2' in compare
+    )
+    report = client.get("/ui/prompts/compare/report?prompt=p&a=1&b=2&range=24h")
+    assert report.status_code == 200 and "overall" in report.text
+    missing = client.get("/ui/prompts/compare/report?a=1")
+    assert missing.status_code == 400 and "pick two cohorts" in missing.text
+    assert "hx-get" not in client.get("/prompts").text  # nothing to score without prompts
+    assert client.get("/ui/prompts/quality?range=7d").status_code == 200

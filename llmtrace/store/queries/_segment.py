@@ -71,36 +71,32 @@ def scored_spans_sql(
     """
     requested = [c.strip() for c in span_columns.split(",")]
     cols = list(dict.fromkeys(["start_time", *SEGMENT_COLUMNS.values(), *requested]))
-    col_list = ", ".join(cols)
-    # Aliases never reuse a spans column name inside the aggregating subquery (alias shadowing).
-    last = ", ".join(f"argMax({c}, {SCORED_CALL_ORDER}) AS t_{c}" for c in cols)
-    span_out = ", ".join(f"sp.{c} AS {c}" for c in cols)
-    trace_out = ", ".join(f"sp.t_{c} AS {c}" for c in cols)
+    row = f"tuple({', '.join(cols)})"
+    # The call a score counts for: the one it names when that is one of the trace's LLM calls, else
+    # the trace's last call. Aliases never reuse a spans column name inside the aggregating
+    # subquery (alias shadowing).
+    call = "if(pos > 0, arrayElement(tr.calls, pos), tr.last_call)"
+    chosen = ", ".join(f"tupleElement(call, {i + 1}) AS {c}" for i, c in enumerate(cols))
     name = "AND name = {score_name:String}" if by_name else ""
-    # Only traces that have such a score: without this, a window with few scores still joins
-    # (and, for trace-level scores, groups) every span in it.
+    # Only traces that have such a score: without this, a window with few scores still groups
+    # every span in it.
     scored_traces = f"AND trace_id IN (SELECT trace_id FROM {{db:Identifier}}.scores WHERE project = {{project:String}} {name})"
     if time_range is not None:
         scored_traces += f" AND start_time >= {time_range[0]} - {TRACE_REACH} AND start_time < {time_range[1]} + {TRACE_REACH}"
+    # One read of the scored traces' LLM calls, grouped per trace (each call's id and columns, and
+    # the last call): a score then picks its call from its trace's row.
     return f"""
-    (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {span_out}
-       FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
-              WHERE project = {{project:String}} {name} AND span_id != '') AS sc
-      INNER JOIN (SELECT trace_id, span_id, {col_list} FROM {{db:Identifier}}.spans
-                   WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces} {span_where}) AS sp
-         ON sc.trace_id = sp.trace_id AND sc.span_id = sp.span_id
-     UNION ALL
-     SELECT * FROM
-       (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label, {trace_out}
-          FROM (SELECT name, trace_id, value, label FROM {{db:Identifier}}.scores FINAL
-                 WHERE project = {{project:String}} {name}
-                   AND (span_id = '' OR (trace_id, span_id) NOT IN (
-                        SELECT trace_id, span_id FROM {{db:Identifier}}.spans
-                         WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}))) AS sc
-         INNER JOIN (SELECT trace_id, {last}
-                       FROM {{db:Identifier}}.spans
-                      WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}
-                      GROUP BY trace_id) AS sp
-            ON sc.trace_id = sp.trace_id)
+    (SELECT * FROM
+       (SELECT sc_name, value, label, {chosen}
+          FROM (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label,
+                       indexOf(tr.call_ids, sc.span_id) AS pos, {call} AS call
+                  FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
+                         WHERE project = {{project:String}} {name}) AS sc
+                 INNER JOIN (SELECT trace_id, groupArray(span_id) AS call_ids, groupArray({row}) AS calls,
+                                    argMax({row}, {SCORED_CALL_ORDER}) AS last_call
+                               FROM {{db:Identifier}}.spans
+                              WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}
+                              GROUP BY trace_id) AS tr
+                    ON sc.trace_id = tr.trace_id))
      WHERE 1 = 1 {span_where})
     """

@@ -1,7 +1,7 @@
 """Histograms of a reference and a current window, for drift scoring.
 
-Span features come from the hourly rollup's fixed log2/4 histograms (``sumMapMerge``), so any
-window costs a few thousand rollup rows; windows are therefore whole hours (a bound inside an hour
+Span features come from the fixed log2/4 histograms of the hourly rollup ``drift_hourly`` (plain
+key and count arrays, added up in one GROUP BY), so any window costs a few thousand rollup rows; windows are therefore whole hours (a bound inside an hour
 includes that hour). Scores come from ``scores FINAL`` joined to their spans, binned on the
 reference window's deciles.
 """
@@ -77,21 +77,26 @@ def rollup_histograms(
     columns = {**{f: col for f, (col, _) in NUMERIC_FEATURES.items()}, **MIX_FEATURES}
     maps = [(f, columns[f]) for f in features if f in columns]
     if maps:
-        select = ", ".join(f"sumMapMerge({col}) AS m_{i}" for i, (_, col) in enumerate(maps))
+        # Every histogram as (feature index, keys as strings, counts), one row per stored hour
+        # and segment, unnested and added up: plain array work, no aggregate states to rebuild.
+        hists = ", ".join(
+            f"({i}, arrayMap(k -> toString(k), {col}.1), {col}.2)" for i, (_, col) in enumerate(maps)
+        )
         rows = store.client.query(
-            f"""SELECT {_IS_CURRENT} AS is_cur, {select}
-                  FROM {{db:Identifier}}.spans_hourly
-                 WHERE project = {{project:String}} AND {_HOUR_WINDOWS} {where}
-                 GROUP BY is_cur""",
+            f"""SELECT is_cur, h.1 AS feature, kc.1 AS k, sum(kc.2) AS n
+                  FROM (SELECT {_IS_CURRENT} AS is_cur, arrayJoin([{hists}]) AS h
+                          FROM {{db:Identifier}}.drift_hourly
+                         WHERE project = {{project:String}} AND {_HOUR_WINDOWS} {where})
+                 ARRAY JOIN arrayZip(h.2, h.3) AS kc
+                 GROUP BY is_cur, feature, k""",
             parameters=params,
         ).result_rows
         for feature, _ in maps:
             out[feature] = ({}, {})
-        for row in rows:
-            side = 1 if row[0] else 0
-            for i, (feature, _) in enumerate(maps):
-                keys, counts = row[1 + i]
-                out[feature][side].update({k: int(v) for k, v in zip(keys, counts, strict=True) if v})
+        for is_cur, i, key, n in rows:
+            feature = maps[i][0]
+            if n:
+                out[feature][1 if is_cur else 0][int(key) if feature in NUMERIC_FEATURES else key] = int(n)
     groups = [f for f in features if f in GROUP_FEATURES]
     if groups:
         rows = store.client.query(
@@ -130,13 +135,18 @@ def score_histogram(
     scored = scored_spans_sql(
         span_where, "start_time", time_range=("{rs:DateTime64(6)}", "{ce:DateTime64(6)}")
     )
+    # One read of the scored calls: both windows' values as arrays, the reference's deciles cut
+    # from its array (arrayReduce runs the same quantilesExact), then every value binned.
     rows = store.client.query(
-        f"""WITH
-              (SELECT arraySort(arrayDistinct(quantilesExact(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(value)))
-                 FROM {scored} WHERE start_time < {{re:DateTime64(6)}}) AS edges
-            SELECT start_time >= {{cs:DateTime64(6)}} AS is_cur, arrayCount(e -> e <= value, edges) AS b,
-                   count() AS n, min(value) AS lo, max(value) AS hi, any(edges) AS cut
-              FROM {scored}
+        f"""SELECT side AS is_cur, arrayCount(e -> e <= v, edges) AS b,
+                   count() AS n, min(v) AS lo, max(v) AS hi, any(edges) AS cut
+              FROM (SELECT arraySort(arrayDistinct(arrayReduce(
+                               'quantilesExact(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)', ref))) AS edges,
+                           arrayJoin(arrayConcat(arrayMap(x -> (0, x), ref), arrayMap(x -> (1, x), cur))) AS sv,
+                           sv.1 AS side, sv.2 AS v
+                      FROM (SELECT groupArrayIf(value, start_time < {{cs:DateTime64(6)}}) AS ref,
+                                   groupArrayIf(value, start_time >= {{cs:DateTime64(6)}}) AS cur
+                              FROM {scored}))
              GROUP BY is_cur, b ORDER BY b""",
         parameters=params,
     ).result_rows

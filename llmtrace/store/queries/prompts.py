@@ -1,8 +1,8 @@
 """Every prompt with its versions: traffic, cost per call, latency, errors and mean scores.
 
 Traffic, cost and latency come from the ``spans_hourly`` rollup (hour-aligned [since, until));
-scores from ``scores FINAL`` joined to their spans (:func:`scored_spans_sql`), so a version's
-quality is judged on the calls it served.
+scores (:func:`version_scores`) from ``scores FINAL`` joined to their spans (:func:`scored_spans_sql`),
+so a version's quality is judged on the calls it served.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ def prompt_versions(store: Any, project: str, since: datetime, until: datetime) 
     """One row per (prompt, version, model) with calls in the window, busiest prompt first.
 
     Rows: prompt, version, model, calls, errors, error_rate, cost_usd, cost_per_call (over priced
-    calls), latency_p50_ms, latency_p95_ms, first_seen, last_seen, scores ({name: (mean, n)} of the
-    prompt version).
+    calls), latency_p50_ms, latency_p95_ms, first_seen, last_seen. Their quality is
+    :func:`version_scores`, a separate read (it joins scores to their calls).
     """
     params = {
         "db": store.database,
@@ -43,7 +43,6 @@ def prompt_versions(store: Any, project: str, since: datetime, until: datetime) 
             LIMIT {cap:UInt32}""",
         parameters=params,
     )
-    scores = _version_scores(store, project, since, until)
     rows = []
     for prompt, version, model, n, e, c, priced, lat, first, last in result.result_rows:
         n, e = int(n), int(e)
@@ -61,20 +60,24 @@ def prompt_versions(store: Any, project: str, since: datetime, until: datetime) 
                 "latency_p95_ms": _finite(lat, 1),
                 "first_seen": first,
                 "last_seen": last,
-                "scores": scores.get((prompt, version), {}),
             }
         )
     return rows
 
 
-def _version_scores(
+def version_scores(
     store: Any, project: str, since: datetime, until: datetime
 ) -> dict[tuple[str, str], dict[str, tuple[float, int]]]:
     """Mean and count of each score per (prompt, version): scores often sit on the span that
     wraps the LLM call (no model of its own), so they are not split by model."""
     params = {"db": store.database, "project": project, "since": utc(since), "until": utc(until)}
     where = " AND start_time >= {since:DateTime64(6)} AND start_time < {until:DateTime64(6)}"
-    scored = scored_spans_sql(where, "start_time, prompt_name, prompt_version", by_name=False)
+    scored = scored_spans_sql(
+        where,
+        "start_time, prompt_name, prompt_version",
+        by_name=False,
+        time_range=("{since:DateTime64(6)}", "{until:DateTime64(6)}"),
+    )
     result = store.client.query(
         f"""SELECT prompt_name, prompt_version, sc_name, avg(value), count()
               FROM {scored} WHERE prompt_name != ''

@@ -52,35 +52,50 @@ class Cohorts:
             "greatest({a_u:DateTime64(6)}, {b_u:DateTime64(6)})",
         )
 
-    def sql(self, params: dict[str, Any]) -> tuple[str, str]:
-        """(WHERE fragment selecting both cohorts' spans, expression that is 1 for cohort B)."""
+    def sql(self, params: dict[str, Any], time: str = "start_time") -> tuple[str, str]:
+        """(WHERE fragment selecting both cohorts' spans, expression that is 1 for cohort B).
+
+        ``time`` is the column the bounds apply to: ``hour`` on the hourly rollup, which answers
+        exactly when :meth:`whole_hours`.
+        """
         if self.dimension:
             col = DIMENSIONS[self.dimension]
             params.update(c_a=self.a, c_b=self.b, since=self.since, until=self.until)
             where = (
-                f" AND start_time >= {{since:DateTime64(6)}} AND start_time < {{until:DateTime64(6)}}"
+                f" AND {time} >= {{since:DateTime64(6)}} AND {time} < {{until:DateTime64(6)}}"
                 f" AND {col} IN ({{c_a:String}}, {{c_b:String}})"
             )
             return where, f"toUInt8({col} = {{c_b:String}})"
         assert self.a_window and self.b_window
         params.update(a_s=self.a_window[0], a_u=self.a_window[1], b_s=self.b_window[0], b_u=self.b_window[1])
-        in_b = "(start_time >= {b_s:DateTime64(6)} AND start_time < {b_u:DateTime64(6)})"
-        where = (
-            f" AND ((start_time >= {{a_s:DateTime64(6)}} AND start_time < {{a_u:DateTime64(6)}}) OR {in_b})"
-        )
+        in_b = f"({time} >= {{b_s:DateTime64(6)}} AND {time} < {{b_u:DateTime64(6)}})"
+        where = f" AND (({time} >= {{a_s:DateTime64(6)}} AND {time} < {{a_u:DateTime64(6)}}) OR {in_b})"
         return where, f"toUInt8{in_b}"
+
+    def whole_hours(self) -> bool:
+        """Every bound falls on a whole hour (as the UI's ranges do)."""
+        bounds = [self.since, self.until, *(self.a_window or ()), *(self.b_window or ())]
+        return all(t.minute == t.second == t.microsecond == 0 for t in bounds)
 
 
 def model_mix(
     store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None]
 ) -> dict[int, dict[str, int]]:
-    """Calls per model in each cohort: ``{0: {model: n}, 1: {...}}`` (0 = A, 1 = B)."""
+    """Calls per model in each cohort: ``{0: {model: n}, 1: {...}}`` (0 = A, 1 = B).
+
+    Counted on the hourly rollup when the cohorts' bounds are whole hours, else on raw spans.
+    """
     params: dict[str, Any] = {"db": store.database, "project": project}
-    where, is_b = cohorts.sql(params)
+    if cohorts.whole_hours():
+        where, is_b = cohorts.sql(params, time="hour")
+        table, kinds, calls = "spans_hourly", "", "countMerge(calls)"
+    else:
+        where, is_b = cohorts.sql(params)
+        table, kinds, calls = "spans", f"AND {LLM_KINDS}", "count()"
     where += segment_where(filters, params)
     rows = store.client.query(
-        f"""SELECT {is_b} AS is_b, model AS m, count() AS n FROM {{db:Identifier}}.spans
-             WHERE project = {{project:String}} AND {LLM_KINDS} {where} GROUP BY is_b, m""",
+        f"""SELECT {is_b} AS is_b, model AS m, {calls} AS n FROM {{db:Identifier}}.{table}
+             WHERE project = {{project:String}} {kinds} {where} GROUP BY is_b, m""",
         parameters=params,
     ).result_rows
     mix: dict[int, dict[str, int]] = {0: {}, 1: {}}

@@ -1,12 +1,15 @@
 """``/drift``: the drift report (``compute_report``, as ``GET /api/v1/drift/report``) per segment
-and feature, with reference and current histograms side by side, thresholds and verdicts."""
+and feature, with reference and current histograms side by side, thresholds and verdicts. The page
+is its form; the report, analytics over a week of traffic, loads after it as a fragment."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from llmtrace_server.deps import StoreDep
@@ -20,37 +23,59 @@ SEGMENT_BY = ("prompt", "model", "service", "provider", "prompt_version", "envir
 CURRENT = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
-@router.get("/drift", response_class=HTMLResponse)
-def drift_page(
-    request: Request,
-    store: StoreDep,
-    project: ProjectPage,
+@dataclass(frozen=True, slots=True)
+class DriftView:
+    """The report's choices, validated (a 400 names the allowed values)."""
+
+    segment_by: str
+    current: str
+    top: int
+
+    def query(self) -> str:
+        return urlencode({"segment_by": self.segment_by, "current": self.current, "top": self.top})
+
+
+def _view(
     segment_by: Annotated[str, Query(max_length=32)] = "prompt",
     current: Annotated[str, Query(max_length=8)] = "24h",
     top: Annotated[int, Query(ge=1, le=20)] = 5,
-) -> HTMLResponse:
-    """Current window: the last ``current``; reference: the 7 days before it (the API's default)."""
+) -> DriftView:
     if segment_by and segment_by not in SEGMENT_BY:
         raise HTTPException(400, f"segment by one of {', '.join(SEGMENT_BY)}")
     if current not in CURRENT:
         raise HTTPException(400, f"the current window is one of {', '.join(CURRENT)}")
+    return DriftView(segment_by, current, top)
+
+
+View = Annotated[DriftView, Depends(_view)]
+
+
+@router.get("/drift", response_class=HTMLResponse)
+def drift_page(request: Request, project: ProjectPage, view: View) -> HTMLResponse:
+    """The form at once; the report (``/ui/drift/report``) loads after it."""
+    return render(
+        request,
+        "drift.html",
+        segment_by=view.segment_by,
+        current=view.current,
+        top=view.top,
+        query=view.query(),
+        segment_options=SEGMENT_BY,
+        current_options=CURRENT,
+    )
+
+
+@router.get("/ui/drift/report", response_class=HTMLResponse)
+def drift_report(request: Request, store: StoreDep, project: ProjectPage, view: View) -> HTMLResponse:
+    """Current window: the last ``current``; reference: the 7 days before it (the API's default)."""
     now = datetime.now(UTC)
-    windows = resolve_windows(now - CURRENT[current], now, None, None)
-    report = compute_report(store, project, windows, {}, segment_by or None, top)
+    windows = resolve_windows(now - CURRENT[view.current], now, None, None)
+    report = compute_report(store, project, windows, {}, view.segment_by or None, view.top)
     for segment in report["segments"]:
         segment["features"].sort(key=lambda f: (f["verdict"] != "drift", f["verdict"] == "insufficient_data"))
         for feature in segment["features"]:
             feature["hist"] = histogram(feature)
-    return render(
-        request,
-        "drift.html",
-        report=report,
-        segment_by=segment_by,
-        current=current,
-        top=top,
-        segment_options=SEGMENT_BY,
-        current_options=CURRENT,
-    )
+    return render(request, "_drift_report.html", report=report, segment_by=view.segment_by, top=view.top)
 
 
 def histogram(feature: dict[str, Any]) -> dict[str, Any]:

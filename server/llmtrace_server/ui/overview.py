@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from llmtrace.store.queries import alerts as alert_queries
@@ -24,7 +24,7 @@ from llmtrace_server.deps import StoreDep
 from llmtrace_server.routes.drift import compute_report, resolve_windows
 from llmtrace_server.ui.render import render
 from llmtrace_server.ui.session import ProjectPage
-from llmtrace_server.ui.timerange import TimeRange, parse_range
+from llmtrace_server.ui.timerange import DayRange, TimeRange
 
 router = APIRouter()
 
@@ -34,7 +34,7 @@ MAX_SERIES = 8  # more lines than this on one chart is noise; the table below li
 Text = Annotated[str | None, Query(max_length=64)]
 
 
-def _group(group_by: str | None) -> str | None:
+def _group(group_by: Text = None) -> str | None:
     if not group_by:
         return None
     if group_by not in GROUPS:
@@ -42,18 +42,17 @@ def _group(group_by: str | None) -> str | None:
     return group_by
 
 
+GroupBy = Annotated[str | None, Depends(_group)]
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    range: Text = None,
-    since: Text = None,
-    until: Text = None,
-    group_by: Text = None,
+    tr: DayRange,
+    group: GroupBy,
 ) -> HTMLResponse:
-    tr = parse_range(range, since, until)
-    group = _group(group_by)
     totals = q.period_totals(store, project, tr.since, tr.until, {})
     query = urlencode({**tr.query(), **({"group_by": group} if group else {})})
     return render(request, "overview.html", tr=tr, totals=totals, group_by=group, groups=GROUPS, query=query)
@@ -64,13 +63,9 @@ def overview_charts(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    range: Text = None,
-    since: Text = None,
-    until: Text = None,
-    group_by: Text = None,
+    tr: DayRange,
+    group: GroupBy,
 ) -> HTMLResponse:
-    tr = parse_range(range, since, until)
-    group = _group(group_by)
     series = metric_queries.metrics_series(
         store,
         project,
@@ -91,15 +86,12 @@ def overview_quality(
     request: Request,
     store: StoreDep,
     project: ProjectPage,
-    range: Text = None,
-    since: Text = None,
-    until: Text = None,
-    group_by: Text = None,
+    tr: DayRange,
+    group: GroupBy,
 ) -> HTMLResponse:
     """The score chart on its own request: joining scores to spans is the overview's slowest
     query, and the metric charts need not wait for it."""
-    tr = parse_range(range, since, until)
-    quality = _quality_chart(store, project, tr, _group(group_by))
+    quality = _quality_chart(store, project, tr, group)
     return render(request, "_overview_quality.html", charts=[quality] if quality else [])
 
 

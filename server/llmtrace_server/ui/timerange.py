@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import HTTPException
+from fastapi import Depends, HTTPException, Query
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -77,6 +79,21 @@ def parse_range(
     if RANGES[name] > timedelta(hours=1):
         until_ = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     return TimeRange(name, until_ - RANGES[name], until_)
+
+
+RangeText = Annotated[str | None, Query(max_length=64)]
+
+
+def _range_of_request(default: str) -> Callable[..., TimeRange]:
+    def dependency(range: RangeText = None, since: RangeText = None, until: RangeText = None) -> TimeRange:
+        return parse_range(range, since, until, default=default)
+
+    return dependency
+
+
+# A page's time range from ``range``/``since``/``until``, the last 24 hours or 7 days by default.
+DayRange = Annotated[TimeRange, Depends(_range_of_request("24h"))]
+WeekRange = Annotated[TimeRange, Depends(_range_of_request("7d"))]
 
 
 def _parse(text: str) -> datetime:
