@@ -70,7 +70,7 @@ async def export_traces(request: Request) -> Response:
             if isinstance(decoded, DecodeFailure):
                 return status_response(media, decoded.status, code_pb2.INVALID_ARGUMENT, decoded.message)
             # Outside the work slot: the next request decodes while this one waits for its write.
-            await writer.write(decoded.spans)
+            await writer.write(decoded.spans, decoded.ipc)
     except Overloaded as exc:
         return unavailable(media, str(exc))
     except StoreError as exc:

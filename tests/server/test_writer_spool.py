@@ -1,0 +1,89 @@
+"""The writer's spool: under load a request is answered once its spans are spooled, and spooled
+spans reach the store once, also when the server stopped before writing them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pyarrow as pa
+
+from llmtrace.store import Store
+from llmtrace.store.arrow import table_to_ipc
+from llmtrace_server.settings import Settings
+from llmtrace_server.spool import Spool, ingest_spool
+from llmtrace_server.writer import SpanWriter
+from tests.server.test_writer import inserts, rows, stored
+
+
+def spooled_files(spool: Spool) -> list[str]:
+    return sorted(path.name for path in spool.path.iterdir())
+
+
+async def test_a_request_arriving_while_a_block_is_open_is_answered_once_spooled(
+    store: Store, tmp_path: Path
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    writer = SpanWriter(store, min_rows=10_000, linger_s=30, spool=spool, spool_delay_s=30)
+    await writer.start()
+    try:
+        with writer.incoming():  # another request is still decoding: the open block waits for it
+            first = asyncio.create_task(writer.write(rows(3)))
+            await asyncio.sleep(0.2)
+            assert await asyncio.wait_for(writer.write(rows(4)), 10) == 4  # answered at once ...
+            assert len(spooled_files(spool)) == 1  # ... once its spans are in the spool
+            assert not first.done() and stored(store) == 0
+        assert await asyncio.wait_for(first, 20) == 3  # the block: both requests' spans
+    finally:
+        await writer.close()
+    assert (inserts(store), stored(store)) == (1, 7)
+    assert spooled_files(spool) == []  # written: forgotten
+
+
+async def test_spans_spooled_but_not_written_when_the_server_stopped_are_written_at_the_next_start(
+    store: Store, tmp_path: Path
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    writer = SpanWriter(store, min_rows=10_000, linger_s=30, spool=spool, spool_delay_s=30)
+    await writer.start()
+    with writer.incoming():
+        waiting = asyncio.create_task(writer.write(rows(3)))
+        await asyncio.sleep(0.2)
+        assert await writer.write(rows(4)) == 4  # acknowledged ...
+        await writer.close()  # ... and the server stops before the block is written
+    waiting.cancel()
+    assert stored(store) == 0 and len(spooled_files(spool)) == 1
+
+    restarted = SpanWriter(store, spool=Spool(tmp_path / "spool"))
+    await restarted.start()
+    await restarted.close()
+    assert stored(store) == 4 and spooled_files(spool) == []
+
+
+async def test_a_spool_left_by_a_crash_is_written_without_the_spans_the_store_has(
+    store: Store, tmp_path: Path
+) -> None:
+    written = rows(5)
+    store.insert_span_table(written)  # the crash came after this block's INSERT ...
+    spool = Spool(tmp_path / "spool")
+    spool.add(table_to_ipc(pa.concat_tables([written.slice(0, 2), rows(3)])))  # ... before forgetting it
+    spool.add(table_to_ipc(rows(2)))
+    (spool.path / "00000000000000000009-000000000.partial").write_bytes(b"half a batch")  # never answered
+    (spool.path / "00000000000000000009-000000001.arrows").write_bytes(b"not arrow")
+    writer = SpanWriter(store, spool=Spool(tmp_path / "spool"))
+    await writer.start()
+    await writer.close()
+    assert stored(store) == 5 + 3 + 2  # every span once
+    assert spooled_files(spool) == ["00000000000000000009-000000001.unreadable"]  # kept for a look
+
+
+def test_the_spool_lives_beside_an_embedded_store_per_database(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    memory = Store(store.client, "shop", "chdb://memory/shop")
+    assert ingest_spool(Settings(), memory) is None  # nothing survives an in-memory store anyway
+    on_disk = Store(store.client, "shop", f"chdb://{path}")
+    spool = ingest_spool(Settings(), on_disk)
+    assert spool is not None and spool.path == tmp_path / "data-ingest-spool" / "shop"
+    assert ingest_spool(Settings(ingest_spool=False), on_disk) is None
+    named = ingest_spool(Settings(ingest_spool_dir=tmp_path / "elsewhere"), on_disk)
+    assert named is not None and named.path == tmp_path / "elsewhere"
