@@ -55,6 +55,12 @@ class Spool:
         """Forget a batch whose spans are in the store."""
         entry.unlink(missing_ok=True)
 
+    def set_aside(self, entry: Path) -> Path:
+        """Keep a batch the store refuses out of the way (``*.refused``), for an operator to see."""
+        refused = entry.with_suffix(".refused")
+        entry.rename(refused)
+        return refused
+
     def pending(self) -> list[tuple[Path, pa.Table]]:
         """The batches left by an earlier process, oldest first (unfinished writes are removed)."""
         for partial in self.path.glob("*.partial"):

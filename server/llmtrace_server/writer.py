@@ -26,9 +26,11 @@ sender with 4 or 16 batches in flight far below what the store can take; and the
 senders made (all they had in flight: 2k-8k spans) cost the store several times the CPU per span
 of a 32k-span block in INSERTs and merges. A lone request is still written before it is answered
 (read-your-writes at low load), and so is every request while ``max_spooled_rows`` are waiting:
-the memory and the loss window stay bounded. A spooled batch whose INSERT fails is retried (the
-store's outage makes later requests wait and then fail with 503 as before); the files of batches
-a crash left are inserted at the next start, without the spans the store already holds.
+the memory and the loss window stay bounded. A spooled batch whose INSERT fails while the store is
+unavailable is retried until it is written (later requests then wait and fail with 503 as
+before); one the store refuses while it takes the others' spans (a value validation did not
+catch) cannot be answered 503 any more: its file is set aside (``*.refused``) and logged. The
+files of batches a crash left are inserted at the next start, without the spans the store has.
 
 A failed INSERT is first sent again as the same block under the same token (ClickHouse skips it if
 the first attempt was committed after all). If it still fails, the writer asks the store which of
@@ -65,13 +67,12 @@ class _Pending:
     done: asyncio.Future[int]
     spooled: Path | None = None  # its spool file: already acknowledged, written by the writer alone
     queued_at: float = 0.0  # loop time
-    attempts: int = 0  # failed INSERTs of a spooled batch
+    attempts: int = 0  # failed INSERTs of a spooled batch (the retry pause grows with them)
 
 
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
 INSERT_ATTEMPTS = 3  # per block, the same block and token each time (see SpanWriter._insert)
 INSERT_RETRY_DELAY_S = 0.2  # times the attempt number
-SPOOLED_ATTEMPTS = 30  # rounds of INSERT_ATTEMPTS for an acknowledged batch (a minute or more)
 SPOOLED_RETRY_MAX_DELAY_S = 5.0
 MAX_MONTHS_PER_INSERT = 90  # ClickHouse refuses blocks touching over 100 partitions (months)
 _MONTH_LOWER_BOUND_US = 28 * 86400 * 10**6  # no month is shorter
@@ -243,8 +244,10 @@ class SpanWriter:
             self._settle(batch, results)
 
     def _settle(self, batch: list[_Pending], results: list[int | BaseException]) -> None:
-        """Answer the waiting requests of a written block; forget written spool files, retry the
-        spooled batches that were not written."""
+        """Answer the waiting requests of a written block; forget written spool files; retry the
+        spooled batches that were not written, or set aside those the store refuses."""
+        # Every request failed: the store is unavailable, not refusing one request's values.
+        outage = all(isinstance(result, BaseException) for result in results)
         for item, result in zip(batch, results, strict=True):
             if item.spooled is None:
                 if item.done.done():
@@ -254,20 +257,21 @@ class SpanWriter:
                 else:
                     item.done.set_result(result)
                 continue
-            if isinstance(result, BaseException):
+            if isinstance(result, BaseException) and outage:
                 item.attempts += 1
-                if item.attempts < SPOOLED_ATTEMPTS:
-                    self._retry.append(item)
-                    continue
-                log.error(
-                    "dropping %d acknowledged spans the store refused %d times: %s",
-                    item.spans.num_rows,
-                    item.attempts,
-                    result,
-                )
+                self._retry.append(item)  # kept until the store takes it: it was acknowledged
+                continue
             self._spooled_rows -= item.spans.num_rows
             assert self._spool is not None
-            self._spool.remove(item.spooled)
+            if isinstance(result, BaseException):  # the others of its block were written
+                log.error(
+                    "the store refuses %d acknowledged spans (%s); their batch is kept in %s",
+                    item.spans.num_rows,
+                    result,
+                    self._spool.set_aside(item.spooled),
+                )
+            else:
+                self._spool.remove(item.spooled)
 
     async def _flush(self, batch: list[_Pending]) -> list[int | BaseException]:
         """Write the new spans of ``batch`` as one block; per request, its number of new spans,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from llmtrace.store import Store
+from llmtrace.store import Store, StoreError
 from llmtrace.store.arrow import table_to_ipc
 from llmtrace_server.settings import Settings
 from llmtrace_server.spool import Spool, ingest_spool
@@ -18,6 +21,33 @@ from tests.server.test_writer import inserts, rows, stored
 
 def spooled_files(spool: Spool) -> list[str]:
     return sorted(path.name for path in spool.path.iterdir())
+
+
+REFUSED = "the store refuses this span"
+
+
+class Driver:
+    """clickhouse-connect's client that fails every INSERT while ``down``, and refuses a block
+    carrying a span named :data:`REFUSED` (a value the store cannot take)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.down = False
+
+    def insert_arrow(self, table: str, data: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise OperationalError("connection refused")
+        if REFUSED in data["name"].to_pylist():
+            raise DatabaseError("Code: 70. Unexpected inf or nan to integer conversion")
+        return self._client.insert_arrow(table, data, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def refused_rows(n: int) -> pa.Table:
+    table = rows(n)
+    return table.set_column(table.schema.get_field_index("name"), "name", pa.array([REFUSED] * n))
 
 
 async def test_a_request_arriving_while_a_block_is_open_is_answered_once_spooled(
@@ -87,3 +117,53 @@ def test_the_spool_lives_beside_an_embedded_store_per_database(store: Store, tmp
     assert ingest_spool(Settings(ingest_spool=False), on_disk) is None
     named = ingest_spool(Settings(ingest_spool_dir=tmp_path / "elsewhere"), on_disk)
     assert named is not None and named.path == tmp_path / "elsewhere"
+
+
+async def test_spooled_spans_are_written_once_the_store_is_back(store: Store, tmp_path: Path) -> None:
+    driver = Driver(store.client)
+    spool = Spool(tmp_path / "spool")
+    writer = SpanWriter(Store(driver, store.database, store.dsn), min_rows=10_000, linger_s=30, spool=spool)
+    await writer.start()
+    try:
+        with writer.incoming():
+            waiting = asyncio.create_task(writer.write(rows(3)))
+            await asyncio.sleep(0.2)
+            assert await writer.write(rows(4)) == 4  # acknowledged from the spool
+            driver.down = True  # ... and the store goes away before the block is written
+        with pytest.raises(StoreError):
+            await asyncio.wait_for(waiting, 30)  # a waiting request learns it was not written
+        assert len(spooled_files(spool)) == 1  # the acknowledged one is kept, and retried
+        driver.down = False
+        for _ in range(200):
+            if not spooled_files(spool):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await writer.close()
+    assert stored(store) == 4 and spooled_files(spool) == []
+
+
+async def test_a_spooled_batch_the_store_refuses_is_set_aside_and_the_others_written(
+    store: Store, tmp_path: Path
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    writer = SpanWriter(
+        Store(Driver(store.client), store.database, store.dsn), min_rows=10_000, linger_s=30, spool=spool
+    )
+    await writer.start()
+    try:
+        with writer.incoming():
+            waiting = asyncio.create_task(writer.write(rows(3)))
+            await asyncio.sleep(0.2)
+            assert await writer.write(refused_rows(2)) == 2  # acknowledged: too late for a 503
+            assert await writer.write(rows(4)) == 4
+        assert await asyncio.wait_for(waiting, 30) == 3
+        for _ in range(100):
+            if len(spooled_files(spool)) == 1 and stored(store) == 7:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await writer.close()
+    assert stored(store) == 7  # the two other requests
+    [kept] = spooled_files(spool)
+    assert kept.endswith(".refused")  # not lost without a trace, not retried for ever
