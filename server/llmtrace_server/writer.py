@@ -109,7 +109,7 @@ class SpanWriter:
         self._store = store
         self._spool = spool
         self._spool_delay_s = spool_delay_s
-        self._max_spooled_rows = 3 * max_rows if max_spooled_rows is None else max_spooled_rows
+        self._max_spooled_rows = 2 * max_rows if max_spooled_rows is None else max_spooled_rows
         self._spooled_rows = 0  # acknowledged and not yet written
         self._holding = False  # a block is being gathered or inserted
         self._retry: list[_Pending] = []  # spooled batches whose INSERT failed
