@@ -208,7 +208,8 @@ class SpanWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if self._retry:  # spooled batches whose INSERT failed: after a pause, before the rest
+            retrying = bool(self._retry)
+            if retrying:  # spooled batches whose INSERT failed: after a pause, before the rest
                 delay = min(INSERT_RETRY_DELAY_S * 2 ** self._retry[0].attempts, SPOOLED_RETRY_MAX_DELAY_S)
                 await asyncio.sleep(delay)
                 batch, self._retry = self._retry, []
@@ -217,8 +218,14 @@ class SpanWriter:
             self._holding = True
             size = sum(item.spans.num_rows for item in batch)
             spooled = all(item.spooled is not None for item in batch)
-            # Only acknowledged rows: gather a large block, up to the spool delay of the oldest.
-            deadline = batch[0].queued_at + self._spool_delay_s if spooled else loop.time() + self._linger_s
+            # Only acknowledged rows: gather a large block, up to the spool delay of the oldest
+            # (a retry goes with what is queued now: its rows have waited long enough).
+            if retrying:
+                deadline = loop.time()
+            elif spooled:
+                deadline = batch[0].queued_at + self._spool_delay_s
+            else:
+                deadline = loop.time() + self._linger_s
             while True:
                 while size < self._max_rows and not self._queue.empty():
                     item = self._queue.get_nowait()

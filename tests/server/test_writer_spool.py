@@ -4,6 +4,8 @@ spans reach the store once, also when the server stopped before writing them."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,23 @@ class Driver:
         return getattr(self._client, name)
 
 
+@asynccontextmanager
+async def open_block(writer: SpanWriter, spans: pa.Table) -> AsyncIterator[asyncio.Task[int]]:
+    """A request waiting for its write while another is still decoding: the writer holds the block
+    open, so requests that come meanwhile are answered from the spool."""
+    with writer.incoming():
+        waiting = asyncio.create_task(writer.write(spans))
+        await asyncio.sleep(0.2)
+        yield waiting
+
+
+async def spooling_writer(store: Store, spool: Spool) -> SpanWriter:
+    """A started writer whose blocks wait long for more rows (until the test lets them go)."""
+    writer = SpanWriter(store, min_rows=10_000, linger_s=30, spool=spool, spool_delay_s=30)
+    await writer.start()
+    return writer
+
+
 def refused_rows(n: int) -> pa.Table:
     table = rows(n)
     return table.set_column(table.schema.get_field_index("name"), "name", pa.array([REFUSED] * n))
@@ -54,12 +73,9 @@ async def test_a_request_arriving_while_a_block_is_open_is_answered_once_spooled
     store: Store, tmp_path: Path
 ) -> None:
     spool = Spool(tmp_path / "spool")
-    writer = SpanWriter(store, min_rows=10_000, linger_s=30, spool=spool, spool_delay_s=30)
-    await writer.start()
+    writer = await spooling_writer(store, spool)
     try:
-        with writer.incoming():  # another request is still decoding: the open block waits for it
-            first = asyncio.create_task(writer.write(rows(3)))
-            await asyncio.sleep(0.2)
+        async with open_block(writer, rows(3)) as first:
             assert await asyncio.wait_for(writer.write(rows(4)), 10) == 4  # answered at once ...
             assert len(spooled_files(spool)) == 1  # ... once its spans are in the spool
             assert not first.done() and stored(store) == 0
@@ -74,11 +90,8 @@ async def test_spans_spooled_but_not_written_when_the_server_stopped_are_written
     store: Store, tmp_path: Path
 ) -> None:
     spool = Spool(tmp_path / "spool")
-    writer = SpanWriter(store, min_rows=10_000, linger_s=30, spool=spool, spool_delay_s=30)
-    await writer.start()
-    with writer.incoming():
-        waiting = asyncio.create_task(writer.write(rows(3)))
-        await asyncio.sleep(0.2)
+    writer = await spooling_writer(store, spool)
+    async with open_block(writer, rows(3)) as waiting:
         assert await writer.write(rows(4)) == 4  # acknowledged ...
         await writer.close()  # ... and the server stops before the block is written
     waiting.cancel()
@@ -122,12 +135,9 @@ def test_the_spool_lives_beside_an_embedded_store_per_database(store: Store, tmp
 async def test_spooled_spans_are_written_once_the_store_is_back(store: Store, tmp_path: Path) -> None:
     driver = Driver(store.client)
     spool = Spool(tmp_path / "spool")
-    writer = SpanWriter(Store(driver, store.database, store.dsn), min_rows=10_000, linger_s=30, spool=spool)
-    await writer.start()
+    writer = await spooling_writer(Store(driver, store.database, store.dsn), spool)
     try:
-        with writer.incoming():
-            waiting = asyncio.create_task(writer.write(rows(3)))
-            await asyncio.sleep(0.2)
+        async with open_block(writer, rows(3)) as waiting:
             assert await writer.write(rows(4)) == 4  # acknowledged from the spool
             driver.down = True  # ... and the store goes away before the block is written
         with pytest.raises(StoreError):
@@ -147,14 +157,9 @@ async def test_a_spooled_batch_the_store_refuses_is_set_aside_and_the_others_wri
     store: Store, tmp_path: Path
 ) -> None:
     spool = Spool(tmp_path / "spool")
-    writer = SpanWriter(
-        Store(Driver(store.client), store.database, store.dsn), min_rows=10_000, linger_s=30, spool=spool
-    )
-    await writer.start()
+    writer = await spooling_writer(Store(Driver(store.client), store.database, store.dsn), spool)
     try:
-        with writer.incoming():
-            waiting = asyncio.create_task(writer.write(rows(3)))
-            await asyncio.sleep(0.2)
+        async with open_block(writer, rows(3)) as waiting:
             assert await writer.write(refused_rows(2)) == 2  # acknowledged: too late for a 503
             assert await writer.write(rows(4)) == 4
         assert await asyncio.wait_for(waiting, 30) == 3
