@@ -196,11 +196,15 @@ class SpanWriter:
             and (self._holding or self._retry or not self._queue.empty())
             and self._spooled_rows + spans.num_rows <= self._max_spooled_rows
         ):
-            entry = await run_in_threadpool(spool.add, table_to_ipc(spans) if ipc is None else ipc)
-            self._spooled_rows += spans.num_rows
-            self._queue.put_nowait(_Pending(spans, done, entry, loop.time()))
-            self._arrived.set()
-            return spans.num_rows
+            try:
+                entry = await run_in_threadpool(spool.add, table_to_ipc(spans) if ipc is None else ipc)
+            except OSError as exc:  # e.g. a full disk: this request waits for its write instead
+                log.warning("cannot spool %d spans (%s); writing them before answering", spans.num_rows, exc)
+            else:
+                self._spooled_rows += spans.num_rows
+                self._queue.put_nowait(_Pending(spans, done, entry, loop.time()))
+                self._arrived.set()
+                return spans.num_rows
         self._queue.put_nowait(_Pending(spans, done))
         self._arrived.set()
         return await asyncio.shield(done)

@@ -4,6 +4,7 @@ spans reach the store once, also when the server stopped before writing them."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -172,3 +173,18 @@ async def test_a_spooled_batch_the_store_refuses_is_set_aside_and_the_others_wri
     assert stored(store) == 7  # the two other requests
     [kept] = spooled_files(spool)
     assert kept.endswith(".refused")  # not lost without a trace, not retried for ever
+
+
+async def test_a_request_that_cannot_be_spooled_waits_for_its_write(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    writer = await spooling_writer(store, spool)
+    try:
+        async with open_block(writer, rows(3)) as first:
+            shutil.rmtree(spool.path)  # the spool cannot take files (as with a full disk)
+            second = asyncio.create_task(writer.write(rows(4)))
+            await asyncio.sleep(0.3)
+            assert not second.done()  # not acknowledged from a spool it is not in
+        assert await asyncio.wait_for(second, 20) == 4 and await first == 3
+    finally:
+        await writer.close()
+    assert stored(store) == 7
