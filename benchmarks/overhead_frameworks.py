@@ -18,10 +18,19 @@ peer's (goal: at most 0.5).
 
 All record content (llmtrace ``capture_content=True`` with cost; OpenInference and OpenLLMetry by
 default) of ~1.5 KB of messages per call and export to an in-memory exporter through their normal
-pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others). OpenLLMetry cannot
-be switched off again (see ``_worker``), so its blocks come after the rotation of the others.
+pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others). OpenLLMetry's
+LangChain handler cannot be switched off again (see ``_worker``), so for LangChain its blocks come
+after the rotation of the others; its google-genai instrumentation takes turns like the rest.
 
-Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``.
+Two estimates of the added time: the difference of pooled medians (``added_us``), and the paired
+one (``paired_added_us``): per rotation, a variant's block median minus the ``none`` block median
+of the same rotation, then the median over rotations, which cancels the machine's drift between
+rotations (load from other work) that the pooled medians keep. A ``none`` block with spans fails
+the run (an instrumentation that did not switch off).
+
+Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``; with
+``--baseline DIR`` (a tree holding another version's ``llmtrace/``) the rounds alternate between that
+version and this checkout, and both are reported: a before/after from one run.
 """
 
 from __future__ import annotations
@@ -246,12 +255,17 @@ class _Variants:
         return {"wall": wall, "cpu": cpu, "export": export, "spans": spans}
 
 
+# Variants that cannot be switched off again: their blocks run after every rotation of the others.
+# OpenLLMetry's ``uninstrument()`` leaves its LangChain handler in place (its spans keep coming).
+_LAST = {"langchain": ("openllmetry",), "google_genai": ()}
+
+
 def _worker(library: str, blocks: int, calls: int) -> None:
-    """One round. OpenLLMetry's ``uninstrument()`` leaves its LangChain handler in place (its spans
-    keep coming), so it cannot take turns: its blocks run last, after every rotation of the others,
+    """One round: the variants take turns in rotations of blocks; those in ``_LAST`` go last,
     against the same process's ``none`` blocks."""
     variants = _Variants(library)
-    rotating = tuple(v for v in VARIANTS if v != "openllmetry")
+    last = _LAST[library]
+    rotating = tuple(v for v in VARIANTS if v not in last)
     for mode in MODES:  # warm-up: imports, caches, first price lookup
         for variant in rotating:
             variants.block(variant, mode, 10)
@@ -262,15 +276,22 @@ def _worker(library: str, blocks: int, calls: int) -> None:
             for variant in rotating[shift:] + rotating[:shift]:  # rotate who goes first
                 results[mode][variant].append(variants.block(variant, mode, calls))
     for mode in MODES:
-        variants.block("openllmetry", mode, 10)  # its warm-up
-        for _ in range(blocks):
-            results[mode]["openllmetry"].append(variants.block("openllmetry", mode, calls))
+        for variant in last:
+            variants.block(variant, mode, 10)  # its warm-up
+            for _ in range(blocks):
+                results[mode][variant].append(variants.block(variant, mode, calls))
+    if any(block["spans"] for mode in MODES for block in results[mode]["none"]):
+        raise RuntimeError("spans in a 'none' block: an instrumentation was not switched off")
     print(json.dumps(results), flush=True)
 
 
-def _round(library: str, blocks: int, calls: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def _round(
+    library: str, blocks: int, calls: int, tree: str | None = None
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """One worker process; ``tree``: a source tree to import llmtrace from instead of this one."""
     argv = [sys.executable, __file__, "--worker", library, "--blocks", str(blocks), "--calls", str(calls)]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": tree} if tree else None
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark worker failed: {out.stderr.strip()[-2000:]}")
     result: dict[str, dict[str, list[dict[str, Any]]]] = json.loads(out.stdout.splitlines()[-1])
@@ -294,9 +315,25 @@ def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict
         return round(ours / theirs, 3) if theirs > 0 else None  # a peer lost in the noise has no ratio
 
     per_round = {p: [round_ratio(r, p) for r in rounds] for p in PEERS}
+
+    def paired(v: str) -> float:
+        """Median over rotations of (block median of ``v`` - ``none`` block median, same rotation)."""
+        diffs = [
+            statistics.median(b[metric]) - statistics.median(n[metric])
+            for r in rounds
+            for b, n in zip(r[v], r["none"], strict=True)
+        ]
+        return statistics.median(diffs) / 1000
+
+    paired_added = {v: paired(v) for v in VARIANTS if v != "none"}
     return {
         "median_us": {v: round(med[v], 1) for v in VARIANTS},
         "added_us": {v: round(a, 1) for v, a in added.items()},
+        "paired_added_us": {v: round(a, 1) for v, a in paired_added.items()},
+        "paired_llmtrace_vs": {
+            p: round(paired_added["llmtrace"] / paired_added[p], 3) if paired_added[p] > 0 else None
+            for p in PEERS
+        },
         "llmtrace_vs": ratios,
         "round_ratios": per_round,
         "goal_met": all(r is not None and r <= 0.5 for r in ratios.values()),
@@ -307,9 +344,30 @@ def main(
     rounds: int = 3, blocks: int = 20, calls: int = 10, libraries: tuple[str, ...] = LIBRARIES
 ) -> dict[str, Any]:
     """Medians (µs) per library, mode and variant, added time over ``none``, llmtrace's ratio to each peer."""
+    by_library = {library: [_round(library, blocks, calls) for _ in range(rounds)] for library in libraries}
+    return summarize(by_library, blocks, calls)
+
+
+def compare(
+    baseline: str, rounds: int, blocks: int, calls: int, libraries: tuple[str, ...] = LIBRARIES
+) -> dict[str, dict[str, Any]]:
+    """Before/after in one run: rounds of llmtrace imported from ``baseline`` (a source tree holding
+    ``llmtrace/``, e.g. ``git archive main llmtrace | tar -x -C DIR``) and from this checkout take
+    turns (order alternating), each with all the variants, so both meet the same machine load."""
+    trees = {"baseline": baseline, "this checkout": None}
+    by_tree: dict[str, dict[str, list[Any]]] = {t: {lib: [] for lib in libraries} for t in trees}
+    for i in range(rounds):
+        for library in libraries:
+            for name in list(trees)[:: 1 if i % 2 == 0 else -1]:
+                by_tree[name][library].append(_round(library, blocks, calls, trees[name]))
+    return {name: summarize(by_tree[name], blocks, calls) for name in trees}
+
+
+def summarize(by_library: dict[str, list[Any]], blocks: int, calls: int) -> dict[str, Any]:
+    """The figures of ``main`` from each library's rounds (worker outputs)."""
+    rounds = len(next(iter(by_library.values())))
     results: dict[str, Any] = {"rounds": rounds, "blocks_per_round": blocks, "calls_per_block": calls}
-    for library in libraries:
-        by_round = [_round(library, blocks, calls) for _ in range(rounds)]
+    for library, by_round in by_library.items():
         results[library] = {}
         for mode in MODES:
             per_mode = [r[mode] for r in by_round]
@@ -349,6 +407,7 @@ def print_results(results: dict[str, Any]) -> None:
                     f"  {library:12s} {mode:9s} {label:4s} none {m['none']:8.1f} µs | "
                     + " | ".join(f"{v} +{a[v]:.1f}" for v in VARIANTS if v != "none")
                     + f" | llmtrace/peer {s['llmtrace_vs']} (per round {s['round_ratios']})"
+                    + f" | paired added {s['paired_added_us']}, llmtrace/peer {s['paired_llmtrace_vs']}"
                     + f" | goal (<= 0.5) {'met' if s['goal_met'] else 'NOT met'}"
                 )
             print(
@@ -364,8 +423,16 @@ if __name__ == "__main__":
     parser.add_argument("--blocks", type=int, default=20, help="rotations of the variants per round")
     parser.add_argument("--calls", type=int, default=10, help="calls per variant per rotation")
     parser.add_argument("--only", choices=LIBRARIES, help="one library")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also run llmtrace from this source tree, rounds interleaved"
+    )
     args = parser.parse_args()
+    libraries = (args.only,) if args.only else LIBRARIES
     if args.worker:
         _worker(args.worker, args.blocks, args.calls)
+    elif args.baseline:
+        for name, results in compare(args.baseline, args.rounds, args.blocks, args.calls, libraries).items():
+            print(f"===== llmtrace from {args.baseline if name == 'baseline' else name}")
+            print_results(results)
     else:
-        print_results(main(args.rounds, args.blocks, args.calls, (args.only,) if args.only else LIBRARIES))
+        print_results(main(args.rounds, args.blocks, args.calls, libraries))

@@ -50,6 +50,7 @@ GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
 GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
 GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
 GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"  # requested dimensions
 
 GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
@@ -217,6 +218,7 @@ OP_RETRIEVAL: Final = "retrieval"  # semconv dev-head name for a retrieval (vect
 KIND_CHAIN: Final = "chain"  # a framework step: a LangChain chain, a LangGraph node or graph
 KIND_RETRIEVER: Final = "retriever"
 LANGCHAIN_RUN_NAME: Final = "langchain.run.name"  # the model's run name (the span is `chat <model>`)
+LLAMAINDEX_COMPONENT: Final = "llama_index.component"  # the LLM class (the span is `chat <model>`)
 LANGGRAPH_NODE: Final = "langgraph.node"
 LANGGRAPH_STEP: Final = "langgraph.step"
 LANGGRAPH_INTERRUPTED: Final = "langgraph.interrupted"  # the run stopped at an interrupt (not an error)

@@ -65,6 +65,7 @@ INTEGRATIONS: tuple[Integration, ...] = (
     Integration("mistralai", "mistralai", "mistralai"),
     Integration("bedrock", "botocore", "bedrock"),
     Integration("mcp", "mcp", "mcp"),
+    Integration("llamaindex", "llama_index.core", "llamaindex"),
 )
 _BY_NAME = {i.name: i for i in INTEGRATIONS}
 

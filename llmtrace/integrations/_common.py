@@ -39,6 +39,40 @@ _IN_CALL: ContextVar[bool] = ContextVar("llmtrace_in_llm_call", default=False)
 _OFFERED: ContextVar[list[LLMCall] | None] = ContextVar("llmtrace_offered_llm_calls", default=None)
 _CLAIM_LOCK = threading.Lock()
 
+# A framework's provider id (LangChain's ``ls_provider``, LiteLLM's route prefix, a LlamaIndex LLM
+# class) -> gen_ai.provider.name, the OTel well-known name where there is one; an id not listed is
+# its own name (``openai``, ``groq``, ...).
+FRAMEWORK_PROVIDERS = {
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "google_genai": "gcp.gemini",
+    "googlegenai": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "google_vertexai": "gcp.vertex_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertex_ai_beta": "gcp.vertex_ai",
+    "vertex": "gcp.vertex_ai",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock": "aws.bedrock",
+    "bedrockconverse": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "together_ai": "together",
+    "togetherllm": "together",
+    "fireworks_ai": "fireworks",
+    "ollama_chat": "ollama",
+    "hosted_vllm": "vllm",
+    "watsonx": "ibm.watsonx.ai",
+    "azureopenai": "azure.ai.openai",
+}
+
+
+def framework_provider(name: str) -> str:
+    """gen_ai.provider.name for a framework's provider id (see ``FRAMEWORK_PROVIDERS``)."""
+    return FRAMEWORK_PROVIDERS.get(name, name)
+
+
 # Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.
 CHARS_PER_TOKEN = 4
 
@@ -310,6 +344,32 @@ def withdraw(call: LLMCall) -> None:
     offered = _OFFERED.get()
     if offered and call in offered:
         _OFFERED.set([c for c in offered if c is not call])
+
+
+def close_offered(call: LLMCall) -> bool:
+    """Framework call ``call`` (offered) ends: withdraw it, and if a provider call claimed it (so
+    recorded its usage, response or error onto the span), end the span and return True; False
+    leaves the framework to record its own outcome."""
+    withdraw(call)
+    if not call.claimed:
+        return False
+    call.ended = True
+    call.span.end()
+    return True
+
+
+def capture_request_messages(call: LLMCall, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A framework call's request, as OTel GenAI messages, onto its pending attributes (content
+    capture): system parts as ``gen_ai.system_instructions``, the rest as ``gen_ai.input.messages``.
+    Returns the pending attributes, for the caller to add to."""
+    config = call.config or settings()
+    attrs = call.pending if call.pending is not None else {}
+    system = [p for m in messages if m["role"] == "system" for p in m["parts"]]
+    if system:
+        attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
+    attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in messages if m["role"] != "system"], config)
+    call.pending = attrs
+    return attrs
 
 
 def _claim() -> LLMCall | None:

@@ -88,28 +88,47 @@ def _handle(endpoint: Endpoint, call: LLMCall, result: Any, kwargs: dict[str, An
 
 
 def _handle_raw(endpoint: Endpoint, call: LLMCall, raw: Any, kwargs: dict[str, Any], is_async: bool) -> Any:
-    parse_is_async = inspect.iscoroutinefunction(getattr(raw, "parse", None))
+    parse_is_async = _parse_is_async(raw)
     if not endpoint.is_stream(kwargs):
-        body = _read_body(raw)
-        if body is not None and not parse_is_async:
+        content = _read_content(raw)
+        if content is not None and not parse_is_async:
             # `with_raw_response`, body already read: parse it as the caller will (the SDK caches
             # the parsed object, so the caller's own ``parse()`` costs nothing more).
             call.finish(endpoint.outcome(call, raw.parse()))
             return raw
-        if body is not None:
-            call.finish(endpoint.outcome_from_json(call, body))
+        if content is not None:
+            call.finish(endpoint.outcome_from_json(call, json.loads(content)))
             return raw
     proxy_type = AsyncRawProxy if parse_is_async else SyncRawProxy
     return proxy_type(raw, endpoint, call, kwargs, is_async)
 
 
-def _read_body(raw: Any) -> Any:
-    """The JSON body if the HTTP response has been read, else None (never reads it ourselves)."""
+# Raw response type -> whether its ``parse()`` is a coroutine function (asked once per SDK class:
+# ``inspect.iscoroutinefunction`` costs microseconds on every LangChain -> openai call).
+_ASYNC_PARSE: dict[type, bool] = {}
+
+
+def _parse_is_async(raw: Any) -> bool:
+    kind = type(raw)
+    known = _ASYNC_PARSE.get(kind)
+    if known is None:
+        known = _ASYNC_PARSE[kind] = inspect.iscoroutinefunction(getattr(raw, "parse", None))
+    return known
+
+
+def _read_content(raw: Any) -> bytes | None:
+    """The HTTP body if the response has been read, else None (never reads it ourselves)."""
     try:
-        content = raw.http_response.content
+        content: bytes = raw.http_response.content
     except Exception:  # httpx2.ResponseNotRead: a `with_streaming_response` body not read yet
         return None
-    return json.loads(content)
+    return content
+
+
+def _read_body(raw: Any) -> Any:
+    """The JSON body if the HTTP response has been read, else None."""
+    content = _read_content(raw)
+    return None if content is None else json.loads(content)
 
 
 class _RawProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""Amazon Bedrock integration: boto3 ``bedrock-runtime`` ``converse``, ``converse_stream`` and ``invoke_model``.
+"""Amazon Bedrock integration: boto3 ``bedrock-runtime`` ``converse``, ``converse_stream``,
+``invoke_model`` and ``invoke_model_with_response_stream``.
 
 boto3 builds its client classes at run time, so the one place every client goes through is
 patched: ``botocore.client.BaseClient._make_api_call``, for the ``bedrock-runtime`` service only
@@ -11,7 +12,9 @@ input is ``inputTokens + cacheReadInputTokens + cacheWriteInputTokens`` (cache r
 recorded as their subsets). ``converse_stream``'s event stream is wrapped (the caller iterates it
 as before); usage comes from its ``metadata`` event. ``invoke_model`` bodies are read per model
 family — Anthropic (Messages API), Meta Llama, Amazon Titan Text — and handed back to the caller
-as an unread body with the same bytes.
+as an unread body with the same bytes; ``invoke_model_with_response_stream``'s event stream is
+wrapped like Converse's, its chunks read per family (usage from the family's own stream events,
+else from the ``amazon-bedrock-invocationMetrics`` Bedrock adds to the last chunk).
 """
 
 from __future__ import annotations
@@ -39,7 +42,12 @@ from llmtrace.integrations._wrappers import Endpoint, _attach, _detach, _fail
 
 PROVIDER = "aws.bedrock"
 SERVICE = "bedrock-runtime"
-_OPERATIONS = {"Converse": False, "ConverseStream": True, "InvokeModel": False}
+_OPERATIONS = {
+    "Converse": False,
+    "ConverseStream": True,
+    "InvokeModel": False,
+    "InvokeModelWithResponseStream": True,
+}
 _INFERENCE = (
     ("maxTokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
     ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
@@ -93,16 +101,29 @@ def _converse_parts(content: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _with_cache(usage: dict[str, Any], uncached: str, output: str, cached: str, written: str) -> TokenUsage:
+    """Usage whose input count (key ``uncached``) excludes the cache: input is all of it, with the
+    cache reads and writes as its subsets (OTel meaning)."""
+    reads = int(usage.get(cached) or 0)
+    writes = int(usage.get(written) or 0)
+    return TokenUsage(
+        input=int(usage.get(uncached) or 0) + reads + writes,
+        output=int(usage.get(output) or 0),
+        cached=reads,
+        cache_write=writes,
+    )
+
+
 def converse_usage(usage: Any) -> TokenUsage | None:
     if not isinstance(usage, dict):
         return None
-    cached = int(usage.get("cacheReadInputTokens") or 0)
-    written = int(usage.get("cacheWriteInputTokens") or 0)
-    return TokenUsage(
-        input=int(usage.get("inputTokens") or 0) + cached + written,
-        output=int(usage.get("outputTokens") or 0),
-        cached=cached,
-        cache_write=written,
+    return _with_cache(usage, "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+
+
+def _anthropic_usage(usage: dict[str, Any]) -> TokenUsage:
+    """The Anthropic Messages API's usage (its ``input_tokens`` exclude the cache)."""
+    return _with_cache(
+        usage, "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"
     )
 
 
@@ -136,7 +157,7 @@ class _Request(Endpoint):
         attrs = dict(facts)
         config = settings()
         capture = config.capture_content
-        if self.operation == "InvokeModel":
+        if self.operation.startswith("InvokeModel"):
             body = _json_body(kwargs.get("body"))
             for key, name in _BODY_PARAMS:
                 value = body.get(key, (body.get("textGenerationConfig") or {}).get(key))
@@ -155,8 +176,6 @@ class _Request(Endpoint):
                     attrs[name] = inference[key]
             if inference.get("stopSequences"):
                 attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in inference["stopSequences"]]
-            if self.operation == "ConverseStream":
-                attrs[sc.GEN_AI_REQUEST_STREAM] = True
             if capture:
                 system = [
                     {"type": "text", "content": s["text"]} for s in kwargs.get("system") or () if "text" in s
@@ -171,6 +190,8 @@ class _Request(Endpoint):
                 tools = (kwargs.get("toolConfig") or {}).get("tools")
                 if tools:
                     attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
+        if _OPERATIONS[self.operation]:
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
         model = kwargs.get("modelId")
         return start_call(
             operation=sc.OP_CHAT,
@@ -234,15 +255,7 @@ def _invoke_outcome(call: LLMCall, result: Any) -> Outcome:
     result["body"] = _body(raw)
     body = _json_body(raw)
     if "content" in body and "usage" in body:  # Anthropic Messages API
-        usage = body["usage"] or {}
-        cached = int(usage.get("cache_read_input_tokens") or 0)
-        written = int(usage.get("cache_creation_input_tokens") or 0)
-        tokens = TokenUsage(
-            input=int(usage.get("input_tokens") or 0) + cached + written,
-            output=int(usage.get("output_tokens") or 0),
-            cached=cached,
-            cache_write=written,
-        )
+        tokens = _anthropic_usage(body["usage"] or {})
         parts: list[dict[str, Any]] = []
         for block in body.get("content") or ():
             if block.get("type") == "text":
@@ -340,6 +353,116 @@ class _ConverseStream:
         return _finish(self.call, parts, self.reason, self.usage)
 
 
+class _InvokeStream:
+    """Accumulates ``invoke_model_with_response_stream`` chunks. Each ``{"chunk": {"bytes": ...}}``
+    is one JSON event of the model family's own stream: Anthropic's Messages API events (usage in
+    ``message_start`` and ``message_delta``), Meta Llama's ``generation`` pieces or Amazon Titan's
+    ``outputText`` pieces; Bedrock adds ``amazon-bedrock-invocationMetrics`` (token counts, for
+    every family) to the last one."""
+
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+        self.parts: list[dict[str, Any]] = []  # text parts and tool calls, in order
+        self.tool_input: dict[int, str] = {}  # Anthropic tool_use part index -> its streamed JSON
+        self.reason: str | None = None
+        self.anthropic_usage: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}  # Llama's or Titan's own token counts
+        self.metrics: dict[str, Any] = {}
+        self.response_id: str | None = None
+        self.model: str | None = None
+
+    def on_chunk(self, event: Any) -> bool:
+        chunk = event.get("chunk") if isinstance(event, dict) else None
+        if not chunk:
+            return False
+        data = _json_body(chunk.get("bytes"))
+        text = self._anthropic(data) if "type" in data else self._llama_or_titan(data)
+        if text:
+            if self.parts and self.parts[-1]["type"] == "text":
+                self.parts[-1]["content"] += text
+            else:
+                self.parts.append({"type": "text", "content": text})
+            if not self.call.first_content_ns:
+                self.call.first_content_ns = time.perf_counter_ns()
+        metrics = data.get("amazon-bedrock-invocationMetrics")
+        if isinstance(metrics, dict):
+            self.metrics = metrics
+        return False
+
+    def _anthropic(self, data: dict[str, Any]) -> str | None:
+        kind = data["type"]
+        if kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") == "input_json_delta":
+                index = len(self.parts) - 1
+                self.tool_input[index] = self.tool_input.get(index, "") + str(delta.get("partial_json") or "")
+                return None
+            return delta.get("text")
+        if kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                self.parts.append(
+                    {"type": "tool_call", "id": block.get("id"), "name": block.get("name"), "arguments": None}
+                )
+            return None
+        if kind == "message_start":
+            message = data.get("message") or {}
+            self.response_id = message.get("id")
+            self.model = message.get("model")
+            self.anthropic_usage.update(message.get("usage") or {})
+        elif kind == "message_delta":
+            self.reason = (data.get("delta") or {}).get("stop_reason") or self.reason
+            self.anthropic_usage.update(data.get("usage") or {})
+        return None
+
+    def _llama_or_titan(self, data: dict[str, Any]) -> str | None:
+        if "generation" in data:  # Meta Llama
+            self.reason = data.get("stop_reason") or self.reason
+            for key in ("prompt_token_count", "generation_token_count"):
+                if isinstance(data.get(key), int):
+                    self.counts[key] = data[key]
+            return str(data.get("generation") or "")
+        if "outputText" in data:  # Amazon Titan Text
+            self.reason = data.get("completionReason") or self.reason
+            for key in ("inputTextTokenCount", "totalOutputTextTokenCount"):
+                if isinstance(data.get(key), int):
+                    self.counts[key] = data[key]
+            return str(data.get("outputText") or "")
+        return None
+
+    def _usage(self) -> TokenUsage | None:
+        usage = self.anthropic_usage
+        if "input_tokens" in usage or "output_tokens" in usage:
+            return _anthropic_usage(usage)
+        metrics = self.metrics
+        if "inputTokenCount" in metrics or "outputTokenCount" in metrics:
+            return _with_cache(
+                metrics,
+                "inputTokenCount",
+                "outputTokenCount",
+                "cacheReadInputTokenCount",
+                "cacheWriteInputTokenCount",
+            )
+        counts = self.counts
+        if counts:
+            return TokenUsage(
+                input=counts.get("prompt_token_count", counts.get("inputTextTokenCount", 0)),
+                output=counts.get("generation_token_count", counts.get("totalOutputTextTokenCount", 0)),
+            )
+        return None
+
+    def outcome(self) -> Outcome:
+        for index, raw in self.tool_input.items():
+            try:
+                self.parts[index]["arguments"] = json.loads(raw or "{}")
+            except ValueError:
+                self.parts[index]["arguments"] = raw
+        out = _finish(self.call, self.parts, self.reason, self._usage())
+        out.response_id = self.response_id
+        out.response_model = self.model
+        return out
+
+
 _ENDPOINTS = {name: _Request(name) for name in _OPERATIONS}
 
 
@@ -370,6 +493,8 @@ def _make_api_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
     try:
         if endpoint.operation == "ConverseStream":
             result["stream"] = SyncStreamProxy(result["stream"], call, _ConverseStream(call))
+        elif endpoint.operation == "InvokeModelWithResponseStream":
+            result["body"] = SyncStreamProxy(result["body"], call, _InvokeStream(call))
         else:
             call.finish(endpoint.outcome(call, result))
     except Exception as exc:

@@ -1,9 +1,10 @@
-"""google-genai integration: ``generate_content`` and its stream, sync and async, and so chats.
+"""google-genai integration: ``generate_content`` and its stream, sync and async, and so chats;
+``embed_content``.
 
-Patched: ``Models._generate_content`` / ``_generate_content_stream`` and their ``AsyncModels``
-twins, the methods that make one HTTP request each. The public ``generate_content`` loops over
-them for automatic function calling and continuations, and ``chats`` send through it, so every
-model request is one span (an AFC turn with two model calls is two spans, each with its usage).
+Patched: ``Models._generate_content`` / ``_generate_content_stream`` / ``_embed_content`` and their
+``AsyncModels`` twins, the methods that make one HTTP request each. The public ``generate_content``
+loops over them for automatic function calling and continuations, and ``chats`` send through it,
+so every model request is one span (an AFC turn with two model calls is two spans, each with its usage).
 
 Provider: ``gcp.vertex_ai`` for a Vertex AI client, else ``gcp.gemini``. Token semantics: Gemini's
 ``prompt_token_count`` includes cached tokens (``cached_content_token_count``) and tool-use prompt
@@ -303,6 +304,60 @@ class GenerateContentStream(GenerateContent):
     streaming = True
 
 
+class EmbedContent(Endpoint):
+    """``embed_content``: one span per embedding request (``embeddings {model}``, kind ``embedding``).
+
+    Input tokens: the sum of the embeddings' ``statistics.token_count`` where the API reports it
+    (Vertex AI); the Gemini API reports none, so they are estimated from the text (and say so).
+    """
+
+    where = "google_genai.embed_content"
+
+    def is_stream(self, kwargs: dict[str, Any]) -> bool:
+        return False
+
+    def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
+        provider, attrs = _provider(instance)
+        config = settings()
+        request = kwargs.get("config")
+        dimensions = _get(request, "output_dimensionality")
+        if _number(dimensions):
+            attrs[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
+        contents = _embedded(kwargs)
+        if config.capture_content:
+            texts = [p["content"] for m in _messages(contents) for p in m["parts"] if "content" in p]
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(
+                [{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts], config
+            )
+        return start_call(
+            operation=sc.OP_EMBEDDINGS,
+            provider=provider,
+            request_model=_model_name(kwargs.get("model")),
+            kind=sc.KIND_EMBEDDING,
+            attributes=attrs,
+            capture=config.capture_content,
+            estimate_input=lambda: _input_chars({"contents": contents}),
+            config=config,
+        )
+
+    def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        counts = [
+            e.statistics.token_count
+            for e in result.embeddings or ()
+            if e.statistics is not None and e.statistics.token_count is not None
+        ]
+        return Outcome(usage=TokenUsage(input=int(sum(counts))) if counts else None)
+
+
+def _embedded(kwargs: dict[str, Any]) -> Any:
+    """What ``_embed_content`` was given to embed: ``contents``, ``content`` or ``batch_contents``."""
+    for key in ("contents", "batch_contents", "content"):
+        value = kwargs.get(key)
+        if value is not None:
+            return value
+    return None
+
+
 def _dump(model: Any) -> Any:
     dump = getattr(model, "model_dump", None)
     return dump(mode="json", exclude_none=True) if dump is not None else str(model)
@@ -319,8 +374,10 @@ def instrument() -> None:
     """Patch google-genai (called by the registry once ``google.genai`` is imported)."""
     from google.genai.models import AsyncModels, Models
 
-    once, stream = GenerateContent(), GenerateContentStream()
+    once, stream, embed = GenerateContent(), GenerateContentStream(), EmbedContent()
     patch(Models, "_generate_content", sync_wrapper(once))
     patch(Models, "_generate_content_stream", sync_wrapper(stream))
+    patch(Models, "_embed_content", sync_wrapper(embed))
     patch(AsyncModels, "_generate_content", async_wrapper(once))
     patch(AsyncModels, "_generate_content_stream", async_wrapper(stream))
+    patch(AsyncModels, "_embed_content", async_wrapper(embed))

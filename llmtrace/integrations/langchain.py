@@ -44,36 +44,19 @@ from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
     TokenUsage,
+    capture_request_messages,
+    close_offered,
+    framework_provider,
     offer,
     patch,
     start_call,
     text_chars,
-    withdraw,
 )
 
 _HIDDEN_TAG = "langsmith:hidden"
 _INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
 _MAX_OPEN_RUNS = 10_000  # runs whose end never came (an abandoned stream) are dropped past this
 
-# LangChain's ``ls_provider`` -> gen_ai.provider.name (OTel well-known names where there is one).
-_PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "google_genai": "gcp.gemini",
-    "google_vertexai": "gcp.vertex_ai",
-    "amazon_bedrock": "aws.bedrock",
-    "bedrock": "aws.bedrock",
-    "mistralai": "mistral_ai",
-    "groq": "groq",
-    "deepseek": "deepseek",
-    "xai": "x_ai",
-    "ollama": "ollama",
-    "together": "together",
-    "fireworks": "fireworks",
-    "cohere": "cohere",
-    "perplexity": "perplexity",
-}
 # invocation_params -> attribute
 _PARAMS = (
     ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
@@ -508,7 +491,7 @@ class _HandlerMethods:
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
         call = start_call(
             operation=operation,
-            provider=_PROVIDERS.get(provider, provider),
+            provider=framework_provider(provider),
             request_model=str(model),
             kind=sc.KIND_LLM,
             attributes=attrs,
@@ -539,11 +522,8 @@ class _HandlerMethods:
         if run is None or run.call is None:
             return
         call = run.call
-        withdraw(call)
         with guarded("langchain.on_llm_end"):
-            if call.claimed:  # the provider call recorded everything onto this span
-                call.ended = True
-                call.span.end()
+            if close_offered(call):  # the provider call recorded everything onto this span
                 return
             if run.request is not None:
                 self._capture_request(call, *run.request)
@@ -555,11 +535,8 @@ class _HandlerMethods:
         if run is None or run.call is None:
             return
         call = run.call
-        withdraw(call)
         with guarded("langchain.on_llm_error"):
-            if call.claimed:  # the provider call recorded the error on this span
-                call.ended = True
-                call.span.end()
+            if close_offered(call):  # the provider call recorded the error onto this span
                 return
             if run.request is not None:
                 self._capture_request(call, *run.request)
@@ -569,18 +546,12 @@ class _HandlerMethods:
     @staticmethod
     def _capture_request(call: LLMCall, messages: list[Any], tools: Any) -> None:
         """The request's messages and tools onto ``call``'s pending attributes (content capture)."""
-        config = call.config or settings()
         plain = [
             _message(m) if not isinstance(m, str) else {"role": "user", "parts": _parts(m)} for m in messages
         ]
-        attrs = call.pending if call.pending is not None else {}
-        system = [p for m in plain if m["role"] == "system" for p in m["parts"]]
-        if system:
-            attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system, config)
-        attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json([m for m in plain if m["role"] != "system"], config)
+        attrs = capture_request_messages(call, plain)
         if tools:
-            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, config)
-        call.pending = attrs
+            attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, call.config or settings())
 
     @staticmethod
     def _outcome(call: LLMCall, response: Any) -> Outcome:

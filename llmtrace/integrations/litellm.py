@@ -20,26 +20,19 @@ from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import settings
 from llmtrace._internal.content import capture_json
 from llmtrace.integrations import _openai_parts as parts
-from llmtrace.integrations._common import LLMCall, Outcome, patch, should_trace, start_call, text_chars
+from llmtrace.integrations._common import (
+    LLMCall,
+    Outcome,
+    framework_provider,
+    patch,
+    should_trace,
+    start_call,
+    text_chars,
+)
 from llmtrace.integrations._streams import StreamHandler
 from llmtrace.integrations._wrappers import Endpoint, run_async, run_sync
 
 # LiteLLM's provider names -> gen_ai.provider.name (OTel well-known names where there is one).
-_PROVIDERS = {
-    "azure": "azure.ai.openai",
-    "azure_ai": "azure.ai.inference",
-    "gemini": "gcp.gemini",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertex_ai_beta": "gcp.vertex_ai",
-    "bedrock": "aws.bedrock",
-    "mistral": "mistral_ai",
-    "xai": "x_ai",
-    "together_ai": "together",
-    "fireworks_ai": "fireworks",
-    "ollama_chat": "ollama",
-    "hosted_vllm": "vllm",
-    "watsonx": "ibm.watsonx.ai",
-}
 _PARAMS = (
     ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
     ("top_p", sc.GEN_AI_REQUEST_TOP_P),
@@ -66,7 +59,7 @@ def _provider_and_model(request: dict[str, Any]) -> tuple[str, str]:
         )
     except Exception:  # an unknown model: LiteLLM will raise its own error for the call
         provider, _, bare = model.partition("/") if "/" in model else ("litellm", "", model)
-    return _PROVIDERS.get(provider, provider), bare
+    return framework_provider(provider), bare
 
 
 def _parts_of(content: Any) -> list[dict[str, Any]]:

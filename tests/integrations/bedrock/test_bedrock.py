@@ -6,6 +6,7 @@ binary framing botocore decodes.
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import threading
@@ -289,3 +290,152 @@ def test_uninstrument_restores_botocore() -> None:
     with llmtrace.testing.capture():
         assert isinstance(BaseClient.__dict__["_make_api_call"], _common.LlmtraceWrapper)
     assert BaseClient.__dict__["_make_api_call"] is original
+
+
+def chunk_events(chunks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """``invoke_model_with_response_stream`` events: each a ``chunk`` whose blob is one JSON event."""
+    return [("chunk", {"bytes": base64.b64encode(json.dumps(c).encode()).decode()}) for c in chunks]
+
+
+METRICS = "amazon-bedrock-invocationMetrics"
+STREAM_BODIES = [
+    (
+        HAIKU,
+        {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-3-haiku-20240307",
+                    "content": [],
+                    "usage": {"input_tokens": 12, "cache_read_input_tokens": 100, "output_tokens": 1},
+                },
+            },
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " there"}},
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
+            {"type": "message_stop", METRICS: {"inputTokenCount": 12, "outputTokenCount": 4}},
+        ],
+        (112, 4, 100, "Hi there", "end_turn"),
+    ),
+    (
+        "meta.llama3-8b-instruct-v1:0",
+        {"prompt": "hi", "max_gen_len": 50},
+        [
+            {"generation": "Hel", "prompt_token_count": 7, "generation_token_count": 1, "stop_reason": None},
+            {
+                "generation": "lo!",
+                "prompt_token_count": None,
+                "generation_token_count": 3,
+                "stop_reason": "stop",
+            },
+        ],
+        (7, 3, 0, "Hello!", "stop"),
+    ),
+    (
+        "amazon.titan-text-express-v1",
+        {"inputText": "hi", "textGenerationConfig": {"maxTokenCount": 50}},
+        [
+            {"outputText": "How", "index": 0, "totalOutputTextTokenCount": 2, "completionReason": None},
+            {
+                "outputText": "dy",
+                "index": 0,
+                "totalOutputTextTokenCount": 5,
+                "completionReason": "FINISH",
+                METRICS: {"inputTokenCount": 3, "outputTokenCount": 5},
+            },
+        ],
+        (3, 5, 0, "Howdy", "FINISH"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "request_body", "chunks", "expected"), STREAM_BODIES)
+def test_invoke_model_stream_reads_each_family_with_usage_and_cost(
+    cap: CapturedSpans,
+    bedrock: FakeBedrock,
+    model: str,
+    request_body: Any,
+    chunks: list[dict[str, Any]],
+    expected: Any,
+) -> None:
+    bedrock.stream("invoke-with-response-stream", chunk_events(chunks))
+    result = bedrock.client().invoke_model_with_response_stream(modelId=model, body=json.dumps(request_body))
+    assert cap.spans() == []  # open until the caller has read the stream
+    received = [json.loads(event["chunk"]["bytes"]) for event in result["body"]]
+    assert received == chunks  # the caller reads every chunk as it was sent
+    (span,) = cap.spans()
+    values = attrs(span)
+    input_tokens, output_tokens, cached, text, reason = expected
+    assert values["gen_ai.request.stream"] is True
+    assert values["gen_ai.request.model"] == model
+    assert values["gen_ai.request.max_tokens"] == 50
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (
+        input_tokens,
+        output_tokens,
+    )
+    assert values.get("gen_ai.usage.cache_read.input_tokens", 0) == cached
+    assert values["llmtrace.usage.source"] == "reported"
+    assert values["gen_ai.response.finish_reasons"] == (reason,)
+    assert values["llmtrace.output.chars"] == len(text)
+    assert values["llmtrace.ttft_ms"] > 0
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": text}]
+    assert json.loads(values["gen_ai.input.messages"])[0]["parts"] == [{"type": "text", "content": "hi"}]
+    if model == HAIKU:
+        assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(model, 112, 4, cached=100))
+
+
+def test_invoke_model_stream_tool_use_and_an_abandoned_stream(
+    cap: CapturedSpans, bedrock: FakeBedrock
+) -> None:
+    chunks = [
+        {
+            "type": "message_start",
+            "message": {"id": "msg_2", "model": "claude-3-haiku", "usage": {"input_tokens": 9}},
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "t1", "name": "get_weather"},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city": '},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'},
+        },
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 6}},
+    ]
+    bedrock.stream("invoke-with-response-stream", chunk_events(chunks))
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    result = bedrock.client().invoke_model_with_response_stream(modelId=HAIKU, body=json.dumps(body))
+    assert len(list(result["body"])) == len(chunks)
+    (span,) = cap.spans()
+    assert json.loads(attrs(span)["llmtrace.tool_calls"]) == [
+        {"id": "t1", "name": "get_weather", "arguments": {"city": "Paris"}}
+    ]
+    assert attrs(span)["gen_ai.response.finish_reasons"] == ("tool_use",)
+
+    cap.clear()
+    result = bedrock.client().invoke_model_with_response_stream(modelId=HAIKU, body=json.dumps(body))
+    next(iter(result["body"]))
+    result["body"].close()  # the caller stops reading
+    (span,) = cap.spans()
+    assert attrs(span)["llmtrace.status"] == "cancelled"

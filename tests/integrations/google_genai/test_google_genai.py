@@ -309,9 +309,12 @@ async def test_faults_never_reach_the_caller(
 
 def test_uninstrument_restores_the_sdk_methods() -> None:
     originals = (Models.__dict__["_generate_content"], AsyncModels.__dict__["_generate_content_stream"])
+    embeds = (Models.__dict__["_embed_content"], AsyncModels.__dict__["_embed_content"])
     with llmtrace.testing.capture():
         assert isinstance(Models.__dict__["_generate_content"], _common.LlmtraceWrapper)
         assert isinstance(AsyncModels.__dict__["_generate_content_stream"], _common.LlmtraceWrapper)
+        assert isinstance(AsyncModels.__dict__["_embed_content"], _common.LlmtraceWrapper)
+    assert (Models.__dict__["_embed_content"], AsyncModels.__dict__["_embed_content"]) == embeds
     assert (
         Models.__dict__["_generate_content"],
         AsyncModels.__dict__["_generate_content_stream"],
@@ -324,3 +327,63 @@ def test_uninstrument_restores_the_sdk_methods() -> None:
     client(server).models.generate_content(model=MODEL, contents="hi")
     llmtrace.flush()
     assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_embed_content_is_an_embedding_span_with_estimated_usage_on_the_gemini_api(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    server = FakeServer()
+    server.json(":batchEmbedContents", {"embeddings": [{"values": [0.1, 0.2]}, {"values": [0.3, 0.4]}]})
+    config = types.EmbedContentConfig(output_dimensionality=2)
+    result = await resolve(
+        models(client(server), is_async).embed_content(
+            model="gemini-embedding-001", contents=["first text", "second"], config=config
+        )
+    )
+    assert [e.values for e in result.embeddings] == [[0.1, 0.2], [0.3, 0.4]]
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert span.name == "embeddings gemini-embedding-001"
+    assert values["llmtrace.span.kind"] == "embedding"
+    assert values["gen_ai.operation.name"] == "embeddings"
+    assert values["gen_ai.provider.name"] == "gcp.gemini"
+    assert values["gen_ai.request.model"] == "gemini-embedding-001"
+    assert values["gen_ai.embeddings.dimension.count"] == 2
+    assert values["llmtrace.usage.source"] == "estimated"  # the Gemini API reports no token counts
+    assert values["gen_ai.usage.input_tokens"] == 4  # ceil(16 characters / 4)
+    assert json.loads(values["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "first text"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "second"}]},
+    ]
+
+
+async def test_embed_content_on_vertex_ai_reports_the_token_counts(cap: CapturedSpans) -> None:
+    server = FakeServer()
+    server.json(
+        ":predict",
+        {
+            "predictions": [
+                {"embeddings": {"values": [0.1], "statistics": {"token_count": 5, "truncated": False}}},
+                {"embeddings": {"values": [0.2], "statistics": {"token_count": 3, "truncated": False}}},
+            ]
+        },
+    )
+    client(server, vertex=True).models.embed_content(model="text-embedding-004", contents=["a", "b"])
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert values["gen_ai.provider.name"] == "gcp.vertex_ai"
+    assert values["llmtrace.usage.source"] == "reported"
+    assert values["gen_ai.usage.input_tokens"] == 8
+
+
+def test_embed_content_error_is_recorded_and_reraised(cap: CapturedSpans) -> None:
+    server = FakeServer()
+    server.error(
+        ":batchEmbedContents", 400, {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}
+    )
+    with pytest.raises(errors.ClientError):
+        client(server).models.embed_content(model="gemini-embedding-001", contents="x")
+    (span,) = cap.spans()
+    assert span.status.status_code.name == "ERROR"
+    assert attrs(span)["http.response.status_code"] == 400

@@ -362,3 +362,45 @@ async def test_batch_gives_each_model_call_its_own_provider_usage(cap: CapturedS
         output = json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"]
         assert output == f"answer to {question}"  # the provider's response on its own call's span
         assert span.attributes["openai.api.type"] == "chat_completions"
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_chat_anthropic_gives_exactly_one_llm_span_with_the_providers_usage(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    import anthropic
+    from langchain_anthropic import ChatAnthropic
+
+    from ..anthropic import anthropic_payloads as ap
+    from ..anthropic.test_anthropic import COST
+
+    server = FakeServer()
+    server.json("/v1/messages", ap.message())
+    model = ChatAnthropic(model="claude-sonnet-4-5", api_key="k", max_tokens=256, max_retries=0)
+    # The SDK client over the fake endpoint, where ChatAnthropic caches the one it builds.
+    if is_async:
+        model.__dict__["_async_client"] = anthropic.AsyncAnthropic(
+            api_key="k", http_client=server.async_client(), max_retries=0
+        )
+    else:
+        model.__dict__["_client"] = anthropic.Anthropic(
+            api_key="k", http_client=server.sync_client(), max_retries=0
+        )
+    chain = RunnableLambda(lambda q: [HumanMessage(q)]).with_config(run_name="prompt") | model
+    result = await chain.ainvoke("hi") if is_async else chain.invoke("hi")
+    assert result.content == "Hi there"
+    assert len(server.requests) == 1
+    spans = by_name(cap.spans())
+    assert set(spans) == {"RunnableSequence", "prompt", "chat claude-sonnet-4-5"}
+    llm = spans["chat claude-sonnet-4-5"]
+    assert parent_of(llm) == spans["RunnableSequence"].context.span_id
+    values = attrs(llm)
+    assert values["langchain.run.name"] == "ChatAnthropic"
+    assert values["gen_ai.provider.name"] == "anthropic"
+    assert values["server.address"] == "api.anthropic.com"  # recorded by the anthropic integration
+    assert values["gen_ai.response.model"] == "claude-sonnet-4-5-20250929"
+    assert values["llmtrace.usage.source"] == "reported"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (5100, 20)
+    assert values["gen_ai.usage.cache_read.input_tokens"] == 4000
+    assert values["gen_ai.usage.cache_creation.input_tokens"] == 1000
+    assert values["llmtrace.cost.usd"] == pytest.approx(COST)
