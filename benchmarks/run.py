@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick]
 
-Each module (overhead, overhead_frameworks, ingest, ingest_levers, queries, export, ui_pages) runs in a subprocess of its own: chDB allows one
+Each module (overhead, overhead_frameworks, ingest, ingest_levers, ingest_store, queries, export, ui_pages) runs in a subprocess of its own: chDB allows one
 data path per process, and a benchmark must not inherit another's warm caches. A module that is
 missing or fails is reported and the others still run. Benchmarks are not part of CI.
 """
@@ -21,13 +21,23 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODULES = ("overhead", "overhead_frameworks", "ingest", "ingest_levers", "queries", "export", "ui_pages")
+MODULES = (
+    "overhead",
+    "overhead_frameworks",
+    "ingest",
+    "ingest_levers",
+    "ingest_store",
+    "queries",
+    "export",
+    "ui_pages",
+)
 # Smaller runs for --quick (keyword arguments of each module's main()).
 QUICK: dict[str, dict[str, Any]] = {
     "overhead": {"rounds": 2, "blocks": 10},
     "overhead_frameworks": {"rounds": 1, "blocks": 5, "calls": 5},
     "ingest": {"batches": 40, "warmup": 5, "workload": "both"},
     "ingest_levers": {"rounds": 2},
+    "ingest_store": {"blocks": 2, "repeats": 1},
     "queries": {"sizes": [100_000]},
     "export": {"spans": 5_000},
     "ui_pages": {"sizes": [100_000], "repeats": 5},
@@ -42,6 +52,7 @@ FULL: dict[str, dict[str, Any]] = {
     "ui_pages": {"sizes": [1_000_000, 10_000_000]},
     "ingest": {"batches": 800, "concurrency": 64, "repeats": 5, "decoder": "both", "workload": "both"},
     "ingest_levers": {"rounds": 5},
+    "ingest_store": {"blocks": 16, "repeats": 3},
 }
 _CHILD = """
 import json, sys

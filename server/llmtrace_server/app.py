@@ -29,6 +29,7 @@ from llmtrace_server.ingest import SpanLimits
 from llmtrace_server.ingest_gate import IngestGate
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.settings import Settings
+from llmtrace_server.spool import ingest_spool
 from llmtrace_server.ui import mount_ui
 from llmtrace_server.writer import SpanWriter
 
@@ -60,7 +61,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 settings.ingest_concurrency, settings.ingest_queue, settings.ingest_per_project
             )
             app.state.span_writer = writer = SpanWriter(
-                opened, max_rows=settings.insert_max_rows, window_s=settings.dedup_window_s
+                opened,
+                max_rows=settings.insert_max_rows,
+                window_s=settings.dedup_window_s,
+                spool=ingest_spool(settings, opened),
+                spool_delay_s=settings.ingest_spool_delay_seconds,
             )
             app.state.decode_pool = decode_pool(settings.decode_workers)
             app.state.webhooks = webhooks = WebhookDispatcher(opened, app.state.webhook_policy)

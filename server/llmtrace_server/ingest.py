@@ -32,6 +32,7 @@ class PreparedBatch:
     spans: pa.Table  # the rows to store (:func:`llmtrace.store.arrow.span_table`)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0  # spans repeated inside the batch (stored once, not an error)
+    ipc: bytes | None = None  # ``spans`` as Arrow IPC, when it came so from a worker (for the spool)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with the table as Arrow IPC: the batch crosses from a decode worker process."""
@@ -51,7 +52,7 @@ class PreparedBatch:
 
 
 def _unpickle_prepared(spans: bytes, rejected: list[Rejected], duplicates: int) -> PreparedBatch:
-    return PreparedBatch(table_from_ipc(spans), rejected, duplicates)
+    return PreparedBatch(table_from_ipc(spans), rejected, duplicates, spans)
 
 
 @dataclass(frozen=True, slots=True)

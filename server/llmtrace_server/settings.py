@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -73,6 +74,19 @@ class Settings(BaseSettings):
     )
     insert_max_rows: int = Field(default=32_768, gt=0, description="Most spans one INSERT carries.")
     dedup_window_s: int = Field(default=900, ge=0, description="How long re-sent spans are recognised.")
+    ingest_spool: bool = Field(
+        default=True,
+        description="Under load, acknowledge spans once they are in the spool directory and insert "
+        "them within ingest_spool_delay_seconds as larger blocks (off: acknowledged means inserted).",
+    )
+    ingest_spool_dir: Path | None = Field(
+        default=None,
+        description="The spool directory; None: next to an embedded store's directory "
+        "('<path>-ingest-spool/<database>'); a ClickHouse server's store has none unless one is named.",
+    )
+    ingest_spool_delay_seconds: float = Field(
+        default=1.0, gt=0, le=4.0, description="Longest a spooled span waits for its INSERT."
+    )
     evaluate_alerts: bool = Field(
         default=True,
         description="Evaluate alert rules in this process (turn off on all replicas but one; docs/scaling.md).",

@@ -17,6 +17,21 @@ ClickHouse de-duplication token as its first attempt. Duplicates are therefore f
 the writer remembers the (project, trace_id, span_id) of spans written in the last ``window_s``
 seconds (at most ``max_keys``) and drops re-sent ones. The memory is rebuilt from the store at
 start, so a batch acknowledged just before a crash is still recognised when the exporter retries it.
+Under load, "acknowledged" means "in the spool" instead (:mod:`llmtrace_server.spool`, when the
+server has one): a request that arrives while an INSERT runs or rows wait for the next one is
+answered once its spans are in a spool file, and they are inserted with the others' within
+``spool_delay_s`` (a block is written sooner once it holds ``min_rows``). A sender's throughput is
+what it keeps in flight divided by the answer's latency, so waiting for the INSERT capped a
+sender with 4 or 16 batches in flight far below what the store can take; and the blocks such
+senders made (all they had in flight: 2k-8k spans) cost the store several times the CPU per span
+of a 32k-span block in INSERTs and merges. A lone request is still written before it is answered
+(read-your-writes at low load), and so is every request while ``max_spooled_rows`` are waiting:
+the memory and the loss window stay bounded. A spooled batch whose INSERT fails while the store is
+unavailable is retried until it is written (later requests then wait and fail with 503 as
+before); one the store refuses while it takes the others' spans (a value validation did not
+catch) cannot be answered 503 any more: its file is set aside (``*.refused``) and logged. The
+files of batches a crash left are inserted at the next start, without the spans the store has.
+
 A failed INSERT is first sent again as the same block under the same token (ClickHouse skips it if
 the first attempt was committed after all). If it still fails, the writer asks the store which of
 the block's spans it has and writes the rest of each request alone, so a request that the store
@@ -34,24 +49,31 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import Store, StoreError
+from llmtrace.store.arrow import table_to_ipc
 from llmtrace.store.queries.spans import recent_span_keys, stored_span_keys
+from llmtrace_server.spool import Spool
 
 
 @dataclass(slots=True)
 class _Pending:
     spans: pa.Table
     done: asyncio.Future[int]
+    spooled: Path | None = None  # its spool file: already acknowledged, written by the writer alone
+    queued_at: float = 0.0  # loop time
+    attempts: int = 0  # failed INSERTs of a spooled batch (the retry pause grows with them)
 
 
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
 INSERT_ATTEMPTS = 3  # per block, the same block and token each time (see SpanWriter._insert)
 INSERT_RETRY_DELAY_S = 0.2  # times the attempt number
+SPOOLED_RETRY_MAX_DELAY_S = 5.0
 MAX_MONTHS_PER_INSERT = 90  # ClickHouse refuses blocks touching over 100 partitions (months)
 _MONTH_LOWER_BOUND_US = 28 * 86400 * 10**6  # no month is shorter
 log = logging.getLogger(__name__)
@@ -80,8 +102,17 @@ class SpanWriter:
         linger_s: float = 0.25,
         window_s: int = 900,
         max_keys: int = 2_000_000,
+        spool: Spool | None = None,
+        spool_delay_s: float = 1.0,
+        max_spooled_rows: int | None = None,
     ) -> None:
         self._store = store
+        self._spool = spool
+        self._spool_delay_s = spool_delay_s
+        self._max_spooled_rows = 2 * max_rows if max_spooled_rows is None else max_spooled_rows
+        self._spooled_rows = 0  # acknowledged and not yet written
+        self._holding = False  # a block is being gathered or inserted
+        self._retry: list[_Pending] = []  # spooled batches whose INSERT failed
         self._max_rows = max_rows
         self._min_rows = min(min_rows, max_rows)
         self._linger_s = linger_s
@@ -99,15 +130,41 @@ class SpanWriter:
         keys = [_key(*row) for row in rows]
         self._seen.update(keys)
         self._remember(keys)
+        if self._spool is not None:
+            await self._insert_left_over(self._spool)
         self._task = asyncio.create_task(self._run(), name="llmtrace-span-writer")
 
+    async def _insert_left_over(self, spool: Spool) -> None:
+        """Insert what an earlier process acknowledged and did not write (none of it twice)."""
+        batches = await run_in_threadpool(spool.pending)
+        if not batches:
+            return
+        tables = [table for _, table in batches]
+        stored = await run_in_threadpool(self._stored_keys, tables)
+        rest = self._keep_stored(pa.concat_tables(tables), stored)
+        if rest.num_rows:
+            await self._insert_block(rest, INSERT_ATTEMPTS)  # raises: the server does not start
+            self._keep_stored(rest, set(_table_keys(rest)))
+        log.info("inserted %d spooled spans left by an earlier process", rest.num_rows)
+        for entry, _ in batches:
+            spool.remove(entry)
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop; spooled spans still waiting are inserted now (else at the next start)."""
+        task = self._task
+        while task is not None and not task.done():
+            # Again until it ends: Python 3.11's wait_for drops a cancellation that arrives as the
+            # awaited event is set (as a request queues its rows).
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
+        waiting = [*self._retry, *(self._queue.get_nowait() for _ in range(self._queue.qsize()))]
+        self._retry = []
+        if any(item.spooled is not None for item in waiting):
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+                results = await self._flush(waiting)
+            except Exception as exc:
+                results = [exc] * len(waiting)
+            self._settle(waiting, results)
 
     @contextmanager
     def incoming(self) -> Iterator[None]:
@@ -119,9 +176,11 @@ class SpanWriter:
             self._incoming -= 1
             self._arrived.set()
 
-    async def write(self, spans: pa.Table) -> int:
-        """Store ``spans`` (:func:`llmtrace.store.arrow.span_table`); returns once they are written
-        (the count of new, non-duplicate spans).
+    async def write(self, spans: pa.Table, ipc: bytes | None = None) -> int:
+        """Store ``spans`` (:func:`llmtrace.store.arrow.span_table`; ``ipc``: the same as Arrow IPC
+        bytes, when the caller has them); returns once they are written (the count of new,
+        non-duplicate spans) or, under load, spooled (the count of spans: which are re-sends is
+        known at the INSERT).
 
         Raises the store's error when the INSERT failed (nothing of this request was written).
         """
@@ -129,7 +188,23 @@ class SpanWriter:
             return 0
         if self._task is None or self._task.done():
             raise StoreError("the span writer is not running")
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        spool = self._spool
+        if (
+            spool is not None
+            and (self._holding or self._retry or not self._queue.empty())
+            and self._spooled_rows + spans.num_rows <= self._max_spooled_rows
+        ):
+            try:
+                entry = await run_in_threadpool(spool.add, table_to_ipc(spans) if ipc is None else ipc)
+            except OSError as exc:  # e.g. a full disk: this request waits for its write instead
+                log.warning("cannot spool %d spans (%s); writing them before answering", spans.num_rows, exc)
+            else:
+                self._spooled_rows += spans.num_rows
+                self._queue.put_nowait(_Pending(spans, done, entry, loop.time()))
+                self._arrived.set()
+                return spans.num_rows
         self._queue.put_nowait(_Pending(spans, done))
         self._arrived.set()
         return await asyncio.shield(done)
@@ -137,16 +212,34 @@ class SpanWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            size = batch[0].spans.num_rows
-            deadline = loop.time() + self._linger_s
+            retrying = bool(self._retry)
+            if retrying:  # spooled batches whose INSERT failed: after a pause, before the rest
+                delay = min(INSERT_RETRY_DELAY_S * 2 ** self._retry[0].attempts, SPOOLED_RETRY_MAX_DELAY_S)
+                await asyncio.sleep(delay)
+                batch, self._retry = self._retry, []
+            else:
+                batch = [await self._queue.get()]
+            self._holding = True
+            size = sum(item.spans.num_rows for item in batch)
+            spooled = all(item.spooled is not None for item in batch)
+            # Only acknowledged rows: gather a large block, up to the spool delay of the oldest
+            # (a retry goes with what is queued now: its rows have waited long enough).
+            if retrying:
+                deadline = loop.time()
+            elif spooled:
+                deadline = batch[0].queued_at + self._spool_delay_s
+            else:
+                deadline = loop.time() + self._linger_s
             while True:
                 while size < self._max_rows and not self._queue.empty():
                     item = self._queue.get_nowait()
                     batch.append(item)
                     size += item.spans.num_rows
+                    if spooled and item.spooled is None:  # a request waits for this block
+                        spooled = False
+                        deadline = min(deadline, loop.time() + self._linger_s)
                 wait = deadline - loop.time()
-                if size >= self._min_rows or self._incoming == 0 or wait <= 0:
+                if size >= self._min_rows or wait <= 0 or (not spooled and self._incoming == 0):
                     break
                 self._arrived.clear()
                 try:
@@ -157,13 +250,39 @@ class SpanWriter:
                 results = await self._flush(batch)
             except Exception as exc:  # every request of the block learns it was not written
                 results = [exc] * len(batch)
-            for item, result in zip(batch, results, strict=True):
+            finally:
+                self._holding = False
+            self._settle(batch, results)
+
+    def _settle(self, batch: list[_Pending], results: list[int | BaseException]) -> None:
+        """Answer the waiting requests of a written block; forget written spool files; retry the
+        spooled batches that were not written, or set aside those the store refuses."""
+        # Every request failed: the store is unavailable, not refusing one request's values.
+        outage = all(isinstance(result, BaseException) for result in results)
+        for item, result in zip(batch, results, strict=True):
+            if item.spooled is None:
                 if item.done.done():
                     continue
                 if isinstance(result, BaseException):
                     item.done.set_exception(result)
                 else:
                     item.done.set_result(result)
+                continue
+            if isinstance(result, BaseException) and outage:
+                item.attempts += 1
+                self._retry.append(item)  # kept until the store takes it: it was acknowledged
+                continue
+            self._spooled_rows -= item.spans.num_rows
+            assert self._spool is not None
+            if isinstance(result, BaseException):  # the others of its block were written
+                log.error(
+                    "the store refuses %d acknowledged spans (%s); their batch is kept in %s",
+                    item.spans.num_rows,
+                    result,
+                    self._spool.set_aside(item.spooled),
+                )
+            else:
+                self._spool.remove(item.spooled)
 
     async def _flush(self, batch: list[_Pending]) -> list[int | BaseException]:
         """Write the new spans of ``batch`` as one block; per request, its number of new spans,

@@ -67,7 +67,10 @@ def app(chdb_dsn: str) -> Iterator[tuple[TestClient, FlakyDriver, Store]]:
     real = open_store(dsn, database)
     driver = FlakyDriver(real.client)
     store = Store(driver, database, dsn)
-    client = TestClient(create_app(Settings(store=dsn, database=database, decode_workers=0), store=store))
+    # Acknowledged means written (no spool): a request the store refuses is answered 503. The
+    # spool's answers under load are checked in test_writer_spool.py.
+    settings = Settings(store=dsn, database=database, decode_workers=0, ingest_spool=False)
+    client = TestClient(create_app(settings, store=store))
     client.__enter__()
     try:
         yield client, driver, real

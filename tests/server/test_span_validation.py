@@ -183,9 +183,12 @@ def test_one_projects_poison_span_never_fails_or_duplicates_another_projects_spa
     assert int(b_answer.result()["partialSuccess"]["rejectedSpans"]) == 1
     store = client.app.state.store  # type: ignore[attr-defined]
     db = store.database
-    raw = store.client.query(
-        f"SELECT project, count(), uniqExact(span_id) FROM {db}.spans GROUP BY project"
-    ).result_rows
+    raw_sql = f"SELECT project, count(), uniqExact(span_id) FROM {db}.spans GROUP BY project"
+    deadline = time.monotonic() + 10  # a request answered from the spool is written within 1 s
+    while (raw := store.client.query(raw_sql).result_rows) != [
+        ("a", 500, 500)
+    ] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert raw == [("a", 500, 500)]
     hourly = store.client.query(
         f"SELECT project, countMerge(calls) FROM {db}.spans_hourly GROUP BY project"

@@ -291,7 +291,11 @@ def test_overload_answers_503_with_retry_after_and_loses_nothing(tmp_path: Path)
         assert statuses.count(200) == 12 and set(statuses) <= {200, 503}
         assert 503 in statuses and set(retry_after) == {"1"}
         url = f"{proc.url}/api/v1/metrics?interval=1d"
-        assert sum(p["calls"] for p in get_json(url)["series"][0]["points"]) == 12 * 200
+        deadline = time.monotonic() + 10  # requests answered once spooled are written within 1 s
+        while (calls := sum(p["calls"] for p in get_json(url)["series"][0]["points"])) < 12 * 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert calls == 12 * 200
     finally:
         proc.stop()
 

@@ -18,18 +18,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from google.rpc import code_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from llmtrace.store import Store, StoreError
 from llmtrace_server import otlp, otlp_logs
-from llmtrace_server.auth import project_for
 from llmtrace_server.ingest_gate import IngestGate, Overloaded
-from llmtrace_server.routes.ingest import _DOC, _BodyTooLarge, _encode, _read_body, _retry_after, _status
+from llmtrace_server.routes._otlp_http import (
+    REQUEST_BODY_DOC,
+    Received,
+    encoded,
+    receive,
+    status_response,
+    too_large,
+    unavailable,
+)
 from llmtrace_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +51,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v1/logs",
     summary="Ingest GenAI events (OTLP/HTTP logs)",
-    openapi_extra={"requestBody": _DOC},
+    openapi_extra={"requestBody": REQUEST_BODY_DOC},
     response_class=Response,
     responses={200: {"description": "ExportLogsServiceResponse (non-GenAI records rejected)"}, **_ERRORS},
 )
@@ -56,7 +62,7 @@ async def export_logs(request: Request) -> Response:
 @router.post(
     "/v1/metrics",
     summary="OTLP/HTTP metrics: accepted and not stored",
-    openapi_extra={"requestBody": _DOC},
+    openapi_extra={"requestBody": REQUEST_BODY_DOC},
     response_class=Response,
     responses={200: {"description": "ExportMetricsServiceResponse rejecting every data point"}, **_ERRORS},
 )
@@ -65,57 +71,48 @@ async def export_metrics(request: Request) -> Response:
 
 
 async def _export(request: Request, signal: str) -> Response:
+    received = await receive(request)
+    if isinstance(received, Response):
+        return received
     settings: Settings = request.app.state.settings
     gate: IngestGate = request.app.state.ingest_gate
+    media = received.media
     try:
-        media = otlp.media_type(request.headers.get("content-type"))
-    except otlp.UnsupportedMedia as exc:
-        return _status(otlp.JSON, 415, code_pb2.INVALID_ARGUMENT, str(exc))
-    try:
-        project = project_for(settings, request.headers.get("authorization"))
-    except HTTPException as exc:
-        return _status(media, exc.status_code, code_pb2.UNAUTHENTICATED, str(exc.detail), exc.headers)
-    encoding = request.headers.get("content-encoding")
-    try:
-        # As for traces: the body is read before a slot is taken, so a stalled upload holds none.
-        body = await _read_body(request, settings.max_body_bytes)
-        async with gate.admit(project), gate.work():
+        async with gate.admit(received.project), gate.work():
             if signal == "metrics":
-                points = await run_in_threadpool(_metric_points, body, media, encoding, settings)
+                points = await run_in_threadpool(_metric_points, received, settings)
                 return _metrics_answer(media, points)
-            prepared = await run_in_threadpool(_prepare_logs, body, media, encoding, project, settings)
+            prepared = await run_in_threadpool(_prepare_logs, received, settings)
             store: Store = request.app.state.store
             await run_in_threadpool(
                 store.insert_span_content, prepared.rows, dedup_token=prepared.dedup_token()
             )
     except otlp.UnsupportedMedia as exc:
-        return _status(media, 415, code_pb2.INVALID_ARGUMENT, str(exc))
-    except (otlp.BodyTooLarge, _BodyTooLarge):
-        return _status(media, 413, code_pb2.INVALID_ARGUMENT, f"body is over {settings.max_body_bytes} bytes")
+        return status_response(media, 415, code_pb2.INVALID_ARGUMENT, str(exc))
+    except otlp.BodyTooLarge:
+        return too_large(media, settings)
     except otlp.MalformedBody as exc:
-        return _status(media, 400, code_pb2.INVALID_ARGUMENT, str(exc))
+        return status_response(media, 400, code_pb2.INVALID_ARGUMENT, str(exc))
     except Overloaded:
-        return _status(media, 503, code_pb2.UNAVAILABLE, "ingest is overloaded; retry later", _retry_after())
+        return unavailable(media, "ingest is overloaded; retry later")
     except StoreError as exc:
         log.error("span content insert failed: %s", exc)
-        return _status(media, 503, code_pb2.UNAVAILABLE, f"store unavailable: {exc}", _retry_after())
-    except ClientDisconnect:
-        return Response(status_code=400)
+        return unavailable(media, f"store unavailable: {exc}")
     message = ExportLogsServiceResponse()
     if prepared.rejected:
         message.partial_success.rejected_log_records = prepared.rejected
         message.partial_success.error_message = prepared.error_message()
-    return _encode(media, 200, message)
+    return encoded(media, 200, message)
 
 
-def _prepare_logs(
-    body: bytes, media: str, encoding: str | None, project: str, settings: Settings
-) -> otlp_logs.PreparedLogs:
-    return otlp_logs.prepare_logs(otlp.decompress(body, encoding, settings.max_body_bytes), media, project)
+def _prepare_logs(received: Received, settings: Settings) -> otlp_logs.PreparedLogs:
+    body = otlp.decompress(received.body, received.encoding, settings.max_body_bytes)
+    return otlp_logs.prepare_logs(body, received.media, received.project)
 
 
-def _metric_points(body: bytes, media: str, encoding: str | None, settings: Settings) -> int:
-    return otlp_logs.metric_data_points(otlp.decompress(body, encoding, settings.max_body_bytes), media)
+def _metric_points(received: Received, settings: Settings) -> int:
+    body = otlp.decompress(received.body, received.encoding, settings.max_body_bytes)
+    return otlp_logs.metric_data_points(body, received.media)
 
 
 def _metrics_answer(media: str, points: int) -> Response:
@@ -123,4 +120,4 @@ def _metrics_answer(media: str, points: int) -> Response:
     if points:
         message.partial_success.rejected_data_points = points
         message.partial_success.error_message = otlp_logs.metrics_response_text(points)
-    return _encode(media, 200, message)
+    return encoded(media, 200, message)
