@@ -2,7 +2,8 @@
 
 This is the whole contract between an integration (or ``@trace``) and the runtime. The runtime
 (``runtime.start`` / ``runtime.stop``) is the only writer; everything else only reads, through
-:func:`settings`, :func:`tracer` and :func:`samples_without_attributes`. The module imports
+:func:`settings`, :func:`tracer`, :func:`samples_without_attributes` and
+:func:`start_client_span`. The module imports
 nothing of llmtrace at run time, so configuration, the runtime, the span processor and the
 integrations all depend on it and never on each other.
 """
@@ -13,7 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import SpanProcessor
 
+from llmtrace._internal import finished_span
 from llmtrace._internal import semconv as sc
 
 if TYPE_CHECKING:
@@ -31,6 +35,8 @@ class Active:
     # True when the tracer's sampler is llmtrace's own, which never reads span attributes (so a
     # hot path may skip passing them to ``start_span`` and store them right after).
     attribute_free_sampling: bool
+    # llmtrace's span processor on the tracer's provider (see `start_client_span`).
+    processor: SpanProcessor | None = None
 
 
 _current: Active | None = None
@@ -64,3 +70,19 @@ def samples_without_attributes(tracer: trace_api.Tracer) -> bool:
     """True if ``tracer`` is the active one and its sampler never reads span attributes."""
     active = _current
     return active is not None and active.tracer is tracer and active.attribute_free_sampling
+
+
+def start_client_span(name: str, context: Context | None = None) -> trace_api.Span:
+    """Start a provider call's CLIENT span on llmtrace's tracer.
+
+    When llmtrace's sampler decides and its processor is the provider's only one, the span is a
+    `finished_span.RecordingSpan` (built once when it ends); otherwise the SDK's own span.
+    """
+    active = _current
+    if active is None:
+        return tracer().start_span(name, context, kind=trace_api.SpanKind.CLIENT)
+    if active.attribute_free_sampling and active.processor is not None:
+        span = finished_span.start_client_span(active.tracer, active.processor, name, context)
+        if span is not None:
+            return span
+    return active.tracer.start_span(name, context, kind=trace_api.SpanKind.CLIENT)

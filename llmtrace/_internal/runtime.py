@@ -196,6 +196,7 @@ def start(settings: Settings) -> Runtime:
                 settings=settings,
                 tracer=runtime.tracer,
                 attribute_free_sampling=getattr(runtime.tracer, "sampler", None) is _sampler,
+                processor=_processor,
             )
         )
         if not _atexit_registered:

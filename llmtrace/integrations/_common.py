@@ -420,7 +420,7 @@ def start_call(
     tracer = active.tracer()
     if active.samples_without_attributes(tracer):
         # Our own sampler never reads attributes: they all go through the cheaper `set_attributes`.
-        span = tracer.start_span(name, context, kind=SpanKind.CLIENT)
+        span = active.start_client_span(name, context)
     else:
         # Someone else's sampler may decide on the sampling-relevant ones: pass those at start.
         sampling = {key: attributes.pop(key) for key in _SAMPLING_KEYS if key in attributes}

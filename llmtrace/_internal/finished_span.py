@@ -1,0 +1,232 @@
+"""A provider call's span, recorded while the call runs and built once, finished, when it ends.
+
+An OpenTelemetry SDK span costs a provider call a third of llmtrace's overhead: a lock, bounded
+containers and a processor round at start, a lock per attribute store, and at ``end()`` a
+``ReadableSpan`` copied out of it. When llmtrace's own span processor is the provider's only one
+and llmtrace's sampler decides (the setup ``instrument()`` makes by itself), none of that is
+needed: `RecordingSpan` has the span's identity from the start (so it can be current, and spans
+created during the call — an HTTP client's, a nested framework's — are its children, and the
+call's trace context propagates), keeps what is recorded in a plain dict, and hands the processor
+one ``ReadableSpan`` built at ``end()``. What reaches the exporter is what the SDK span would
+have produced: same ids, parent, times, resource, scope, attributes (values the SDK would clean
+are cleaned the SDK's way), events and status. With any other processor on the provider (an
+application's own exporter), spans take the SDK's path, so every processor sees ``on_start``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping, Sequence
+from time import time_ns
+from types import MappingProxyType
+from typing import Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util.types import Attributes, AttributeValue
+
+_PRIMITIVES = frozenset({str, bool, int, float})
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+
+
+class RecordingSpan(trace_api.Span):
+    """A recording span whose ``ReadableSpan`` is built when it ends (see the module docstring)."""
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_events",
+        "_name",
+        "_parent",
+        "_start",
+        "_status",
+        "_stop",
+        "_tracer",
+    )
+
+    def __init__(
+        self, tracer: Any, name: str, context: SpanContext, parent: SpanContext | None, start: int
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._start = start
+        self._stop: int | None = None
+        self._attributes: dict[str, Any] = {}
+        self._events: list[Event] = []
+        self._status = Status(StatusCode.UNSET)
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    # What the SDK span's ``ReadableSpan`` side lets a reader see of a live span.
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context(self) -> SpanContext:
+        return self._context
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return self._parent
+
+    @property
+    def kind(self) -> SpanKind:
+        return SpanKind.CLIENT
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._attributes)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(self._events)
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def start_time(self) -> int:
+        return self._start
+
+    @property
+    def end_time(self) -> int | None:
+        return self._stop
+
+    def is_recording(self) -> bool:
+        return self._stop is None
+
+    def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
+        if self._stop is None:
+            self._attributes.update(attributes)
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        if self._stop is None:
+            self._attributes[key] = value
+
+    def update_name(self, name: str) -> None:
+        if self._stop is None:
+            self._name = name
+
+    def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
+        if self._stop is None:
+            limits = self._tracer._span_limits
+            bounded = BoundedAttributes(
+                limits.max_event_attributes,
+                attributes,
+                max_value_len=limits.max_attribute_length,
+                immutable=True,
+            )
+            self._events.append(Event(name, bounded, timestamp))
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._stop is not None or self._status.status_code is StatusCode.OK:
+            return  # as the SDK: an OK status is final
+        if isinstance(status, Status):
+            self._status = status
+        elif status is not StatusCode.UNSET:
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module, qualname = type(exception).__module__, type(exception).__qualname__
+        values: dict[str, Any] = {
+            "exception.type": f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            values.update(attributes)
+        self.add_event("exception", values, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._stop is not None:
+            return
+        self._stop = end_time if end_time is not None else time_ns()
+        tracer = self._tracer
+        finished = ReadableSpan(
+            name=self._name,
+            context=self._context,
+            parent=self._parent,
+            resource=tracer.resource,
+            attributes=_exportable(self._attributes, tracer._span_limits),
+            events=tuple(self._events),
+            kind=SpanKind.CLIENT,
+            instrumentation_info=tracer.instrumentation_info,
+            status=self._status,
+            start_time=self._start,
+            end_time=self._stop,
+            instrumentation_scope=tracer._instrumentation_scope,
+        )
+        tracer.span_processor._span_processors[0].on_end(finished)
+
+
+def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
+    """``attributes`` as the SDK span would hold them: as they are when every value is already
+    valid and within the limits (lists stored as tuples), else cleaned by ``BoundedAttributes``."""
+    if limits.max_attribute_length is None and (
+        limits.max_span_attributes is None or len(attributes) <= limits.max_span_attributes
+    ):
+        for key, value in attributes.items():
+            kind = type(value)
+            if kind in _PRIMITIVES:
+                continue
+            if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+                attributes[key] = tuple(value)  # same key: no resize, safe while iterating
+                continue
+            break
+        else:
+            return attributes
+    return BoundedAttributes(
+        limits.max_span_attributes, attributes, immutable=True, max_value_len=limits.max_attribute_length
+    )
+
+
+def start_client_span(
+    tracer: Any, processor: SpanProcessor, name: str, context: Context | None
+) -> trace_api.Span | None:
+    """A CLIENT span named ``name`` under ``context`` (the current one if None), or None when
+    ``processor`` is not the only processor of ``tracer`` (the caller then takes the SDK's path).
+
+    ``tracer`` is the SDK tracer whose sampler is llmtrace's (it never reads attributes).
+    """
+    processors: Sequence[SpanProcessor] = tracer.span_processor._span_processors
+    if len(processors) != 1 or processors[0] is not processor or not tracer._is_enabled():
+        return None
+    current = trace_api.get_current_span(context).get_span_context()
+    parent = current if current is not None and current.is_valid else None
+    ids = tracer.id_generator
+    if parent is None:
+        trace_id = ids.generate_trace_id()
+        random_trace_id = ids.is_trace_id_random()
+    else:
+        trace_id = parent.trace_id
+        random_trace_id = parent.trace_flags.random_trace_id
+    sampling = tracer.sampler.should_sample(context, trace_id, name, SpanKind.CLIENT, None, ())
+    flags = _SAMPLED if sampling.decision.is_sampled() else _NOT_SAMPLED
+    if random_trace_id:
+        flags = TraceFlags(flags | TraceFlags.RANDOM_TRACE_ID)
+    span_context = SpanContext(
+        trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=sampling.trace_state
+    )
+    if not sampling.decision.is_recording():
+        return trace_api.NonRecordingSpan(span_context)
+    span = RecordingSpan(tracer, name, span_context, parent, time_ns())
+    if sampling.attributes:
+        span.set_attributes(sampling.attributes)
+    processor.on_start(span, context)  # type: ignore[arg-type]  # it only sets attributes
+    return span
