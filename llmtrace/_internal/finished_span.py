@@ -117,15 +117,15 @@ class RecordingSpan(trace_api.Span):
             self._name = name
 
     def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
-        if self._stop is None:
-            limits = self._tracer._span_limits
-            bounded = BoundedAttributes(
-                limits.max_event_attributes,
-                attributes,
-                max_value_len=limits.max_attribute_length,
-                immutable=True,
-            )
-            self._events.append(Event(name, bounded, timestamp))
+        if self._stop is not None:
+            return
+        limits = self._tracer._span_limits
+        bounded = BoundedAttributes(
+            limits.max_event_attributes, attributes, max_value_len=limits.max_attribute_length, immutable=True
+        )
+        self._events.append(Event(name, bounded, timestamp))
+        if limits.max_events is not None and len(self._events) > limits.max_events:
+            del self._events[0]  # as the SDK's bounded list: the newest are kept
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         if self._stop is not None or self._status.status_code is StatusCode.OK:
@@ -178,7 +178,7 @@ class RecordingSpan(trace_api.Span):
 def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
     """``attributes`` as the SDK span would hold them: as they are when every value is already
     valid and within the limits (lists stored as tuples), else cleaned by ``BoundedAttributes``."""
-    if limits.max_attribute_length is None and (
+    if limits.max_span_attribute_length is None and (
         limits.max_span_attributes is None or len(attributes) <= limits.max_span_attributes
     ):
         for key, value in attributes.items():
@@ -192,7 +192,7 @@ def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
         else:
             return attributes
     return BoundedAttributes(
-        limits.max_span_attributes, attributes, immutable=True, max_value_len=limits.max_attribute_length
+        limits.max_span_attributes, attributes, immutable=True, max_value_len=limits.max_span_attribute_length
     )
 
 

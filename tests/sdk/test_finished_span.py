@@ -1,0 +1,139 @@
+"""A provider call's span built once at its end exports exactly what the SDK's span would have.
+
+Each test records the same things on a `RecordingSpan` and on the SDK's own span of the same
+tracer, and compares what the processor received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from llmtrace._internal.finished_span import RecordingSpan, start_client_span
+
+
+class _Setup:
+    def __init__(self, limits: SpanLimits | None = None) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.processor = SimpleSpanProcessor(self.exporter)
+        provider = TracerProvider(sampler=ParentBased(ALWAYS_ON), span_limits=limits or SpanLimits())
+        provider.add_span_processor(self.processor)
+        self.tracer: Any = provider.get_tracer("scope", "1.0")
+
+    def both(self, record: Callable[[trace.Span], None]) -> tuple[ReadableSpan, ReadableSpan]:
+        """(built at the end, the SDK's) after ``record`` on each, under one parent span."""
+        with self.tracer.start_as_current_span("parent"):
+            fast = start_client_span(self.tracer, self.processor, "generate_content m", None)
+            assert isinstance(fast, RecordingSpan)
+            sdk = self.tracer.start_span("generate_content m", kind=SpanKind.CLIENT)
+            for span in (fast, sdk):
+                record(span)
+                span.end()
+        ours, theirs, parent = self.exporter.get_finished_spans()
+        assert ours.parent == theirs.parent == parent.context
+        assert ours.context.trace_id == parent.context.trace_id
+        assert ours.context.trace_flags == theirs.context.trace_flags
+        return ours, theirs
+
+
+def _same(ours: ReadableSpan, theirs: ReadableSpan) -> None:
+    assert ours.name == theirs.name
+    assert ours.kind == theirs.kind == SpanKind.CLIENT
+    assert dict(ours.attributes or {}) == dict(theirs.attributes or {})
+    assert ours.dropped_attributes == theirs.dropped_attributes
+    assert (ours.status.status_code, ours.status.description) == (
+        theirs.status.status_code,
+        theirs.status.description,
+    )
+    assert [(e.name, dict(e.attributes or {})) for e in ours.events] == [
+        (e.name, dict(e.attributes or {})) for e in theirs.events
+    ]
+    assert ours.resource == theirs.resource
+    assert ours.instrumentation_scope == theirs.instrumentation_scope
+    assert ours.start_time is not None and ours.end_time is not None and ours.start_time <= ours.end_time
+
+
+def test_recorded_span_exports_what_the_sdk_span_exports() -> None:
+    error = ValueError("boom")
+
+    def record(span: trace.Span) -> None:
+        span.set_attributes({"s": "text", "i": 1, "f": 0.5, "b": True, "l": ["stop", "length"]})
+        span.set_attribute("t", ("a", "b"))
+        span.update_name("generate_content gemini-2.5-flash")
+        span.add_event("retry", {"attempt": 2})
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, "boom"))
+        span.set_attribute("error.type", "ValueError")
+
+    ours, theirs = _Setup().both(record)
+    _same(ours, theirs)
+    assert ours.name == "generate_content gemini-2.5-flash"
+    assert ours.attributes["l"] == ("stop", "length")
+    assert ours.events[1].attributes["exception.type"] == "ValueError"
+
+
+def test_values_the_sdk_cleans_and_limits_are_cleaned_the_same_way() -> None:
+    def record(span: trace.Span) -> None:
+        span.set_attributes({"mixed": ["a", 1], "long": "truncate me", "n": 7})
+        span.add_event("first", {"long": "truncate me"})
+        span.add_event("second")
+
+    _same(*_Setup(SpanLimits(max_span_attribute_length=3, max_attribute_length=4)).both(record))
+    _same(*_Setup(SpanLimits(max_events=1, max_event_attributes=0)).both(record))
+    _same(*_Setup(SpanLimits(max_span_attributes=2)).both(record))
+    _same(*_Setup().both(record))
+
+
+def test_an_ended_span_records_nothing_more_and_an_ok_status_is_final() -> None:
+    setup = _Setup()
+    span = start_client_span(setup.tracer, setup.processor, "s", None)
+    assert span is not None
+    span.set_status(StatusCode.OK)
+    span.set_status(Status(StatusCode.ERROR, "late"))
+    span.end()
+    span.set_attribute("late", "x")
+    span.end()
+    (exported,) = setup.exporter.get_finished_spans()
+    assert exported.status.status_code == StatusCode.OK
+    assert "late" not in (exported.attributes or {})
+
+
+def test_spans_started_while_it_is_current_are_its_children() -> None:
+    setup = _Setup()
+    span = start_client_span(setup.tracer, setup.processor, "call", None)
+    assert span is not None
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        assert trace.get_current_span() is span
+        setup.tracer.start_span("http request").end()
+    finally:
+        otel_context.detach(token)
+    span.end()
+    child, call = setup.exporter.get_finished_spans()
+    assert child.parent == call.context
+    assert call.parent is None  # a root span: a fresh trace id
+    assert call.context.trace_id == child.context.trace_id != 0
+
+
+def test_another_processor_on_the_provider_gets_the_sdk_span() -> None:
+    setup = _Setup()
+    setup.tracer.span_processor.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    assert start_client_span(setup.tracer, setup.processor, "s", None) is None
+
+
+def test_under_an_unsampled_parent_nothing_is_recorded() -> None:
+    setup = _Setup()
+    unsampled = NonRecordingSpan(SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(0)))
+    span = start_client_span(setup.tracer, setup.processor, "s", trace.set_span_in_context(unsampled))
+    assert span is not None and not span.is_recording()
+    assert span.get_span_context().trace_id == 1
+    span.end()
+    assert setup.exporter.get_finished_spans() == ()
