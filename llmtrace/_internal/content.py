@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+from json.encoder import encode_basestring as json_string  # a JSON string literal (ensure_ascii=False)
 from typing import TYPE_CHECKING, Any
 
 from llmtrace._internal.config import settings
@@ -78,3 +79,24 @@ def _safe_repr(obj: Any) -> str:
 
 # One encoder for every capture: ``json.dumps`` with options builds a new encoder per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+
+
+# The common message shapes written as JSON text directly: the same text ``to_json`` gives for the
+# equivalent lists of dicts, without building the dicts or running the encoder (hot paths).
+
+
+def text_parts_json(text: str) -> str:
+    """JSON of ``[{"type": "text", "content": text}]``."""
+    return '[{"type": "text", "content": ' + json_string(text) + "}]"
+
+
+def user_text_json(text: str) -> str:
+    """JSON of ``[{"role": "user", "parts": [{"type": "text", "content": text}]}]``."""
+    return '[{"role": "user", "parts": [{"type": "text", "content": ' + json_string(text) + "}]}]"
+
+
+def text_message_json(text: str | None, finish_reason: str | None) -> str:
+    """JSON of ``[{"role": "assistant", "parts": [<text part if text>], "finish_reason": ...}]``."""
+    parts = '{"type": "text", "content": ' + json_string(text) + "}" if text else ""
+    reason = "null" if finish_reason is None else json_string(finish_reason)
+    return '[{"role": "assistant", "parts": [' + parts + '], "finish_reason": ' + reason + "}]"

@@ -9,10 +9,10 @@ is exactly the OTel meaning, so they pass straight through.
 from __future__ import annotations
 
 import time
-from json.encoder import encode_basestring as _json_str  # a JSON string literal (ensure_ascii=False)
 from typing import Any
 
 from llmtrace._internal import semconv as sc
+from llmtrace._internal.content import text_message_json
 from llmtrace.integrations._common import LLMCall, Outcome, TokenUsage
 
 
@@ -66,17 +66,6 @@ def _text_parts(text: str | None, refusal: str | None = None) -> list[dict[str, 
     if refusal:
         parts.append({"type": "text", "content": refusal})
     return parts
-
-
-def text_message_json(text: str | None, finish_reason: str | None) -> str:
-    """JSON of ``[{"role": "assistant", "parts": _text_parts(text), "finish_reason": ...}]``.
-
-    Exactly the text ``capture_json`` gives for that one-message list, written directly: the
-    common output (one choice, plain text) skips building the dicts and running the encoder.
-    """
-    parts = '{"type": "text", "content": ' + _json_str(text) + "}" if text else ""
-    reason = "null" if finish_reason is None else _json_str(finish_reason)
-    return '[{"role": "assistant", "parts": [' + parts + '], "finish_reason": ' + reason + "}]"
 
 
 def chat_outcome(call: LLMCall, resp: Any) -> Outcome:

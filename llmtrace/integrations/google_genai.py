@@ -21,7 +21,13 @@ from typing import Any
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import settings
-from llmtrace._internal.content import capture_json
+from llmtrace._internal.content import (
+    capture_json,
+    capture_text,
+    text_message_json,
+    text_parts_json,
+    user_text_json,
+)
 from llmtrace.integrations._common import (
     LLMCall,
     Outcome,
@@ -51,6 +57,22 @@ _NUMERIC = (
     ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
     ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
 )
+# Every config and usage field read here (for an object that is neither a dict nor a model).
+_CONFIG_FIELDS = (
+    *(field for field, _ in _NUMERIC),
+    "candidate_count",
+    "stop_sequences",
+    "response_mime_type",
+    "response_schema",
+    "system_instruction",
+    "tools",
+    "prompt_token_count",
+    "tool_use_prompt_token_count",
+    "candidates_token_count",
+    "thoughts_token_count",
+    "total_token_count",
+    "cached_content_token_count",
+)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -62,8 +84,23 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+_NO_FIELDS: dict[str, Any] = {}
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """All fields of a pydantic model (its ``__dict__``) or the equivalent dict, to read several
+    with plain ``dict.get`` (the request's config and usage, on every call)."""
+    if obj is None:
+        return _NO_FIELDS
+    if type(obj) is dict:
+        return obj
+    fields = getattr(obj, "__dict__", None)
+    return fields if type(fields) is dict else {k: _get(obj, k) for k in _CONFIG_FIELDS}
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    kind = type(value)
+    return kind is int or kind is float  # (not bool, whose type is bool)
 
 
 def _provider(instance: Any) -> tuple[str, dict[str, Any]]:
@@ -133,16 +170,16 @@ def usage_of(metadata: Any) -> TokenUsage | None:
     """``usage_metadata`` -> TokenUsage with OTel semantics (see the module docstring)."""
     if metadata is None:
         return None
-    prompt = _get(metadata, "prompt_token_count") or 0
-    tool_prompt = _get(metadata, "tool_use_prompt_token_count") or 0
-    candidates = _get(metadata, "candidates_token_count") or 0
-    thoughts = _get(metadata, "thoughts_token_count") or 0
-    if not (prompt or candidates or thoughts or _get(metadata, "total_token_count")):
+    fields = _fields(metadata)
+    prompt = fields.get("prompt_token_count") or 0
+    candidates = fields.get("candidates_token_count") or 0
+    thoughts = fields.get("thoughts_token_count") or 0
+    if not (prompt or candidates or thoughts or fields.get("total_token_count")):
         return None
     return TokenUsage(
-        input=prompt + tool_prompt,
+        input=prompt + (fields.get("tool_use_prompt_token_count") or 0),
         output=candidates + thoughts,
-        cached=_get(metadata, "cached_content_token_count") or 0,
+        cached=fields.get("cached_content_token_count") or 0,
         reasoning=thoughts,
     )
 
@@ -157,6 +194,8 @@ def _finish_reason(candidate: Any) -> str | None:
 
 class _Accumulator:
     """Text, thoughts, tool calls and finish reasons of one response or of a stream's chunks."""
+
+    __slots__ = ("finish", "model", "response_id", "texts", "thoughts", "tools", "usage_metadata")
 
     def __init__(self) -> None:
         self.texts: dict[int, list[str]] = {}
@@ -179,14 +218,22 @@ class _Accumulator:
             self.model = response.model_version
         if response.usage_metadata is not None:
             self.usage_metadata = response.usage_metadata
-        for position, candidate in enumerate(response.candidates or ()):
-            index = candidate.index if candidate.index is not None else position
+        candidates = response.candidates
+        if not candidates:
+            return False
+        for position, candidate in enumerate(candidates):
+            index = candidate.index
+            if index is None:
+                index = position
             content = candidate.content
             for part in (content.parts if content is not None else None) or ():
                 text = part.text
                 if text:
                     target = self.thoughts if part.thought else self.texts
-                    target.setdefault(index, []).append(text)
+                    try:
+                        target[index].append(text)
+                    except KeyError:
+                        target[index] = [text]
                     content_seen = True
                 elif part.function_call is not None:
                     call = part.function_call
@@ -194,8 +241,8 @@ class _Accumulator:
                         {"id": call.id, "name": call.name or "", "arguments": call.args}
                     )
                     content_seen = True
-                else:
-                    self.texts.setdefault(index, [])
+                elif index not in self.texts:
+                    self.texts[index] = []
             if candidate.finish_reason is not None:
                 self.finish[index] = _finish_reason(candidate) or "stop"
         return content_seen
@@ -204,6 +251,19 @@ class _Accumulator:
         out = Outcome(
             response_id=self.response_id, response_model=self.model, usage=usage_of(self.usage_metadata)
         )
+        if not self.thoughts and not self.tools and len(self.texts) <= 1 and len(self.finish) <= 1:
+            # One candidate with plain text, the common response: its output JSON written directly.
+            index = next(iter(self.texts or self.finish), None)
+            if index is None:  # no candidate at all
+                out.output_json = "[]" if call.capture else None
+                return out
+            text = "".join(self.texts.get(index, ()))
+            reason = self.finish.get(index, "error")
+            out.finish_reasons = [reason]
+            out.output_chars = len(text)
+            if call.capture:
+                out.output_json = text_message_json(text, reason)
+            return out
         indexes = sorted(set(self.texts) | set(self.thoughts) | set(self.tools) | set(self.finish))
         out.finish_reasons = [self.finish.get(i, "error") for i in indexes]
         texts = {i: "".join(t) for i, t in self.texts.items()}
@@ -229,6 +289,8 @@ class _Accumulator:
 
 
 class _StreamHandler:
+    __slots__ = ("acc", "call")
+
     def __init__(self, call: LLMCall) -> None:
         self.call = call
         self.acc = _Accumulator()
@@ -253,28 +315,35 @@ class GenerateContent(Endpoint):
         provider, attrs = _provider(instance)
         config = settings()
         capture = config.capture_content
-        request = kwargs.get("config")
-        for field, name in _NUMERIC:
-            value = _get(request, field)
-            if _number(value):
-                attrs[name] = value
-        count = _get(request, "candidate_count")
-        if _number(count) and count != 1:
-            attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
-        stop = _get(request, "stop_sequences")
-        if stop:
-            attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
-        if _get(request, "response_mime_type") == "application/json" or _get(request, "response_schema"):
-            attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
+        request = _fields(kwargs.get("config"))
+        if request:
+            for field, name in _NUMERIC:
+                value = request.get(field)
+                if value is not None and _number(value):
+                    attrs[name] = value
+            count = request.get("candidate_count")
+            if _number(count) and count != 1:
+                attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
+            stop = request.get("stop_sequences")
+            if stop:
+                attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+            if request.get("response_mime_type") == "application/json" or request.get("response_schema"):
+                attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
         if self.streaming:
             attrs[sc.GEN_AI_REQUEST_STREAM] = True
         if capture:
-            system = _get(request, "system_instruction")
-            if system is not None:
-                system_parts = _parts(_get(system, "parts") if not isinstance(system, str | list) else system)
+            system = request.get("system_instruction")
+            if type(system) is str:  # the common shapes, as JSON text directly
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(text_parts_json(system), config)
+            elif system is not None:
+                system_parts = _parts(_get(system, "parts") if not isinstance(system, list) else system)
                 attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system_parts, config)
-            attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_messages(kwargs.get("contents")), config)
-            tools = _get(request, "tools")
+            contents = kwargs.get("contents")
+            if type(contents) is str:
+                attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_text(user_text_json(contents), config)
+            else:
+                attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_messages(contents), config)
+            tools = request.get("tools")
             if tools:
                 attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(
                     [t if isinstance(t, dict) else _dump(t) for t in tools], config
