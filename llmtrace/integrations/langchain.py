@@ -75,20 +75,20 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"
 class _Run:
     """One traced run: its span, and for a model call the `LLMCall` that owns that span."""
 
-    __slots__ = ("call", "first_token", "request", "session", "span")
+    __slots__ = ("call", "request", "session", "span")
 
     def __init__(self, span: Span, session: str | None, call: LLMCall | None = None) -> None:
         self.span = span
         self.session = session
         self.call = call
-        self.first_token = False
         # A model call's messages and tools: captured only if no provider call records its own
         # (which it does from the very request it sends), so they are serialised once, not twice.
         self.request: tuple[list[Any], Any] | None = None
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    kind = type(value)
+    return kind is int or kind is float  # (not bool, whose type is bool)
 
 
 def _json(value: Any, config: Settings) -> str:
@@ -209,6 +209,8 @@ class _HandlerMethods:
     def __init__(self) -> None:
         self._runs: dict[UUID, _Run] = {}
         self._hidden: dict[UUID, UUID | None] = {}  # a hidden run -> its parent
+        # Model runs whose first streamed token is still to come (its time is the run's TTFT).
+        self._awaiting_token: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
 
     # --- run bookkeeping ---------------------------------------------------------------------
@@ -244,6 +246,8 @@ class _HandlerMethods:
     def _pop(self, run_id: UUID) -> _Run | None:
         with self._lock:
             self._hidden.pop(run_id, None)
+            if self._awaiting_token:
+                self._awaiting_token.pop(run_id, None)
             return self._runs.pop(run_id, None)
 
     def _common_attrs(
@@ -480,8 +484,9 @@ class _HandlerMethods:
         attrs = self._common_attrs(sc.KIND_LLM, session, metadata, tags)
         attrs[sc.LANGCHAIN_RUN_NAME] = _run_name(serialized, kwargs, params.get("_type") or "llm")
         for key, name in _PARAMS:
-            if _number(params.get(key)):
-                attrs[name] = params[key]
+            value = params.get(key)
+            if value is not None and _number(value):
+                attrs[name] = value
         stop = params.get("stop")
         if isinstance(stop, list | tuple) and stop:
             attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
@@ -506,16 +511,25 @@ class _HandlerMethods:
         if capture:
             run.request = (messages, params.get("tools"))
         self._remember(run_id, run)
+        self._awaiting_token[run_id] = run
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.get(run_id)
-        if run is None or run.first_token or run.call is None:
+        # Only the first token counts, and only if no provider call took the span over (its stream
+        # times the first chunk itself): every later token costs one empty-dict test.
+        if not self._awaiting_token:
             return
-        run.first_token = True
+        run = self._awaiting_token.pop(run_id, None)
+        if run is None or run.call is None or run.call.claimed:
+            return
         now = time.perf_counter_ns()
         run.call.first_chunk_ns = run.call.first_chunk_ns or now
         if token:
             run.call.first_content_ns = now
+
+    def wants_tokens(self, handlers: list[Any]) -> bool:
+        """False when this handler is a run's only one and no model run awaits its first token:
+        LangChain's per-token dispatch to it would do nothing (see `_new_token`)."""
+        return bool(self._awaiting_token) or len(handlers) != 1 or handlers[0] is not self
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._pop(run_id)
@@ -617,9 +631,29 @@ def _manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
                 instance.add_handler(ours, True)
 
 
+def _new_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A model run's token event, not dispatched when only our handler would get it, and to no
+    end: a long stream then costs one call per token instead of LangChain's event dispatch."""
+    ours = _handler
+    if ours is not None and STATE.active and not ours.wants_tokens(instance.handlers):
+        return None
+    return wrapped(*args, **kwargs)
+
+
+async def _anew_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """`_new_token` for async runs."""
+    ours = _handler
+    if ours is not None and STATE.active and not ours.wants_tokens(instance.handlers):
+        return None
+    return await wrapped(*args, **kwargs)
+
+
 def instrument() -> None:
     """Put the handler on every LangChain callback manager (called once ``langchain_core`` is imported)."""
     from langchain_core.callbacks.base import BaseCallbackManager
+    from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 
     handler()
     patch(BaseCallbackManager, "__init__", _manager_init)
+    patch(CallbackManagerForLLMRun, "on_llm_new_token", _new_token)
+    patch(AsyncCallbackManagerForLLMRun, "on_llm_new_token", _anew_token)

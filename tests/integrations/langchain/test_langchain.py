@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 import httpx2
 import openai
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -131,6 +132,36 @@ def test_model_without_an_instrumented_client_is_recorded_from_langchains_result
     assert json.loads(values["gen_ai.output.messages"]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": "fake answer"}], "finish_reason": "stop"}
     ]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_streamed_model_without_an_instrumented_client_times_its_first_token(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """Its first token is the TTFT; another handler still gets every token (llmtrace skips the
+    per-token dispatch only when its own handler is a run's only one and waits for no token)."""
+    tokens: list[str] = []
+
+    class Collect(BaseCallbackHandler):
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            tokens.append(token)
+
+    def model() -> GenericFakeChatModel:
+        return GenericFakeChatModel(messages=iter([AIMessage("one two three")]))
+
+    for config in ({}, {"callbacks": [Collect()]}):
+        if is_async:
+            text = "".join([str(c.content) async for c in model().astream("q", config=config)])
+        else:
+            text = "".join(str(c.content) for c in model().stream("q", config=config))
+        assert text == "one two three"
+    assert "".join(tokens) == "one two three" and len(tokens) == 5
+    alone, with_collector = cap.spans()
+    for span in (alone, with_collector):
+        values = attrs(span)
+        assert values["llmtrace.ttft_ms"] > 0
+        assert values["gen_ai.response.time_to_first_chunk"] > 0
+        assert values["llmtrace.output.chars"] == len("one two three")
 
 
 @tool
