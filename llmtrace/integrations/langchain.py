@@ -526,11 +526,6 @@ class _HandlerMethods:
         if token:
             run.call.first_content_ns = now
 
-    def wants_tokens(self, handlers: list[Any]) -> bool:
-        """False when this handler is a run's only one and no model run awaits its first token:
-        LangChain's per-token dispatch to it would do nothing (see `_new_token`)."""
-        return bool(self._awaiting_token) or len(handlers) != 1 or handlers[0] is not self
-
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._pop(run_id)
         if run is None or run.call is None:
@@ -632,10 +627,12 @@ def _manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
 
 
 def _new_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """A model run's token event, not dispatched when only our handler would get it, and to no
-    end: a long stream then costs one call per token instead of LangChain's event dispatch."""
+    """A model run's token event, not dispatched when our handler is the run's only one and no
+    model run awaits its first token (its handling would do nothing): a long stream then costs one
+    call per token instead of LangChain's event dispatch. (The test is written out, not called:
+    it runs on every token.)"""
     ours = _handler
-    if ours is not None and STATE.active and not ours.wants_tokens(instance.handlers):
+    if ours is not None and not ours._awaiting_token and instance.handlers == [ours] and STATE.active:
         return None
     return wrapped(*args, **kwargs)
 
@@ -643,7 +640,7 @@ def _new_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[
 async def _anew_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """`_new_token` for async runs."""
     ours = _handler
-    if ours is not None and STATE.active and not ours.wants_tokens(instance.handlers):
+    if ours is not None and not ours._awaiting_token and instance.handlers == [ours] and STATE.active:
         return None
     return await wrapped(*args, **kwargs)
 
