@@ -193,11 +193,26 @@ def _finish_reason(candidate: Any) -> str | None:
 
 
 class _Accumulator:
-    """Text, thoughts, tool calls and finish reasons of one response or of a stream's chunks."""
+    """Text, thoughts, tool calls and finish reasons of one response or of a stream's chunks.
 
-    __slots__ = ("finish", "model", "response_id", "texts", "thoughts", "tools", "usage_metadata")
+    As a stream's handler (``on_chunk``, ``stream=True``) it also times the stream's first content.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "call",
+        "finish",
+        "model",
+        "response_id",
+        "texts",
+        "thoughts",
+        "tools",
+        "untimed",
+        "usage_metadata",
+    )
+
+    def __init__(self, call: LLMCall, *, stream: bool) -> None:
+        self.call = call
+        self.untimed = stream  # a stream whose first content is still to come
         self.texts: dict[int, list[str]] = {}
         self.thoughts: dict[int, list[str]] = {}
         self.tools: dict[int, list[dict[str, Any]]] = {}
@@ -207,7 +222,7 @@ class _Accumulator:
         self.model: str | None = None
 
     def add(self, response: Any) -> bool:
-        """Add one response (chunk, a ``GenerateContentResponse``); True if it carried content.
+        """Add one response (chunk, a ``GenerateContentResponse``); False: the caller sees it.
 
         Called per stream chunk: plain attribute reads, usage converted once at the end.
         """
@@ -245,9 +260,16 @@ class _Accumulator:
                     self.texts[index] = []
             if candidate.finish_reason is not None:
                 self.finish[index] = _finish_reason(candidate) or "stop"
-        return content_seen
+        if content_seen and self.untimed:
+            self.untimed = False
+            if not self.call.first_content_ns:
+                self.call.first_content_ns = time.perf_counter_ns()
+        return False
 
-    def outcome(self, call: LLMCall) -> Outcome:
+    on_chunk = add  # a stream's handler: one call per chunk
+
+    def outcome(self) -> Outcome:
+        call = self.call
         out = Outcome(
             response_id=self.response_id, response_model=self.model, usage=usage_of(self.usage_metadata)
         )
@@ -286,22 +308,6 @@ class _Accumulator:
                 )
             out.output_messages = messages
         return out
-
-
-class _StreamHandler:
-    __slots__ = ("acc", "call")
-
-    def __init__(self, call: LLMCall) -> None:
-        self.call = call
-        self.acc = _Accumulator()
-
-    def on_chunk(self, chunk: Any) -> bool:
-        if self.acc.add(chunk) and not self.call.first_content_ns:
-            self.call.first_content_ns = time.perf_counter_ns()
-        return False
-
-    def outcome(self) -> Outcome:
-        return self.acc.outcome(self.call)
 
 
 class GenerateContent(Endpoint):
@@ -360,12 +366,12 @@ class GenerateContent(Endpoint):
         )
 
     def outcome(self, call: LLMCall, result: Any) -> Outcome:
-        acc = _Accumulator()
+        acc = _Accumulator(call, stream=False)
         acc.add(result)
-        return acc.outcome(call)
+        return acc.outcome()
 
     def stream_handler(self, call: LLMCall, kwargs: dict[str, Any]) -> StreamHandler:
-        return _StreamHandler(call)
+        return _Accumulator(call, stream=True)
 
 
 class GenerateContentStream(GenerateContent):
