@@ -8,12 +8,15 @@ and the llmtrace-internal import graph has no cycle.
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import sys
+import tomllib
 import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 import llmtrace
 from llmtrace import integrations
@@ -143,3 +146,34 @@ def test_uninstrument_hook_is_skipped_when_the_package_was_never_imported(toy: l
     integrations.enable([Integration("toy", "toy_sdk", "toy")])
     integrations.disable_all()
     assert toy == ["on_enable", "on_disable"]
+
+
+def _dist(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def test_every_integration_has_a_pip_extra_that_installs_its_package() -> None:
+    """``pip install 'llmtrace[<extra>]'`` (what the ImportError names) installs the distribution
+    that provides the integration's package, or one that depends on it (``boto3`` -> ``botocore``)."""
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    providers = importlib.metadata.packages_distributions()
+    for integration in integrations.INTEGRATIONS:
+        assert integration.extra in extras, integration
+        top = integration.sdk_module.split(".")[0]
+        module_dists = {_dist(d) for d in providers.get(top, [])}
+        installed = {_dist(Requirement(r).name) for r in extras[integration.extra]}
+        required = {
+            _dist(Requirement(r).name)
+            for name in installed
+            for r in importlib.metadata.requires(name) or []
+            if "extra ==" not in r
+        }
+        assert (installed | required) & module_dists, (integration, installed, module_dists)
+
+
+def test_the_integrations_page_names_every_integration_and_its_extra() -> None:
+    page = (PACKAGE.parent / "docs" / "integrations.md").read_text()
+    for integration in integrations.INTEGRATIONS:
+        assert f"`{integration.name}`" in page, integration.name  # in instrument(providers=[...])
+        assert f"llmtrace[{integration.extra}]" in page, integration.extra
