@@ -26,7 +26,9 @@ Two estimates of the added time: the difference of pooled medians (``added_us``)
 one (``paired_added_us``): per rotation, a variant's block median minus the ``none`` block median
 of the same rotation, then the median over rotations, which cancels the machine's drift between
 rotations (load from other work) that the pooled medians keep. A ``none`` block with spans fails
-the run (an instrumentation that did not switch off).
+the run (an instrumentation that did not switch off). Beside them, a count that machine load does
+not move: the Python (and C builtin) function calls each variant adds per call, counted by
+``cProfile`` in one extra block per variant after the timed ones (``python_calls_added``).
 
 Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``; with
 ``--baseline DIR`` (a tree holding another version's ``llmtrace/``) the rounds alternate between that
@@ -254,6 +256,27 @@ class _Variants:
         self.exporter.clear()
         return {"wall": wall, "cpu": cpu, "export": export, "spans": spans}
 
+    def python_calls(self, variant: str, mode: str, calls: int = 20) -> float:
+        """Python function calls (and C builtin calls) per call with ``variant`` on, counted by
+        ``cProfile``: the same on a busy machine as on an idle one, so a difference too small for
+        the CPU clock's noise (a long stream's) still shows."""
+        import cProfile
+        import pstats
+
+        on, off = self.switches[variant]
+        on()
+        call = _workload(self.library)
+        call(mode)  # first-call work (caches) stays out of the count
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(calls):
+            call(mode)
+        profile.disable()
+        off()
+        self.exporter.clear()
+        counted: dict[Any, tuple[int, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+        return sum(entry[1] for entry in counted.values()) / calls
+
 
 # Variants that cannot be switched off again: their blocks run after every rotation of the others.
 # OpenLLMetry's ``uninstrument()`` leaves its LangChain handler in place (its spans keep coming).
@@ -275,14 +298,18 @@ def _worker(library: str, blocks: int, calls: int) -> None:
             shift = b % len(rotating)
             for variant in rotating[shift:] + rotating[:shift]:  # rotate who goes first
                 results[mode][variant].append(variants.block(variant, mode, calls))
+    counts = {m: {v: variants.python_calls(v, m) for v in rotating} for m in MODES}
     for mode in MODES:
         for variant in last:
             variants.block(variant, mode, 10)  # its warm-up
             for _ in range(blocks):
                 results[mode][variant].append(variants.block(variant, mode, calls))
+    for mode in MODES:
+        for variant in last:
+            counts[mode][variant] = variants.python_calls(variant, mode)
     if any(block["spans"] for mode in MODES for block in results[mode]["none"]):
         raise RuntimeError("spans in a 'none' block: an instrumentation was not switched off")
-    print(json.dumps(results), flush=True)
+    print(json.dumps({**results, "python_calls": counts}), flush=True)
 
 
 def _round(
@@ -376,7 +403,14 @@ def summarize(by_library: dict[str, list[Any]], blocks: int, calls: int) -> dict
             mean_cpu = {
                 v: sum(sum(b["cpu"]) + b["export"] for b in blocks_of[v]) / n[v] / 1000 for v in VARIANTS
             }
+            counted = [r["python_calls"][mode] for r in by_round if "python_calls" in r]
+            calls_of = {v: statistics.median(c[v] for c in counted) for v in VARIANTS} if counted else None
             results[library][mode] = {
+                "python_calls_added": {
+                    v: round(calls_of[v] - calls_of["none"]) for v in VARIANTS if v != "none"
+                }
+                if calls_of
+                else None,
                 "n_per_variant": n["none"],
                 "spans_per_call": {
                     v: round(sum(b["spans"] for b in blocks_of[v]) / n[v], 2) for v in VARIANTS
@@ -412,7 +446,8 @@ def print_results(results: dict[str, Any]) -> None:
                 )
             print(
                 f"  {library:12s} {mode:9s} spans/call {r['spans_per_call']} | mean CPU incl. export added"
-                f" {r['mean_cpu_with_export_added_us']} µs"
+                f" {r['mean_cpu_with_export_added_us']} µs | Python calls added per call"
+                f" {r['python_calls_added']}"
             )
 
 
