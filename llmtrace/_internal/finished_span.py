@@ -178,22 +178,29 @@ class RecordingSpan(trace_api.Span):
 def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
     """``attributes`` as the SDK span would hold them: as they are when every value is already
     valid and within the limits (lists stored as tuples), else cleaned by ``BoundedAttributes``."""
-    if limits.max_span_attribute_length is None and (
-        limits.max_span_attributes is None or len(attributes) <= limits.max_span_attributes
+    if (
+        limits.max_span_attribute_length is None
+        and (limits.max_span_attributes is None or len(attributes) <= limits.max_span_attributes)
+        and stored_as_is(attributes)
     ):
-        for key, value in attributes.items():
-            kind = type(value)
-            if kind in _PRIMITIVES:
-                continue
-            if (kind is list or kind is tuple) and all(type(v) is str for v in value):
-                attributes[key] = tuple(value)  # same key: no resize, safe while iterating
-                continue
-            break
-        else:
-            return attributes
+        return attributes
     return BoundedAttributes(
         limits.max_span_attributes, attributes, immutable=True, max_value_len=limits.max_span_attribute_length
     )
+
+
+def stored_as_is(attributes: dict[str, Any]) -> bool:
+    """True if the SDK would store every value unchanged: strings, numbers, booleans, and lists
+    of strings (turned into tuples here, in place, as the SDK stores them)."""
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind in _PRIMITIVES:
+            continue
+        if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+            attributes[key] = tuple(value)  # same key: no resize, safe while iterating
+            continue
+        return False
+    return True
 
 
 def start_client_span(

@@ -27,6 +27,7 @@ from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
 from llmtrace._internal.content import capture_json, capture_text
+from llmtrace._internal.finished_span import stored_as_is
 from llmtrace._internal.pricing import PriceBook, provider_from_url
 
 # Set while an llmtrace LLM span is current, so a helper that calls another patched method
@@ -508,9 +509,6 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     set_attributes(call.span, attrs)
 
 
-_PRIMITIVES = frozenset({str, bool, int, float})
-
-
 def set_attributes(span: Span, attrs: dict[str, Any]) -> None:
     """``span.set_attributes(attrs)`` without the SDK's per-value cleaning when it would change nothing.
 
@@ -536,13 +534,7 @@ def _store_unchecked(span: Any, attrs: dict[str, Any]) -> bool:
     maxlen = bounded.maxlen
     if maxlen is not None and len(bounded._dict) + len(attrs) > maxlen:
         return False
-    for key, value in attrs.items():
-        kind = type(value)
-        if kind in _PRIMITIVES:
-            continue
-        if (kind is list or kind is tuple) and all(type(v) is str for v in value):
-            attrs[key] = tuple(value)  # same key: no resize, safe while iterating
-            continue
+    if not stored_as_is(attrs):
         return False
     with span._lock:
         if span._end_time is not None:
