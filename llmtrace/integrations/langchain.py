@@ -36,14 +36,13 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
-from llmtrace._internal.config import Settings, settings
+from llmtrace._internal.config import settings
 from llmtrace._internal.content import capture_json
 from llmtrace._internal.guard import guarded
 from llmtrace.integrations._common import (
     STATE,
     LLMCall,
     Outcome,
-    TokenUsage,
     capture_request_messages,
     close_offered,
     framework_provider,
@@ -51,6 +50,15 @@ from llmtrace.integrations._common import (
     patch,
     start_call,
     text_chars,
+)
+from llmtrace.integrations._langchain_parts import (
+    as_json,
+    is_number,
+    message_of,
+    parts_of,
+    run_name,
+    score_of,
+    usage_of,
 )
 
 _HIDDEN_TAG = "langsmith:hidden"
@@ -69,7 +77,6 @@ _PARAMS = (
     ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
     ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
 )
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
 
 
 class _Run:
@@ -84,114 +91,6 @@ class _Run:
         # A model call's messages and tools: captured only if no provider call records its own
         # (which it does from the very request it sends), so they are serialised once, not twice.
         self.request: tuple[list[Any], Any] | None = None
-
-
-def _number(value: Any) -> bool:
-    kind = type(value)
-    return kind is int or kind is float  # (not bool, whose type is bool)
-
-
-def _json(value: Any, config: Settings) -> str:
-    """``llmtrace.input`` / ``llmtrace.output`` are JSON, as for ``@llmtrace.trace`` functions."""
-    return capture_json(_plain(value), config)
-
-
-def _plain(value: Any) -> Any:
-    """Inputs and outputs as JSON-able data: messages and documents as dicts, the rest as is."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "page_content"):
-        return {"id": getattr(value, "id", None), "content": value.page_content, "metadata": value.metadata}
-    if hasattr(value, "content") and hasattr(value, "type"):
-        return _message(value)
-    return value
-
-
-def _parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "content": content}] if content else []
-    parts: list[dict[str, Any]] = []
-    for block in content or ():
-        if isinstance(block, str):
-            parts.append({"type": "text", "content": block})
-        elif isinstance(block, dict):
-            kind = block.get("type")
-            if kind == "text":
-                parts.append({"type": "text", "content": block.get("text", "")})
-            elif kind in ("thinking", "reasoning"):
-                parts.append(
-                    {"type": "reasoning", "content": block.get("thinking") or block.get("reasoning") or ""}
-                )
-            else:
-                parts.append({"type": str(kind or "blob")})
-    return parts
-
-
-def _message(message: Any) -> dict[str, Any]:
-    """A LangChain message in the OTel GenAI message schema."""
-    kind = getattr(message, "type", "human")
-    out: dict[str, Any] = {"role": _ROLES.get(kind, kind), "parts": _parts(getattr(message, "content", ""))}
-    for call in getattr(message, "tool_calls", None) or ():
-        out["parts"].append(
-            {
-                "type": "tool_call",
-                "id": call.get("id"),
-                "name": call.get("name"),
-                "arguments": call.get("args"),
-            }
-        )
-    if kind == "tool":
-        out["parts"] = [
-            {
-                "type": "tool_call_response",
-                "id": getattr(message, "tool_call_id", None),
-                "response": message.content,
-            }
-        ]
-    return out
-
-
-def _usage(message: Any, llm_output: dict[str, Any] | None) -> TokenUsage | None:
-    """``AIMessage.usage_metadata`` (LangChain's standard: input includes cache reads, output
-    includes reasoning, as in OTel), else an OpenAI-style ``llm_output["token_usage"]``."""
-    meta = getattr(message, "usage_metadata", None)
-    if meta:
-        details_in = meta.get("input_token_details") or {}
-        details_out = meta.get("output_token_details") or {}
-        return TokenUsage(
-            input=int(meta.get("input_tokens") or 0),
-            output=int(meta.get("output_tokens") or 0),
-            cached=int(details_in.get("cache_read") or 0),
-            cache_write=int(details_in.get("cache_creation") or 0),
-            reasoning=int(details_out.get("reasoning") or 0),
-        )
-    usage = (llm_output or {}).get("token_usage") or (llm_output or {}).get("usage")
-    if isinstance(usage, dict) and ("prompt_tokens" in usage or "completion_tokens" in usage):
-        return TokenUsage(
-            input=int(usage.get("prompt_tokens") or 0), output=int(usage.get("completion_tokens") or 0)
-        )
-    return None
-
-
-def _run_name(serialized: dict[str, Any] | None, kwargs: dict[str, Any], default: str) -> str:
-    """The run's name: given by the caller, else the class (``ChatOpenAI``), else ``default``."""
-    name = kwargs.get("name") or (serialized or {}).get("name")
-    if not name:
-        ident = (serialized or {}).get("id")
-        name = ident[-1] if isinstance(ident, list) and ident else default
-    return str(name)
-
-
-def _score(document: Any) -> float | None:
-    """A retrieved document's relevance score, where the vector store put one in its metadata."""
-    metadata = getattr(document, "metadata", None) or {}
-    for key in ("score", "relevance_score", "similarity_score", "_score"):
-        value = metadata.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 class _HandlerMethods:
@@ -329,18 +228,18 @@ class _HandlerMethods:
         with guarded("langchain.on_chain_start"):
             if self._skip(run_id, parent_run_id, tags):
                 return
-            name = _run_name(serialized, kwargs, "chain")
+            name = run_name(serialized, kwargs, "chain")
             extra: dict[str, Any] = {}
             config = settings()
             if config.capture_content:
-                extra[sc.LLMTRACE_INPUT] = _json(inputs, config)
+                extra[sc.LLMTRACE_INPUT] = as_json(inputs, config)
             self._start_span(str(name), sc.KIND_CHAIN, run_id, parent_run_id, metadata, tags, extra)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with guarded("langchain.on_chain_end"):
             config = settings()
             self._end(
-                run_id, {sc.LLMTRACE_OUTPUT: _json(outputs, config)} if config.capture_content else None
+                run_id, {sc.LLMTRACE_OUTPUT: as_json(outputs, config)} if config.capture_content else None
             )
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -374,7 +273,7 @@ class _HandlerMethods:
                 extra[sc.GEN_AI_TOOL_DESCRIPTION] = description
             config = settings()
             if config.capture_content:
-                extra[sc.LLMTRACE_INPUT] = _json(inputs if inputs is not None else input_str, config)
+                extra[sc.LLMTRACE_INPUT] = as_json(inputs if inputs is not None else input_str, config)
             self._start_span(
                 f"execute_tool {name}", sc.KIND_TOOL, run_id, parent_run_id, metadata, tags, extra
             )
@@ -382,7 +281,9 @@ class _HandlerMethods:
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with guarded("langchain.on_tool_end"):
             config = settings()
-            self._end(run_id, {sc.LLMTRACE_OUTPUT: _json(output, config)} if config.capture_content else None)
+            self._end(
+                run_id, {sc.LLMTRACE_OUTPUT: as_json(output, config)} if config.capture_content else None
+            )
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with guarded("langchain.on_tool_error"):
@@ -408,7 +309,7 @@ class _HandlerMethods:
             extra: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL}
             config = settings()
             if config.capture_content:
-                extra[sc.LLMTRACE_INPUT] = _json(query, config)
+                extra[sc.LLMTRACE_INPUT] = as_json(query, config)
             self._start_span(
                 f"retrieve {name}", sc.KIND_RETRIEVER, run_id, parent_run_id, metadata, tags, extra
             )
@@ -419,12 +320,12 @@ class _HandlerMethods:
             ids = [str(getattr(d, "id", None) or "") for d in documents]
             if any(ids):
                 attrs[sc.LLMTRACE_RETRIEVAL_IDS] = ids
-            scores = [_score(d) for d in documents]
+            scores = [score_of(d) for d in documents]
             if documents and all(s is not None for s in scores):
                 attrs[sc.LLMTRACE_RETRIEVAL_SCORES] = [s for s in scores if s is not None]
             config = settings()
             if config.capture_content:
-                attrs[sc.LLMTRACE_OUTPUT] = _json(list(documents), config)
+                attrs[sc.LLMTRACE_OUTPUT] = as_json(list(documents), config)
             self._end(run_id, attrs)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -482,10 +383,10 @@ class _HandlerMethods:
         parent = self._parent(parent_run_id)
         session = self._session(metadata, parent)
         attrs = self._common_attrs(sc.KIND_LLM, session, metadata, tags)
-        attrs[sc.LANGCHAIN_RUN_NAME] = _run_name(serialized, kwargs, params.get("_type") or "llm")
+        attrs[sc.LANGCHAIN_RUN_NAME] = run_name(serialized, kwargs, params.get("_type") or "llm")
         for key, name in _PARAMS:
             value = params.get(key)
-            if value is not None and _number(value):
+            if value is not None and is_number(value):
                 attrs[name] = value
         stop = params.get("stop")
         if isinstance(stop, list | tuple) and stop:
@@ -556,7 +457,8 @@ class _HandlerMethods:
     def _capture_request(call: LLMCall, messages: list[Any], tools: Any) -> None:
         """The request's messages and tools onto ``call``'s pending attributes (content capture)."""
         plain = [
-            _message(m) if not isinstance(m, str) else {"role": "user", "parts": _parts(m)} for m in messages
+            message_of(m) if not isinstance(m, str) else {"role": "user", "parts": parts_of(m)}
+            for m in messages
         ]
         attrs = capture_request_messages(call, plain)
         if tools:
@@ -568,7 +470,7 @@ class _HandlerMethods:
         llm_output = response.llm_output or {}
         first = generations[0] if generations else None
         message = getattr(first, "message", None)
-        out = Outcome(usage=_usage(message, llm_output))
+        out = Outcome(usage=usage_of(message, llm_output))
         meta = getattr(message, "response_metadata", None) or {}
         out.response_model = meta.get("model_name") or llm_output.get("model_name") or None
         out.response_id = getattr(message, "id", None) if message is not None else None
@@ -584,9 +486,9 @@ class _HandlerMethods:
             reasons.append(str(reason) if reason else "stop")
             chars += len(generation.text or "")
             plain = (
-                _message(gen_message)
+                message_of(gen_message)
                 if gen_message is not None
-                else {"role": "assistant", "parts": _parts(generation.text)}
+                else {"role": "assistant", "parts": parts_of(generation.text)}
             )
             plain["finish_reason"] = reasons[-1]
             messages.append(plain)
