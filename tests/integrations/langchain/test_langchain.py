@@ -346,7 +346,7 @@ def test_handler_faults_never_reach_the_caller(cap: CapturedSpans, monkeypatch: 
         raise RuntimeError("injected fault")
 
     monkeypatch.setattr(lc, "start_call", boom)
-    monkeypatch.setattr(lc, "_json", boom)
+    monkeypatch.setattr(lc, "as_json", boom)
     server = FakeServer()
     server.json("/chat/completions", p.chat())
     with llmtrace.testing.allow_internal_errors():
