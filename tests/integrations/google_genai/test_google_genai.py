@@ -6,11 +6,13 @@ import gc
 import json
 from typing import Any
 
+import httpx2
 import pytest
 from genai_prices import Usage, calc_price
 from google import genai
 from google.genai import errors, types
 from google.genai.models import AsyncModels, Models
+from opentelemetry import trace
 
 import llmtrace
 import llmtrace.testing
@@ -265,6 +267,29 @@ def test_abandoned_stream_is_cancelled_with_partial_output(cap: CapturedSpans) -
     assert values["llmtrace.status"] == "cancelled"
     assert values["gen_ai.response.finish_reasons"] == ("error",)  # cut short before its finish reason
     assert values["gen_ai.usage.reasoning.output_tokens"] == 30
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_call_nests_under_the_current_span_and_is_the_parent_of_spans_made_during_it(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """The model span is current while the request runs: a span started there (an HTTP client
+    instrumentation's) is its child, in the caller's trace."""
+    server = FakeServer()
+    body = response()
+
+    def respond(request: dict[str, Any]) -> httpx2.Response:
+        trace.get_tracer("http-client").start_span("POST").end()
+        return httpx2.Response(200, json=body)
+
+    server.routes[":generateContent"] = respond
+    with llmtrace.span("handler"):
+        await resolve(models(client(server), is_async).generate_content(model=MODEL, contents="hi"))
+    spans = {s.name: s for s in cap.spans()}
+    handler, model, http = spans["handler"], spans[f"generate_content {MODEL}"], spans["POST"]
+    assert model.parent == handler.context
+    assert http.parent == model.context
+    assert {s.context.trace_id for s in spans.values()} == {handler.context.trace_id}
 
 
 async def test_capture_content_off_records_no_text() -> None:
