@@ -42,6 +42,7 @@ class RecordingSpan(trace_api.Span):
         "_events",
         "_name",
         "_parent",
+        "_processor",
         "_start",
         "_status",
         "_stop",
@@ -49,9 +50,16 @@ class RecordingSpan(trace_api.Span):
     )
 
     def __init__(
-        self, tracer: Any, name: str, context: SpanContext, parent: SpanContext | None, start: int
+        self,
+        tracer: Any,
+        processor: SpanProcessor,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        start: int,
     ) -> None:
         self._tracer = tracer
+        self._processor = processor  # the one that saw it start
         self._name = name
         self._context = context
         self._parent = parent
@@ -172,7 +180,7 @@ class RecordingSpan(trace_api.Span):
             end_time=self._stop,
             instrumentation_scope=tracer._instrumentation_scope,
         )
-        tracer.span_processor._span_processors[0].on_end(finished)
+        self._processor.on_end(finished)
 
 
 def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
@@ -232,7 +240,7 @@ def start_client_span(
     )
     if not sampling.decision.is_recording():
         return trace_api.NonRecordingSpan(span_context)
-    span = RecordingSpan(tracer, name, span_context, parent, time_ns())
+    span = RecordingSpan(tracer, processor, name, span_context, parent, time_ns())
     if sampling.attributes:
         span.set_attributes(sampling.attributes)
     processor.on_start(span, context)  # type: ignore[arg-type]  # it only sets attributes
