@@ -37,6 +37,8 @@ _SHARDING_KEYS = {
     "trace_summaries": "cityHash64(trace_id)",
     "span_content": "cityHash64(trace_id)",  # beside the span it belongs to
     "spans_rebuild": "cityHash64(trace_id)",  # 0060's copy of spans, in a new order
+    "spans_by_id": "cityHash64(trace_id)",  # 0090: written beside the span it points to
+    "trace_summaries_rebuild": "cityHash64(trace_id)",  # 0091's copy of trace_summaries
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

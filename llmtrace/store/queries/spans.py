@@ -119,43 +119,75 @@ def list_spans(
     A span stored twice (one span re-sent in two different batches) is returned once.
 
     Two reads, so a page never decompresses more than its own rows' content: the page's keys
-    (the newest rows' start_time and ids, read in the table's order from its end, skipping the
-    granules an id filter's or the text's bloom filter rules out), then the full rows of those
-    keys (a bloom-filter lookup by trace id). ValueError if ``query.text`` has no word.
+    and locations (start_time, ids, and the other columns of the `spans` sorting key), then the
+    full rows at those locations (a primary-key lookup: a few granules). The keys of a user's or
+    session's page come from `spans_by_id` (migration 0090), sorted by that id, so they are one
+    short key range wherever the spans fall in time; other pages read `spans` from its newest end
+    in its own order, skipping the granules an id filter's or the text's bloom filter rules out.
+    ValueError if ``query.text`` has no word.
     """
     limit = max(1, min(limit, MAX_LIMIT + 1))
     keys = page_keys(store, project, query, after, limit)
-    return spans_by_key(store, project, keys)
+    return spans_at(store, project, keys)
 
 
-def _after_condition(after: SpanKey | None, params: dict[str, Any]) -> str:
-    """Rows strictly after the cursor (``start_time <=`` lets the primary key skip newer hours)."""
+# A page key: (start_time, trace_id, span_id, service_name, prompt_name, model): the span's
+# position in newest-first order, then the rest of its location in the `spans` sorting key.
+PageKey = tuple[datetime, str, str, str, str, str]
+_KEY_COLUMNS = "start_time, trace_id, span_id, service_name, prompt_name, model"
+# Filter name -> owner kind in `spans_by_id`; the session first when both are given (fewer rows).
+_OWNERS = {"session_id": "session", "user_id": "user"}
+
+
+def _after_condition(after: SpanKey | None, params: dict[str, Any], *, hour: bool) -> str:
+    """Rows strictly after the cursor (``start_time <=`` lets the primary key skip newer rows)."""
     if after is None:
         return ""
     params.update(k_time=utc(after.start_time), k_trace=after.trace_id, k_span=after.span_id)
     return (
-        " AND start_time <= {k_time:DateTime64(6, 'UTC')} AND (start_time, trace_id, span_id) <"
+        (_HOUR_TO.format(name="k_time") if hour else "")
+        + " AND start_time <= {k_time:DateTime64(6, 'UTC')} AND (start_time, trace_id, span_id) <"
         " ({k_time:DateTime64(6, 'UTC')}, {k_trace:String}, {k_span:String})"
     )
 
 
-def page_keys(
-    store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int
-) -> list[tuple[datetime, str, str]]:
-    """The keys (start_time, trace_id, span_id) of one page, newest first, each once."""
+# The same time bounds stated on `spans`' first sorting-key column, the hour of start: ClickHouse
+# does not derive them from a bound on start_time (a one-day page read every granule's start).
+_HOUR_FROM = " AND toStartOfHour(start_time) >= toStartOfHour({{{name}:DateTime64(6, 'UTC')}})"
+_HOUR_TO = " AND toStartOfHour(start_time) <= toStartOfHour({{{name}:DateTime64(6, 'UTC')}})"
+
+
+def _hour_bounds(query: SpanQuery) -> str:
+    """Hour conditions for the since/until bounds (bound by :func:`where_clause`)."""
+    return (_HOUR_FROM.format(name="since") if query.since is not None else "") + (
+        _HOUR_TO.format(name="until") if query.until is not None else ""
+    )
+
+
+def page_keys(store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int) -> list[PageKey]:
+    """The keys of one page (see :data:`PageKey`), newest first, each once."""
+    owner = None if query.text else next((o for f, o in _OWNERS.items() if f in query.equals), None)
     fetch = limit
     while True:
         params: dict[str, Any] = {"db": store.database, "k": fetch}
-        where = where_clause(project, query, params) + _after_condition(after, params)
+        where = where_clause(project, query, params)
+        if owner is None:
+            table, order = "spans", NEWEST_FIRST
+            where += _hour_bounds(query) + _after_condition(after, params, hour=True)
+        else:
+            table, order = "spans_by_id", "start_time DESC, trace_id DESC, span_id DESC"
+            params.update(owner=owner, owner_id=query.equals[f"{owner}_id"])
+            where += " AND owner = {owner:String} AND owner_id = {owner_id:String}"
+            where += _after_condition(after, params, hour=False)
         sql = (
-            f"SELECT start_time, trace_id, span_id FROM {{db:Identifier}}.spans WHERE {where}"
-            f" ORDER BY {NEWEST_FIRST} LIMIT {{k:UInt32}}"
+            f"SELECT {_KEY_COLUMNS} FROM {{db:Identifier}}.{table} WHERE {where}"
+            f" ORDER BY {order} LIMIT {{k:UInt32}}"
         )
         rows = store.client.query(sql, parameters=params, settings=_in_order(store)).result_rows
-        keys = list(dict.fromkeys((utc(t), trace_id, span_id) for t, trace_id, span_id in rows))
+        keys = list({(r[1], r[2]): (utc(r[0]), *r[1:]) for r in rows}.values())
         # Duplicates (a span stored twice) can leave the page short: read more.
         if len(keys) >= limit or len(rows) < fetch:
-            return keys[:limit]
+            return keys[:limit]  # type: ignore[return-value]
         fetch *= 4
 
 
@@ -168,23 +200,28 @@ def _in_order(store: Any) -> dict[str, int]:
     return {"read_in_order_use_buffering": 0} if known else {}
 
 
-def spans_by_key(store: Any, project: str, keys: list[tuple[datetime, str, str]]) -> list[dict[str, Any]]:
-    """The full rows of ``keys``, in their order (each once)."""
+_LOCATION = "Array(Tuple(DateTime('UTC'), String, String, String, DateTime64(6, 'UTC')))"
+
+
+def spans_at(store: Any, project: str, keys: list[PageKey]) -> list[dict[str, Any]]:
+    """The full rows of ``keys``, in their order (each once): a lookup of their locations in the
+    `spans` sorting key, so only the granules holding them are read."""
     if not keys:
         return []
     params = {
         "db": store.database,
         "project": project,
-        "traces": sorted({k[1] for k in keys}),
+        "at": sorted(
+            {(t.replace(minute=0, second=0, microsecond=0), svc, p, m, t) for t, _, _, svc, p, m in keys}
+        ),
         "spans": sorted({k[2] for k in keys}),
-        "first": min(k[0] for k in keys),
-        "last": max(k[0] for k in keys),
+        "traces": sorted({k[1] for k in keys}),
     }
     sql = (
         f"SELECT {', '.join(SPAN_FIELDS)} FROM {{db:Identifier}}.spans"
-        " WHERE project = {project:String} AND trace_id IN {traces:Array(String)}"
-        " AND span_id IN {spans:Array(String)}"
-        " AND start_time >= {first:DateTime64(6, 'UTC')} AND start_time <= {last:DateTime64(6, 'UTC')}"
+        " WHERE project = {project:String}"
+        f" AND (toStartOfHour(start_time), service_name, prompt_name, model, start_time) IN {{at:{_LOCATION}}}"
+        " AND span_id IN {spans:Array(String)} AND trace_id IN {traces:Array(String)}"
         " LIMIT 1 BY trace_id, span_id"
     )
     result = store.client.query(sql, parameters=params)
