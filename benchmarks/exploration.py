@@ -16,7 +16,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,10 +90,23 @@ def _samples(store: Store, column: str, count: int) -> list[str]:
 Case = Callable[[int], Any]
 
 
-def cases(store: Store, now: datetime, runs: int) -> dict[str, tuple[Case, Case | None]]:
+@dataclass(frozen=True)
+class QueryModules:
+    """The query modules a case calls: this version's, or another version's (exploration_ab.py)."""
+
+    spans: Any = span_q
+    traces: Any = trace_q
+    sessions: Any = session_q
+    users: Any = user_q
+
+
+def cases(
+    store: Store, now: datetime, runs: int, q: QueryModules = QueryModules()
+) -> dict[str, tuple[Case, Case | None]]:
     """``{name: (query as the API runs it, its pre-issue-14 baseline or None)}``; each takes the run
     number, so user, session and text cases ask for a different value every run (ClickHouse's
     query condition cache would otherwise answer a repeated filter from memory)."""
+    span_q, trace_q, session_q, user_q = q.spans, q.traces, q.sessions, q.users
     users = _samples(store, "user_id", runs + 1)
     sessions = _samples(store, "session_id", runs + 1)
     trace_ids = [

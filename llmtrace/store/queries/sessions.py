@@ -8,12 +8,12 @@ primary-key lookup per page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from llmtrace.store.queries._summaries import SESSION_ORDER, id_totals, newest_with_totals
 from llmtrace.store.queries.spans import SpanQuery, utc
-from llmtrace.store.queries.traces import traces_by_id
+from llmtrace.store.queries.traces import traces_at
 
 MAX_SESSION_TRACES = 10_000
 
@@ -75,17 +75,26 @@ def get_session(store: Any, project: str, session_id: str) -> dict[str, Any] | N
     return session_totals(store, project, [session_id]).get(session_id)
 
 
+# Hours around a session-tagged span in which its trace's other spans are looked for.
+TRACE_HOURS_AROUND = 1
+
+
 def session_traces(
     store: Any, project: str, session_id: str, *, limit: int = MAX_SESSION_TRACES
 ) -> list[dict[str, Any]]:
-    """The session's traces, oldest first, as :func:`~.traces.list_traces` rows (at most ``limit``)."""
+    """The session's traces, oldest first, as :func:`~.traces.list_traces` rows (at most ``limit``).
+
+    The session's spans come from ``spans_by_id`` (one key range), and each trace's totals from
+    its ``trace_summaries`` rows of the hours of those spans, widened by
+    :data:`TRACE_HOURS_AROUND` on each side: a primary-key lookup, not a scan of the project.
+    Spans of the trace that carry no session id and start further away are not counted.
+    """
     sql = """
-        SELECT trace_id, min(hour), max(hour) FROM {db:Identifier}.trace_summaries
-         WHERE project = {project:String} AND session = {session:String}
-         GROUP BY trace_id ORDER BY min(first_start), trace_id LIMIT {limit:UInt32}"""
+        SELECT trace_id, groupUniqArray(toStartOfHour(start_time)) FROM {db:Identifier}.spans_by_id
+         WHERE project = {project:String} AND owner = 'session' AND owner_id = {session:String}
+         GROUP BY trace_id ORDER BY min(start_time), trace_id LIMIT {limit:UInt32}"""
     params = {"db": store.database, "project": project, "session": session_id, "limit": limit}
     found = store.client.query(sql, parameters=params).result_rows
-    if not found:
-        return []
-    hours = (utc(min(r[1] for r in found)), utc(max(r[2] for r in found)))
-    return traces_by_id(store, project, [r[0] for r in found], hours)
+    around = [timedelta(hours=h) for h in range(-TRACE_HOURS_AROUND, TRACE_HOURS_AROUND + 1)]
+    at = [(utc(hour) + d, trace_id) for trace_id, hours in found for hour in hours for d in around]
+    return traces_at(store, project, at)

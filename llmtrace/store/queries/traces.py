@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from llmtrace.store.queries._summaries import EPOCH, SLACK_HOURS, TRACE_ORDER, as_utc, newest_groups
+from llmtrace.store.queries._summaries import TRACE_ORDER, as_utc, newest_groups
 from llmtrace.store.queries.scores import SCORE_FIELDS
 from llmtrace.store.queries.spans import MAX_LIMIT, SPAN_FIELDS, SpanQuery
 
@@ -141,29 +141,16 @@ def trace_scores(store: Any, project: str, trace_id: str) -> list[dict[str, Any]
     return [dict(zip(SCORE_FIELDS, row, strict=True)) for row in rows]
 
 
-def traces_by_id(
-    store: Any, project: str, trace_ids: list[str], hours: tuple[datetime, datetime]
-) -> list[dict[str, Any]]:
-    """Trace rows (oldest first) of ``trace_ids``, whose spans start within ``hours`` (first, last hour).
-
-    The hour range (widened by the slack of a trace) keeps the read to a short range of the
-    summaries' primary key instead of every row of the project.
-    """
-    if not trace_ids:
+def traces_at(store: Any, project: str, at: list[tuple[datetime, str]]) -> list[dict[str, Any]]:
+    """Trace rows (oldest first) of the traces in ``at``, (hour, trace_id) pairs, from the
+    trace_summaries rows of those hours only: a primary-key lookup of a few granules."""
+    if not at:
         return []
-    slack = timedelta(hours=SLACK_HOURS)
     sql = (
         f"SELECT trace_id, min(first_start) AS g_time, {_TRACE_AGGREGATES}"
         " FROM {db:Identifier}.trace_summaries"
-        " WHERE project = {project:String} AND hour >= {lo:DateTime('UTC')} AND hour <= {hi:DateTime('UTC')}"
-        " AND trace_id IN {ids:Array(String)}"
+        " WHERE project = {project:String} AND (hour, trace_id) IN {at:Array(Tuple(DateTime('UTC'), String))}"
         " GROUP BY trace_id ORDER BY g_time, trace_id"
     )
-    params = {
-        "db": store.database,
-        "project": project,
-        "lo": max(hours[0] - slack, EPOCH),
-        "hi": hours[1] + slack,
-        "ids": trace_ids,
-    }
+    params = {"db": store.database, "project": project, "at": sorted(set(at))}
     return [trace_row(row) for row in store.client.query(sql, parameters=params).result_rows]
