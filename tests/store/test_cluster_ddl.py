@@ -29,10 +29,12 @@ def _create(ddl: list[str], name: str) -> str:
 
 
 def test_every_statement_runs_on_the_cluster(ddl: list[str]) -> None:
-    """All DDL runs ON CLUSTER; the two INSERTs (0060's copy of spans, 0080's drift backfill) go
+    """All DDL runs ON CLUSTER; the INSERTs (0060's copy of spans, 0080's drift backfill, ...) go
     through Distributed tables."""
     assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl if not s.startswith("INSERT "))
-    insert, backfill = [s for s in ddl if s.startswith("INSERT ")]
+    inserts = [s for s in ddl if s.startswith("INSERT ")]
+    insert = next(s for s in inserts if s.startswith(f"INSERT INTO {DB}.spans_rebuild ("))
+    backfill = next(s for s in inserts if s.startswith(f"INSERT INTO {DB}.drift_hourly\n"))
     assert insert.startswith(f"INSERT INTO {DB}.spans_rebuild (") and f"FROM {DB}.spans\n" in insert
     assert "distributed_foreground_insert = 1" in insert
     assert backfill.splitlines()[0] == f"INSERT INTO {DB}.drift_hourly"
@@ -195,3 +197,45 @@ def test_single_node_ddl_has_no_cluster_artifacts_and_runs_on_chdb(store: Store)
 def test_invalid_cluster_name_is_refused(name: str) -> None:
     with pytest.raises(StoreError, match="invalid cluster name"):
         render_ddl(DB, cluster=name or " ")
+
+
+def test_spans_by_id_and_the_summaries_copies_on_a_cluster(ddl: list[str]) -> None:
+    """0090: spans_by_id lives beside its spans (sharded by trace id), its view reads the local
+    spans, its backfill goes through the Distributed fronts. 0091: each summary table is copied
+    through its front into a `_rebuild` table sharded like it, and the local tables are swapped."""
+    by_id = next(s for s in ddl if s.startswith(f"CREATE TABLE {DB}.spans_by_id_local "))
+    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/spans_by_id', '{replica}')" in by_id
+    assert "ORDER BY (project, owner, owner_id, start_time, trace_id, span_id)" in by_id
+    assert (
+        f"CREATE TABLE {DB}.spans_by_id ON CLUSTER prod AS {DB}.spans_by_id_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'spans_by_id_local', cityHash64(trace_id))"
+    ) in ddl
+    view = _create(ddl, "spans_by_id_mv")
+    assert f"TO {DB}.spans_by_id_local AS" in view and f"FROM {DB}.spans_local\n" in view
+    backfill = next(s for s in ddl if s.startswith(f"INSERT INTO {DB}.spans_by_id\n"))
+    assert f"FROM {DB}.spans\n" in backfill and "distributed_foreground_insert = 1" in backfill
+    # A re-run drops both the front and the local table before creating them again.
+    assert [s for s in ddl if s.startswith(f"DROP TABLE IF EXISTS {DB}.spans_by_id")] == [
+        f"DROP TABLE IF EXISTS {DB}.spans_by_id ON CLUSTER prod SYNC",
+        f"DROP TABLE IF EXISTS {DB}.spans_by_id_local ON CLUSTER prod SYNC",
+    ]
+
+    for table, granularity in (
+        ("trace_summaries", 1024),
+        ("session_summaries", 256),
+        ("user_summaries", 256),
+    ):
+        rebuild = next(s for s in ddl if s.startswith(f"CREATE TABLE {DB}.{table}_rebuild_local "))
+        assert (
+            f"ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{table}_rebuild', "
+            in rebuild
+        )
+        assert f"index_granularity = {granularity}" in rebuild
+        front = next(s for s in ddl if s.startswith(f"CREATE TABLE {DB}.{table}_rebuild ON CLUSTER"))
+        original = _create(ddl, table)
+        assert front.split(f"'{table}_rebuild_local', ")[1] == original.split(f"'{table}_local', ")[1]
+        assert f"EXCHANGE TABLES {DB}.{table}_local AND {DB}.{table}_rebuild_local ON CLUSTER prod" in ddl
+        copy = next(s for s in ddl if s.startswith(f"INSERT INTO {DB}.{table}_rebuild "))
+        assert f"FROM {DB}.{table}\n" in copy
+        view = _create(ddl, f"{table}_mv")
+        assert f"TO {DB}.{table}_local AS" in view
