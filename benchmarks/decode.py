@@ -9,7 +9,8 @@ VM this is far steadier than ``benchmarks/ingest.py``'s whole-server figures.
 
 The bodies are ``benchmarks/ingest.py``'s: 512 LLM spans per body with ~1-2 KB of content-like
 attributes, as the official instrumentation sends them. ``--dialect openinference`` sends the same
-calls as OpenInference spans instead (flattened messages, invocation parameters).
+calls as OpenInference spans instead (flattened messages, invocation parameters); ``--dialect
+genai`` sends issue 14's content-carrying spans (:mod:`genai_workload`, ~2.1 KB each).
 
 Run: ``python benchmarks/decode.py --baseline /path/to/other/tree [--blocks 15] [--bodies 20]``
 (make the baseline with ``git worktree add`` or ``git archive main | tar -x -C DIR``).
@@ -30,9 +31,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest  # benchmarks/ingest.py: its bodies and its wheel build
+from genai_workload import GenAiBatches
+
+DIALECTS = ("official", "openinference", "genai")
 
 _WORKER = """
 import sys, time, pickle
+from llmtrace_server import otlp
 from llmtrace_server.ingest import decode_batch
 import llmtrace.store.rows as rows
 assert not rows.__file__.endswith(".py"), rows.__file__
@@ -43,8 +48,11 @@ for line in stdin:
     start = time.process_time()
     spans = 0
     for body in bodies:
-        spans += decode_batch(body, "application/x-protobuf", None, "bench", 1 << 30).spans.num_rows
-    print((time.process_time() - start) * 1e6 / spans, flush=True)
+        spans += len(otlp.decode(body, otlp.PROTOBUF).records)
+    decoded = time.process_time()
+    for body in bodies:
+        decode_batch(body, "application/x-protobuf", None, "bench", 1 << 30)
+    print((decoded - start) * 1e6 / spans, (time.process_time() - decoded) * 1e6 / spans, flush=True)
 """
 
 
@@ -99,7 +107,11 @@ def main(
 
     rng = random.Random(1)
     now_ns = time.time_ns()
-    payload = [ingest._batch(rng, i, now_ns, False) for i in range(bodies)]
+    if dialect == "genai":
+        batches = GenAiBatches(1, now_ns)
+        payload = [batches.body(i) for i in range(bodies)]
+    else:
+        payload = [ingest._batch(rng, i, now_ns, False) for i in range(bodies)]
     if dialect == "openinference":
         payload = [_openinference(body) for body in payload]
     data = pickle.dumps(payload)
@@ -107,11 +119,9 @@ def main(
     workers = {}
     for name, root in trees.items():
         site = work / name / "site"
-        if site.is_dir():
-            path = str(site)
-        else:
-            ingest.ROOT = root  # _code_path builds the wheel of ingest.ROOT
-            path = ingest._code_path("compiled", work / name)
+        # Each tree's own wheel: the source is passed explicitly (an earlier version set ingest.ROOT,
+        # which _code_path's default argument had already captured, and built this tree twice).
+        path = str(site) if site.is_dir() else ingest._code_path("compiled", work / name, root)
         proc = subprocess.Popen(
             [sys.executable, "-P", "-c", _WORKER],
             stdin=subprocess.PIPE,
@@ -124,16 +134,17 @@ def main(
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == b"ready"
         workers[name] = proc
-    ingest.ROOT = trees["this"]
     times: dict[str, list[float]] = {name: [] for name in workers}
+    protobuf: dict[str, list[float]] = {name: [] for name in workers}
     for block in range(blocks + 1):  # block 0 warms both up and is not counted
         for name, proc in workers.items():
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(b"go\n")
             proc.stdin.flush()
-            value = float(proc.stdout.readline())
+            step, whole = map(float, proc.stdout.readline().split())
             if block:
-                times[name].append(value)
+                times[name].append(whole)
+                protobuf[name].append(step)
     for proc in workers.values():
         assert proc.stdin is not None
         proc.stdin.close()
@@ -144,6 +155,8 @@ def main(
         "spans_per_block": bodies * ingest.BATCH,
         "blocks": blocks,
         "cpu_us_per_span": {name: round(value, 2) for name, value in medians.items()},
+        # The protobuf step alone (``otlp.decode``: bytes to SpanRecords), timed apart in each block.
+        "protobuf_us_per_span": {name: round(statistics.median(v), 2) for name, v in protobuf.items()},
         "cpu_us_per_span_runs": {name: [round(v, 2) for v in values] for name, values in times.items()},
         "this_vs_baseline": round(medians["this"] / medians["baseline"], 3),
     }
@@ -154,7 +167,7 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", type=Path, required=True, help="another llmtrace source tree")
     parser.add_argument("--blocks", type=int, default=15)
     parser.add_argument("--bodies", type=int, default=20, help="bodies of 512 spans per block")
-    parser.add_argument("--dialect", choices=("official", "openinference"), default="official")
+    parser.add_argument("--dialect", choices=DIALECTS, default="official")
     parser.add_argument("--work", type=Path, help="build directory to keep and reuse (default: temporary)")
     args = parser.parse_args()
     print(json.dumps(main(args.baseline, args.blocks, args.bodies, args.dialect, args.work), indent=2))

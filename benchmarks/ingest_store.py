@@ -48,6 +48,10 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
             + f", MODIFY COLUMN {_ATTRIBUTES} CODEC(LZ4)"
         ],
     ),
+    # The token bloom filter over input and output (0060) that full-text search skips granules with.
+    "without idx_content_tokens": (32_768, ["ALTER TABLE {db}.spans DROP INDEX idx_content_tokens"]),
+    # Span names ("chat gpt-4o", "execute_tool x") repeat: a dictionary instead of compressed text.
+    "name LowCardinality": (32_768, ["ALTER TABLE {db}.spans MODIFY COLUMN name LowCardinality(String)"]),
     # The writer's blocks hold what is in flight: 16 requests of 512 spans at most make 8k.
     "8k-span blocks": (8_192, []),
     "2k-span blocks": (2_048, []),
@@ -66,6 +70,18 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
         ],
     ),
 }
+
+# variant -> settings added to every INSERT of that variant (the writer's own are kept)
+INSERT_SETTINGS: dict[str, dict[str, Any]] = {
+    # The summary tables (Replacing/AggregatingMergeTree) are not pre-merged in each inserted block:
+    # their merges and the reads (FINAL, -Merge) collapse the rows anyway.
+    "optimize_on_insert=0": {"optimize_on_insert": 0},
+    # Skip indexes built by the first merge of a part instead of by the INSERT that writes it.
+    "skip indexes at merge": {"materialize_skip_indexes_on_insert": 0},
+    # chDB enables asynchronous inserts by default; the writer already sends large blocks.
+    "async_insert=0": {"async_insert": 0},
+}
+VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
 
 
 def _prepare_blocks(directory: Path, blocks: int, seed: int) -> int:
@@ -124,7 +140,8 @@ def _child(variant: str, blocks_dir: Path, store_dir: Path) -> dict[str, Any]:
     inserts = [rows.slice(at, block_spans).combine_chunks() for at in range(0, spans, block_spans)]
     before, started = _thread_cpu_s(), time.monotonic()
     for number, table in enumerate(inserts):
-        client.insert_arrow("spans", table, database="bench", settings=_insert_settings(f"b{number}"))
+        settings = {**_insert_settings(f"b{number}"), **INSERT_SETTINGS.get(variant, {})}
+        client.insert_arrow("spans", table, database="bench", settings=settings)
     idle_since = None
     while True:  # until no merge has run for a second (merges start a little after an insert)
         running = client.query("SELECT count() FROM system.merges WHERE database = 'bench'").result_rows[0][0]

@@ -42,15 +42,22 @@ QUICK: dict[str, dict[str, Any]] = {
     "export": {"spans": 5_000},
     "ui_pages": {"sizes": [100_000], "repeats": 5},
 }
-# Ingest at the issue's goal setting: 64 batches of 512 in flight (many exporters at once), long
-# enough (800 batches) that chDB's background merges are paid for in the figure; the median of
-# five fresh-server runs, as runs of the same code differ by 10% and more on this VM; the wheel's
-# compiled decoding path and the pure-Python source, interleaved, with their ratio; for both
-# workloads, spans without content and issue 14's content-carrying ones.
+# Ingest as issue 14's independent sender measures it: 16 batches of 512 in flight, 400 batches,
+# the compiled build, for both workloads (spans without content and the content-carrying ones);
+# the median of three fresh-server runs, each interleaved with a run of main's compiled build, so
+# every figure has its before in the same session (runs of the same code differ by 10% and more on
+# this VM).
 FULL: dict[str, dict[str, Any]] = {
     "queries": {"sizes": [1_000_000, 10_000_000]},
     "ui_pages": {"sizes": [1_000_000, 10_000_000]},
-    "ingest": {"batches": 800, "concurrency": 64, "repeats": 5, "decoder": "both", "workload": "both"},
+    "ingest": {
+        "batches": 400,
+        "concurrency": 16,
+        "repeats": 3,
+        "decoder": "compiled",
+        "workload": "both",
+        "baseline": "main",
+    },
     "ingest_levers": {"rounds": 5},
     "ingest_store": {"blocks": 16, "repeats": 3},
 }

@@ -147,6 +147,7 @@ COMPILED = (
     "llmtrace/store/rows",
     "llmtrace/store/dialects",
     "llmtrace_server/otlp",
+    "llmtrace_server/otlp_wire",
 )
 
 
@@ -164,8 +165,15 @@ def test_this_suite_runs_the_pure_python_source() -> None:
     import llmtrace._internal.pricing
     import llmtrace.store.rows
     import llmtrace_server.otlp
+    import llmtrace_server.otlp_wire
 
-    for module in (llmtrace._internal.pricing, llmtrace.store.rows, llmtrace_server.otlp):
+    modules = (
+        llmtrace._internal.pricing,
+        llmtrace.store.rows,
+        llmtrace_server.otlp,
+        llmtrace_server.otlp_wire,
+    )
+    for module in modules:
         assert module.__file__ is not None and module.__file__.startswith(str(ROOT)), module.__file__
         assert module.__file__.endswith(".py"), module.__file__
 
@@ -194,6 +202,7 @@ def test_compiled_decoding_path_passes_the_mapping_and_ingest_tests(installed: P
         "tests/store/test_rows_mapping.py",
         "tests/server/test_ingest.py",
         "tests/server/test_otlp_json.py",
+        "tests/server/test_otlp_wire.py",  # the wire reader compiled, as ingest then uses it
         "tests/test_pricing.py",
     ]
     run = subprocess.run(
