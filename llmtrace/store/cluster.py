@@ -37,6 +37,8 @@ _SHARDING_KEYS = {
     "trace_summaries": "cityHash64(trace_id)",
     "span_content": "cityHash64(trace_id)",  # beside the span it belongs to
     "spans_rebuild": "cityHash64(trace_id)",  # 0060's copy of spans, in a new order
+    # 0100's narrow copy of the LLM calls: a trace's calls and its scores meet on one shard.
+    "llm_calls": "cityHash64(trace_id)",
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)
