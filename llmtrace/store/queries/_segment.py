@@ -18,8 +18,6 @@ SEGMENT_COLUMNS: Mapping[str, str] = {
     "environment": "environment",
 }
 
-LLM_KINDS = "kind IN ('llm', 'embedding')"
-
 
 def segment_where(
     filters: Mapping[str, str | None],
