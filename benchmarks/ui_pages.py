@@ -4,20 +4,26 @@ Generates N spans over 28 days (``INSERT ... SELECT FROM numbers()``): traces of
 with one LLM call inside, ~1.5 KB of input and ~0.5 KB of output per call, 3 services, 3 models,
 prompt v1 then v2, users and sessions, scores on 1 call in 20. Then requests each page in-process
 (FastAPI TestClient: routing, queries, analytics and template rendering; no network) ``repeats``
-times after one warm-up and reports p50/p95, and for pages that have one, the ratio to the JSON
-route of the same data measured in the same run. Goal (issue 15): p95 <= 300 ms at 10M spans.
+times after one warm-up and reports p50/p95 (and the process CPU per request, p50), and for pages
+that have one, the ratio to the JSON route of the same data measured in the same run. Goal
+(issue 15): p95 <= 300 ms at 10M spans.
 
-    nice python benchmarks/ui_pages.py --spans 1000000 [--repeats 20] [--store DIR]
+    nice python benchmarks/ui_pages.py --spans 1000000 [--repeats 20] [--store DIR] [--only banners ...]
 
 ``--store DIR`` keeps the generated store in DIR and reuses it on the next run (a 10M store takes a
 long time to build); the data's clock is the moment it was generated, saved beside it.
+``--against TREE --store DIR`` compares this tree with a baseline source tree on that store
+(:func:`compare`), e.g. ``git archive main | tar -x -C /tmp/main``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -82,22 +88,28 @@ def generate(store: Any, n: int, now: datetime) -> float:
     return time.perf_counter() - t0
 
 
-def _times(client: TestClient, urls: list[str], repeats: int) -> tuple[list[float], list[list[float]]]:
+def _times(
+    client: TestClient, urls: list[str], repeats: int
+) -> tuple[list[float], list[list[float]], list[list[float]]]:
     """Milliseconds of each URL's first request (nothing of it cached yet), and per request after
-    it; the URLs alternate, so a busy moment of a shared machine slows both sides of a ratio alike."""
+    it, wall clock and process CPU; the URLs alternate, so a busy moment of a shared machine slows
+    both sides of a ratio alike. CPU time (every thread of the process, chDB's included) is what
+    a request costs, and barely moves with the load of other processes on the machine."""
     first = []
     for url in urls:
         t0 = time.perf_counter()
         response = client.get(url)  # also checks the page works
         first.append((time.perf_counter() - t0) * 1000)
         assert response.status_code == 200, (url, response.status_code, response.text[:300])
-    out: list[list[float]] = [[] for _ in urls]
+    wall: list[list[float]] = [[] for _ in urls]
+    cpu: list[list[float]] = [[] for _ in urls]
     for _ in range(repeats):
         for i, url in enumerate(urls):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             client.get(url)
-            out[i].append((time.perf_counter() - t0) * 1000)
-    return first, out
+            wall[i].append((time.perf_counter() - t0) * 1000)
+            cpu[i].append((time.process_time() - c0) * 1000)
+    return first, wall, cpu
 
 
 def _p95(values: list[float]) -> float:
@@ -115,7 +127,7 @@ def _reuse_or_generate(store: Any, n: int, path: str) -> tuple[datetime, float |
     return now, load_s
 
 
-def run(n: int, path: str, repeats: int) -> dict[str, Any]:
+def run(n: int, path: str, repeats: int, only: tuple[str, ...] = ()) -> dict[str, Any]:
     database = f"bench_ui_{n}"
     store = open_store(f"chdb://{path}", database)
     store.migrate()
@@ -170,12 +182,15 @@ def run(n: int, path: str, repeats: int) -> dict[str, Any]:
     rows = []
     with TestClient(create_app(settings, store=store)) as client:
         for page, api in pairs:
-            first, (times, *api_times) = _times(client, [page, *([api] if api else [])], repeats)
+            if only and not any(part in page for part in only):
+                continue
+            first, (times, *api_times), (cpu, *_) = _times(client, [page, *([api] if api else [])], repeats)
             row: dict[str, Any] = {
                 "page": page,
                 "first_ms": first[0],
                 "p50_ms": statistics.median(times),
                 "p95_ms": _p95(times),
+                "cpu_p50_ms": statistics.median(cpu),
             }
             if api_times:
                 row["json_p95_ms"] = _p95(api_times[0])
@@ -184,9 +199,62 @@ def run(n: int, path: str, repeats: int) -> dict[str, Any]:
     return {"spans": n, "load_s": load_s and round(load_s, 1), "pages": rows}
 
 
-def main(sizes: tuple[int, ...] = (1_000_000,), repeats: int = 20, path: str | None = None) -> dict[str, Any]:
+def main(
+    sizes: tuple[int, ...] = (1_000_000,),
+    repeats: int = 20,
+    path: str | None = None,
+    only: tuple[str, ...] = (),
+) -> dict[str, Any]:
     path = path or tempfile.mkdtemp(prefix="llmtrace-bench-ui-")
-    return {"ui_pages": [run(n, path, repeats) for n in sizes], "goal_p95_ms": 300}
+    return {"ui_pages": [run(n, path, repeats, only) for n in sizes], "goal_p95_ms": 300}
+
+
+def compare(
+    n: int, path: str, repeats: int, only: tuple[str, ...], baseline: str, rounds: int
+) -> dict[str, Any]:
+    """A/B against another source tree (e.g. ``git archive main | tar -x -C DIR``) on one store.
+
+    Each round runs this script once with the baseline's packages and once with this tree's, in
+    turn (one process per store at a time, as chDB requires), so both see the same moments of a
+    shared machine. Per page: the median over rounds of each side's p50, wall and CPU, and their
+    ratios (this / baseline).
+    """
+    here = Path(__file__).resolve().parent.parent
+    trees = {"baseline": Path(baseline).resolve(), "this": here}
+    runs: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in trees}
+    load = [os.getloadavg()[0]]
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'server'}"}
+            cmd = [sys.executable, __file__, "--spans", str(n), "--repeats", str(repeats), "--store", path]
+            out = subprocess.run(
+                [*cmd, *(["--only", *only] if only else [])],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            runs[name].append(json.loads(out)["ui_pages"][0]["pages"])
+            load.append(os.getloadavg()[0])
+    rows = []
+    for i, page in enumerate(runs["this"][0]):
+        row: dict[str, Any] = {"page": page["page"]}
+        for key in ("p50_ms", "cpu_p50_ms"):
+            a = statistics.median(r[i][key] for r in runs["baseline"])
+            b = statistics.median(r[i][key] for r in runs["this"])
+            row |= {
+                f"baseline_{key}": round(a, 1),
+                f"this_{key}": round(b, 1),
+                f"{key}_ratio": round(b / a, 2),
+            }
+        rows.append(row)
+    return {
+        "spans": n,
+        "rounds": rounds,
+        "repeats": repeats,
+        "load_1m": [round(x, 1) for x in load],
+        "pages": rows,
+    }
 
 
 if __name__ == "__main__":
@@ -194,7 +262,18 @@ if __name__ == "__main__":
     parser.add_argument("--spans", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--store", help="directory to keep the generated store in and reuse")
+    parser.add_argument(
+        "--only", nargs="+", default=[], help="measure only the pages whose URL contains one of these"
+    )
+    parser.add_argument("--against", help="a baseline source tree: run an interleaved A/B (needs --store)")
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (each runs both sides once)")
     args = parser.parse_args()
+    if args.against and not args.store:
+        parser.error("--against needs --store (both sides read the same store)")
     if args.store:
         Path(args.store).mkdir(parents=True, exist_ok=True)
-    print(json.dumps(main(tuple(args.spans), args.repeats, args.store), indent=2))
+    if args.against:
+        ab = compare(args.spans[0], args.store, args.repeats, tuple(args.only), args.against, args.rounds)
+        print(json.dumps(ab, indent=2))
+        sys.exit()
+    print(json.dumps(main(tuple(args.spans), args.repeats, args.store, tuple(args.only)), indent=2))

@@ -37,3 +37,15 @@ def store(chdb_dsn: str) -> Iterator[Store]:
     finally:
         opened.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
         opened.close()
+
+
+@pytest.fixture
+def bare_store(chdb_dsn: str) -> Iterator[Store]:
+    """An opened, NOT migrated store on a fresh database ``m_<hex>`` (for migration tests)."""
+    database = f"m_{uuid.uuid4().hex[:12]}"
+    opened = open_store(chdb_dsn, database)
+    try:
+        yield opened
+    finally:
+        opened.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+        opened.close()

@@ -39,6 +39,8 @@ _SHARDING_KEYS = {
     "spans_rebuild": "cityHash64(trace_id)",  # 0060's copy of spans, in a new order
     "spans_by_id": "cityHash64(trace_id)",  # 0090: written beside the span it points to
     "trace_summaries_rebuild": "cityHash64(trace_id)",  # 0091's copy of trace_summaries
+    # 0100's narrow copy of the LLM calls: a trace's calls and its scores meet on one shard.
+    "llm_calls": "cityHash64(trace_id)",
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

@@ -28,13 +28,16 @@ def _create(ddl: list[str], name: str) -> str:
     return statement
 
 
+def _insert(ddl: list[str], table: str) -> str:
+    (statement,) = [s for s in ddl if re.match(rf"INSERT INTO {DB}\.{table}\b", s)]
+    return statement
+
+
 def test_every_statement_runs_on_the_cluster(ddl: list[str]) -> None:
     """All DDL runs ON CLUSTER; the INSERTs (0060's copy of spans, 0080's drift backfill, ...) go
     through Distributed tables."""
     assert all(" ON CLUSTER prod" in s.splitlines()[0] for s in ddl if not s.startswith("INSERT "))
-    inserts = [s for s in ddl if s.startswith("INSERT ")]
-    insert = next(s for s in inserts if s.startswith(f"INSERT INTO {DB}.spans_rebuild ("))
-    backfill = next(s for s in inserts if s.startswith(f"INSERT INTO {DB}.drift_hourly\n"))
+    insert, backfill = _insert(ddl, "spans_rebuild"), _insert(ddl, "drift_hourly")
     assert insert.startswith(f"INSERT INTO {DB}.spans_rebuild (") and f"FROM {DB}.spans\n" in insert
     assert "distributed_foreground_insert = 1" in insert
     assert backfill.splitlines()[0] == f"INSERT INTO {DB}.drift_hourly"
@@ -144,7 +147,7 @@ def test_summary_tables_shard_with_their_spans(ddl: list[str]) -> None:
 def test_later_migrations_on_sharded_tables_target_the_local_tables(tmp_path: Path) -> None:
     copy = tmp_path / "migrations"
     shutil.copytree(migrations_dir(), copy)
-    (copy / "0099_more.sql").write_text(
+    (copy / "9999_more.sql").write_text(
         "ALTER TABLE {{database}}.spans {{on_cluster}} ADD COLUMN IF NOT EXISTS region LowCardinality(String);\n"
         "ALTER TABLE {{database}}.cost_5m {{on_cluster}} MODIFY SETTING merge_with_ttl_timeout = 3600;\n"
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.by_region_mv {{on_cluster}} TO {{database}}.cost_5m "
@@ -239,3 +242,29 @@ def test_spans_by_id_and_the_summaries_copies_on_a_cluster(ddl: list[str]) -> No
         assert f"FROM {DB}.{table}\n" in copy
         view = _create(ddl, f"{table}_mv")
         assert f"TO {DB}.{table}_local AS" in view
+
+
+def test_llm_calls_shard_with_their_spans_and_backfill_through_the_front(ddl: list[str]) -> None:
+    """0100's narrow table of LLM calls: sharded by trace id like spans and scores (a score meets
+    its trace's calls on one shard), filled from the local spans by its view, backfilled through
+    the Distributed fronts, and dropped on both the front and the local tables on a re-run."""
+    assert (
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/llm_calls', '{replica}')"
+        in _create(ddl, "llm_calls_local")
+    )
+    assert _create(ddl, "llm_calls") == (
+        f"CREATE TABLE IF NOT EXISTS {DB}.llm_calls ON CLUSTER prod AS {DB}.llm_calls_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'llm_calls_local', cityHash64(trace_id))"
+    )
+    view = _create(ddl, "llm_calls_mv")
+    assert f"TO {DB}.llm_calls_local AS" in view and f"FROM {DB}.spans_local\n" in view
+    backfill = _insert(ddl, "llm_calls")
+    assert f"FROM {DB}.spans\n" in backfill and "distributed_foreground_insert = 1" in backfill
+    drops = [s for s in ddl if re.match(rf"DROP TABLE IF EXISTS {DB}\.llm_calls", s)]
+    assert drops == [
+        f"DROP TABLE IF EXISTS {DB}.llm_calls ON CLUSTER prod SYNC",
+        f"DROP TABLE IF EXISTS {DB}.llm_calls_local ON CLUSTER prod SYNC",
+    ]
+    # The view is dropped before the table it writes, and created after the backfill.
+    order = [ddl.index(s) for s in (f"DROP VIEW IF EXISTS {DB}.llm_calls_mv ON CLUSTER prod", drops[0])]
+    assert order[0] < order[1] < ddl.index(backfill) < ddl.index(view)

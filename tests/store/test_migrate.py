@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,20 +10,8 @@ from typing import Any
 import pytest
 from spans_factory import make_rows
 
-from llmtrace.store import Store, StoreError, open_store
+from llmtrace.store import Store, StoreError
 from llmtrace.store.migrate import load_migrations, migrations_dir
-
-
-@pytest.fixture
-def bare_store(chdb_dsn: str) -> Iterator[Store]:
-    """An opened, NOT migrated store on a fresh database."""
-    database = f"m_{uuid.uuid4().hex[:12]}"
-    opened = open_store(chdb_dsn, database)
-    try:
-        yield opened
-    finally:
-        opened.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
-        opened.close()
 
 
 def _tables(store: Store) -> dict[str, str]:

@@ -18,8 +18,6 @@ SEGMENT_COLUMNS: Mapping[str, str] = {
     "environment": "environment",
 }
 
-LLM_KINDS = "kind IN ('llm', 'embedding')"
-
 
 def segment_where(
     filters: Mapping[str, str | None],
@@ -68,35 +66,35 @@ def scored_spans_sql(
     as column ``sc_name``. ``time_range`` (two SQL expressions of the caller's bound parameters,
     e.g. ``("{since:DateTime64(6)}", "{until:DateTime64(6)}")``) bounds the search for a trace's
     calls to :data:`TRACE_REACH` around the range the query reads.
+
+    The calls are read from ``llm_calls`` (migration 0100), the narrow copy of the LLM calls.
     """
     requested = [c.strip() for c in span_columns.split(",")]
     cols = list(dict.fromkeys(["start_time", *SEGMENT_COLUMNS.values(), *requested]))
-    row = f"tuple({', '.join(cols)})"
-    # The call a score counts for: the one it names when that is one of the trace's LLM calls, else
-    # the trace's last call. Aliases never reuse a spans column name inside the aggregating
-    # subquery (alias shadowing).
-    call = "if(pos > 0, arrayElement(tr.calls, pos), tr.last_call)"
-    chosen = ", ".join(f"tupleElement(call, {i + 1}) AS {c}" for i, c in enumerate(cols))
+    # Per trace, one array per column (cheaper to build than an array of tuples), and the id of
+    # its last call; a score takes element sc_call of each: the call it names when that is one of the
+    # trace's LLM calls, else the last one. Arrays are named c_<column> so that no alias of the
+    # aggregating subquery shadows a column it reads.
+    arrays = ", ".join(f"groupArray({c}) AS c_{c}" for c in cols)
+    chosen = ", ".join(f"arrayElement(tr.c_{c}, sc_call) AS {c}" for c in cols)
     name = "AND name = {score_name:String}" if by_name else ""
     # Only traces that have such a score: without this, a window with few scores still groups
-    # every span in it.
+    # every call in it.
     scored_traces = f"AND trace_id IN (SELECT trace_id FROM {{db:Identifier}}.scores WHERE project = {{project:String}} {name})"
     if time_range is not None:
         scored_traces += f" AND start_time >= {time_range[0]} - {TRACE_REACH} AND start_time < {time_range[1]} + {TRACE_REACH}"
-    # One read of the scored traces' LLM calls, grouped per trace (each call's id and columns, and
-    # the last call): a score then picks its call from its trace's row.
     return f"""
     (SELECT * FROM
-       (SELECT sc_name, value, label, {chosen}
-          FROM (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label,
-                       indexOf(tr.call_ids, sc.span_id) AS pos, {call} AS call
-                  FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
-                         WHERE project = {{project:String}} {name}) AS sc
-                 INNER JOIN (SELECT trace_id, groupArray(span_id) AS call_ids, groupArray({row}) AS calls,
-                                    argMax({row}, {SCORED_CALL_ORDER}) AS last_call
-                               FROM {{db:Identifier}}.spans
-                              WHERE project = {{project:String}} AND {LLM_KINDS} {scored_traces}
-                              GROUP BY trace_id) AS tr
-                    ON sc.trace_id = tr.trace_id))
+       (SELECT sc.name AS sc_name, sc.value AS value, sc.label AS label,
+               if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
+                  indexOf(tr.call_ids, tr.last_id)) AS sc_call, {chosen}
+          FROM (SELECT name, trace_id, span_id, value, label FROM {{db:Identifier}}.scores FINAL
+                 WHERE project = {{project:String}} {name}) AS sc
+         INNER JOIN (SELECT trace_id, groupArray(span_id) AS call_ids, {arrays},
+                            argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
+                       FROM {{db:Identifier}}.llm_calls
+                      WHERE project = {{project:String}} {scored_traces}
+                      GROUP BY trace_id) AS tr
+            ON sc.trace_id = tr.trace_id)
      WHERE 1 = 1 {span_where})
     """

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmtrace.store import Store
-from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, segment_where
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS, segment_where
 
 ALERT_FILTERS: Mapping[str, str] = {
     k: SEGMENT_COLUMNS[k] for k in ("service", "model", "prompt", "environment")
@@ -288,8 +288,8 @@ def window_metric(
     where = segment_where(filters, params, allowed=ALERT_FILTERS)
     col = GROUPABLE[group_by] if group_by else "'*'"
     rows = store.client.query(
-        f"""SELECT {col} AS g, {THRESHOLD_METRICS[metric]} AS v, count() AS n FROM {{db:Identifier}}.spans
-             WHERE project = {{project:String}} AND {LLM_KINDS} {where}
+        f"""SELECT {col} AS g, {THRESHOLD_METRICS[metric]} AS v, count() AS n FROM {{db:Identifier}}.llm_calls
+             WHERE project = {{project:String}} {where}
                AND start_time >= {{since:DateTime64(6)}} AND start_time < {{now:DateTime64(6)}}
              GROUP BY g""",
         parameters=params,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from llmtrace.store import Store
-from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, scored_spans_sql, segment_where
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS, scored_spans_sql, segment_where
 
 # feature -> (rollup histogram column, factor from bucket bounds to the feature's unit)
 NUMERIC_FEATURES: Mapping[str, tuple[str, float]] = {
@@ -193,7 +193,7 @@ def top_segments(
     return [r[0] for r in rows]
 
 
-# Numeric span features -> their per-call `spans` column, for rank correlations between features.
+# Numeric span features -> their per-call `llm_calls` column, for rank correlations between features.
 SPAN_VALUE_COLUMNS: Mapping[str, str] = {
     "input_tokens": "input_tokens",
     "output_tokens": "output_tokens",
@@ -247,8 +247,8 @@ def rank_correlations(
             f" uniqExactIf({x}, {both}) > 1 AND uniqExactIf({y}, {both}) > 1 AS v_{i}"
         )
     row = store.client.query(
-        f"""SELECT {", ".join(parts)} FROM {{db:Identifier}}.spans
-             WHERE project = {{project:String}} AND {LLM_KINDS}
+        f"""SELECT {", ".join(parts)} FROM {{db:Identifier}}.llm_calls
+             WHERE project = {{project:String}}
                AND start_time >= toStartOfHour({{cs:DateTime64(6)}}) AND start_time < {{ce:DateTime64(6)}}
                AND cityHash64(span_id) % {_PER_MILLION} < {{keep:UInt32}} {where}""",
         parameters=params,

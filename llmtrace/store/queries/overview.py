@@ -1,7 +1,8 @@
 """Totals of LLM calls over a period and the one before it (the overview's headline numbers).
 
 Hour-aligned periods read the ``spans_hourly`` rollup (a few rows per hour and key); other periods
-read raw spans with the same t-digest quantiles, so a 1-hour window is exact to the second.
+read each call (``llm_calls``) with the same t-digest quantiles, so a 1-hour window is exact to the
+second.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from llmtrace.store.queries._segment import LLM_KINDS, segment_where
+from llmtrace.store.queries._segment import segment_where
 from llmtrace.store.queries.spans import utc
 
 _TOTAL_KEYS = (
@@ -42,13 +43,13 @@ def period_totals(
     where = segment_where(filters, params)
     hourly = all(t.minute == t.second == t.microsecond == 0 for t in (prev_since, since, until))
     if hourly:
-        time_col, time_type, table, kinds = "hour", "DateTime", "spans_hourly", ""
+        time_col, time_type, table = "hour", "DateTime", "spans_hourly"
         measures = (
             "countMerge(calls), sumMerge(errors), sumMerge(in_tokens), sumMerge(out_tokens),"
             " sumMerge(cost), quantilesTDigestMerge(0.5, 0.95)(latency_q)"
         )
     else:
-        time_col, time_type, table, kinds = "start_time", "DateTime64(6)", "spans", f" AND {LLM_KINDS}"
+        time_col, time_type, table = "start_time", "DateTime64(6)", "llm_calls"
         measures = (
             "count(), countIf(status = 'error'), sum(toUInt64(input_tokens)), sum(toUInt64(output_tokens)),"
             " sum(ifNull(cost_usd, 0)), quantilesTDigest(0.5, 0.95)(duration_ms)"
@@ -57,7 +58,7 @@ def period_totals(
         f"SELECT {time_col} >= {{p1:{time_type}}} AS is_current, {measures}"
         f" FROM {{db:Identifier}}.{table}"
         f" WHERE project = {{project:String}} AND {time_col} >= {{p0:{time_type}}}"
-        f" AND {time_col} < {{p2:{time_type}}}{kinds}{where} GROUP BY is_current"
+        f" AND {time_col} < {{p2:{time_type}}}{where} GROUP BY is_current"
     )
     out = {"current": _empty(), "previous": _empty()}
     for is_current, calls, errors, tin, tout, cost, lat in store.client.query(

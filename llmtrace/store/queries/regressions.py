@@ -3,7 +3,8 @@
 Cohorts are two values of a dimension within one time range, or two time windows. Quantiles and
 their order-statistic CIs come from a hash sample of at most ``SAMPLE_CAP`` calls per cohort
 (``cityHash64(span_id)``, so the same calls are chosen every time); counts, rates, means and
-variances use every call. Mann-Whitney U runs in ClickHouse on the same sample.
+variances use every call. Mann-Whitney U runs in ClickHouse on the same sample. Per-call values
+come from ``llm_calls`` (migration 0100), the narrow copy of the LLM calls of ``spans``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from llmtrace.store import Store
-from llmtrace.store.queries._segment import LLM_KINDS, SEGMENT_COLUMNS, scored_spans_sql, segment_where
+from llmtrace.store.queries._segment import SEGMENT_COLUMNS, scored_spans_sql, segment_where
 
 DIMENSIONS: Mapping[str, str] = {
     k: SEGMENT_COLUMNS[k] for k in ("prompt_version", "model", "provider", "environment")
@@ -83,7 +84,7 @@ def model_mix(
 ) -> dict[int, dict[str, int]]:
     """Calls per model in each cohort: ``{0: {model: n}, 1: {...}}`` (0 = A, 1 = B).
 
-    Counted on the hourly rollup when the cohorts' bounds are whole hours, else on raw spans.
+    Counted on the hourly rollup when the cohorts' bounds are whole hours, else on ``llm_calls``.
     """
     params: dict[str, Any] = {"db": store.database, "project": project}
     if cohorts.whole_hours():
@@ -91,7 +92,7 @@ def model_mix(
         table, kinds, calls = "spans_hourly", "", "countMerge(calls)"
     else:
         where, is_b = cohorts.sql(params)
-        table, kinds, calls = "spans", f"AND {LLM_KINDS}", "count()"
+        table, kinds, calls = "llm_calls", "", "count()"
     where += segment_where(filters, params)
     rows = store.client.query(
         f"""SELECT {is_b} AS is_b, model AS m, {calls} AS n FROM {{db:Identifier}}.{table}
@@ -139,8 +140,8 @@ def span_summaries(
           FROM (SELECT span_id, model, status, cost_usd, input_tokens, output_tokens, duration_ms, ttft_ms,
                        {is_b} AS is_b,
                        cityHash64(span_id) % {_PERMILLE} < if(is_b = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}) AS sampled
-                  FROM {{db:Identifier}}.spans
-                 WHERE project = {{project:String}} AND {LLM_KINDS} {where})
+                  FROM {{db:Identifier}}.llm_calls
+                 WHERE project = {{project:String}} {where})
          GROUP BY {grouping})"""
     result = store.client.query(sql, parameters=params)
     rows = []
@@ -196,8 +197,8 @@ def mann_whitney(
     where += segment_where(filters, params)
     result = store.client.query(
         f"""SELECT {", ".join(tests)}
-              FROM (SELECT duration_ms, ttft_ms, {is_b} AS is_b FROM {{db:Identifier}}.spans
-                     WHERE project = {{project:String}} AND {LLM_KINDS} {where}
+              FROM (SELECT duration_ms, ttft_ms, {is_b} AS is_b FROM {{db:Identifier}}.llm_calls
+                     WHERE project = {{project:String}} {where}
                        AND cityHash64(span_id) % {_PERMILLE} < if({is_b} = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}))""",
         parameters=params,
     )
