@@ -86,7 +86,7 @@ def test_rerun_after_an_interruption_counts_every_span_once(
                 f"ALTER TABLE {db}.schema_migrations DELETE WHERE name = {GRANULES!r}",
                 settings={"mutations_sync": 2},
             )
-        assert store.migrate() == [GRANULES]
+        assert store.migrate()[0] == GRANULES  # then any later migration, on an older store
         assert _granularity(store) == WANTED
         traces = list_traces(store, "p1", SpanQuery(), limit=1000)
         assert [(t["trace_id"], t["spans"]) for t in traces] == [
