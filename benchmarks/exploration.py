@@ -217,12 +217,15 @@ def measure(store: Store, now: datetime, *, runs: int = 10, baseline_runs: int =
 SUMMARY_VIEWS = ("trace_summaries_mv", "session_summaries_mv", "user_summaries_mv")
 
 
-def summary_insert_cost(store: Store, *, rows: int = 131_072, repeats: int = 3) -> dict[str, Any]:
-    """What the summary views add to an INSERT of realistic spans, measured in this process.
+def summary_insert_cost(
+    store: Store, *, views: tuple[str, ...] = SUMMARY_VIEWS, rows: int = 131_072, repeats: int = 3
+) -> dict[str, Any]:
+    """What ``views`` (the summary views, or others) add to an INSERT of realistic spans, measured
+    in this process.
 
     The same ``rows`` spans (from the store under test) are inserted in 32,768-span blocks, as the
-    server's writer does, into two fresh databases: one with the full schema, one without the
-    three summary views; the two alternate ``repeats`` times. Reported: median seconds and
+    server's writer does, into two fresh databases: one with the full schema, one without
+    ``views``; the two alternate ``repeats`` times. Reported: median seconds and
     microseconds per span of each, and their ratio. The OTLP decoding that comes before an INSERT
     is not in either, so the ratio is an upper bound on the views' share of real ingest.
     """
@@ -239,7 +242,7 @@ def summary_insert_cost(store: Store, *, rows: int = 131_072, repeats: int = 3) 
                 target = Store(store.client, database, store.dsn)  # one client: chDB has one path per process
                 target.migrate()
                 if name == "without_views":
-                    for view in SUMMARY_VIEWS:
+                    for view in views:
                         target.client.command(f"DROP VIEW {database}.{view}")
                 t0 = time.perf_counter()
                 target.client.command(
@@ -250,7 +253,7 @@ def summary_insert_cost(store: Store, *, rows: int = 131_072, repeats: int = 3) 
                 target.client.command(f"DROP DATABASE {database} SYNC")
     finally:
         store.client.command(f"DROP TABLE IF EXISTS {staging} SYNC")
-    out: dict[str, Any] = {"spans": rows, "repeats": repeats}
+    out: dict[str, Any] = {"views": list(views), "spans": rows, "repeats": repeats}
     for name, values in times.items():
         median = statistics.median(values)
         out[f"{name}_s"] = round(median, 3)

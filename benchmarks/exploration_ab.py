@@ -6,7 +6,9 @@ and imported under another name (its imports of its own package rewritten), so t
 runs over the same tables, the same rows and the same caches. New tables are simply not read
 by the ref's queries. Runs alternate A, B, B, A, ... each with a value (user, session, word)
 the other side does not ask for, so neither is served from the other's query condition cache.
-Reported per case: p50/p95 ms of each side and the ratios ref/this (above 1: this is faster).
+Reported per case: p50/p95 ms of each side and the ratios ref/this (above 1: this is faster),
+and the median CPU ms of the process per call (the engine runs in it), which the load of a
+shared machine blurs less than wall time.
 
     nice python benchmarks/exploration_ab.py --store /work/stores/scale-10m --database explore_10000000
 """
@@ -74,22 +76,26 @@ def run(
         if only and name not in only:
             continue
         times: dict[str, list[float]] = {"this": [], "ref": []}
+        cpu: dict[str, list[float]] = {"this": [], "ref": []}
         for side in times:  # warm-up with values no timed run asks for
             sides[side][name][0](2 * runs + (side == "ref"))
         for i in range(runs):
             order = ("this", "ref") if i % 2 == 0 else ("ref", "this")
             for k, side in enumerate(order):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 sides[side][name][0](2 * i + k)
                 times[side].append((time.perf_counter() - t0) * 1000)
+                cpu[side].append((time.process_time() - c0) * 1000)
         row = {f"{side}_p50": round(statistics.median(t), 1) for side, t in times.items()}
         row |= {f"{side}_p95": round(_p95(t), 1) for side, t in times.items()}
+        row |= {f"{side}_cpu_p50": round(statistics.median(t), 1) for side, t in cpu.items()}
         row["p50_ratio"] = round(row["ref_p50"] / max(row["this_p50"], 1e-3), 2)
         row["p95_ratio"] = round(row["ref_p95"] / max(row["this_p95"], 1e-3), 2)
         out[name] = row
         print(
             f"{name:28s} ref {row['ref_p50']:7.1f}/{row['ref_p95']:7.1f}  this {row['this_p50']:7.1f}/"
-            f"{row['this_p95']:7.1f}  ratio {row['p50_ratio']}/{row['p95_ratio']}",
+            f"{row['this_p95']:7.1f}  ratio {row['p50_ratio']}/{row['p95_ratio']}"
+            f"  cpu p50 {row['ref_cpu_p50']} -> {row['this_cpu_p50']}",
             file=sys.stderr,
         )
     return out

@@ -186,6 +186,7 @@ def explore(n: int, path: str, *, keep: bool = False, baseline_runs: int = 1) ->
         "tables": {t: {"rows": int(r), "mb": round(b / 2**20, 1)} for t, r, b in sizes},
         "cases": exploration.measure(store, now, baseline_runs=baseline_runs),
         "summary_insert_cost": exploration.summary_insert_cost(store),
+        "spans_by_id_insert_cost": exploration.summary_insert_cost(store, views=("spans_by_id_mv",)),
     }
     if not keep:
         store.client.command(

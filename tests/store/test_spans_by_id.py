@@ -1,6 +1,6 @@
 """Spans of one user or session (migration 0090, ``spans_by_id``): pages equal what the spans say,
-across filters, cursors and time ranges; an upgraded store is backfilled, once, even after an
-interrupted run."""
+across filters, cursors and time ranges, and so do the trace, session and user lists filtered by
+a user or session; an upgraded store is backfilled, once, even after an interrupted run."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 from older_store import store_before
-from traces_factory import make_traces
+from traces_factory import expected_groups, expected_traces, make_traces
 
 from llmtrace.store import Store
+from llmtrace.store.queries.sessions import list_sessions
 from llmtrace.store.queries.spans import SpanKey, SpanQuery, list_spans
+from llmtrace.store.queries.traces import TraceKey, list_traces
+from llmtrace.store.queries.users import list_users
 
 BY_ID = "0090_spans_by_id.sql"
 # API filter name -> the span row's value it compares with.
@@ -175,3 +178,32 @@ def test_pages_of_other_projects_and_owners_stay_apart(loaded: Store) -> None:
     got = list_spans(loaded, "p1", SpanQuery(equals={"user_id": "user-2-s1"}), limit=10)
     assert got == []
     assert list_spans(loaded, "other", SpanQuery(equals={"user_id": "user-3"}), limit=10) == []
+
+
+@pytest.mark.parametrize(
+    "equals",
+    [{"user_id": "user-2"}, {"session_id": "user-5-s0"}, {"user_id": "user-6", "session_id": "user-6-s2"}],
+)
+def test_lists_filtered_by_user_or_session_read_their_keys_from_spans_by_id(
+    loaded: Store, rows: list[dict[str, Any]], equals: dict[str, str]
+) -> None:
+    """Traces, sessions and users with a span of that user and/or session, paged, as the spans say."""
+    matching = [r for r in rows if all(r[k] == v for k, v in equals.items())]
+    assert matching
+    traces = {r["trace_id"] for r in matching}
+    want = [t["trace_id"] for t in expected_traces(rows) if t["trace_id"] in traces]
+    seen, after = [], None
+    while page := list_traces(loaded, "p1", SpanQuery(equals=equals), after=after, limit=3):
+        seen.extend(page)
+        after = TraceKey(page[-1]["start_time"], page[-1]["trace_id"])
+    assert [t["trace_id"] for t in seen] == want
+    sessions = {r["session_id"] for r in matching if r["session_id"]}
+    got = list_sessions(loaded, "p1", SpanQuery(equals=equals), limit=1000)
+    assert [s["session_id"] for s in got] == [
+        g["session_id"] for g in expected_groups(rows, "session_id") if g["session_id"] in sessions
+    ]
+    users = {r["user_id"] for r in matching if r["user_id"]}
+    got = list_users(loaded, "p1", SpanQuery(equals=equals), limit=1000)
+    assert [u["user_id"] for u in got] == [
+        g["user_id"] for g in expected_groups(rows, "user_id") if g["user_id"] in users
+    ]

@@ -98,6 +98,30 @@ def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list
     return conditions
 
 
+# Listing key -> the spans_by_id column holding it.
+_BY_ID_COLUMNS = {"trace_id": "trace_id", "session": "session_id", "user": "user_id"}
+
+
+def _by_id_matching(query: SpanQuery, order: Ordering, params: dict[str, Any], *, bounded: bool) -> str:
+    """The keys with a span of the user or session the query names, read from ``spans_by_id``
+    (one key range, migration 0090) instead of the summaries' bloom filters; "" when the query
+    has another filter (those are decided on summary rows). Spans in the window's hours only."""
+    if query.text or not query.equals or set(query.equals) - {"user_id", "session_id"}:
+        return ""
+    owner = "session" if "session_id" in query.equals else "user"
+    column = _BY_ID_COLUMNS[order.key]
+    sql = (
+        f"SELECT DISTINCT {column} FROM {{db:Identifier}}.spans_by_id"
+        f" WHERE project = {{project:String}} AND owner = '{owner}' AND owner_id = {{f_{owner}_id:String}}"
+        " AND start_time >= {rows_from:DateTime('UTC')}"
+    )
+    if bounded:
+        sql += " AND start_time < {rows_to:DateTime('UTC')} + INTERVAL 1 HOUR"
+    if len(query.equals) == 2:
+        sql += " AND user_id = {f_user_id:String}"
+    return sql + (f" AND {column} != ''" if column != "trace_id" else "")
+
+
 def project_hours(store: Any, project: str) -> tuple[datetime, datetime] | None:
     """(first, last) hour with spans of ``project`` (naive UTC), or None for an empty project.
 
@@ -178,7 +202,7 @@ def _window(
         window += f" AND {order.key} != ''"
     row_filters = _row_filters(project, query, params)
     if row_filters:
-        matching = (
+        matching = _by_id_matching(query, order, params, bounded=order.bounded) or (
             f"SELECT DISTINCT {order.key} FROM {{db:Identifier}}.trace_summaries"
             f" WHERE {window} AND {' AND '.join(row_filters)}"
         )

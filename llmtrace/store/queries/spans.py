@@ -118,25 +118,32 @@ def list_spans(
 
     A span stored twice (one span re-sent in two different batches) is returned once.
 
-    Two reads, so a page never decompresses more than its own rows' content: the page's keys
-    and locations (start_time, ids, and the other columns of the `spans` sorting key), then the
-    full rows at those locations (a primary-key lookup: a few granules). The keys of a user's or
-    session's page come from `spans_by_id` (migration 0090), sorted by that id, so they are one
-    short key range wherever the spans fall in time; other pages read `spans` from its newest end
-    in its own order, skipping the granules an id filter's or the text's bloom filter rules out.
-    ValueError if ``query.text`` has no word.
+    Two reads, so a page never decompresses more than its own rows' content: the page's keys,
+    then the full rows of exactly those keys. The keys of a user's or session's page come from
+    `spans_by_id` (migration 0090), sorted by that id, so they are one short key range wherever
+    the spans fall in time; with each key its location in `spans` (the rest of its sorting key),
+    so the rows, scattered in time, are a primary-key lookup of a granule each. Other pages read
+    the keys from `spans`' newest end in its own order (skipping the granules an id filter's or
+    the text's bloom filter rules out): rows close in time, fetched by trace id (bloom filter)
+    within the page's hours. ValueError if ``query.text`` has no word.
     """
     limit = max(1, min(limit, MAX_LIMIT + 1))
-    keys = page_keys(store, project, query, after, limit)
-    return spans_at(store, project, keys)
+    if _owner(query) is None:
+        return spans_by_key(store, project, page_keys(store, project, query, after, limit))
+    return spans_at(store, project, page_keys(store, project, query, after, limit))  # type: ignore[arg-type]
 
 
-# A page key: (start_time, trace_id, span_id, service_name, prompt_name, model): the span's
-# position in newest-first order, then the rest of its location in the `spans` sorting key.
-PageKey = tuple[datetime, str, str, str, str, str]
-_KEY_COLUMNS = "start_time, trace_id, span_id, service_name, prompt_name, model"
+# A page key: (start_time, trace_id, span_id), the span's position in newest-first order; from
+# `spans_by_id` followed by (service_name, prompt_name, model), the rest of its location in `spans`.
+PageKey = tuple[datetime, str, str]
+LocatedKey = tuple[datetime, str, str, str, str, str]
 # Filter name -> owner kind in `spans_by_id`; the session first when both are given (fewer rows).
 _OWNERS = {"session_id": "session", "user_id": "user"}
+
+
+def _owner(query: SpanQuery) -> str | None:
+    """The owner kind whose `spans_by_id` rows decide the page, or None (text is not kept there)."""
+    return None if query.text else next((o for f, o in _OWNERS.items() if f in query.equals), None)
 
 
 def _after_condition(after: SpanKey | None, params: dict[str, Any], *, hour: bool) -> str:
@@ -164,30 +171,33 @@ def _hour_bounds(query: SpanQuery) -> str:
     )
 
 
-def page_keys(store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int) -> list[PageKey]:
+def page_keys(
+    store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int
+) -> list[tuple[Any, ...]]:
     """The keys of one page (see :data:`PageKey`), newest first, each once."""
-    owner = None if query.text else next((o for f, o in _OWNERS.items() if f in query.equals), None)
+    owner = _owner(query)
     fetch = limit
     while True:
         params: dict[str, Any] = {"db": store.database, "k": fetch}
         where = where_clause(project, query, params)
         if owner is None:
-            table, order = "spans", NEWEST_FIRST
+            table, columns, order = "spans", "start_time, trace_id, span_id", NEWEST_FIRST
             where += _hour_bounds(query) + _after_condition(after, params, hour=True)
         else:
             table, order = "spans_by_id", "start_time DESC, trace_id DESC, span_id DESC"
+            columns = "start_time, trace_id, span_id, service_name, prompt_name, model"
             params.update(owner=owner, owner_id=query.equals[f"{owner}_id"])
             where += " AND owner = {owner:String} AND owner_id = {owner_id:String}"
             where += _after_condition(after, params, hour=False)
         sql = (
-            f"SELECT {_KEY_COLUMNS} FROM {{db:Identifier}}.{table} WHERE {where}"
+            f"SELECT {columns} FROM {{db:Identifier}}.{table} WHERE {where}"
             f" ORDER BY {order} LIMIT {{k:UInt32}}"
         )
         rows = store.client.query(sql, parameters=params, settings=_in_order(store)).result_rows
         keys = list({(r[1], r[2]): (utc(r[0]), *r[1:]) for r in rows}.values())
         # Duplicates (a span stored twice) can leave the page short: read more.
         if len(keys) >= limit or len(rows) < fetch:
-            return keys[:limit]  # type: ignore[return-value]
+            return keys[:limit]
         fetch *= 4
 
 
@@ -203,7 +213,39 @@ def _in_order(store: Any) -> dict[str, int]:
 _LOCATION = "Array(Tuple(DateTime('UTC'), String, String, String, DateTime64(6, 'UTC')))"
 
 
-def spans_at(store: Any, project: str, keys: list[PageKey]) -> list[dict[str, Any]]:
+def spans_by_key(store: Any, project: str, keys: list[PageKey]) -> list[dict[str, Any]]:
+    """The full rows of ``keys`` (close in time: one page of `spans`), in their order (each once)."""
+    if not keys:
+        return []
+    params = {
+        "db": store.database,
+        "project": project,
+        "traces": sorted({k[1] for k in keys}),
+        "spans": sorted({k[2] for k in keys}),
+        "first": min(k[0] for k in keys),
+        "last": max(k[0] for k in keys),
+    }
+    sql = (
+        f"SELECT {', '.join(SPAN_FIELDS)} FROM {{db:Identifier}}.spans"
+        " WHERE project = {project:String} AND trace_id IN {traces:Array(String)}"
+        " AND span_id IN {spans:Array(String)}"
+        " AND start_time >= {first:DateTime64(6, 'UTC')} AND start_time <= {last:DateTime64(6, 'UTC')}"
+        + _HOUR_FROM.format(name="first")
+        + _HOUR_TO.format(name="last")
+        + " LIMIT 1 BY trace_id, span_id"
+    )
+    return _in_key_order(store.client.query(sql, parameters=params).result_rows, keys)
+
+
+def _in_key_order(rows: list[Any], keys: list[Any]) -> list[dict[str, Any]]:
+    found = {}
+    for row in rows:
+        item = dict(zip(SPAN_FIELDS, row, strict=True))
+        found[(item["trace_id"], item["span_id"])] = item
+    return [found[(k[1], k[2])] for k in keys if (k[1], k[2]) in found]
+
+
+def spans_at(store: Any, project: str, keys: list[LocatedKey]) -> list[dict[str, Any]]:
     """The full rows of ``keys``, in their order (each once): a lookup of their locations in the
     `spans` sorting key, so only the granules holding them are read."""
     if not keys:
@@ -224,12 +266,7 @@ def spans_at(store: Any, project: str, keys: list[PageKey]) -> list[dict[str, An
         " AND span_id IN {spans:Array(String)} AND trace_id IN {traces:Array(String)}"
         " LIMIT 1 BY trace_id, span_id"
     )
-    result = store.client.query(sql, parameters=params)
-    found = {}
-    for row in result.result_rows:
-        item = dict(zip(SPAN_FIELDS, row, strict=True))
-        found[(item["trace_id"], item["span_id"])] = item
-    return [found[(k[1], k[2])] for k in keys if (k[1], k[2]) in found]
+    return _in_key_order(store.client.query(sql, parameters=params).result_rows, keys)
 
 
 def recent_span_keys(store: Any, seconds: int, limit: int) -> list[tuple[str, str, str]]:
