@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS {{database}}.llm_calls {{on_cluster}}
 (
     project             LowCardinality(String),
     trace_id            String CODEC(ZSTD(1)),
+    -- The trace id as a number: "the calls of these traces" (which call a score counts for)
+    -- tests 8 bytes per call instead of a 32-character string, about half the cost of that read.
+    trace_key           UInt64 MATERIALIZED cityHash64(trace_id),
     span_id             String CODEC(ZSTD(1)),
     start_time          DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
     kind                LowCardinality(String),

@@ -113,7 +113,8 @@ def test_every_reader_answers_as_if_it_read_spans(store: Store) -> None:
     store.client.command(f"DROP VIEW {db}.llm_calls_mv")
     store.client.command(f"DROP TABLE {db}.llm_calls SYNC")
     store.client.command(
-        f"CREATE VIEW {db}.llm_calls AS SELECT {COLUMNS} FROM {db}.spans WHERE kind IN ('llm', 'embedding')"
+        f"CREATE VIEW {db}.llm_calls AS SELECT {COLUMNS}, cityHash64(trace_id) AS trace_key"
+        f" FROM {db}.spans WHERE kind IN ('llm', 'embedding')"
     )
     _same(from_table, _answers(store))
 
