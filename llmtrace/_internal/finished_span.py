@@ -28,9 +28,18 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes, AttributeValue
 
+from llmtrace._internal.current_span import current_span_context
+
 _PRIMITIVES = frozenset({str, bool, int, float})
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+# (sampled, random trace id) -> the span's flags, made once.
+_FLAGS = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        | (TraceFlags.RANDOM_TRACE_ID if random else 0)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
 
 
 class RecordingSpan(trace_api.Span):
@@ -212,18 +221,19 @@ def stored_as_is(attributes: dict[str, Any]) -> bool:
 
 
 def start_client_span(
-    tracer: Any, processor: SpanProcessor, name: str, context: Context | None
+    tracer: Any, processor: SpanProcessor, name: str, context: Context | None, sample_all: bool = False
 ) -> trace_api.Span | None:
     """A CLIENT span named ``name`` under ``context`` (the current one if None), or None when
     ``processor`` is not the only processor of ``tracer`` (the caller then takes the SDK's path).
 
-    ``tracer`` is the SDK tracer whose sampler is llmtrace's (it never reads attributes).
+    ``tracer`` is the SDK tracer whose sampler is llmtrace's (it never reads attributes);
+    ``sample_all``: that sampler samples every root span and follows its parent's decision
+    otherwise, so the decision is taken here from the parent's flags, without calling it.
     """
     processors: Sequence[SpanProcessor] = tracer.span_processor._span_processors
-    if len(processors) != 1 or processors[0] is not processor or not tracer._is_enabled():
+    if len(processors) != 1 or processors[0] is not processor or not tracer._tracer_config.is_enabled:
         return None
-    current = trace_api.get_current_span(context).get_span_context()
-    parent = current if current is not None and current.is_valid else None
+    parent = current_span_context(context)
     ids = tracer.id_generator
     if parent is None:
         trace_id = ids.generate_trace_id()
@@ -231,17 +241,25 @@ def start_client_span(
     else:
         trace_id = parent.trace_id
         random_trace_id = parent.trace_flags.random_trace_id
-    sampling = tracer.sampler.should_sample(context, trace_id, name, SpanKind.CLIENT, None, ())
-    flags = _SAMPLED if sampling.decision.is_sampled() else _NOT_SAMPLED
-    if random_trace_id:
-        flags = TraceFlags(flags | TraceFlags.RANDOM_TRACE_ID)
+    if sample_all:
+        recording = sampled = parent is None or parent.trace_flags.sampled
+        trace_state = None if parent is None else parent.trace_state
+        sampling_attributes = None
+    else:
+        sampling = tracer.sampler.should_sample(context, trace_id, name, SpanKind.CLIENT, None, ())
+        recording, sampled = sampling.decision.is_recording(), sampling.decision.is_sampled()
+        trace_state, sampling_attributes = sampling.trace_state, sampling.attributes
     span_context = SpanContext(
-        trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=sampling.trace_state
+        trace_id,
+        ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=_FLAGS[sampled, bool(random_trace_id)],
+        trace_state=trace_state,
     )
-    if not sampling.decision.is_recording():
+    if not recording:
         return trace_api.NonRecordingSpan(span_context)
     span = RecordingSpan(tracer, processor, name, span_context, parent, time_ns())
-    if sampling.attributes:
-        span.set_attributes(sampling.attributes)
+    if sampling_attributes:
+        span.set_attributes(sampling_attributes)
     processor.on_start(span, context)  # type: ignore[arg-type]  # it only sets attributes
     return span
