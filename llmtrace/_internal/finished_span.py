@@ -11,26 +11,40 @@ one ``ReadableSpan`` built at ``end()``. What reaches the exporter is what the S
 have produced: same ids, parent, times, resource, scope, attributes (values the SDK would clean
 are cleaned the SDK's way), events and status. With any other processor on the provider (an
 application's own exporter), spans take the SDK's path, so every processor sees ``on_start``.
+
+The current span is read and set in one step each (`current_span_context`, `attach_span`): the
+OTel API gets there through three functions and an ABC ``isinstance`` (``get_current_span``) and
+builds a context and a token through four (``attach(set_span_in_context(span))``), on every call.
+With the SDK's default runtime context (a ``ContextVar`` holding the ``Context``), which is what
+nearly every process runs, the variable is read and set directly: same values, same tokens, same
+behaviour for every other reader. With any other runtime context the API is used.
 """
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
+from itertools import compress, repeat
 from time import time_ns
 from types import MappingProxyType
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import propagation as _propagation
 from opentelemetry.util.types import Attributes, AttributeValue
 
-from llmtrace._internal.current_span import current_span_context
-
 _PRIMITIVES = frozenset({str, bool, int, float})
+_SEQUENCES = (list, tuple)
+_STORABLE = _PRIMITIVES.union(_SEQUENCES)  # sequences: of strings only (see `stored_as_is`)
+_STRING = frozenset({str})
 # (sampled, random trace id) -> the span's flags, made once.
 _FLAGS = {
     (sampled, random): TraceFlags(
@@ -40,6 +54,62 @@ _FLAGS = {
     for sampled in (False, True)
     for random in (False, True)
 }
+
+
+logger = logging.getLogger("llmtrace")
+
+# The key ``set_span_in_context`` stores the span under (``create_key`` makes it unique per process).
+_SPAN_KEY: str = getattr(_propagation, "_SPAN_KEY", "")
+
+
+def _runtime_var() -> ContextVar[Context] | None:
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is not ContextVarsRuntimeContext or not _SPAN_KEY:
+        return None
+    var = getattr(runtime, "_current_context", None)
+    return var if isinstance(var, ContextVar) else None
+
+
+_CURRENT: ContextVar[Context] | None = _runtime_var()
+_SPAN_TYPES: set[type] = set()  # types seen under the span key that are ``Span`` subclasses
+
+
+def current_span_context(context: Context | None = None) -> SpanContext | None:
+    """The span context of the span current in ``context`` (the current context if None), if valid."""
+    if context is None and _CURRENT is not None:
+        span: Any = _CURRENT.get().get(_SPAN_KEY)
+        if span is None:
+            return None
+        kind = type(span)
+        if kind not in _SPAN_TYPES:  # ``Span`` is an ABC: its ``isinstance`` is a Python call
+            if not isinstance(span, trace_api.Span):
+                return None
+            _SPAN_TYPES.add(kind)
+    else:
+        span = trace_api.get_current_span(context)
+    span_context: SpanContext = span.get_span_context()
+    return span_context if span_context is not None and span_context.is_valid else None
+
+
+def attach_span(span: trace_api.Span) -> Token[Context]:
+    """Make ``span`` the current span; the token undoes it (`detach`)."""
+    if _CURRENT is None:
+        return otel_context.attach(trace_api.set_span_in_context(span))
+    current = _CURRENT.get()
+    values = dict(current)
+    values[_SPAN_KEY] = span
+    return _CURRENT.set(Context(values))
+
+
+def detach(token: Token[Context]) -> None:
+    """Restore the context current before `attach_span` (as ``opentelemetry.context.detach``)."""
+    if _CURRENT is None:
+        otel_context.detach(token)
+        return
+    try:
+        _CURRENT.reset(token)
+    except Exception:  # a token from another context: log as the OTel API does, never raise
+        logger.exception("Failed to detach context")
 
 
 class RecordingSpan(trace_api.Span):
@@ -208,15 +278,21 @@ def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
 
 def stored_as_is(attributes: dict[str, Any]) -> bool:
     """True if the SDK would store every value unchanged: strings, numbers, booleans, and lists
-    of strings (turned into tuples here, in place, as the SDK stores them)."""
-    for key, value in attributes.items():
-        kind = type(value)
-        if kind in _PRIMITIVES:
-            continue
-        if (kind is list or kind is tuple) and all(type(v) is str for v in value):
-            attributes[key] = tuple(value)  # same key: no resize, safe while iterating
-            continue
+    of strings (turned into tuples here, in place, as the SDK stores them).
+
+    Written as C-level passes (``map``, ``compress``) over the values: it runs on every span's end.
+    """
+    values = attributes.values()
+    kinds = set(map(type, values))
+    if kinds <= _PRIMITIVES:
+        return True
+    if not kinds <= _STORABLE:
         return False
+    for key, value in list(compress(attributes.items(), map(isinstance, values, repeat(_SEQUENCES)))):
+        if not set(map(type, value)) <= _STRING:
+            return False
+        if type(value) is list:
+            attributes[key] = tuple(value)  # same key: no resize
     return True
 
 

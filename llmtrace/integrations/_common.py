@@ -466,7 +466,7 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     if outcome.response_model:
         attrs[sc.GEN_AI_RESPONSE_MODEL] = outcome.response_model
     if outcome.finish_reasons:
-        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(outcome.finish_reasons)  # as the SDK stores it
     usage = outcome.usage
     if usage is None:
         # Never a silent 0: estimate from the text we saw and say so.

@@ -16,7 +16,7 @@ from typing import Any
 
 import wrapt
 
-from llmtrace._internal.current_span import attach_span, detach
+from llmtrace._internal.finished_span import attach_span, detach
 from llmtrace._internal.guard import internal_error
 from llmtrace.integrations._common import _IN_CALL, STATE, LLMCall, Outcome, should_trace
 from llmtrace.integrations._streams import AsyncStreamProxy, StreamHandler, SyncStreamProxy
