@@ -533,14 +533,13 @@ def _new_token(original: Any) -> Callable[..., Any]:
     """A model run's token event, not dispatched when our handler is the run's only one and no
     model run awaits its first token (its handling would do nothing): a long stream then costs one
     plain call per token instead of LangChain's event dispatch. (A plain function, not a wrapt
-    wrapper, and the test written out: it runs on every token.)"""
+    wrapper, and the test one list comparison and two flags: it runs on every token.)"""
+    alone = [handler()]  # a run whose only handler is ours has ``handlers == alone``
+    ours = alone[0]
 
     def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        ours = _handler
-        if ours is not None and not ours._awaiting_token and STATE.active:
-            handlers = self.handlers
-            if len(handlers) == 1 and handlers[0] is ours:
-                return None
+        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+            return None
         return original(self, *args, **kwargs)
 
     return on_llm_new_token
@@ -548,13 +547,12 @@ def _new_token(original: Any) -> Callable[..., Any]:
 
 def _anew_token(original: Any) -> Callable[..., Any]:
     """`_new_token` for async runs."""
+    alone = [handler()]
+    ours = alone[0]
 
     async def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        ours = _handler
-        if ours is not None and not ours._awaiting_token and STATE.active:
-            handlers = self.handlers
-            if len(handlers) == 1 and handlers[0] is ours:
-                return None
+        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+            return None
         return await original(self, *args, **kwargs)
 
     return on_llm_new_token
