@@ -24,8 +24,8 @@ from llmtrace._internal.config import settings
 from llmtrace._internal.content import (
     capture_json,
     capture_text,
+    constant_text_parts_json,
     text_message_json,
-    text_parts_json,
     user_text_json,
 )
 from llmtrace.integrations._common import (
@@ -382,7 +382,7 @@ class GenerateContent(Endpoint):
         if capture:
             system = request.get("system_instruction")
             if type(system) is str:  # the common shapes, as JSON text directly
-                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(text_parts_json(system), config)
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(constant_text_parts_json(system), config)
             elif system is not None:
                 system_parts = _parts(_get(system, "parts") if not isinstance(system, list) else system)
                 attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system_parts, config)
