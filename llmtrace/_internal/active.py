@@ -37,6 +37,9 @@ class Active:
     attribute_free_sampling: bool
     # llmtrace's span processor on the tracer's provider (see `start_client_span`).
     processor: SpanProcessor | None = None
+    # True when that sampler samples every root span and follows the parent's decision otherwise
+    # (llmtrace's at rate 1), so a provider span's decision needs no sampler call.
+    sample_all: bool = False
 
 
 _current: Active | None = None
@@ -82,7 +85,9 @@ def start_client_span(name: str, context: Context | None = None) -> trace_api.Sp
     if active is None:
         return tracer().start_span(name, context, kind=trace_api.SpanKind.CLIENT)
     if active.attribute_free_sampling and active.processor is not None:
-        span = finished_span.start_client_span(active.tracer, active.processor, name, context)
+        span = finished_span.start_client_span(
+            active.tracer, active.processor, name, context, active.sample_all
+        )
         if span is not None:
             return span
     return active.tracer.start_span(name, context, kind=trace_api.SpanKind.CLIENT)

@@ -11,26 +11,105 @@ one ``ReadableSpan`` built at ``end()``. What reaches the exporter is what the S
 have produced: same ids, parent, times, resource, scope, attributes (values the SDK would clean
 are cleaned the SDK's way), events and status. With any other processor on the provider (an
 application's own exporter), spans take the SDK's path, so every processor sees ``on_start``.
+
+The current span is read and set in one step each (`current_span_context`, `attach_span`): the
+OTel API gets there through three functions and an ABC ``isinstance`` (``get_current_span``) and
+builds a context and a token through four (``attach(set_span_in_context(span))``), on every call.
+With the SDK's default runtime context (a ``ContextVar`` holding the ``Context``), which is what
+nearly every process runs, the variable is read and set directly: same values, same tokens, same
+behaviour for every other reader. With any other runtime context the API is used.
 """
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
+from itertools import compress, repeat
 from time import time_ns
 from types import MappingProxyType
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import propagation as _propagation
 from opentelemetry.util.types import Attributes, AttributeValue
 
 _PRIMITIVES = frozenset({str, bool, int, float})
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_SEQUENCES = (list, tuple)
+_STORABLE = _PRIMITIVES.union(_SEQUENCES)  # sequences: of strings only (see `stored_as_is`)
+_STRING = frozenset({str})
+# (sampled, random trace id) -> the span's flags, made once.
+_FLAGS = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        | (TraceFlags.RANDOM_TRACE_ID if random else 0)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
+
+
+logger = logging.getLogger("llmtrace")
+
+# The key ``set_span_in_context`` stores the span under (``create_key`` makes it unique per process).
+_SPAN_KEY: str = getattr(_propagation, "_SPAN_KEY", "")
+
+
+def _runtime_var() -> ContextVar[Context] | None:
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is not ContextVarsRuntimeContext or not _SPAN_KEY:
+        return None
+    var = getattr(runtime, "_current_context", None)
+    return var if isinstance(var, ContextVar) else None
+
+
+_CURRENT: ContextVar[Context] | None = _runtime_var()
+_SPAN_TYPES: set[type] = set()  # types seen under the span key that are ``Span`` subclasses
+
+
+def current_span_context(context: Context | None = None) -> SpanContext | None:
+    """The span context of the span current in ``context`` (the current context if None), if valid."""
+    if context is None and _CURRENT is not None:
+        span: Any = _CURRENT.get().get(_SPAN_KEY)
+        if span is None:
+            return None
+        kind = type(span)
+        if kind not in _SPAN_TYPES:  # ``Span`` is an ABC: its ``isinstance`` is a Python call
+            if not isinstance(span, trace_api.Span):
+                return None
+            _SPAN_TYPES.add(kind)
+    else:
+        span = trace_api.get_current_span(context)
+    span_context: SpanContext = span.get_span_context()
+    return span_context if span_context is not None and span_context.is_valid else None
+
+
+def attach_span(span: trace_api.Span) -> Token[Context]:
+    """Make ``span`` the current span; the token undoes it (`detach`)."""
+    if _CURRENT is None:
+        return otel_context.attach(trace_api.set_span_in_context(span))
+    current = _CURRENT.get()
+    values = dict(current)
+    values[_SPAN_KEY] = span
+    return _CURRENT.set(Context(values))
+
+
+def detach(token: Token[Context]) -> None:
+    """Restore the context current before `attach_span` (as ``opentelemetry.context.detach``)."""
+    if _CURRENT is None:
+        otel_context.detach(token)
+        return
+    try:
+        _CURRENT.reset(token)
+    except Exception:  # a token from another context: log as the OTel API does, never raise
+        logger.exception("Failed to detach context")
 
 
 class RecordingSpan(trace_api.Span):
@@ -199,31 +278,38 @@ def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
 
 def stored_as_is(attributes: dict[str, Any]) -> bool:
     """True if the SDK would store every value unchanged: strings, numbers, booleans, and lists
-    of strings (turned into tuples here, in place, as the SDK stores them)."""
-    for key, value in attributes.items():
-        kind = type(value)
-        if kind in _PRIMITIVES:
-            continue
-        if (kind is list or kind is tuple) and all(type(v) is str for v in value):
-            attributes[key] = tuple(value)  # same key: no resize, safe while iterating
-            continue
+    of strings (turned into tuples here, in place, as the SDK stores them).
+
+    Written as C-level passes (``map``, ``compress``) over the values: it runs on every span's end.
+    """
+    values = attributes.values()
+    kinds = set(map(type, values))
+    if kinds <= _PRIMITIVES:
+        return True
+    if not kinds <= _STORABLE:
         return False
+    for key, value in list(compress(attributes.items(), map(isinstance, values, repeat(_SEQUENCES)))):
+        if not set(map(type, value)) <= _STRING:
+            return False
+        if type(value) is list:
+            attributes[key] = tuple(value)  # same key: no resize
     return True
 
 
 def start_client_span(
-    tracer: Any, processor: SpanProcessor, name: str, context: Context | None
+    tracer: Any, processor: SpanProcessor, name: str, context: Context | None, sample_all: bool = False
 ) -> trace_api.Span | None:
     """A CLIENT span named ``name`` under ``context`` (the current one if None), or None when
     ``processor`` is not the only processor of ``tracer`` (the caller then takes the SDK's path).
 
-    ``tracer`` is the SDK tracer whose sampler is llmtrace's (it never reads attributes).
+    ``tracer`` is the SDK tracer whose sampler is llmtrace's (it never reads attributes);
+    ``sample_all``: that sampler samples every root span and follows its parent's decision
+    otherwise, so the decision is taken here from the parent's flags, without calling it.
     """
     processors: Sequence[SpanProcessor] = tracer.span_processor._span_processors
-    if len(processors) != 1 or processors[0] is not processor or not tracer._is_enabled():
+    if len(processors) != 1 or processors[0] is not processor or not tracer._tracer_config.is_enabled:
         return None
-    current = trace_api.get_current_span(context).get_span_context()
-    parent = current if current is not None and current.is_valid else None
+    parent = current_span_context(context)
     ids = tracer.id_generator
     if parent is None:
         trace_id = ids.generate_trace_id()
@@ -231,17 +317,25 @@ def start_client_span(
     else:
         trace_id = parent.trace_id
         random_trace_id = parent.trace_flags.random_trace_id
-    sampling = tracer.sampler.should_sample(context, trace_id, name, SpanKind.CLIENT, None, ())
-    flags = _SAMPLED if sampling.decision.is_sampled() else _NOT_SAMPLED
-    if random_trace_id:
-        flags = TraceFlags(flags | TraceFlags.RANDOM_TRACE_ID)
+    if sample_all:
+        recording = sampled = parent is None or parent.trace_flags.sampled
+        trace_state = None if parent is None else parent.trace_state
+        sampling_attributes = None
+    else:
+        sampling = tracer.sampler.should_sample(context, trace_id, name, SpanKind.CLIENT, None, ())
+        recording, sampled = sampling.decision.is_recording(), sampling.decision.is_sampled()
+        trace_state, sampling_attributes = sampling.trace_state, sampling.attributes
     span_context = SpanContext(
-        trace_id, ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=sampling.trace_state
+        trace_id,
+        ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=_FLAGS[sampled, bool(random_trace_id)],
+        trace_state=trace_state,
     )
-    if not sampling.decision.is_recording():
+    if not recording:
         return trace_api.NonRecordingSpan(span_context)
     span = RecordingSpan(tracer, processor, name, span_context, parent, time_ns())
-    if sampling.attributes:
-        span.set_attributes(sampling.attributes)
+    if sampling_attributes:
+        span.set_attributes(sampling_attributes)
     processor.on_start(span, context)  # type: ignore[arg-type]  # it only sets attributes
     return span

@@ -147,6 +147,9 @@ class PriceBook:
         self.overrides = {k.lower(): ModelPrice.parse(v) for k, v in (overrides or {}).items()}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        # (provider, model) -> (expiry, rates) for a model with one unconditional linear price: the
+        # common case, priced without resolving the model again (see `_linear_rates_for`).
+        self._linear: dict[tuple[str, str], tuple[float, _Rates]] = {}
 
     def cost_usd(
         self,
@@ -175,6 +178,15 @@ class PriceBook:
                 return override.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
         if provider in _SELF_HOSTED:
             return None
+        key = (provider, model)
+        now = time.monotonic()
+        known = self._linear.get(key)
+        if known is not None and known[0] >= now:
+            cost = known[1].cost(
+                input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
+            )
+            if cost is not None:
+                return cost
         resolved = _resolve(provider, model)
         if resolved is None:
             self._warn_unknown(provider, model)
@@ -183,25 +195,22 @@ class PriceBook:
         prices = info.prices
         if isinstance(prices, list):  # conditional prices: the one in effect at the call's time
             prices = info.get_prices(_moment(when, when_ns) or datetime.now(UTC))
-        rates = _linear_rates(prices)
-        if (
-            rates is not None
-            and input_tokens <= rates.max_input
-            and cached_input_tokens + cache_write_tokens <= input_tokens
-            and reasoning_tokens <= output_tokens
-        ):
-            cost = (
-                rates.fixed
-                + rates.input * (input_tokens - cached_input_tokens - cache_write_tokens)
-                + rates.output * (output_tokens - reasoning_tokens)
+            rates = _linear_rates(prices)
+        else:
+            rates = _linear_rates(prices)
+            if rates is not None:
+                if len(self._linear) >= _CACHE_LIMIT:
+                    self._linear.clear()
+                self._linear[key] = (now + _RESOLVE_TTL_S, rates)
+        cost = (
+            None
+            if rates is None
+            else rates.cost(
+                input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
             )
-            if cached_input_tokens:
-                cost += rates.cache_read * cached_input_tokens
-            if cache_write_tokens:
-                cost += rates.cache_write * cache_write_tokens
-            if reasoning_tokens:
-                cost += rates.reasoning * reasoning_tokens
-            return cost / rates.den
+        )
+        if cost is not None:
+            return cost
         return _genai_price(
             genai_provider,
             info,
@@ -298,6 +307,26 @@ class _Rates:
     reasoning: int
     den: int
     max_input: float
+
+    def cost(
+        self, input_tokens: int, output_tokens: int, cached: int, cache_write: int, reasoning: int
+    ) -> float | None:
+        """The cost of this usage, or None where these rates do not apply (above the first tier,
+        or counts that do not add up: genai-prices decides those)."""
+        if input_tokens > self.max_input or cached + cache_write > input_tokens or reasoning > output_tokens:
+            return None
+        cost = (
+            self.fixed
+            + self.input * (input_tokens - cached - cache_write)
+            + self.output * (output_tokens - reasoning)
+        )
+        if cached:
+            cost += self.cache_read * cached
+        if cache_write:
+            cost += self.cache_write * cache_write
+        if reasoning:
+            cost += self.reasoning * reasoning
+        return cost / self.den
 
 
 def _common_denominator(values: list[Decimal]) -> tuple[int, list[int]]:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.context import current
-from llmtrace._internal.guard import guarded, internal_error
+from llmtrace._internal.guard import internal_error
 
 if TYPE_CHECKING:
     from llmtrace._internal.runtime import Runtime
@@ -39,7 +39,7 @@ class LlmtraceSpanProcessor(SpanProcessor):
         runtime = self.runtime
         if runtime is None:
             return
-        with guarded("span processor on_start"):
+        try:  # (what ``guarded`` does, written out: this runs at every span's start)
             attributes: dict[str, str | bool | int | float | tuple[str, ...]] = {}
             settings = runtime.settings
             if settings.project:
@@ -62,6 +62,8 @@ class LlmtraceSpanProcessor(SpanProcessor):
                     attributes[sc.LLMTRACE_METADATA_PREFIX + key] = _attribute_value(value)
             if attributes:
                 span.set_attributes(attributes)
+        except Exception as exc:
+            internal_error("span processor on_start", exc)
 
     def on_end(self, span: ReadableSpan) -> None:
         runtime = self.runtime

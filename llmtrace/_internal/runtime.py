@@ -191,12 +191,14 @@ def start(settings: Settings) -> Runtime:
         )
         _runtime = runtime
         _processor.runtime = runtime
+        own_sampler = getattr(runtime.tracer, "sampler", None) is _sampler
         active_view.publish(
             active_view.Active(
                 settings=settings,
                 tracer=runtime.tracer,
-                attribute_free_sampling=getattr(runtime.tracer, "sampler", None) is _sampler,
+                attribute_free_sampling=own_sampler,
                 processor=_processor,
+                sample_all=own_sampler and _sampler.sample_all,
             )
         )
         if not _atexit_registered:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import FunctionType
 from typing import Any
 
 import wrapt
@@ -95,9 +96,12 @@ class LlmtraceWrapper(wrapt.FunctionWrapper):  # type: ignore[misc]
 _patched: list[tuple[type, str, Any]] = []
 
 
-def _our_wrapper(obj: Any) -> LlmtraceWrapper | None:
-    """Our wrapper if ``obj`` is it, or the bound form of it a foreign ``unwrap`` may leave behind."""
+def _our_wrapper(obj: Any) -> Any:
+    """Our wrapper if ``obj`` is it (a `LlmtraceWrapper` or a `patch_function` replacement), or
+    the bound form of it a foreign ``unwrap`` may leave behind."""
     if isinstance(obj, LlmtraceWrapper):
+        return obj
+    if type(obj) is FunctionType and obj.__dict__.get(_PLAIN_MARK):  # (a foreign proxy is no function)
         return obj
     parent = getattr(obj, "_self_parent", None)
     return parent if isinstance(parent, LlmtraceWrapper) else None
@@ -114,7 +118,7 @@ def _is_ours(obj: Any) -> bool:
     return False
 
 
-def _ours_inside(obj: Any) -> LlmtraceWrapper:
+def _ours_inside(obj: Any) -> Any:
     """Our wrapper inside a chain of wrappers (``_is_ours(obj)`` is true)."""
     while True:
         ours = _our_wrapper(obj)
@@ -125,9 +129,30 @@ def _ours_inside(obj: Any) -> LlmtraceWrapper:
 
 def patch(owner: type, name: str, wrapper: Callable[..., Any]) -> None:
     """Replace `owner.name` with our wrapper, once, remembering the original for `unpatch_all`."""
+    _install(owner, name, lambda original: LlmtraceWrapper(original, wrapper))
+
+
+_PLAIN_MARK = "_llmtrace_patch"
+
+
+def patch_function(owner: type, name: str, make: Callable[[Any], Callable[..., Any]]) -> None:
+    """`patch` with a plain function, ``make(original)``, instead of a wrapt wrapper: for a method
+    called per streamed token, where binding a wrapper object on every call costs more than the
+    work. Recognised as ours (idempotent, undone by `unpatch_all`) like a wrapper."""
+
+    def replacement(original: Any) -> Callable[..., Any]:
+        function = make(original)
+        setattr(function, _PLAIN_MARK, True)
+        setattr(function, "__wrapped__", original)  # noqa: B010  # what wrapt and functools set
+        return function
+
+    _install(owner, name, replacement)
+
+
+def _install(owner: type, name: str, build: Callable[[Any], Any]) -> None:
     restore_buried()
     original = owner.__dict__.get(name)
-    if original is None or isinstance(original, LlmtraceWrapper):
+    if original is None or _our_wrapper(original) is original:
         return  # absent, or patched by us already
     ours = _our_wrapper(original)
     if ours is not None:  # a bound form of ours that a foreign unwrap left: patch its function afresh
@@ -136,7 +161,7 @@ def patch(owner: type, name: str, wrapper: Callable[..., Any]) -> None:
         if not any(e[:2] == (owner, name) for e in _buried):
             _buried.append((owner, name, _ours_inside(original).__wrapped__))
         return
-    setattr(owner, name, LlmtraceWrapper(original, wrapper))
+    setattr(owner, name, build(original))
     _patched.append((owner, name, original))
 
 
@@ -466,7 +491,7 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     if outcome.response_model:
         attrs[sc.GEN_AI_RESPONSE_MODEL] = outcome.response_model
     if outcome.finish_reasons:
-        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(outcome.finish_reasons)  # as the SDK stores it
     usage = outcome.usage
     if usage is None:
         # Never a silent 0: estimate from the text we saw and say so.

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 
+from llmtrace._internal.finished_span import attach_span, detach
 from llmtrace._internal.guard import internal_error
 from llmtrace.integrations._common import _IN_CALL, STATE, LLMCall, Outcome, should_trace
 from llmtrace.integrations._streams import AsyncStreamProxy, StreamHandler, SyncStreamProxy
@@ -209,11 +208,11 @@ class AsyncRawProxy(_RawProxyBase):
 
 
 def _attach(call: LLMCall) -> tuple[object, object]:
-    return _IN_CALL.set(True), otel_context.attach(trace.set_span_in_context(call.span))
+    return _IN_CALL.set(True), attach_span(call.span)
 
 
 def _detach(tokens: tuple[Any, Any]) -> None:
-    otel_context.detach(tokens[1])
+    detach(tokens[1])
     _IN_CALL.reset(tokens[0])
 
 

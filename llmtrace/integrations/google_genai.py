@@ -24,8 +24,8 @@ from llmtrace._internal.config import settings
 from llmtrace._internal.content import (
     capture_json,
     capture_text,
+    constant_text_parts_json,
     text_message_json,
-    text_parts_json,
     user_text_json,
 )
 from llmtrace.integrations._common import (
@@ -48,24 +48,19 @@ _DEFAULT_BASE = {
 }
 
 # GenerateContentConfig field -> attribute (numbers only).
-_NUMERIC = (
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
-    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("seed", sc.GEN_AI_REQUEST_SEED),
-    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-)
-# Every config and usage field read here (for an object that is neither a dict nor a model).
-_CONFIG_FIELDS = (
-    *(field for field, _ in _NUMERIC),
-    "candidate_count",
-    "stop_sequences",
-    "response_mime_type",
-    "response_schema",
-    "system_instruction",
-    "tools",
+_NUMERIC = {
+    "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": sc.GEN_AI_REQUEST_TOP_P,
+    "top_k": sc.GEN_AI_REQUEST_TOP_K,
+    "max_output_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+}
+# The other config fields a request records (content ones only when content is captured).
+_OTHER_CONFIG = ("candidate_count", "stop_sequences", "response_mime_type", "response_schema")
+_CONTENT_CONFIG = ("system_instruction", "tools")
+_USAGE_FIELDS = (
     "prompt_token_count",
     "tool_use_prompt_token_count",
     "candidates_token_count",
@@ -73,6 +68,8 @@ _CONFIG_FIELDS = (
     "total_token_count",
     "cached_content_token_count",
 )
+# Every config and usage field read here (for an object that is neither a dict nor a model).
+_CONFIG_FIELDS = (*_NUMERIC, *_OTHER_CONFIG, *_CONTENT_CONFIG, *_USAGE_FIELDS)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -96,6 +93,15 @@ def _fields(obj: Any) -> dict[str, Any]:
         return obj
     fields = getattr(obj, "__dict__", None)
     return fields if type(fields) is dict else {k: _get(obj, k) for k in _CONFIG_FIELDS}
+
+
+def _set_fields(obj: Any) -> tuple[dict[str, Any], Any]:
+    """(`_fields` of ``obj``, the names of the fields given a value): a model's
+    ``model_fields_set`` (pydantic adds a field assigned later too), a dict's keys. A config sets
+    a few of its forty-odd fields, so a request reads only those."""
+    fields = _fields(obj)
+    given = getattr(obj, "__pydantic_fields_set__", None) if fields is not obj else None
+    return fields, fields.keys() if given is None else given
 
 
 def _number(value: Any) -> bool:
@@ -188,8 +194,42 @@ def _finish_reason(candidate: Any) -> str | None:
     reason = _get(candidate, "finish_reason")
     if reason is None:
         return None
-    name = getattr(reason, "value", reason)
+    # An enum member's value (``_value_``: a plain attribute, where ``value`` is a Python property).
+    name = getattr(reason, "_value_", None)
+    if name is None:
+        name = getattr(reason, "value", reason)
     return str(name).lower()
+
+
+def _plain_outcome(call: LLMCall, response: Any) -> Outcome | None:
+    """The outcome of the common response, one candidate with text parts only (what
+    `_Accumulator` makes of it, without accumulating); None for anything else."""
+    candidates = response.candidates
+    if not candidates or len(candidates) != 1:
+        return None
+    candidate = candidates[0]
+    content = candidate.content
+    parts = content.parts if content is not None else None
+    if not parts and candidate.finish_reason is None:
+        return None  # a candidate that says nothing: the accumulator's rules apply
+    texts = []
+    for part in parts or ():
+        if part.thought or part.function_call is not None:
+            return None
+        if part.text:
+            texts.append(part.text)
+    text = "".join(texts)
+    reason = (_finish_reason(candidate) or "stop") if candidate.finish_reason is not None else "error"
+    out = Outcome(
+        response_id=response.response_id or None,
+        response_model=response.model_version or None,
+        usage=usage_of(response.usage_metadata),
+        finish_reasons=[reason],
+        output_chars=len(text),
+    )
+    if call.capture:
+        out.output_json = text_message_json(text, reason)
+    return out
 
 
 class _Accumulator:
@@ -321,12 +361,14 @@ class GenerateContent(Endpoint):
         provider, attrs = _provider(instance)
         config = settings()
         capture = config.capture_content
-        request = _fields(kwargs.get("config"))
-        if request:
-            for field, name in _NUMERIC:
+        request, given = _set_fields(kwargs.get("config"))
+        for field in given:
+            name = _NUMERIC.get(field)
+            if name is not None:
                 value = request.get(field)
                 if value is not None and _number(value):
                     attrs[name] = value
+        if not given.isdisjoint(_OTHER_CONFIG):
             count = request.get("candidate_count")
             if _number(count) and count != 1:
                 attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
@@ -340,7 +382,7 @@ class GenerateContent(Endpoint):
         if capture:
             system = request.get("system_instruction")
             if type(system) is str:  # the common shapes, as JSON text directly
-                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(text_parts_json(system), config)
+                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(constant_text_parts_json(system), config)
             elif system is not None:
                 system_parts = _parts(_get(system, "parts") if not isinstance(system, list) else system)
                 attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system_parts, config)
@@ -366,6 +408,9 @@ class GenerateContent(Endpoint):
         )
 
     def outcome(self, call: LLMCall, result: Any) -> Outcome:
+        plain = _plain_outcome(call, result)
+        if plain is not None:
+            return plain
         acc = _Accumulator(call, stream=False)
         acc.add(result)
         return acc.outcome()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -48,6 +48,7 @@ from llmtrace.integrations._common import (
     framework_provider,
     offer,
     patch,
+    patch_function,
     start_call,
     text_chars,
 )
@@ -528,23 +529,33 @@ def _manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
                 instance.add_handler(ours, True)
 
 
-def _new_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _new_token(original: Any) -> Callable[..., Any]:
     """A model run's token event, not dispatched when our handler is the run's only one and no
     model run awaits its first token (its handling would do nothing): a long stream then costs one
-    call per token instead of LangChain's event dispatch. (The test is written out, not called:
-    it runs on every token.)"""
-    ours = _handler
-    if ours is not None and not ours._awaiting_token and instance.handlers == [ours] and STATE.active:
-        return None
-    return wrapped(*args, **kwargs)
+    plain call per token instead of LangChain's event dispatch. (A plain function, not a wrapt
+    wrapper, and the test one list comparison and two flags: it runs on every token.)"""
+    alone = [handler()]  # a run whose only handler is ours has ``handlers == alone``
+    ours = alone[0]
+
+    def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+            return None
+        return original(self, *args, **kwargs)
+
+    return on_llm_new_token
 
 
-async def _anew_token(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _anew_token(original: Any) -> Callable[..., Any]:
     """`_new_token` for async runs."""
-    ours = _handler
-    if ours is not None and not ours._awaiting_token and instance.handlers == [ours] and STATE.active:
-        return None
-    return await wrapped(*args, **kwargs)
+    alone = [handler()]
+    ours = alone[0]
+
+    async def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+            return None
+        return await original(self, *args, **kwargs)
+
+    return on_llm_new_token
 
 
 def instrument() -> None:
@@ -554,5 +565,5 @@ def instrument() -> None:
 
     handler()
     patch(BaseCallbackManager, "__init__", _manager_init)
-    patch(CallbackManagerForLLMRun, "on_llm_new_token", _new_token)
-    patch(AsyncCallbackManagerForLLMRun, "on_llm_new_token", _anew_token)
+    patch_function(CallbackManagerForLLMRun, "on_llm_new_token", _new_token)
+    patch_function(AsyncCallbackManagerForLLMRun, "on_llm_new_token", _anew_token)

@@ -15,9 +15,23 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
-from llmtrace._internal.finished_span import RecordingSpan, start_client_span
+from llmtrace._internal.finished_span import (
+    RecordingSpan,
+    attach_span,
+    current_span_context,
+    detach,
+    start_client_span,
+)
 
 
 class _Setup:
@@ -137,3 +151,56 @@ def test_under_an_unsampled_parent_nothing_is_recorded() -> None:
     assert span.get_span_context().trace_id == 1
     span.end()
     assert setup.exporter.get_finished_spans() == ()
+
+
+def _ids(span: trace.Span) -> tuple[bool, int, int, Any]:
+    context = span.get_span_context()
+    return span.is_recording(), context.trace_id, int(context.trace_flags), context.trace_state
+
+
+def test_the_sample_all_decision_is_the_samplers() -> None:
+    """``sample_all`` (llmtrace's sampler at rate 1) decides from the parent's flags as
+    ``ParentBased(ALWAYS_ON)`` does: roots and sampled parents record, unsampled ones do not, and
+    the parent's trace state and random-trace-id flag carry over."""
+    setup = _Setup()
+    state = TraceState([("k", "v")])
+    parents = [
+        None,
+        NonRecordingSpan(SpanContext(7, 2, True, TraceFlags(TraceFlags.SAMPLED | 2), state)),
+        NonRecordingSpan(SpanContext(8, 3, True, TraceFlags(0), state)),
+    ]
+    for parent in parents:
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        fast = start_client_span(setup.tracer, setup.processor, "s", context, sample_all=True)
+        asked = start_client_span(setup.tracer, setup.processor, "s", context)
+        assert fast is not None and asked is not None
+        if parent is None:
+            assert fast.is_recording() and asked.is_recording()
+            assert fast.get_span_context().trace_flags == asked.get_span_context().trace_flags
+        else:
+            assert _ids(fast) == _ids(asked)
+            assert fast.get_span_context().trace_state == state
+        for span in (fast, asked):
+            span.end()
+    assert len(setup.exporter.get_finished_spans()) == 4  # two roots, two under the sampled parent
+
+
+def test_attach_span_is_what_the_otel_api_sees() -> None:
+    setup = _Setup()
+    outer = setup.tracer.start_span("outer")
+    outer_token = otel_context.attach(trace.set_span_in_context(outer))
+    span = start_client_span(setup.tracer, setup.processor, "call", None)
+    assert span is not None and span.get_span_context() is not None
+    assert current_span_context() == outer.get_span_context()
+    token = attach_span(span)
+    try:
+        assert trace.get_current_span() is span
+        assert current_span_context() == span.get_span_context()
+    finally:
+        detach(token)
+    assert trace.get_current_span() is outer
+    otel_context.detach(outer_token)
+    assert current_span_context() is None
+    detach(token)  # a token used twice: logged and ignored, as by ``opentelemetry.context.detach``
+    span.end()
+    outer.end()

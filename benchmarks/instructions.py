@@ -1,0 +1,113 @@
+"""Instructions per call that each instrumentation adds, counted by valgrind's callgrind.
+
+A figure machine load does not move (a CPU clock on a shared 2-core machine varies by a factor of
+two between runs): for each library, mode and variant of ``overhead_frameworks.py``, one process
+runs under ``valgrind --tool=callgrind`` with instrumentation off; it switches the variant on,
+makes warm-up calls, exports their spans, and then counts the instructions (all threads) of
+``--calls`` calls and the export of their spans, between two callgrind client requests. Reported:
+instructions per call, those each variant adds over ``none``, and llmtrace's added instructions as
+a fraction of each peer's. Needs ``valgrind`` and a C compiler with valgrind's headers (the client
+requests are two C functions, compiled once into a temporary directory).
+
+Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]``;
+``PYTHONPATH=DIR`` counts another tree's llmtrace. Each process takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+import overhead_frameworks as frameworks
+
+_CLIENT_REQUESTS = """
+#include <valgrind/callgrind.h>
+void window_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
+void window_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }
+"""
+
+
+def _window_library(directory: str) -> str:
+    source, library = os.path.join(directory, "window.c"), os.path.join(directory, "window.so")
+    with open(source, "w") as out:
+        out.write(_CLIENT_REQUESTS)
+    subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", library, source], check=True)
+    return library
+
+
+def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> None:
+    variants = frameworks._Variants(library)
+    on, off = variants.switches[variant]
+    on()
+    call = frameworks._workload(library)
+    for _ in range(20):  # warm-up: caches, first price lookup, export thread
+        call(mode)
+    off()
+    variants.exporter.clear()
+    on()
+    call = frameworks._workload(library)
+    call(mode)  # the first call after switching on (see overhead_frameworks' untimed call)
+    counting = ctypes.CDLL(window)
+    counting.window_start()
+    for _ in range(calls):
+        call(mode)
+    off()  # the export of the counted calls' spans is counted too
+    counting.window_stop()
+
+
+def _count(library: str, variant: str, mode: str, calls: int, window: str) -> float:
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
+    argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if out.returncode != 0 or found is None:
+        raise RuntimeError(f"callgrind worker failed: {out.stderr.strip()[-2000:]}")
+    return int(found.group(1)) / calls
+
+
+def main(libraries: tuple[str, ...], modes: tuple[str, ...], calls: int, jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        window = _window_library(directory)
+        cases = [(lib, v, m) for lib in libraries for m in modes for v in frameworks.VARIANTS]
+        stream_calls = max(calls // 2, 1)
+
+        def count(case: tuple[str, str, str]) -> float:
+            library, variant, mode = case
+            return _count(library, variant, mode, calls if mode == "nonstream" else stream_calls, window)
+
+        with ThreadPoolExecutor(jobs) as pool:
+            counts = dict(zip(cases, pool.map(count, cases), strict=True))
+    for lib in libraries:
+        for mode in modes:
+            none = counts[lib, "none", mode]
+            added = {v: counts[lib, v, mode] - none for v in frameworks.VARIANTS if v != "none"}
+            ratios = {p: round(added["llmtrace"] / added[p], 3) for p in frameworks.PEERS if added[p] > 0}
+            print(
+                f"{lib:12s} {mode:9s} instructions/call none {none / 1e6:.3f} M | "
+                + " | ".join(f"{v} +{a / 1e3:.0f} k" for v, a in added.items())
+                + f" | llmtrace/peer {ratios}"
+            )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20, help="calls counted (half that for streams)")
+    parser.add_argument("--only", choices=frameworks.LIBRARIES, help="one library")
+    parser.add_argument("--mode", choices=frameworks.MODES, help="one mode")
+    parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once")
+    args = parser.parse_args()
+    main(
+        (args.only,) if args.only else frameworks.LIBRARIES,
+        (args.mode,) if args.mode else frameworks.MODES,
+        args.calls,
+        args.jobs,
+    )
