@@ -204,17 +204,20 @@ def _machine_reference_ms() -> float:
     return round(best * 1000, 1)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU seconds used so far by ``pid`` and its live child processes (the decode workers)."""
-    total = 0.0
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by ``pid`` and by its live child processes (the decode workers)."""
+    own = children = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):  # fields[1] is the parent pid
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if stat.parent.name == str(pid):
+            own += seconds
+        elif fields[1] == str(pid):  # fields[1] is the parent pid
+            children += seconds
+    return own, children
 
 
 def _thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -328,7 +331,8 @@ def _run_once(
                 port, workload.body, range(workload.warmup, workload.total), concurrency
             )
             elapsed = last_ack - t0
-            cpu = _cpu_seconds(server.pid) - cpu0
+            own1, workers1 = _cpu_seconds(server.pid)
+            cpu = own1 + workers1 - sum(cpu0)
             threads1 = _thread_cpu_seconds(server.pid)
             # Acknowledged means written; this is how long until a query sees all of it.
             while (
@@ -343,7 +347,12 @@ def _run_once(
     quantiles = statistics.quantiles(latencies, n=100)
     spans = (workload.total - workload.warmup) * BATCH
     by_thread = {kind: (threads1[kind] - threads0.get(kind, 0.0)) / spans * 1e6 for kind in threads1}
-    by_thread["decode workers"] = cpu / spans * 1e6 - sum(by_thread.values())
+    # Measured, not the remainder: threads that ended during the run (chDB starts and ends some
+    # per INSERT) are missing from ``threads1`` but not from the process's own CPU time.
+    by_thread["decode workers"] = (workers1 - cpu0[1]) / spans * 1e6
+    by_thread["threads that ended"] = (own1 - cpu0[0]) / spans * 1e6 - sum(
+        us for kind, us in by_thread.items() if kind != "decode workers"
+    )
     return {
         "seconds": round(elapsed, 2),
         "spans_per_s": round(spans / elapsed),
