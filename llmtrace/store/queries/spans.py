@@ -130,7 +130,7 @@ def list_spans(
     limit = max(1, min(limit, MAX_LIMIT + 1))
     if _owner(query) is None:
         return spans_by_key(store, project, page_keys(store, project, query, after, limit))
-    return spans_at(store, project, page_keys(store, project, query, after, limit))  # type: ignore[arg-type]
+    return spans_at(store, project, page_keys(store, project, query, after, limit))
 
 
 # A page key: (start_time, trace_id, span_id), the span's position in newest-first order; from
