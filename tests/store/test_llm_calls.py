@@ -19,6 +19,7 @@ from spans_factory import make_rows
 from llmtrace.store import Store
 from llmtrace.store.migrate import Renderer, apply_migrations, load_migrations, migrations_dir, span_ttl_days
 from llmtrace.store.queries.alerts import window_metric
+from llmtrace.store.queries.metrics import MetricsQuery, metrics_series
 from llmtrace.store.queries.overview import period_totals
 from llmtrace.store.queries.prompts import version_scores
 from llmtrace.store.queries.trends import score_trends
@@ -80,6 +81,11 @@ def _answers(store: Store) -> dict[str, Any]:
         ),
         "version_scores": version_scores(store, "default", *week),
         "totals": period_totals(store, "default", *off_hour, {"service": "chat"}),
+        "metrics": metrics_series(
+            store,
+            "default",
+            MetricsQuery(interval="15m", since=off_hour[0], until=off_hour[1], group_by=("model",)),
+        ),
         "alerts": sorted(
             window_metric(store, "default", {}, NOW, timedelta(hours=6), "latency_p95_ms", "model")
         ),

@@ -1,9 +1,9 @@
-"""Time series of LLM-call metrics per group, from the hourly rollup or from raw spans.
+"""Time series of LLM-call metrics per group, from the hourly rollup or from each call.
 
 Buckets cover whole intervals aligned to the Unix epoch (UTC): ``since`` is rounded down and
 ``until`` up to the interval, so a bucket means the same whichever table answered. Intervals of an
-hour or more read ``spans_hourly`` (a few rows per hour and key); shorter ones read raw spans with
-the same t-digest quantiles. Only LLM and embedding spans count, as in the rollup.
+hour or more read ``spans_hourly`` (a few rows per hour and key); shorter ones read each call
+(``llm_calls``, the LLM and embedding spans, as in the rollup) with the same t-digest quantiles.
 """
 
 from __future__ import annotations
@@ -122,8 +122,6 @@ def _bucket_rows(store: Any, project: str, query: MetricsQuery) -> list[dict[str
         f"{time_column} >= {{start:{time_type}}}",
         f"{time_column} < {{end:{time_type}}}",
     ]
-    if not rollup:
-        conditions.append("kind IN ('llm', 'embedding')")
     for name, value in sorted(query.equals.items()):
         conditions.append(f"{GROUP_COLUMNS[name]} = {{f_{name}:String}}")
         params[f"f_{name}"] = value
@@ -149,7 +147,7 @@ def _bucket_rows(store: Any, project: str, query: MetricsQuery) -> list[dict[str
             f"{_QUANTILES}(duration_ms) AS lat_q",
             f"{_QUANTILES}(ttft_ms) AS first_token_q",
         ]
-        table = "spans"
+        table = "llm_calls"
     select = [
         f"intDiv(toUnixTimestamp({time_column}), {{step:UInt32}}) * {{step:UInt32}} AS bucket",
         *groups,
