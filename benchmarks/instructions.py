@@ -4,7 +4,8 @@ A figure machine load does not move (a CPU clock on a shared 2-core machine vari
 two between runs): for each library, mode and variant of ``overhead_frameworks.py``, one process
 runs under ``valgrind --tool=callgrind`` with instrumentation off; it switches the variant on,
 makes warm-up calls, exports their spans, and then counts the instructions (all threads) of
-``--calls`` calls and the export of their spans, between two callgrind client requests. Reported:
+``--calls`` calls and the export of their spans (not the switching off), between two callgrind
+client requests. Reported:
 instructions per call, those each variant adds over ``none``, and llmtrace's added instructions as
 a fraction of each peer's. Needs ``valgrind`` and a C compiler with valgrind's headers (the client
 requests are two C functions, compiled once into a temporary directory).
@@ -25,6 +26,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import overhead_frameworks as frameworks
+
+import llmtrace
 
 _CLIENT_REQUESTS = """
 #include <valgrind/callgrind.h>
@@ -57,8 +60,10 @@ def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> N
     counting.window_start()
     for _ in range(calls):
         call(mode)
-    off()  # the export of the counted calls' spans is counted too
+    llmtrace.flush()  # the export of the counted calls' spans is counted too (switching off is not)
+    variants.provider.force_flush()
     counting.window_stop()
+    off()
 
 
 def _count(library: str, variant: str, mode: str, calls: int, window: str) -> float:
