@@ -4,7 +4,8 @@ A figure machine load does not move (a CPU clock on a shared 2-core machine vari
 two between runs): for each library, mode and variant of ``overhead_frameworks.py``, one process
 runs under ``valgrind --tool=callgrind`` with instrumentation off; it switches the variant on,
 makes warm-up calls, exports their spans, and then counts the instructions (all threads) of
-``--calls`` calls and the export of their spans, between two callgrind client requests. Reported:
+``--calls`` calls and the export of their spans (not the switching off), between two callgrind
+client requests. Reported:
 instructions per call, those each variant adds over ``none``, and llmtrace's added instructions as
 a fraction of each peer's. Needs ``valgrind`` and a C compiler with valgrind's headers (the client
 requests are two C functions, compiled once into a temporary directory).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import os
 import re
 import subprocess
@@ -25,6 +27,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import overhead_frameworks as frameworks
+
+import llmtrace
 
 _CLIENT_REQUESTS = """
 #include <valgrind/callgrind.h>
@@ -53,12 +57,18 @@ def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> N
     on()
     call = frameworks._workload(library)
     call(mode)  # the first call after switching on (see overhead_frameworks' untimed call)
+    # The libraries' ~150k objects out of the collector's sight: a full collection, whose cost is
+    # theirs, would otherwise land in some counts and not others (young objects still count).
+    gc.collect()
+    gc.freeze()
     counting = ctypes.CDLL(window)
     counting.window_start()
     for _ in range(calls):
         call(mode)
-    off()  # the export of the counted calls' spans is counted too
+    llmtrace.flush()  # the export of the counted calls' spans is counted too (switching off is not)
+    variants.provider.force_flush()
     counting.window_stop()
+    off()
 
 
 def _count(library: str, variant: str, mode: str, calls: int, window: str) -> float:

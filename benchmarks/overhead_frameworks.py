@@ -190,7 +190,7 @@ class _Variants:
 
         os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
         self.exporter = InMemorySpanExporter()
-        provider = TracerProvider()
+        self.provider = provider = TracerProvider()  # the peers' (llmtrace makes its own)
         provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=65536))
         if library == "langchain":
             from openinference.instrumentation.langchain import LangChainInstrumentor

@@ -1,4 +1,4 @@
-"""A provider call's span, recorded while the call runs and built once, finished, when it ends.
+"""A provider call's span, recorded while the call runs and finished, without a copy, when it ends.
 
 An OpenTelemetry SDK span costs a provider call a third of llmtrace's overhead: a lock, bounded
 containers and a processor round at start, a lock per attribute store, and at ``end()`` a
@@ -6,10 +6,10 @@ containers and a processor round at start, a lock per attribute store, and at ``
 and llmtrace's sampler decides (the setup ``instrument()`` makes by itself), none of that is
 needed: `RecordingSpan` has the span's identity from the start (so it can be current, and spans
 created during the call — an HTTP client's, a nested framework's — are its children, and the
-call's trace context propagates), keeps what is recorded in a plain dict, and hands the processor
-one ``ReadableSpan`` built at ``end()``. What reaches the exporter is what the SDK span would
-have produced: same ids, parent, times, resource, scope, attributes (values the SDK would clean
-are cleaned the SDK's way), events and status. With any other processor on the provider (an
+call's trace context propagates), keeps what is recorded in a plain dict, and at ``end()`` hands
+itself to the processor as the finished ``ReadableSpan`` (it is one, as the SDK's span is). What
+reaches the exporter is what the SDK span would have produced: same ids, parent, times, resource,
+scope, attributes (values the SDK would clean are cleaned the SDK's way), events and status. With any other processor on the provider (an
 application's own exporter), spans take the SDK's path, so every processor sees ``on_start``.
 
 The current span is read and set in one step each (`current_span_context`, `attach_span`): the
@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
 from itertools import compress, repeat
 from time import time_ns
-from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -112,19 +111,29 @@ def detach(token: Token[Context]) -> None:
         logger.exception("Failed to detach context")
 
 
-class RecordingSpan(trace_api.Span):
-    """A recording span whose ``ReadableSpan`` is built when it ends (see the module docstring)."""
+class RecordingSpan(trace_api.Span, ReadableSpan):
+    """A recording span that is its own ``ReadableSpan`` once it ends (see the module docstring).
+
+    As the SDK's span, it is both: what a reader of a live span sees (name, context, parent,
+    attributes, ...) is ``ReadableSpan``'s, and at ``end()`` it hands itself, finished, to the
+    processor, with no copy made.
+    """
 
     __slots__ = (
         "_attributes",
         "_context",
+        "_end_time",
         "_events",
+        "_instrumentation_info",
+        "_instrumentation_scope",
+        "_kind",
+        "_links",
         "_name",
         "_parent",
         "_processor",
-        "_start",
+        "_resource",
+        "_start_time",
         "_status",
-        "_stop",
         "_tracer",
     )
 
@@ -142,69 +151,37 @@ class RecordingSpan(trace_api.Span):
         self._name = name
         self._context = context
         self._parent = parent
-        self._start = start
-        self._stop: int | None = None
-        self._attributes: dict[str, Any] = {}
-        self._events: list[Event] = []
+        self._start_time = start
+        self._end_time: int | None = None
+        self._attributes: Any = {}  # a plain dict while recording (see `end`)
+        self._events: Any = []
         self._status = Status(StatusCode.UNSET)
+        self._kind = SpanKind.CLIENT
+        self._links: tuple[trace_api.Link, ...] = ()
+        self._resource = tracer.resource
+        self._instrumentation_info = tracer.instrumentation_info
+        self._instrumentation_scope = tracer._instrumentation_scope
 
     def get_span_context(self) -> SpanContext:
-        return self._context
-
-    # What the SDK span's ``ReadableSpan`` side lets a reader see of a live span.
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def context(self) -> SpanContext:
-        return self._context
-
-    @property
-    def parent(self) -> SpanContext | None:
-        return self._parent
-
-    @property
-    def kind(self) -> SpanKind:
-        return SpanKind.CLIENT
-
-    @property
-    def attributes(self) -> Mapping[str, Any]:
-        return MappingProxyType(self._attributes)
-
-    @property
-    def events(self) -> tuple[Event, ...]:
-        return tuple(self._events)
-
-    @property
-    def status(self) -> Status:
-        return self._status
-
-    @property
-    def start_time(self) -> int:
-        return self._start
-
-    @property
-    def end_time(self) -> int | None:
-        return self._stop
+        return self._context  # type: ignore[return-value]  # set in __init__, never None
 
     def is_recording(self) -> bool:
-        return self._stop is None
+        return self._end_time is None
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        if self._stop is None:
+        if self._end_time is None:
             self._attributes.update(attributes)
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        if self._stop is None:
+        if self._end_time is None:
             self._attributes[key] = value
 
     def update_name(self, name: str) -> None:
-        if self._stop is None:
+        if self._end_time is None:
             self._name = name
 
     def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
-        if self._stop is not None:
+        if self._end_time is not None:
             return
         limits = self._tracer._span_limits
         bounded = BoundedAttributes(
@@ -215,7 +192,7 @@ class RecordingSpan(trace_api.Span):
             del self._events[0]  # as the SDK's bounded list: the newest are kept
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._stop is not None or self._status.status_code is StatusCode.OK:
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
             return  # as the SDK: an OK status is final
         if isinstance(status, Status):
             self._status = status
@@ -241,25 +218,12 @@ class RecordingSpan(trace_api.Span):
         self.add_event("exception", values, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        if self._stop is not None:
+        if self._end_time is not None:
             return
-        self._stop = end_time if end_time is not None else time_ns()
-        tracer = self._tracer
-        finished = ReadableSpan(
-            name=self._name,
-            context=self._context,
-            parent=self._parent,
-            resource=tracer.resource,
-            attributes=_exportable(self._attributes, tracer._span_limits),
-            events=tuple(self._events),
-            kind=SpanKind.CLIENT,
-            instrumentation_info=tracer.instrumentation_info,
-            status=self._status,
-            start_time=self._start,
-            end_time=self._stop,
-            instrumentation_scope=tracer._instrumentation_scope,
-        )
-        self._processor.on_end(finished)
+        self._end_time = end_time if end_time is not None else time_ns()
+        self._attributes = _exportable(self._attributes, self._tracer._span_limits)
+        self._events = tuple(self._events)
+        self._processor.on_end(self)
 
 
 def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:
