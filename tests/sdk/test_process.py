@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -138,5 +139,13 @@ def test_exit_with_a_silent_endpoint_is_bounded_and_counts_agree_with_stats() ->
     assert result.returncode == 0, result.stderr
     final = result.stdout.splitlines()[-1].split()
     assert final == ["final", "700", "0"], result.stdout
-    assert "could not deliver 700 spans and 0 scores within the shutdown deadline of 5.0s" in result.stderr
+    # The batch being sent when exit began may give up on its own at the deadline (its own warning)
+    # just before the exit flush counts the rest; then one more line gives the total. Either way the
+    # last total printed is what stats() counts.
+    totals = re.findall(
+        r"in all, (\d+) spans and (\d+) scores were not delivered", result.stderr
+    ) or re.findall(
+        r"could not deliver (\d+) spans and (\d+) scores within the shutdown deadline of 5\.0s", result.stderr
+    )
+    assert totals and totals[-1] == ("700", "0"), result.stderr
     assert elapsed < 5.0 + 5.0  # the deadline plus interpreter start-up on a busy machine
