@@ -34,10 +34,9 @@ def embedded_connection(client: Any) -> tuple[Any, threading.Lock] | None:
 
     clickhouse-connect keeps them on its backend's handle (``client._backend._handle``, a private
     attribute): tests/store/test_writes.py fails if an upgrade moves them, rather than letting the
-    embedded store fall back to the serialising path unnoticed. Only the client's own attribute
-    counts, so an object that wraps a client (and its ``insert_arrow``) keeps the Arrow path.
+    embedded store fall back to the serialising path unnoticed.
     """
-    handle = getattr(getattr(client, "__dict__", {}).get("_backend"), "_handle", None)
+    handle = getattr(getattr(client, "_backend", None), "_handle", None)
     conn = getattr(handle, "conn", None)
     lock = getattr(handle, "lock", None)
     if conn is None or lock is None:
