@@ -25,7 +25,6 @@ from typing import Any
 
 from llmtrace.store.client import connect
 from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
-from llmtrace.store.embedded import embedded_connection, insert_spans_in_process
 from llmtrace.store.errors import StoreError
 from llmtrace.store.migrate import apply_migrations, span_ttl_days
 from llmtrace.store.rows import CONTENT_COLUMNS, SCORE_COLUMNS, SPAN_COLUMNS
@@ -93,18 +92,14 @@ class Store:
         """Insert a ``pyarrow.Table`` of spans (:func:`llmtrace.store.arrow.span_table`) in one block.
 
         The server's bulk path: ClickHouse parses the Arrow data itself, so this costs the calling
-        process far less CPU per span than :meth:`insert_spans`. The embedded store reads the table
-        in process (:mod:`llmtrace.store.embedded`); a ClickHouse server receives it as Arrow.
+        process far less CPU per span than :meth:`insert_spans`.
         """
         if not table.num_rows:
             return
-        settings = _insert_settings(dedup_token)
-        connection = embedded_connection(self.client)
         with self._insert_errors("spans"):
-            if connection is not None:
-                insert_spans_in_process(connection, self.database, table, settings)
-            else:
-                self.client.insert_arrow("spans", table, database=self.database, settings=settings)
+            self.client.insert_arrow(
+                "spans", table, database=self.database, settings=_insert_settings(dedup_token)
+            )
 
     def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`)."""

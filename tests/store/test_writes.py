@@ -13,7 +13,6 @@ from spans_factory import make_rows
 
 from llmtrace.store import Store, StoreError
 from llmtrace.store.arrow import span_table
-from llmtrace.store.embedded import embedded_connection
 from llmtrace.store.rows import SCORE_COLUMNS, SPAN_COLUMNS
 
 _KEY = ("project", "service_name", "environment", "model", "provider", "prompt_name", "prompt_version")
@@ -251,40 +250,6 @@ def test_arrow_inserts_feed_the_rollups_and_dedup_by_token(store: Store) -> None
     assert _counts(store) == (50, llm, llm)
     store.insert_span_table(_table(rows), dedup_token="arrow-2")
     assert _counts(store) == (100, 2 * llm, 2 * llm)
-
-
-def test_the_embedded_store_reads_arrow_tables_in_process(store: Store) -> None:
-    """chDB inserts go through its Python() table function, on the connection clickhouse-connect
-    holds: if an upgrade moves it, this fails instead of every insert serialising unnoticed."""
-    assert embedded_connection(store.client) is not None
-
-
-def test_in_process_insert_stores_what_the_arrow_format_insert_stores(
-    store: Store, bare_store: Store
-) -> None:
-    """The same table inserted in process and as Arrow data (clickhouse-connect's ``insert_arrow``,
-    what a ClickHouse server receives) gives identical rows, and feeds the views alike."""
-    bare_store.migrate()
-    rows = make_rows(80, seed=11)
-    rows[0] |= {"input": "héllo ✓ 日本", "attributes": {"k": "v", "é": ""}, "tags": ["a", "b"]}
-    rows[1] |= {"error_message": "line 1\nline 2\ttab \\ 'quoted'", "cost_usd": None, "ttft_ms": None}
-    rows[2] |= {"output_chars": 2**32 - 1, "start_time": rows[2]["start_time"].replace(microsecond=999999)}
-    rows[3] |= {"user_id": "u-1", "session_id": "s-1"}
-    store.insert_span_table(_table(rows), dedup_token="t-1")
-    bare_store.client.insert_arrow("spans", _table(rows), database=bare_store.database)
-    assert _stored_rows(store) == _stored_rows(bare_store) == sorted(rows, key=lambda r: r["span_id"])
-    for view_table in ("spans_by_id", "llm_calls", "trace_summaries", "spans_hourly", "drift_hourly"):
-        counted = [
-            s.client.query(f"SELECT count() FROM {s.database}.{view_table}").result_rows[0][0]
-            for s in (store, bare_store)
-        ]
-        assert counted[0] == counted[1] > 0, view_table
-
-
-def test_an_insert_setting_outside_the_stores_own_is_refused_and_nothing_is_written(store: Store) -> None:
-    with pytest.raises(StoreError, match="unexpected insert setting"):
-        store.insert_span_table(_table(make_rows(3)), dedup_token="x' , readonly = '1")
-    assert _counts(store) == (0, 0, 0)
 
 
 def test_empty_span_table_is_a_no_op(store: Store) -> None:
