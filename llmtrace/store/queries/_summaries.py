@@ -78,8 +78,10 @@ def check_filters(query: SpanQuery) -> None:
         search_words(query.text)
 
 
-def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list[str]:
-    """Conditions on single summary rows (the ``status=ok`` condition is on groups: see HAVING)."""
+def _row_filters(project: str, query: SpanQuery, params: dict[str, Any], *, text_spans: str) -> list[str]:
+    """Conditions on single summary rows (the ``status=ok`` condition is on groups: see HAVING).
+
+    ``text_spans`` bounds the spans a ``q=`` search reads (a condition on ``start_time``)."""
     conditions = []
     for name, value in sorted(query.equals.items()):
         params[f"f_{name}"] = value
@@ -93,9 +95,27 @@ def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list
         params["project"] = project
         conditions.append(
             "trace_id IN (SELECT trace_id FROM {db:Identifier}.spans WHERE project = {project:String}"
-            f" AND start_time >= {{rows_from:DateTime('UTC')}} AND {text_condition(query.text, params)})"
+            f" AND {text_spans} AND {text_condition(query.text, params)})"
         )
     return conditions
+
+
+def _text_spans(order: Ordering) -> str:
+    """The spans a text search reads in one window: the search reads content, by far the largest
+    columns, so it reads as few hours as the answer allows.
+
+    For a listing ordered by start (traces), a group on the page starts at or after ``lo`` and
+    before the window's top, so each of its spans - a match among them - starts in [lo, rows_to]
+    (:data:`SLACK_HOURS`): four times fewer spans than the summary rows read (the window's hours
+    plus the slack before it) for a first page. For the other orderings (last activity), a group
+    ending in the window may have matched hours before it: every span since ``rows_from``."""
+    if not order.bounded:
+        return "start_time >= {rows_from:DateTime('UTC')}"
+    return (
+        "toStartOfHour(start_time) >= toStartOfHour({lo:DateTime64(6, 'UTC')})"
+        " AND start_time >= {lo:DateTime64(6, 'UTC')}"
+        " AND toStartOfHour(start_time) <= {rows_to:DateTime('UTC')}"
+    )
 
 
 # Listing key -> the spans_by_id column holding it.
@@ -200,7 +220,7 @@ def _window(
         params["rows_to"] = top + slack
     if order.key != "trace_id":
         window += f" AND {order.key} != ''"
-    row_filters = _row_filters(project, query, params)
+    row_filters = _row_filters(project, query, params, text_spans=_text_spans(order))
     if row_filters:
         matching = _by_id_matching(query, order, params, bounded=order.bounded) or (
             f"SELECT DISTINCT {order.key} FROM {{db:Identifier}}.trace_summaries"
