@@ -127,6 +127,42 @@ def test_text_search_pages_find_matches_late_in_a_trace(loaded: tuple[Store, lis
         assert seen == expected, limit
 
 
+def test_newest_matches_of_an_older_trace_do_not_hide_a_newer_trace(loaded: tuple[Store, list]) -> None:
+    """The newest matching spans all belong to a trace that started earlier than another match:
+    the page is the trace that started last, found by searching the whole window."""
+    store, rows = loaded
+    by_start = expected_traces(rows)
+    older, newer = by_start[10], by_start[5]
+    late = [_late_match(rows, newer, "walruses", 1 / 60)]
+    for k in range(8):  # the newest spans of the store, all in the older trace
+        span = _late_match(rows, older, "walruses", 0)
+        start = by_start[0]["start_time"] + timedelta(minutes=10 + k)
+        late.append({**span, "span_id": f"{k + 1:04x}{span['span_id'][4:]}", "start_time": start})
+    store.insert_spans(late)
+    got = list_traces(store, "p1", SpanQuery(text="walruses"), limit=1)
+    assert [t["trace_id"] for t in got] == [newer["trace_id"]]
+    got = list_traces(store, "p1", SpanQuery(text="walruses"), limit=10)
+    assert [t["trace_id"] for t in got] == [newer["trace_id"], older["trace_id"]]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 10, 37])
+def test_text_search_pages_through_every_match_in_order(loaded: tuple[Store, list], limit: int) -> None:
+    """A word in many traces: a page comes from the newest matching spans when their traces fill
+    it, else from the whole window; either way every matching trace appears once, in order."""
+    store, rows = loaded
+    otters = {r["trace_id"] for r in rows if "otters" in r["input"]}
+    expected = [t["trace_id"] for t in expected_traces(rows) if t["trace_id"] in otters]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = list_traces(store, "p1", SpanQuery(text="otters"), after=after, limit=limit)
+        seen.extend(t["trace_id"] for t in page)
+        if len(page) < limit:
+            break
+        after = TraceKey(page[-1]["start_time"], page[-1]["trace_id"])
+    assert seen == expected and len(expected) > 100
+
+
 def test_sessions_and_users_match_the_spans(loaded: tuple[Store, list]) -> None:
     store, rows = loaded
     for key, lister, make_key in (
