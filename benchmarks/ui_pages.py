@@ -174,6 +174,12 @@ def run(n: int, path: str, repeats: int, only: tuple[str, ...] = ()) -> dict[str
             "/api/v1/regressions?dimension=prompt_version&a=v1&b=v2&prompt=answer&since="
             + week_start.isoformat().replace("+00:00", "Z"),
         ),
+        # Two full cohorts (the default compare's v1 is older than the week, so its cohort A is empty).
+        (
+            "/ui/prompts/compare/report?prompt=answer&dimension=model&a=gpt-4o&b=claude-sonnet-4",
+            "/api/v1/regressions?dimension=model&a=gpt-4o&b=claude-sonnet-4&prompt=answer&since="
+            + week_start.isoformat().replace("+00:00", "Z"),
+        ),
         ("/drift", None),
         ("/ui/drift/report", "/api/v1/drift/report?segment_by=prompt&top=5"),
         ("/alerts", "/api/v1/alerts/rules"),

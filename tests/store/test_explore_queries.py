@@ -85,6 +85,84 @@ def test_trace_time_range_and_text(loaded: tuple[Store, list]) -> None:
         list_traces(store, "p1", SpanQuery(equals={"status": "cancelled"}))
 
 
+def _late_match(
+    rows: list[dict[str, Any]], trace: dict[str, Any], word: str, after_h: float
+) -> dict[str, Any]:
+    """A span of ``trace`` starting ``after_h`` hours after it, whose output holds ``word``."""
+    first = min((r for r in rows if r["trace_id"] == trace["trace_id"]), key=lambda r: r["start_time"])
+    start = first["start_time"] + timedelta(hours=after_h)
+    return {
+        **first,
+        "span_id": f"{int(first['span_id'], 16) + 10**6:016x}",
+        "parent_span_id": first["span_id"],
+        "start_time": start,
+        "end_time": start + timedelta(seconds=1),
+        "output": f"late answer about {word}",
+    }
+
+
+def test_text_search_pages_find_matches_late_in_a_trace(loaded: tuple[Store, list]) -> None:
+    """The search reads only the spans that can belong to the page's traces (from the window's
+    start to its top plus the slack): a trace whose only match starts hours after the trace, on
+    either side of a window's edge, is still found, on the right page, in start order."""
+    store, rows = loaded
+    by_start = expected_traces(rows)
+    # Matches 1 to 5 hours into traces spread over the whole range, newest to oldest.
+    late = [_late_match(rows, by_start[i], "narwhals", 1 + i % 5) for i in range(3, 400, 23)]
+    store.insert_spans(late)
+    rows = rows + late
+    expected = [
+        t["trace_id"] for t in expected_traces(rows) if t["trace_id"] in {r["trace_id"] for r in late}
+    ]
+    assert len(expected) == len(late)
+    for limit in (1, 2, 5, 100):
+        seen: list[str] = []
+        after = None
+        while True:
+            page = list_traces(store, "p1", SpanQuery(text="narwhals"), after=after, limit=limit)
+            seen.extend(t["trace_id"] for t in page)
+            if len(page) < limit:
+                break
+            after = TraceKey(page[-1]["start_time"], page[-1]["trace_id"])
+        assert seen == expected, limit
+
+
+def test_newest_matches_of_an_older_trace_do_not_hide_a_newer_trace(loaded: tuple[Store, list]) -> None:
+    """The newest matching spans all belong to a trace that started earlier than another match:
+    the page is the trace that started last, found by searching the whole window."""
+    store, rows = loaded
+    by_start = expected_traces(rows)
+    older, newer = by_start[10], by_start[5]
+    late = [_late_match(rows, newer, "walruses", 1 / 60)]
+    for k in range(8):  # the newest spans of the store, all in the older trace
+        span = _late_match(rows, older, "walruses", 0)
+        start = by_start[0]["start_time"] + timedelta(minutes=10 + k)
+        late.append({**span, "span_id": f"{k + 1:04x}{span['span_id'][4:]}", "start_time": start})
+    store.insert_spans(late)
+    got = list_traces(store, "p1", SpanQuery(text="walruses"), limit=1)
+    assert [t["trace_id"] for t in got] == [newer["trace_id"]]
+    got = list_traces(store, "p1", SpanQuery(text="walruses"), limit=10)
+    assert [t["trace_id"] for t in got] == [newer["trace_id"], older["trace_id"]]
+
+
+@pytest.mark.parametrize("limit", [1, 3, 10, 37])
+def test_text_search_pages_through_every_match_in_order(loaded: tuple[Store, list], limit: int) -> None:
+    """A word in many traces: a page comes from the newest matching spans when their traces fill
+    it, else from the whole window; either way every matching trace appears once, in order."""
+    store, rows = loaded
+    otters = {r["trace_id"] for r in rows if "otters" in r["input"]}
+    expected = [t["trace_id"] for t in expected_traces(rows) if t["trace_id"] in otters]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = list_traces(store, "p1", SpanQuery(text="otters"), after=after, limit=limit)
+        seen.extend(t["trace_id"] for t in page)
+        if len(page) < limit:
+            break
+        after = TraceKey(page[-1]["start_time"], page[-1]["trace_id"])
+    assert seen == expected and len(expected) > 100
+
+
 def test_sessions_and_users_match_the_spans(loaded: tuple[Store, list]) -> None:
     store, rows = loaded
     for key, lister, make_key in (

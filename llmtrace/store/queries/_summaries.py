@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrace.store.queries.spans import MAX_LIMIT, SpanQuery, search_words, text_condition, utc
+from llmtrace.store.queries.spans import (
+    MAX_LIMIT,
+    NEWEST_FIRST,
+    SpanQuery,
+    search_words,
+    text_condition,
+    utc,
+)
 
 SLACK_HOURS = 6
 FIRST_WINDOW_HOURS = 2
@@ -78,8 +85,13 @@ def check_filters(query: SpanQuery) -> None:
         search_words(query.text)
 
 
-def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list[str]:
-    """Conditions on single summary rows (the ``status=ok`` condition is on groups: see HAVING)."""
+def _row_filters(
+    project: str, query: SpanQuery, params: dict[str, Any], *, text_spans: str, text_ids: list[str] | None
+) -> list[str]:
+    """Conditions on single summary rows (the ``status=ok`` condition is on groups: see HAVING).
+
+    ``text_spans`` bounds the spans a ``q=`` search reads (a condition on ``start_time``);
+    ``text_ids``, when given, are the trace ids it found already."""
     conditions = []
     for name, value in sorted(query.equals.items()):
         params[f"f_{name}"] = value
@@ -89,13 +101,34 @@ def _row_filters(project: str, query: SpanQuery, params: dict[str, Any]) -> list
             conditions.append(f"{SCALAR_FILTERS[name]} = {{f_{name}:String}}")
         elif value == "error":
             conditions.append("errors > 0")
-    if query.text:
+    if query.text and text_ids is not None:
+        params["text_ids"] = text_ids
+        conditions.append("trace_id IN {text_ids:Array(String)}")
+    elif query.text:
         params["project"] = project
         conditions.append(
             "trace_id IN (SELECT trace_id FROM {db:Identifier}.spans WHERE project = {project:String}"
-            f" AND start_time >= {{rows_from:DateTime('UTC')}} AND {text_condition(query.text, params)})"
+            f" AND {text_spans} AND {text_condition(query.text, params)})"
         )
     return conditions
+
+
+def _text_spans(order: Ordering) -> str:
+    """The spans a text search reads in one window: the search reads content, by far the largest
+    columns, so it reads as few hours as the answer allows.
+
+    For a listing ordered by start (traces), a group on the page starts at or after ``lo`` and
+    before the window's top, so each of its spans - a match among them - starts in [lo, rows_to]
+    (:data:`SLACK_HOURS`): four times fewer spans than the summary rows read (the window's hours
+    plus the slack before it) for a first page. For the other orderings (last activity), a group
+    ending in the window may have matched hours before it: every span since ``rows_from``."""
+    if not order.bounded:
+        return "start_time >= {rows_from:DateTime('UTC')}"
+    return (
+        "toStartOfHour(start_time) >= toStartOfHour({lo:DateTime64(6, 'UTC')})"
+        " AND start_time >= {lo:DateTime64(6, 'UTC')}"
+        " AND toStartOfHour(start_time) <= {rows_to:DateTime('UTC')}"
+    )
 
 
 # Listing key -> the spans_by_id column holding it.
@@ -175,6 +208,10 @@ def newest_groups(
         width *= GROWTH
 
 
+# A text search first takes this many of the newest matching spans per row of the page.
+NEWEST_MATCHES_PER_ROW = 4
+
+
 def _window(
     store: Any,
     project: str,
@@ -186,21 +223,77 @@ def _window(
     lo: datetime,
     top: datetime,
 ) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` groups of the window [lo, top), newest first.
+
+    A text search on traces first reads the window's newest matching spans, newest hour first,
+    and stops after :data:`NEWEST_MATCHES_PER_ROW` per row of the page: a common word reads the
+    content of the newest hour instead of the window's. Every trace that starts after the last
+    of them and matches is among their traces, so when those fill the page, it is the page; else
+    (a rare word, or matches crowded into a few traces) the whole window is searched."""
+    if not (query.text and order.bounded):
+        return _window_rows(store, project, query, order, columns, after, limit, lo, top, None)
+    ids, floor = _newest_matches(store, project, query.text, lo, top, NEWEST_MATCHES_PER_ROW * limit)
+    if not ids:
+        return []
+    rows = _window_rows(store, project, query, order, columns, after, limit, lo, top, (ids, floor))
+    if floor is None or len(rows) >= limit:
+        return rows
+    return _window_rows(store, project, query, order, columns, after, limit, lo, top, None)
+
+
+def _window_params(store: Any, project: str, lo: datetime, top: datetime) -> dict[str, Any]:
     slack = timedelta(hours=SLACK_HOURS)
-    params: dict[str, Any] = {
+    return {
         "db": store.database,
         "project": project,
-        "limit": limit,
         "rows_from": max(lo - slack, EPOCH).replace(minute=0, second=0, microsecond=0),
+        "rows_to": top + slack,
         "lo": lo if lo > EPOCH else EPOCH,
     }
+
+
+def _newest_matches(
+    store: Any, project: str, text: str, lo: datetime, top: datetime, cap: int
+) -> tuple[list[str], datetime | None]:
+    """(trace ids of the ``cap`` newest spans of the window matching ``text``, the start of the
+    last of them when there are ``cap``, else None: then they are all the window's matches)."""
+    params = _window_params(store, project, lo, top)
+    params["cap"] = cap
+    rows = store.client.query(
+        "SELECT trace_id, start_time FROM {db:Identifier}.spans WHERE project = {project:String}"
+        f" AND {_text_spans(TRACE_ORDER)} AND {text_condition(text, params)}"
+        f" ORDER BY {NEWEST_FIRST} LIMIT {{cap:UInt32}}",
+        parameters=params,
+    ).result_rows
+    floor = utc(rows[-1][1]) if len(rows) >= cap else None
+    return sorted({r[0] for r in rows}), floor
+
+
+def _window_rows(
+    store: Any,
+    project: str,
+    query: SpanQuery,
+    order: Ordering,
+    columns: str,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    lo: datetime,
+    top: datetime,
+    text_found: tuple[list[str], datetime | None] | None,
+) -> list[tuple[Any, ...]]:
+    """The window's page; ``text_found`` (from :func:`_newest_matches`) stands in for the text
+    search, and its floor, if any, bounds the page's starts (strictly after it)."""
+    params = _window_params(store, project, lo, top)
+    params["limit"] = limit
     window = "project = {project:String} AND hour >= {rows_from:DateTime('UTC')}"
     if order.bounded:
         window += " AND hour <= {rows_to:DateTime('UTC')}"
-        params["rows_to"] = top + slack
     if order.key != "trace_id":
         window += f" AND {order.key} != ''"
-    row_filters = _row_filters(project, query, params)
+    rows_window = window
+    row_filters = _row_filters(
+        project, query, params, text_spans=_text_spans(order), text_ids=text_found[0] if text_found else None
+    )
     if row_filters:
         matching = _by_id_matching(query, order, params, bounded=order.bounded) or (
             f"SELECT DISTINCT {order.key} FROM {{db:Identifier}}.trace_summaries"
@@ -216,6 +309,9 @@ def _window(
         else:
             window += f" AND {order.key} IN ({matching})"
     having = ["g_time >= {lo:DateTime64(6, 'UTC')}"]
+    if text_found and text_found[1] is not None:
+        having.append("g_time > {text_floor:DateTime64(6, 'UTC')}")
+        params["text_floor"] = text_found[1]
     if query.since is not None:
         having.append("g_time >= {since:DateTime64(6, 'UTC')}")
         params["since"] = utc(query.since)
@@ -228,10 +324,26 @@ def _window(
     if query.equals.get("status") == "ok":
         having.append("sum(errors) = 0")
     sql = (
-        f"SELECT {order.key} AS g_key, {order.time} AS g_time{', ' + columns if columns else ''}"
+        f"SELECT {order.key} AS g_key, {order.time} AS g_time"
         f" FROM {{db:Identifier}}.trace_summaries WHERE {window}"
         f" GROUP BY g_key HAVING {' AND '.join(having)}"
         " ORDER BY g_time DESC, g_key DESC LIMIT {limit:UInt32}"
+    )
+    keys = list(store.client.query(sql, parameters=params).result_rows)
+    if not columns or not keys:
+        return keys
+    # The page's aggregates, over the same rows of the window, for its keys only: computing them
+    # for every group of the window (a 10M-span store's 8 hours hold ~55k traces) to keep 50
+    # cost three times the whole choice of the page. The key's bloom filter finds their rows;
+    # ordered by start, a group has no row before the hour of the page's oldest start.
+    params["page"] = [k[0] for k in keys]
+    if order.bounded:
+        params["page_from"] = min(k[1] for k in keys)
+        rows_window += " AND hour >= toStartOfHour({page_from:DateTime64(6, 'UTC')})"
+    sql = (
+        f"SELECT {order.key} AS g_key, {order.time} AS g_time, {columns}"
+        f" FROM {{db:Identifier}}.trace_summaries WHERE {rows_window} AND {order.key} IN {{page:Array(String)}}"
+        " GROUP BY g_key ORDER BY g_time DESC, g_key DESC"
     )
     return list(store.client.query(sql, parameters=params).result_rows)
 

@@ -2,9 +2,11 @@
 
 Cohorts are two values of a dimension within one time range, or two time windows. Quantiles and
 their order-statistic CIs come from a hash sample of at most ``SAMPLE_CAP`` calls per cohort
-(``cityHash64(span_id)``, so the same calls are chosen every time); counts, rates, means and
-variances use every call. Mann-Whitney U runs in ClickHouse on the same sample. Per-call values
-come from ``llm_calls`` (migration 0100), the narrow copy of the LLM calls of ``spans``.
+(``cityHash64(span_id)``, so the same calls are chosen every time), read from ``call_samples``
+(migration 0121), where the sampled calls are a short key range; counts, rates, means and
+variances use every call, as exact sums: per hour from ``calls_hourly`` (migration 0120) when the
+bounds are whole hours, else per call from ``llm_calls`` (migration 0100). Mann-Whitney U runs in
+ClickHouse on the same sample.
 """
 
 from __future__ import annotations
@@ -120,40 +122,107 @@ def span_summaries(
 
     ``keep[c]`` is the sample fraction of cohort c in millionths (``_PERMILLE`` keeps all).
     """
-    params: dict[str, Any] = {"db": store.database, "project": project, "keep_a": keep[0], "keep_b": keep[1]}
-    where, is_b = cohorts.sql(params)
+    rows = _moments(store, project, cohorts, filters, stratify)
+    samples = _samples(store, project, cohorts, filters, keep, stratify)
+    for row in rows:
+        row["lat_s"], row["ttft_s"] = samples.get((row["is_b"], row["stratum"]), ([], []))
+        row["lat_n"], row["ttft_n"] = len(row["lat_s"]), len(row["ttft_s"])
+    return rows
+
+
+# Exact sums of each (cohort, stratum), per call (``llm_calls``) or per hour (``calls_hourly``,
+# migration 0120, which holds the same sums per hour and segment). Aliases never reuse a column.
+_CALL_SUMS = f"""count() AS s_n, countIf(status = 'error') AS s_errors,
+    countIf(isNotNull(cost_usd)) AS s_priced,
+    sumIf({_COST_EXACT}, isNotNull(cost_usd)) AS s_cost, sumIf({_COST_EXACT} * {_COST_EXACT}, isNotNull(cost_usd)) AS s_cost2,
+    sum(toUInt256(input_tokens)) AS s_in, sum(toUInt256(input_tokens) * input_tokens) AS s_in2,
+    sum(toUInt256(output_tokens)) AS s_out, sum(toUInt256(output_tokens) * output_tokens) AS s_out2"""
+_HOURLY_SUMS = """sum(calls) AS s_n, sum(errors) AS s_errors, sum(priced) AS s_priced,
+    sum(cost_sum) AS s_cost, sum(cost_sumsq) AS s_cost2, sum(in_sum) AS s_in, sum(in_sumsq) AS s_in2,
+    sum(out_sum) AS s_out, sum(out_sumsq) AS s_out2"""
+
+
+def _moments(
+    store: Store, project: str, cohorts: Cohorts, filters: Mapping[str, str | None], stratify: bool
+) -> list[dict[str, Any]]:
+    """Counts, error and priced counts, and the exact means and variances of cost and tokens per
+    (cohort, stratum) and pooled: from ``calls_hourly`` when the cohorts' bounds are whole hours
+    (a few rows per hour), else from every call in ``llm_calls``; the same sums either way."""
+    params: dict[str, Any] = {"db": store.database, "project": project}
+    if cohorts.whole_hours():
+        where, is_b = cohorts.sql(params, time="hour")
+        table, sums = "calls_hourly", _HOURLY_SUMS
+    else:
+        where, is_b = cohorts.sql(params)
+        table, sums = "llm_calls", _CALL_SUMS
     where += segment_where(filters, params)
     grouping = "GROUPING SETS ((is_b, stratum), (is_b))" if stratify else "is_b"
-    sql = f"""
-    SELECT is_b, stratum, n, errors, priced, cost_sum, cost_sumsq, in_sum, in_sumsq, out_sum, out_sumsq,
-           lat_s, ttft_s, length(lat_s) AS lat_n, length(ttft_s) AS ttft_n
-      FROM (
-        SELECT is_b, {_STRATUM if stratify else "''"} AS stratum,
-               count() AS n, countIf(status = 'error') AS errors,
-               countIf(isNotNull(cost_usd)) AS priced,
-               sumIf({_COST_EXACT}, isNotNull(cost_usd)) AS cost_sum,
-               sumIf({_COST_EXACT} * {_COST_EXACT}, isNotNull(cost_usd)) AS cost_sumsq,
-               sum(toUInt256(input_tokens)) AS in_sum, sum(toUInt256(input_tokens) * input_tokens) AS in_sumsq,
-               sum(toUInt256(output_tokens)) AS out_sum, sum(toUInt256(output_tokens) * output_tokens) AS out_sumsq,
-               arraySort(groupArrayIf(duration_ms, sampled)) AS lat_s,
-               arraySort(groupArrayIf(assumeNotNull(ttft_ms), sampled AND isNotNull(ttft_ms))) AS ttft_s
-          FROM (SELECT span_id, model, status, cost_usd, input_tokens, output_tokens, duration_ms, ttft_ms,
-                       {is_b} AS is_b,
-                       cityHash64(span_id) % {_PERMILLE} < if(is_b = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}) AS sampled
-                  FROM {{db:Identifier}}.llm_calls
-                 WHERE project = {{project:String}} {where})
-         GROUP BY {grouping})"""
-    result = store.client.query(sql, parameters=params)
+    result = store.client.query(
+        f"""SELECT {is_b} AS is_b, {_STRATUM if stratify else "''"} AS stratum, {sums}
+              FROM {{db:Identifier}}.{table}
+             WHERE project = {{project:String}} {where}
+             GROUP BY {grouping}""",
+        parameters=params,
+    )
     rows = []
     for values in result.result_rows:
-        row = dict(zip(result.column_names, values, strict=True))
-        row["cost_mean"], row["cost_var"] = exact_moments(
-            row["priced"], row.pop("cost_sum"), row.pop("cost_sumsq")
-        )
-        row["in_mean"], row["in_var"] = exact_moments(row["n"], row.pop("in_sum"), row.pop("in_sumsq"))
-        row["out_mean"], row["out_var"] = exact_moments(row["n"], row.pop("out_sum"), row.pop("out_sumsq"))
+        r = dict(zip(result.column_names, values, strict=True))
+        n, priced = int(r["s_n"]), int(r["s_priced"])
+        row: dict[str, Any] = {
+            "is_b": r["is_b"],
+            "stratum": r["stratum"],
+            "n": n,
+            "errors": int(r["s_errors"]),
+            "priced": priced,
+        }
+        row["cost_mean"], row["cost_var"] = exact_moments(priced, r["s_cost"], r["s_cost2"])
+        row["in_mean"], row["in_var"] = exact_moments(n, r["s_in"], r["s_in2"])
+        row["out_mean"], row["out_var"] = exact_moments(n, r["s_out"], r["s_out2"])
         rows.append(row)
     return rows
+
+
+def _sampled(
+    cohorts: Cohorts, filters: Mapping[str, str | None], keep: Mapping[int, int], params: dict[str, Any]
+) -> tuple[str, str]:
+    """(FROM ... WHERE over the sampled calls of both cohorts, their cohort expression).
+
+    ``call_samples`` (migration 0121) holds every call, sorted by its sample key
+    (``cityHash64(span_id) % 1000000``) before time: keeping the keys below ``keep`` reads only
+    the 1% buckets that hold them.
+    """
+    params.update(keep_a=keep[0], keep_b=keep[1], keep_max=max(keep[0], keep[1]))
+    where, is_b = cohorts.sql(params)
+    where += segment_where(filters, params)
+    return (
+        f"""{{db:Identifier}}.call_samples
+             WHERE project = {{project:String}} AND sample_key < {{keep_max:UInt32}} {where}
+               AND sample_key < if({is_b} = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}})""",
+        is_b,
+    )
+
+
+def _samples(
+    store: Store,
+    project: str,
+    cohorts: Cohorts,
+    filters: Mapping[str, str | None],
+    keep: Mapping[int, int],
+    stratify: bool,
+) -> dict[tuple[int, str], tuple[list[float], list[float]]]:
+    """``{(is_b, stratum): (sorted sampled latencies, sorted sampled TTFTs)}``, pooled as stratum ''."""
+    params: dict[str, Any] = {"db": store.database, "project": project}
+    source, is_b = _sampled(cohorts, filters, keep, params)
+    grouping = "GROUPING SETS ((is_b, stratum), (is_b))" if stratify else "is_b"
+    rows = store.client.query(
+        f"""SELECT is_b, {_STRATUM if stratify else "''"} AS stratum,
+                   arraySort(groupArray(duration_ms)) AS lat_s,
+                   arraySort(groupArrayIf(assumeNotNull(ttft_ms), isNotNull(ttft_ms))) AS ttft_s
+              FROM (SELECT model, duration_ms, ttft_ms, {is_b} AS is_b FROM {source})
+             GROUP BY {grouping}""",
+        parameters=params,
+    ).result_rows
+    return {(is_b_, stratum): (list(lat), list(ttft)) for is_b_, stratum, lat, ttft in rows}
 
 
 def exact_moments(n: int, total: Any, total_sq: Any) -> tuple[float, float]:
@@ -192,14 +261,11 @@ def mann_whitney(
         )
     if not tests:
         return {"latency": None, "ttft": None}
-    params: dict[str, Any] = {"db": store.database, "project": project, "keep_a": keep[0], "keep_b": keep[1]}
-    where, is_b = cohorts.sql(params)
-    where += segment_where(filters, params)
+    params: dict[str, Any] = {"db": store.database, "project": project}
+    source, is_b = _sampled(cohorts, filters, keep, params)
     result = store.client.query(
         f"""SELECT {", ".join(tests)}
-              FROM (SELECT duration_ms, ttft_ms, {is_b} AS is_b FROM {{db:Identifier}}.llm_calls
-                     WHERE project = {{project:String}} {where}
-                       AND cityHash64(span_id) % {_PERMILLE} < if({is_b} = 1, {{keep_b:UInt32}}, {{keep_a:UInt32}}))""",
+              FROM (SELECT duration_ms, ttft_ms, {is_b} AS is_b FROM {source})""",
         parameters=params,
     )
     row = dict(zip(result.column_names, result.result_rows[0], strict=True))
