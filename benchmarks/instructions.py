@@ -74,7 +74,10 @@ def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> N
 def _count(library: str, variant: str, mode: str, calls: int, window: str) -> float:
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
     argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # One hash seed for every worker: string hashing decides dict and set layouts, whose work
+    # would otherwise differ from process to process.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or found is None:
         raise RuntimeError(f"callgrind worker failed: {out.stderr.strip()[-2000:]}")
