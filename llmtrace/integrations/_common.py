@@ -376,7 +376,9 @@ def close_offered(call: LLMCall) -> bool:
     """Framework call ``call`` (offered) ends: withdraw it, and if a provider call claimed it (so
     recorded its usage, response or error onto the span), end the span and return True; False
     leaves the framework to record its own outcome."""
-    withdraw(call)
+    offered = _OFFERED.get()
+    if offered and call in offered:  # (`withdraw`, written out: this runs at every model call's end)
+        _OFFERED.set([c for c in offered if c is not call])
     if not call.claimed:
         return False
     call.ended = True
