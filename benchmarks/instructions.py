@@ -77,8 +77,17 @@ def _count(library: str, variant: str, mode: str, calls: int, window: str) -> fl
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
     argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
     # One hash seed for every worker: string hashing decides dict and set layouts, whose work
-    # would otherwise differ from process to process.
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    # would otherwise differ from process to process. No export on a timer: under callgrind a
+    # call takes ~50 times as long, so the export threads' periodic wake-ups (llmtrace's every
+    # second, the SDK batch processor's every five) would land in the count ~50 times as often as
+    # in an app, and more often the busier the machine; the counted calls' spans are exported by
+    # the flushes inside the window.
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "LLMTRACE_EXPORT_INTERVAL_S": "86400",
+        "OTEL_BSP_SCHEDULE_DELAY": "86400000",
+    }
     out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or found is None:
