@@ -232,34 +232,15 @@ def _plain_outcome(call: LLMCall, response: Any) -> Outcome | None:
     return out
 
 
-def _has_content(response: Any) -> bool:
-    """True if a response (chunk) carries text or a tool call: the stream's first content."""
-    for candidate in response.candidates or ():
-        content = candidate.content
-        for part in (content.parts if content is not None else None) or ():
-            if part.text or part.function_call is not None:
-                return True
-    return False
-
-
-# A stream's chunks are held and read in batches of this many (see `_Accumulator.on_chunk`).
-_BATCH = 64
-
-
 class _Accumulator:
     """Text, thoughts, tool calls and finish reasons of one response or of a stream's chunks.
 
-    As a stream's handler (``on_chunk``, ``stream=True``) it holds each chunk and reads the held
-    ones in batches (`add`): per chunk, the stream then pays an append, not a dozen attribute
-    reads in a call of their own. It reads each chunk's content only until the first content has
-    come, to time it. Chunks are the SDK's immutable response objects (google-genai copies a
-    chunk it changes), so reading them later sees what reading them at once would.
+    As a stream's handler (``on_chunk``, ``stream=True``) it also times the stream's first content.
     """
 
     __slots__ = (
         "call",
         "finish",
-        "held",
         "model",
         "response_id",
         "texts",
@@ -272,7 +253,6 @@ class _Accumulator:
     def __init__(self, call: LLMCall, *, stream: bool) -> None:
         self.call = call
         self.untimed = stream  # a stream whose first content is still to come
-        self.held: list[Any] = []  # a stream's chunks not read yet
         self.texts: dict[int, list[str]] = {}
         self.thoughts: dict[int, list[str]] = {}
         self.tools: dict[int, list[dict[str, Any]]] = {}
@@ -281,71 +261,54 @@ class _Accumulator:
         self.response_id: str | None = None
         self.model: str | None = None
 
-    def on_chunk(self, chunk: Any) -> bool:
-        """A stream's chunk: held; its content read now only to time the first."""
-        held = self.held
-        held.append(chunk)
-        if self.untimed and _has_content(chunk):
+    def add(self, response: Any) -> bool:
+        """Add one response (chunk, a ``GenerateContentResponse``); False: the caller sees it.
+
+        Called per stream chunk: plain attribute reads, usage converted once at the end.
+        """
+        content_seen = False
+        if response.response_id:
+            self.response_id = response.response_id
+        if response.model_version:
+            self.model = response.model_version
+        if response.usage_metadata is not None:
+            self.usage_metadata = response.usage_metadata
+        candidates = response.candidates
+        if not candidates:
+            return False
+        for position, candidate in enumerate(candidates):
+            index = candidate.index
+            if index is None:
+                index = position
+            content = candidate.content
+            for part in (content.parts if content is not None else None) or ():
+                text = part.text
+                if text:
+                    target = self.thoughts if part.thought else self.texts
+                    try:
+                        target[index].append(text)
+                    except KeyError:
+                        target[index] = [text]
+                    content_seen = True
+                elif part.function_call is not None:
+                    call = part.function_call
+                    self.tools.setdefault(index, []).append(
+                        {"id": call.id, "name": call.name or "", "arguments": call.args}
+                    )
+                    content_seen = True
+                elif index not in self.texts:
+                    self.texts[index] = []
+            if candidate.finish_reason is not None:
+                self.finish[index] = _finish_reason(candidate) or "stop"
+        if content_seen and self.untimed:
             self.untimed = False
             if not self.call.first_content_ns:
                 self.call.first_content_ns = time.perf_counter_ns()
-        if len(held) >= _BATCH:
-            self.held = []
-            self.add(held)
         return False
 
-    def add(self, responses: list[Any]) -> None:
-        """Read responses (a ``GenerateContentResponse``, or a stream's chunks in order) into the totals.
-
-        One loop over all of them: the response id, model and usage are the last given, so they
-        are looked for from the end.
-        """
-        for response in reversed(responses):
-            if response.response_id:
-                self.response_id = response.response_id
-                break
-        for response in reversed(responses):
-            if response.model_version:
-                self.model = response.model_version
-                break
-        for response in reversed(responses):
-            if response.usage_metadata is not None:
-                self.usage_metadata = response.usage_metadata
-                break
-        texts, thoughts, finish = self.texts, self.thoughts, self.finish
-        for response in responses:
-            candidates = response.candidates
-            if not candidates:
-                continue
-            for position, candidate in enumerate(candidates):
-                index = candidate.index
-                if index is None:
-                    index = position
-                content = candidate.content
-                for part in (content.parts if content is not None else None) or ():
-                    text = part.text
-                    if text:
-                        target = thoughts if part.thought else texts
-                        try:
-                            target[index].append(text)
-                        except KeyError:
-                            target[index] = [text]
-                    elif part.function_call is not None:
-                        call = part.function_call
-                        self.tools.setdefault(index, []).append(
-                            {"id": call.id, "name": call.name or "", "arguments": call.args}
-                        )
-                    elif index not in texts:
-                        texts[index] = []
-                if candidate.finish_reason is not None:
-                    finish[index] = _finish_reason(candidate) or "stop"
+    on_chunk = add  # a stream's handler: one call per chunk
 
     def outcome(self) -> Outcome:
-        """What the responses say (a stream's: so far, complete after its end)."""
-        held = self.held
-        if held:
-            self.held = []
-            self.add(held)
         call = self.call
         out = Outcome(
             response_id=self.response_id, response_model=self.model, usage=usage_of(self.usage_metadata)
@@ -449,7 +412,7 @@ class GenerateContent(Endpoint):
         if plain is not None:
             return plain
         acc = _Accumulator(call, stream=False)
-        acc.add([result])
+        acc.add(result)
         return acc.outcome()
 
     def stream_handler(self, call: LLMCall, kwargs: dict[str, Any]) -> StreamHandler:
