@@ -12,7 +12,9 @@ requests are two C functions, compiled once into a temporary directory).
 
 Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]
 [--repeat 3]``;
-``PYTHONPATH=DIR`` counts another tree's llmtrace. Each process takes minutes.
+``PYTHONPATH=DIR`` counts another tree's llmtrace (to compare two trees, count both that way,
+this one with ``PYTHONPATH=..``: how llmtrace is imported moves the count by up to 1%). Each
+process takes minutes.
 """
 
 from __future__ import annotations
