@@ -10,8 +10,12 @@ instructions per call, those each variant adds over ``none``, and llmtrace's add
 a fraction of each peer's. Needs ``valgrind`` and a C compiler with valgrind's headers (the client
 requests are two C functions, compiled once into a temporary directory).
 
-Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]``;
-``PYTHONPATH=DIR`` counts another tree's llmtrace. Each process takes minutes.
+Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]
+[--repeat 3]``;
+``PYTHONPATH=DIR`` counts another tree's llmtrace (to compare two trees, count both that way,
+this one with ``PYTHONPATH=..``: how llmtrace is imported moves a call's count by up to 0.5%, a
+quarter of what llmtrace adds to a stream). Each
+process takes minutes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import ctypes
 import gc
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,14 +79,26 @@ def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> N
 def _count(library: str, variant: str, mode: str, calls: int, window: str) -> float:
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
     argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # One hash seed for every worker: string hashing decides dict and set layouts, whose work
+    # would otherwise differ from process to process. No export on a timer: under callgrind a
+    # call takes ~50 times as long, so the export threads' periodic wake-ups (llmtrace's every
+    # second, the SDK batch processor's every five) would land in the count ~50 times as often as
+    # in an app, and more often the busier the machine; the counted calls' spans are exported by
+    # the flushes inside the window.
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "LLMTRACE_EXPORT_INTERVAL_S": "86400",
+        "OTEL_BSP_SCHEDULE_DELAY": "86400000",
+    }
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or found is None:
         raise RuntimeError(f"callgrind worker failed: {out.stderr.strip()[-2000:]}")
     return int(found.group(1)) / calls
 
 
-def main(libraries: tuple[str, ...], modes: tuple[str, ...], calls: int, jobs: int) -> None:
+def main(libraries: tuple[str, ...], modes: tuple[str, ...], calls: int, jobs: int, repeat: int = 1) -> None:
     with tempfile.TemporaryDirectory() as directory:
         window = _window_library(directory)
         cases = [(lib, v, m) for lib in libraries for m in modes for v in frameworks.VARIANTS]
@@ -91,8 +108,13 @@ def main(libraries: tuple[str, ...], modes: tuple[str, ...], calls: int, jobs: i
             library, variant, mode = case
             return _count(library, variant, mode, calls if mode == "nonstream" else stream_calls, window)
 
+        # Each case ``repeat`` times, in turns, and its median: a 50-chunk stream's count moves by
+        # a few hundred thousand instructions between processes (threads' timing decides where
+        # the collector runs), as much as a third of what an instrumentation adds.
+        runs = [case for _ in range(repeat) for case in cases]
         with ThreadPoolExecutor(jobs) as pool:
-            counts = dict(zip(cases, pool.map(count, cases), strict=True))
+            results = list(pool.map(count, runs))
+        counts = {case: statistics.median(results[i :: len(cases)]) for i, case in enumerate(cases)}
     for lib in libraries:
         for mode in modes:
             none = counts[lib, "none", mode]
@@ -114,10 +136,12 @@ if __name__ == "__main__":
     parser.add_argument("--only", choices=frameworks.LIBRARIES, help="one library")
     parser.add_argument("--mode", choices=frameworks.MODES, help="one mode")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once")
+    parser.add_argument("--repeat", type=int, default=1, help="processes per case (their median)")
     args = parser.parse_args()
     main(
         (args.only,) if args.only else frameworks.LIBRARIES,
         (args.mode,) if args.mode else frameworks.MODES,
         args.calls,
         args.jobs,
+        args.repeat,
     )

@@ -21,8 +21,8 @@ peer's (goal: at most 0.5).
 All record content (llmtrace ``capture_content=True`` with cost; OpenInference and OpenLLMetry by
 default) of ~1.5 KB of messages per call and export to an in-memory exporter through their normal
 pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others). OpenLLMetry's
-LangChain handler cannot be switched off again (see ``_worker``), so for LangChain its blocks come
-after the rotation of the others; its google-genai instrumentation takes turns like the rest.
+LangChain ``uninstrument()`` leaves its patch in place; the benchmark takes it off
+(`_restore_callback_manager`), so every variant of both libraries takes turns in the rotation.
 
 Two estimates of the added time: the difference of pooled medians (``added_us``), and the paired
 one (``paired_added_us``): per rotation, a variant's block median minus the ``none`` block median
@@ -193,12 +193,14 @@ class _Variants:
         self.provider = provider = TracerProvider()  # the peers' (llmtrace makes its own)
         provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=65536))
         if library == "langchain":
+            from langchain_core.callbacks import BaseCallbackManager
             from openinference.instrumentation.langchain import LangChainInstrumentor
             from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 
             openinference: Any = LangChainInstrumentor()
             openllmetry: Any = LangchainInstrumentor()
             ours = ["langchain", "openai"]
+            manager_init = BaseCallbackManager.__dict__["__init__"]  # before anyone patches it
         else:
             from openinference.instrumentation.google_genai import GoogleGenAIInstrumentor
             from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
@@ -224,6 +226,8 @@ class _Variants:
             def off() -> None:
                 provider.force_flush()
                 instrumentor.uninstrument()
+                if library == "langchain":
+                    _restore_callback_manager(manager_init)
 
             return (lambda: instrumentor.instrument(tracer_provider=provider)), off
 
@@ -284,35 +288,34 @@ class _Variants:
         return sum(entry[1] for entry in counted.values()) / calls
 
 
-# Variants that cannot be switched off again: their blocks run after every rotation of the others.
-# OpenLLMetry's ``uninstrument()`` leaves its LangChain handler in place (its spans keep coming).
-_LAST = {"langchain": ("openllmetry",), "google_genai": ()}
+def _restore_callback_manager(original: Any) -> None:
+    """Take OpenLLMetry's LangChain patch off ``BaseCallbackManager.__init__`` where its
+    ``uninstrument()`` leaves it (0.62: it unwraps a dotted name its ``unwrap`` does not resolve,
+    so its handler keeps joining every run, in the ``none`` blocks and under llmtrace's patch
+    too). Then it switches off like the others and takes turns with them; a wrapper left in
+    place after switching off fails the run."""
+    from langchain_core.callbacks import BaseCallbackManager
+
+    current = BaseCallbackManager.__dict__["__init__"]
+    if type(getattr(current, "_self_wrapper", None)).__name__ == "_BaseCallbackManagerInitWrapper":
+        BaseCallbackManager.__init__ = current.__wrapped__  # type: ignore[method-assign]
+    if BaseCallbackManager.__dict__["__init__"] is not original:
+        raise RuntimeError("BaseCallbackManager.__init__ still patched after switching off")
 
 
 def _worker(library: str, blocks: int, calls: int) -> None:
-    """One round: the variants take turns in rotations of blocks; those in ``_LAST`` go last,
-    against the same process's ``none`` blocks."""
+    """One round: the variants take turns in rotations of blocks, in rotating order."""
     variants = _Variants(library)
-    last = _LAST[library]
-    rotating = tuple(v for v in VARIANTS if v not in last)
     for mode in MODES:  # warm-up: imports, caches, first price lookup
-        for variant in rotating:
+        for variant in VARIANTS:
             variants.block(variant, mode, 10)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {m: {v: [] for v in VARIANTS} for m in MODES}
     for mode in MODES:
         for b in range(blocks):
-            shift = b % len(rotating)
-            for variant in rotating[shift:] + rotating[:shift]:  # rotate who goes first
+            shift = b % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:  # rotate who goes first
                 results[mode][variant].append(variants.block(variant, mode, calls))
-    counts = {m: {v: variants.python_calls(v, m) for v in rotating} for m in MODES}
-    for mode in MODES:
-        for variant in last:
-            variants.block(variant, mode, 10)  # its warm-up
-            for _ in range(blocks):
-                results[mode][variant].append(variants.block(variant, mode, calls))
-    for mode in MODES:
-        for variant in last:
-            counts[mode][variant] = variants.python_calls(variant, mode)
+    counts = {m: {v: variants.python_calls(v, m) for v in VARIANTS} for m in MODES}
     if any(block["spans"] for mode in MODES for block in results[mode]["none"]):
         raise RuntimeError("spans in a 'none' block: an instrumentation was not switched off")
     print(json.dumps({**results, "python_calls": counts}), flush=True)

@@ -2,8 +2,7 @@
 
 This is the whole contract between an integration (or ``@trace``) and the runtime. The runtime
 (``runtime.start`` / ``runtime.stop``) is the only writer; everything else only reads, through
-:func:`settings`, :func:`tracer`, :func:`samples_without_attributes` and
-:func:`start_client_span`. The module imports
+:func:`settings`, :func:`tracer` and :func:`start_client_span`. The module imports
 nothing of llmtrace at run time, so configuration, the runtime, the span processor and the
 integrations all depend on it and never on each other.
 """
@@ -11,7 +10,7 @@ integrations all depend on it and never on each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -69,22 +68,28 @@ def tracer() -> trace_api.Tracer:
     return trace_api.get_tracer(sc.INSTRUMENTATION_SCOPE, VERSION, schema_url=sc.SCHEMA_URL)
 
 
-def samples_without_attributes(tracer: trace_api.Tracer) -> bool:
-    """True if ``tracer`` is the active one and its sampler never reads span attributes."""
-    active = _current
-    return active is not None and active.tracer is tracer and active.attribute_free_sampling
-
-
-def start_client_span(name: str, context: Context | None = None) -> trace_api.Span:
-    """Start a provider call's CLIENT span on llmtrace's tracer.
+def start_client_span(
+    name: str,
+    context: Context | None = None,
+    attributes: dict[str, Any] | None = None,
+    sampling_keys: tuple[str, ...] = (),
+) -> trace_api.Span:
+    """Start a provider call's CLIENT span on llmtrace's tracer, in one call (it runs on every
+    provider call).
 
     When llmtrace's sampler decides and its processor is the provider's only one, the span is a
-    `finished_span.RecordingSpan` (built once when it ends); otherwise the SDK's own span.
+    `finished_span.RecordingSpan` (built once when it ends); otherwise the SDK's own span. A
+    sampler that may read attributes (someone else's) is given those of ``attributes`` named in
+    ``sampling_keys``, taken out of ``attributes``; llmtrace's own never reads them, so they stay
+    for the caller to store later.
     """
     active = _current
-    if active is None:
-        return tracer().start_span(name, context, kind=trace_api.SpanKind.CLIENT)
-    if active.attribute_free_sampling and active.processor is not None:
+    if active is None or not active.attribute_free_sampling:
+        sampling = None
+        if attributes is not None:
+            sampling = {key: attributes.pop(key) for key in sampling_keys if key in attributes}
+        return tracer().start_span(name, context, kind=trace_api.SpanKind.CLIENT, attributes=sampling)
+    if active.processor is not None:
         span = finished_span.start_client_span(
             active.tracer, active.processor, name, context, active.sample_all
         )

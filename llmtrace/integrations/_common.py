@@ -22,7 +22,7 @@ import wrapt
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import _Span as SdkSpan
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
@@ -376,7 +376,9 @@ def close_offered(call: LLMCall) -> bool:
     """Framework call ``call`` (offered) ends: withdraw it, and if a provider call claimed it (so
     recorded its usage, response or error onto the span), end the span and return True; False
     leaves the framework to record its own outcome."""
-    withdraw(call)
+    offered = _OFFERED.get()
+    if offered and call in offered:  # (`withdraw`, written out: this runs at every model call's end)
+        _OFFERED.set([c for c in offered if c is not call])
     if not call.claimed:
         return False
     call.ended = True
@@ -438,19 +440,12 @@ def start_call(
     if config is None:
         config = settings()
     name = f"{operation} {request_model}" if request_model else operation
-    framework = None if offerable else _claim()
+    framework = None if offerable or not _OFFERED.get() else _claim()
     if framework is not None:
         return _adopt(
             framework, name, provider, request_model, kind, attributes, capture, estimate_input, config
         )
-    tracer = active.tracer()
-    if active.samples_without_attributes(tracer):
-        # Our own sampler never reads attributes: they all go through the cheaper `set_attributes`.
-        span = active.start_client_span(name, context)
-    else:
-        # Someone else's sampler may decide on the sampling-relevant ones: pass those at start.
-        sampling = {key: attributes.pop(key) for key in _SAMPLING_KEYS if key in attributes}
-        span = tracer.start_span(name, context, kind=SpanKind.CLIENT, attributes=sampling)
+    span = active.start_client_span(name, context, attributes, _SAMPLING_KEYS)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
     call.pending = attributes
     call.price_book = config.price_book
@@ -522,9 +517,14 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (call.first_chunk_ns - call.start_ns) / 1e9
     if call.first_content_ns:
         attrs[sc.LLMTRACE_TTFT_MS] = (call.first_content_ns - call.start_ns) / 1e6
-    cost = _cost(call, outcome.response_model, usage)
-    if cost is not None:
-        attrs[sc.LLMTRACE_COST_USD] = cost
+    book = call.price_book
+    if book is not None:
+        model = outcome.response_model or call.request_model
+        cost = _book_cost(book, call.provider, model, usage)
+        if cost is None and model != call.request_model and call.request_model:
+            cost = _book_cost(book, call.provider, call.request_model, usage)  # a snapshot the data lacks
+        if cost is not None:
+            attrs[sc.LLMTRACE_COST_USD] = cost
     if cancelled:
         attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
     pending, call.pending = call.pending, None
@@ -578,16 +578,6 @@ def _tool_calls_json(call: LLMCall, tool_calls: list[dict[str, Any]]) -> str:
 
 def _tokens_from_chars(chars: int) -> int:
     return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
-
-
-def _cost(call: LLMCall, response_model: str | None, usage: TokenUsage) -> float | None:
-    book = call.price_book
-    if book is None:
-        return None
-    cost = _book_cost(book, call.provider, response_model or call.request_model, usage)
-    if cost is None and response_model and call.request_model and response_model != call.request_model:
-        cost = _book_cost(book, call.provider, call.request_model, usage)  # a snapshot the data lacks
-    return cost
 
 
 def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:

@@ -38,14 +38,14 @@ from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import settings
 from llmtrace._internal.content import capture_json
-from llmtrace._internal.guard import guarded
+from llmtrace._internal.guard import guarded, internal_error
 from llmtrace.integrations._common import (
+    FRAMEWORK_PROVIDERS,
     STATE,
     LLMCall,
     Outcome,
     capture_request_messages,
     close_offered,
-    framework_provider,
     offer,
     patch,
     patch_function,
@@ -346,9 +346,11 @@ class _HandlerMethods:
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        with guarded("langchain.on_chat_model_start"):
+        try:  # (``guarded`` written out: a model call's callbacks are its hot path)
             batch = messages[0] if messages else []
             self._start_llm(serialized, run_id, parent_run_id, tags, metadata, kwargs, batch, sc.OP_CHAT)
+        except Exception as exc:
+            internal_error("langchain.on_chat_model_start", exc)
 
     def on_llm_start(
         self,
@@ -381,7 +383,7 @@ class _HandlerMethods:
             return
         meta = metadata or {}
         params = kwargs.get("invocation_params") or {}
-        parent = self._parent(parent_run_id)
+        parent = None if parent_run_id is None else self._parent(parent_run_id)
         session = self._session(metadata, parent)
         attrs = self._common_attrs(sc.KIND_LLM, session, metadata, tags)
         attrs[sc.LANGCHAIN_RUN_NAME] = run_name(serialized, kwargs, params.get("_type") or "llm")
@@ -398,14 +400,14 @@ class _HandlerMethods:
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
         call = start_call(
             operation=operation,
-            provider=framework_provider(provider),
+            provider=FRAMEWORK_PROVIDERS.get(provider, provider),  # (`framework_provider`)
             request_model=str(model),
             kind=sc.KIND_LLM,
             attributes=attrs,
             capture=capture,
             estimate_input=lambda: text_chars([getattr(m, "content", m) for m in messages]),
             config=config,
-            context=self._context(parent),
+            context=None if parent is None else trace.set_span_in_context(parent.span),  # (`_context`)
             offerable=True,
         )
         offer(call)
@@ -433,12 +435,14 @@ class _HandlerMethods:
         if run is None or run.call is None:
             return
         call = run.call
-        with guarded("langchain.on_llm_end"):
+        try:  # (``guarded`` written out, as in `on_chat_model_start`)
             if close_offered(call):  # the provider call recorded everything onto this span
                 return
             if run.request is not None:
                 self._capture_request(call, *run.request)
             call.finish(self._outcome(call, response))
+        except Exception as exc:
+            internal_error("langchain.on_llm_end", exc)
         call.end_quietly()
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -523,10 +527,12 @@ def handler() -> _HandlerMethods:
 def _manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     wrapped(*args, **kwargs)
     if STATE.active:
-        with guarded("langchain.callback_manager"):
-            ours = handler()
+        try:  # (``guarded`` written out: LangChain makes a manager for every run)
+            ours = _handler or handler()
             if ours not in instance.handlers:
                 instance.add_handler(ours, True)
+        except Exception as exc:
+            internal_error("langchain.callback_manager", exc)
 
 
 def _new_token(original: Any) -> Callable[..., Any]:
