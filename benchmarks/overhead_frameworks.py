@@ -138,10 +138,11 @@ def _workload(library: str) -> Callable[[str], None]:
     if library == "langchain":
         from langchain_core.messages import HumanMessage, SystemMessage
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
         model = ChatOpenAI(
             model="gpt-4o-mini",
-            api_key="sk-bench",
+            api_key=SecretStr("sk-bench"),
             max_retries=0,
             temperature=0.2,
             http_client=httpx2.Client(transport=_openai_transport()),
