@@ -23,6 +23,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from llmtrace.store import attribution
 from llmtrace.store.client import connect
 from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
 from llmtrace.store.errors import StoreError
@@ -87,6 +88,8 @@ class Store:
     def insert_spans(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``spans`` rows (dicts from :func:`llmtrace.store.rows.span_to_row`) in one block."""
         self._insert("spans", SPAN_COLUMNS, rows, dedup_token)
+        with self._insert_errors("scored_calls"):
+            attribution.calls_written(self, attribution.calls_in_rows(rows))
 
     def insert_span_table(self, table: Any, *, dedup_token: str | None = None) -> None:
         """Insert a ``pyarrow.Table`` of spans (:func:`llmtrace.store.arrow.span_table`) in one block.
@@ -100,10 +103,14 @@ class Store:
             self.client.insert_arrow(
                 "spans", table, database=self.database, settings=_insert_settings(dedup_token)
             )
+        with self._insert_errors("scored_calls"):
+            attribution.calls_written(self, attribution.calls_in_table(table))
 
     def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`)."""
         self._insert("scores", SCORE_COLUMNS, rows, dedup_token)
+        with self._insert_errors("scored_calls"):
+            attribution.scores_written(self, rows)
 
     def insert_span_content(
         self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None

@@ -1,0 +1,135 @@
+"""Which LLM call each score counts for, decided when scores or calls are written (``scored_calls``).
+
+The rule (docs/analytics.md, "Which call a score counts for"): a score on an LLM call counts for
+that call; a score on the whole trace or on a span that is not an LLM call counts for the
+trace's last LLM call that names a prompt, else its last LLM call. Reading it from every score
+and every call of a time window cost 620-810 ms of CPU per analytics read at 10M spans, so
+migration 0110 keeps the answer per score in ``scored_calls`` and this module keeps it current:
+
+* :func:`scores_written` after scores are inserted (a new score, or a re-score);
+* :func:`calls_written` after spans are inserted: for each trace among them that has LLM calls
+  and scores, its scores are attributed again (a score sent before its spans, or a later call
+  that becomes the trace's last one).
+
+Each write reads the store *after* its own insert, so of two writers racing (one inserting a
+score, the other its trace's calls) at least one sees both, and its row wins: a row's version is
+(score timestamp, number of the trace's calls seen). A trace's calls are looked for within
+:data:`~llmtrace.store.queries._segment.TRACE_REACH` of the calls just written, enough for any
+trace shorter than a day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from llmtrace.store.queries._segment import ATTRIBUTED_COLUMNS, SCORED_CALL_ORDER, TRACE_REACH
+
+LLM_KINDS = frozenset({"llm", "embedding"})
+_IDS_PER_QUERY = 4096  # ~150 KB of trace ids per query, within a ClickHouse server's max_query_size
+
+
+def attribution_sql(calls_where: str) -> str:
+    """``INSERT INTO scored_calls`` the current attribution of the scores of traces ``{ids}``.
+
+    ``calls_where`` narrows the calls read (e.g. a time range around them); the scores are read
+    with ``FINAL``, so a re-score replaces the value it follows.
+    """
+    arrays = ", ".join(f"groupArray({c}) AS c_{c}" for c in ATTRIBUTED_COLUMNS)
+    picked = ", ".join(f"c_{c}[i]" for c in ATTRIBUTED_COLUMNS)
+    return f"""
+    INSERT INTO {{db:Identifier}}.scored_calls (project, name, trace_id, span_id, source, value, label,
+                                              version, {", ".join(ATTRIBUTED_COLUMNS)})
+    SELECT project, name, trace_id, span_id, source, value, label,
+           bitShiftLeft(toUInt128(toUnixTimestamp64Micro(timestamp)), 32) + n, {picked}
+      FROM (SELECT sc.*, tr.*,
+                   if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
+                      indexOf(tr.call_ids, tr.last_id)) AS i
+              FROM (SELECT project, name, trace_id, span_id, source, value, label, timestamp
+                      FROM {{db:Identifier}}.scores FINAL
+                     WHERE project = {{project:String}} AND trace_id IN {{ids:Array(String)}}) AS sc
+             INNER JOIN (SELECT trace_id AS c_trace_id, count() AS n, groupArray(span_id) AS call_ids,
+                                {arrays}, argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
+                           FROM {{db:Identifier}}.llm_calls
+                          WHERE project = {{project:String}} AND trace_id IN {{ids:Array(String)}} {calls_where}
+                          GROUP BY trace_id) AS tr
+                ON sc.trace_id = tr.c_trace_id)
+    SETTINGS max_partitions_per_insert_block = 0
+    """
+
+
+def scores_written(store: Any, scores: Sequence[Mapping[str, Any]]) -> None:
+    """Attribute the scores of the traces just scored (any of their calls, however old)."""
+    for project, ids in _by_project((s["project"], s["trace_id"]) for s in scores).items():
+        _attribute(store, project, sorted(ids), "")
+
+
+def calls_written(store: Any, calls: Iterable[tuple[str, str, datetime]]) -> None:
+    """After (project, trace_id, start_time) LLM calls were inserted: attribute again the scores of
+    those of their traces that have any."""
+    traces: dict[str, set[str]] = {}
+    bounds: dict[str, tuple[datetime, datetime]] = {}
+    for project, trace_id, start in calls:
+        traces.setdefault(project, set()).add(trace_id)
+        lo, hi = bounds.get(project, (start, start))
+        bounds[project] = (min(lo, start), max(hi, start))
+    for project, ids in traces.items():
+        scored = _scored_traces(store, project, sorted(ids))
+        if not scored:
+            continue
+        lo, hi = bounds[project]
+        near = (
+            f" AND start_time >= {{lo:DateTime64(6, 'UTC')}} - {TRACE_REACH}"
+            f" AND start_time <= {{hi:DateTime64(6, 'UTC')}} + {TRACE_REACH}"
+        )
+        _attribute(store, project, scored, near, lo=lo, hi=hi)
+
+
+def calls_in_table(table: Any) -> list[tuple[str, str, datetime]]:
+    """(project, trace_id, start_time) of the LLM calls in a ``pyarrow.Table`` of spans."""
+    import pyarrow.compute as pc
+
+    llm = table.filter(pc.is_in(table["kind"], value_set=_arrow_kinds()))
+    if not llm.num_rows:
+        return []
+    columns = [llm[c].to_pylist() for c in ("project", "trace_id", "start_time")]
+    return list(zip(*columns, strict=True))
+
+
+def calls_in_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, datetime]]:
+    """(project, trace_id, start_time) of the LLM calls among ``spans`` rows."""
+    return [(r["project"], r["trace_id"], r["start_time"]) for r in rows if r["kind"] in LLM_KINDS]
+
+
+def _arrow_kinds() -> Any:
+    import pyarrow as pa
+
+    return pa.array(sorted(LLM_KINDS))
+
+
+def _scored_traces(store: Any, project: str, ids: list[str]) -> list[str]:
+    """Those of ``ids`` that have scores (the scores' trace-id bloom filter skips most granules)."""
+    found: list[str] = []
+    for first in range(0, len(ids), _IDS_PER_QUERY):
+        rows = store.client.query(
+            "SELECT DISTINCT trace_id FROM {db:Identifier}.scores"
+            " WHERE project = {project:String} AND trace_id IN {ids:Array(String)}",
+            parameters={"db": store.database, "project": project, "ids": ids[first : first + _IDS_PER_QUERY]},
+        ).result_rows
+        found.extend(r[0] for r in rows)
+    return found
+
+
+def _attribute(store: Any, project: str, ids: list[str], calls_where: str, **bound: Any) -> None:
+    sql = attribution_sql(calls_where)
+    for first in range(0, len(ids), _IDS_PER_QUERY):
+        params = {"db": store.database, "project": project, "ids": ids[first : first + _IDS_PER_QUERY]}
+        store.client.command(sql, parameters={**params, **bound})
+
+
+def _by_project(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for project, trace_id in pairs:
+        out.setdefault(project, set()).add(trace_id)
+    return out
