@@ -30,8 +30,9 @@ LLM_KINDS = frozenset({"llm", "embedding"})
 _IDS_PER_QUERY = 4096  # ~150 KB of trace ids per query, within a ClickHouse server's max_query_size
 
 
-def attribution_sql(calls_where: str) -> str:
-    """``INSERT INTO scored_calls`` the current attribution of the scores of traces ``{ids}``.
+def attribution_sql(traces: str, calls_where: str = "") -> str:
+    """``INSERT INTO scored_calls`` the current attribution of the scores of the traces ``traces``
+    (an SQL condition on ``trace_id``, e.g. ``trace_id IN {ids:Array(String)}``).
 
     ``calls_where`` narrows the calls read (e.g. a time range around them); the scores are read
     with ``FINAL``, so a re-score replaces the value it follows.
@@ -48,11 +49,11 @@ def attribution_sql(calls_where: str) -> str:
                       indexOf(tr.call_ids, tr.last_id)) AS i
               FROM (SELECT project, name, trace_id, span_id, source, value, label, timestamp
                       FROM {{db:Identifier}}.scores FINAL
-                     WHERE project = {{project:String}} AND trace_id IN {{ids:Array(String)}}) AS sc
+                     WHERE project = {{project:String}} AND {traces}) AS sc
              INNER JOIN (SELECT trace_id AS c_trace_id, count() AS n, groupArray(span_id) AS call_ids,
                                 {arrays}, argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
                            FROM {{db:Identifier}}.llm_calls
-                          WHERE project = {{project:String}} AND trace_id IN {{ids:Array(String)}} {calls_where}
+                          WHERE project = {{project:String}} AND {traces} {calls_where}
                           GROUP BY trace_id) AS tr
                 ON sc.trace_id = tr.c_trace_id)
     SETTINGS max_partitions_per_insert_block = 0
@@ -121,8 +122,17 @@ def _scored_traces(store: Any, project: str, ids: list[str]) -> list[str]:
     return found
 
 
+def rebuild(store: Any, project: str) -> None:
+    """Attribute every score of ``project`` (what migration 0110 does once): for stores filled
+    with SQL rather than through :class:`~llmtrace.store.Store`, such as the benchmarks'."""
+    scored = "trace_key IN (SELECT cityHash64(trace_id) FROM {db:Identifier}.scores WHERE project = {project:String})"
+    store.client.command(
+        attribution_sql("1 = 1", f"AND {scored}"), parameters={"db": store.database, "project": project}
+    )
+
+
 def _attribute(store: Any, project: str, ids: list[str], calls_where: str, **bound: Any) -> None:
-    sql = attribution_sql(calls_where)
+    sql = attribution_sql("trace_id IN {ids:Array(String)}", calls_where)
     for first in range(0, len(ids), _IDS_PER_QUERY):
         params = {"db": store.database, "project": project, "ids": ids[first : first + _IDS_PER_QUERY]}
         store.client.command(sql, parameters={**params, **bound})
