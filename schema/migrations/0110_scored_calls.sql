@@ -35,8 +35,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.scored_calls {{on_cluster}}
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project, toStartOfHour(start_time), name, trace_id, span_id, source)
-TTL toDateTime(start_time) + toIntervalDay({{span_ttl_days}})
-SETTINGS non_replicated_deduplication_window = 10000;
+TTL toDateTime(start_time) + toIntervalDay({{span_ttl_days}});
 
 INSERT INTO {{database}}.scored_calls (project, name, trace_id, span_id, source, value, label, version, start_time, service_name, environment, provider, model, prompt_name, prompt_version)
 SELECT project, name, trace_id, span_id, source, value, label,
