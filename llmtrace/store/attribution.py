@@ -38,12 +38,18 @@ def attribution_sql(traces: str, calls_where: str = "") -> str:
     with ``FINAL``, so a re-score replaces the value it follows.
     """
     arrays = ", ".join(f"groupArray({c}) AS c_{c}" for c in ATTRIBUTED_COLUMNS)
-    picked = ", ".join(f"c_{c}[i]" for c in ATTRIBUTED_COLUMNS)
+    picked = ", ".join(f"c_{c}[i]" for c in ATTRIBUTED_COLUMNS[1:])
+    # One row in the hour of the chosen call, and a deleted one (same version) in every other
+    # hour of the trace's calls: an earlier attribution of the score, to a call that is no
+    # longer the one, lies in one of them, and FINAL drops it (the hour is in the sort key).
     return f"""
     INSERT INTO {{db:Identifier}}.scored_calls (project, name, trace_id, span_id, source, value, label,
-                                              version, {", ".join(ATTRIBUTED_COLUMNS)})
+                                              version, is_deleted, {", ".join(ATTRIBUTED_COLUMNS)})
     SELECT project, name, trace_id, span_id, source, value, label,
-           bitShiftLeft(toUInt128(toUnixTimestamp64Micro(timestamp)), 32) + n, {picked}
+           bitShiftLeft(toUInt128(toUnixTimestamp64Micro(timestamp)), 32) + n,
+           (arrayJoin(arrayDistinct(arrayMap(t -> toStartOfHour(t), c_start_time))) AS hour)
+               != toStartOfHour(c_start_time[i]),
+           if(hour = toStartOfHour(c_start_time[i]), c_start_time[i], toDateTime64(hour, 6, 'UTC')), {picked}
       FROM (SELECT sc.*, tr.*,
                    if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
                       indexOf(tr.call_ids, tr.last_id)) AS i
@@ -125,7 +131,10 @@ def _scored_traces(store: Any, project: str, ids: list[str]) -> list[str]:
 def rebuild(store: Any, project: str) -> None:
     """Attribute every score of ``project`` (what migration 0110 does once): for stores filled
     with SQL rather than through :class:`~llmtrace.store.Store`, such as the benchmarks'."""
-    scored = "trace_key IN (SELECT cityHash64(trace_id) FROM {db:Identifier}.scores WHERE project = {project:String})"
+    scored = (  # GLOBAL: on a cluster, the scored traces of every shard
+        "trace_key GLOBAL IN (SELECT cityHash64(trace_id) FROM {db:Identifier}.scores"
+        " WHERE project = {project:String})"
+    )
     store.client.command(
         attribution_sql("1 = 1", f"AND {scored}"), parameters={"db": store.database, "project": project}
     )

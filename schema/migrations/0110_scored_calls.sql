@@ -1,13 +1,15 @@
 -- `scored_calls`: each score with the LLM call it counts for (docs/analytics.md, "Which call a
 -- score counts for"), so that the score charts, prompt quality, drift and regressions read the
 -- few scores of their time window instead of every score of the project joined to every call of
--- the window (620-810 ms of CPU per read at 10M spans).
+-- the window (620-810 ms of CPU per read at 10M spans). Read with FINAL.
 --
 -- Written when a score is written and again when LLM calls of a scored trace arrive
 -- (`llmtrace.store.attribution`). A row's `version` is (the score's timestamp, the number of the
--- trace's calls it saw): a re-score wins over the value it replaces, and an attribution that saw
--- more of the trace's calls wins over an earlier one. Rows of one score that differ in their
--- call's hour are not merged away; readers take each score's highest version (argMax).
+-- trace's calls seen): a re-score wins over the value it replaces, and an attribution that saw
+-- more of the trace's calls wins over an earlier one. The sort key holds the call's hour, so a
+-- score that moves to a call in another hour (a later call of its trace) would leave its old row
+-- behind: each attribution therefore also writes a deleted row (`is_deleted`) with its version
+-- in every other hour of the trace's calls, where any earlier attribution of the score must lie.
 -- Same partitions and TTL as `llm_calls`: a time window reads only its hours.
 --
 -- Backfilled here from the scores and calls stored so far. Safe to re-run after an interruption:
@@ -24,6 +26,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.scored_calls {{on_cluster}}
     value           Float64,
     label           String,
     version         UInt128,
+    is_deleted      UInt8,
     start_time      DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
     service_name    LowCardinality(String),
     environment     LowCardinality(String),
@@ -32,16 +35,18 @@ CREATE TABLE IF NOT EXISTS {{database}}.scored_calls {{on_cluster}}
     prompt_name     LowCardinality(String),
     prompt_version  LowCardinality(String)
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = ReplacingMergeTree(version, is_deleted)
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project, toStartOfHour(start_time), name, trace_id, span_id, source)
 TTL toDateTime(start_time) + toIntervalDay({{span_ttl_days}});
 
-INSERT INTO {{database}}.scored_calls (project, name, trace_id, span_id, source, value, label, version, start_time, service_name, environment, provider, model, prompt_name, prompt_version)
+INSERT INTO {{database}}.scored_calls (project, name, trace_id, span_id, source, value, label, version, is_deleted, start_time, service_name, environment, provider, model, prompt_name, prompt_version)
 SELECT project, name, trace_id, span_id, source, value, label,
        bitShiftLeft(toUInt128(toUnixTimestamp64Micro(timestamp)), 32) + n,
-       c_start_time[i], c_service_name[i], c_environment[i], c_provider[i], c_model[i], c_prompt_name[i],
-       c_prompt_version[i]
+       (arrayJoin(arrayDistinct(arrayMap(t -> toStartOfHour(t), c_start_time))) AS hour)
+           != toStartOfHour(c_start_time[i]),
+       if(hour = toStartOfHour(c_start_time[i]), c_start_time[i], toDateTime64(hour, 6, 'UTC')),
+       c_service_name[i], c_environment[i], c_provider[i], c_model[i], c_prompt_name[i], c_prompt_version[i]
   FROM (SELECT sc.*, tr.*,
                if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
                   indexOf(tr.call_ids, tr.last_id)) AS i
@@ -54,7 +59,7 @@ SELECT project, name, trace_id, span_id, source, value, label,
                             groupArray(prompt_name) AS c_prompt_name, groupArray(prompt_version) AS c_prompt_version,
                             argMax(span_id, (prompt_name != '', start_time, span_id)) AS last_id
                        FROM {{database}}.llm_calls
-                      WHERE (project, trace_key) IN (SELECT project, cityHash64(trace_id) FROM {{database}}.scores)
+                      WHERE (project, trace_key) GLOBAL IN (SELECT project, cityHash64(trace_id) FROM {{database}}.scores)
                       GROUP BY project, trace_id) AS tr
             ON sc.project = tr.c_project AND sc.trace_id = tr.c_trace_id)
 SETTINGS max_partitions_per_insert_block = 0, distributed_foreground_insert = 1;

@@ -156,6 +156,15 @@ def test_a_trace_score_moves_to_a_later_prompted_call_and_counts_once(store: Sto
     call_time = NOW - timedelta(hours=30) + timedelta(minutes=2)
     assert _attributed(store, since=call_time + timedelta(seconds=1), until=UNTIL) == []
     assert _attributed(store, since=call_time, until=call_time + timedelta(seconds=1)) == moved
+    # A later prompted call in another hour: the scores move there and leave nothing behind.
+    store.insert_spans([_span(1, 5, "llm", 150, "summarize", "8", "big")])
+    assert _attributed(store) == [
+        ("q", 0.4, start + timedelta(minutes=150), "summarize", "8", "big"),
+        ("q", 0.8, start + timedelta(minutes=150), "summarize", "8", "big"),
+    ]
+    assert (
+        _attributed(store, since=call_time - timedelta(hours=1), until=call_time + timedelta(hours=1)) == []
+    )
 
 
 def test_a_re_score_replaces_the_value_and_a_score_on_a_call_stays_on_it(store: Store) -> None:

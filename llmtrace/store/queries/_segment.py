@@ -44,8 +44,8 @@ SCORED_CALL_ORDER = "(prompt_name != '', start_time, span_id)"
 
 
 # A trace's LLM calls lie this far around each other (enough for any trace but day-long agents):
-# attribution looks for them this far around the calls written, and reads of scored calls this far
-# around the query's time range, which lets ClickHouse skip the partitions and granules outside it.
+# when calls are written, attribution looks for the rest of their traces' calls this far around
+# them, which lets ClickHouse skip the partitions and granules outside it.
 TRACE_REACH = "INTERVAL 1 DAY"
 
 
@@ -69,33 +69,30 @@ def scored_spans_sql(
     carry (comma-separated, among :data:`ATTRIBUTED_COLUMNS`). With ``by_name=False`` every score
     name is returned, as column ``sc_name``. ``time_range`` (two SQL expressions of the caller's
     bound parameters, e.g. ``("{since:DateTime64(6)}", "{until:DateTime64(6)}")``) limits the
-    read to :data:`TRACE_REACH` around the range the query reads.
+    read to the hours of the range the query reads (``span_where`` must still bound the time).
 
     The attribution is decided when scores or calls are written (:mod:`llmtrace.store.attribution`)
-    and kept in ``scored_calls`` (migration 0110), one row per score and attribution, so a read
-    touches only the scores of its window. A score whose attribution changed (a re-score, a later
-    call of its trace) may have older rows: each score takes its highest ``version``. Its rows lie
-    within the trace's extent of each other, so the reach around the range finds every row of a
-    score counted in the range, for any trace shorter than a day.
+    and kept in ``scored_calls`` (migration 0110), read with ``FINAL``: one row per score (a
+    re-score or a later call of its trace replaces it), in the hour of its call, so a read
+    touches only the scores of its window.
     """
     requested = [c.strip() for c in span_columns.split(",")]
     unknown = set(requested) - set(ATTRIBUTED_COLUMNS)
     if unknown:
         raise ValueError(f"scored calls carry no column {', '.join(sorted(unknown))}")
-    picked = ", ".join(f"tupleElement(r, {i + 3}) AS {c}" for i, c in enumerate(ATTRIBUTED_COLUMNS))
     name = "AND name = {score_name:String}" if by_name else ""
+    # The hours of the range: part of the sort key, the same for every row of a score's key, so
+    # the condition never splits a key before FINAL chooses its row.
     near = ""
     if time_range is not None:
         near = (
-            f" AND start_time >= {time_range[0]} - {TRACE_REACH}"
-            f" AND start_time < {time_range[1]} + {TRACE_REACH}"
+            f" AND toStartOfHour(start_time) >= toStartOfHour({time_range[0]})"
+            f" AND toStartOfHour(start_time) < {time_range[1]}"
         )
     return f"""
     (SELECT * FROM
-       (SELECT name AS sc_name, tupleElement(r, 1) AS value, tupleElement(r, 2) AS label, {picked}
-          FROM (SELECT name, argMax(tuple(value, label, {", ".join(ATTRIBUTED_COLUMNS)}), version) AS r
-                  FROM {{db:Identifier}}.scored_calls
-                 WHERE project = {{project:String}} {name} {near}
-                 GROUP BY name, trace_id, span_id, source))
+       (SELECT name AS sc_name, value, label, {", ".join(ATTRIBUTED_COLUMNS)}
+          FROM {{db:Identifier}}.scored_calls FINAL
+         WHERE project = {{project:String}} {name} {near})
      WHERE 1 = 1 {span_where})
     """
