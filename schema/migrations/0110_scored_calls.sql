@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS {{database}}.scored_calls {{on_cluster}}
 ENGINE = ReplacingMergeTree(version, is_deleted)
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project, toStartOfHour(start_time), name, trace_id, span_id, source)
-TTL toDateTime(start_time) + toIntervalDay({{span_ttl_days}});
+TTL toDateTime(start_time) + toIntervalDay({{span_ttl_days}})
+;  -- on a line of its own: with --span-ttl-days 0 the TTL line is left out
 
 INSERT INTO {{database}}.scored_calls (project, name, trace_id, span_id, source, value, label, version, is_deleted, start_time, service_name, environment, provider, model, prompt_name, prompt_version)
 SELECT project, name, trace_id, span_id, source, value, label,

@@ -165,7 +165,7 @@ def _expected(store: Store) -> list[tuple[Any, ...]]:
 def test_an_older_store_is_backfilled_once(bare_store: Store, before: Path) -> None:
     apply_migrations(bare_store.client, bare_store.database, directory=before)
     bare_store.insert_spans(make_rows(300, seed=3))
-    assert apply_migrations(bare_store.client, bare_store.database) == [MIGRATION]
+    assert apply_migrations(bare_store.client, bare_store.database)[0] == MIGRATION  # and the later ones
     backfilled = _calls(bare_store)
     assert backfilled == _expected(bare_store) and len(backfilled) > 250
     # Spans written after the migration arrive through the view, once.
@@ -188,7 +188,7 @@ def test_rerun_after_an_interruption_counts_each_call_once(
     assert statements[3].startswith(f"INSERT INTO {db}.llm_calls")
     for statement in statements[: stop_after + 1]:
         client.command(statement)
-    assert apply_migrations(client, db) == [MIGRATION]
+    assert apply_migrations(client, db)[0] == MIGRATION
     assert _calls(bare_store) == _expected(bare_store)
 
 
