@@ -27,7 +27,7 @@ from typing import Any
 from llmtrace.store.queries._segment import ATTRIBUTED_COLUMNS, SCORED_CALL_ORDER, TRACE_REACH
 
 LLM_KINDS = frozenset({"llm", "embedding"})
-_IDS_PER_QUERY = 4096  # ~150 KB of trace ids per query, within a ClickHouse server's max_query_size
+_IDS_PER_QUERY = 4096  # ~150 KB of trace ids per query (as spans.stored_span_keys chunks span ids)
 
 
 def attribution_sql(traces: str, calls_where: str = "") -> str:
@@ -116,12 +116,18 @@ def _arrow_kinds() -> Any:
 
 
 def _scored_traces(store: Any, project: str, ids: list[str]) -> list[str]:
-    """Those of ``ids`` that have scores (the scores' trace-id bloom filter skips most granules)."""
+    """Those of ``ids`` that have scores.
+
+    Thousands of ids at a time touch every granule of ``scores`` anyway, so its trace-id bloom
+    filter is not consulted: probing it for each id cost more than the scan (at 10M spans, 95
+    instead of 34 ms of CPU for 4,096 ids).
+    """
     found: list[str] = []
     for first in range(0, len(ids), _IDS_PER_QUERY):
         rows = store.client.query(
             "SELECT DISTINCT trace_id FROM {db:Identifier}.scores"
-            " WHERE project = {project:String} AND trace_id IN {ids:Array(String)}",
+            " WHERE project = {project:String} AND trace_id IN {ids:Array(String)}"
+            " SETTINGS use_skip_indexes = 0",
             parameters={"db": store.database, "project": project, "ids": ids[first : first + _IDS_PER_QUERY]},
         ).result_rows
         found.extend(r[0] for r in rows)
