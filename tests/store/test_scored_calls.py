@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from llmtrace.store import Store
+from llmtrace.store import Store, attribution
 from llmtrace.store.arrow import SPAN_SCHEMA
 from llmtrace.store.migrate import Renderer, apply_migrations, load_migrations, migrations_dir
 from llmtrace.store.queries._segment import scored_spans_sql
@@ -268,3 +268,20 @@ def test_an_older_store_is_backfilled_and_a_rerun_starts_over(bare_store: Store,
     later = [_span(7, 113, "llm", 9, "classify", "4")]
     bare_store.insert_spans(later)
     assert _attributed(bare_store) == _rule(spans + later, scores)
+
+
+def test_rebuild_attributes_what_was_written_around_the_store(store: Store) -> None:
+    """Spans and scores inserted with SQL (as the benchmarks fill a store) are attributed by
+    ``rebuild``, the same as through the Store."""
+    spans = [_span(9, 145, "span", 0), _span(9, 146, "llm", 1, "classify", "3"), _span(9, 147, "llm", 70)]
+    scores = [_score(9, None, 0.25), _score(9, 145, 0.5), _score(9, 147, 0.75), _score(10, None, 1.0)]
+    db = store.database
+    store.client.insert(
+        "spans", [[r[c] for c in SPAN_COLUMNS] for r in spans], column_names=list(SPAN_COLUMNS), database=db
+    )
+    store.client.insert(
+        "scores", [list(s.values()) for s in scores], column_names=list(scores[0]), database=db
+    )
+    assert _attributed(store) == []
+    attribution.rebuild(store, "default")
+    assert _attributed(store) == _rule(spans, scores) and len(_rule(spans, scores)) == 3
