@@ -37,6 +37,18 @@ BLOCK_BATCHES = 64  # 64 requests of 512 spans: the writer's 32k-span block
 _CONTENT_COLUMNS = ("input", "output", "error_message")
 _ATTRIBUTES = "attributes Map(LowCardinality(String), String)"
 
+# The materialized views that read `spans` (migrations 0003-0100).
+_VIEWS = (
+    "spans_hourly_mv",
+    "cost_5m_mv",
+    "drift_hourly_mv",
+    "trace_summaries_mv",
+    "session_summaries_mv",
+    "user_summaries_mv",
+    "spans_by_id_mv",
+    "llm_calls_mv",
+)
+
 # variant -> (spans per INSERT, statements run after migrating; {db} is the database)
 VARIANTS: dict[str, tuple[int, list[str]]] = {
     "current": (32_768, []),
@@ -56,17 +68,22 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
     "8k-span blocks": (8_192, []),
     "2k-span blocks": (2_048, []),
     "64k-span blocks": (65_536, []),
-    "without the 5 views": (
+    "without the 8 views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _VIEWS]),
+    # The token index's replacement candidate: ClickHouse's inverted text index (GA since 26.2).
+    "text index instead of idx_content_tokens": (
         32_768,
         [
-            f"DROP VIEW {{db}}.{view}"
-            for view in (
-                "spans_hourly_mv",
-                "cost_5m_mv",
-                "trace_summaries_mv",
-                "session_summaries_mv",
-                "user_summaries_mv",
-            )
+            "ALTER TABLE {db}.spans DROP INDEX idx_content_tokens",
+            "ALTER TABLE {db}.spans ADD INDEX idx_content_text lower(concat(input, ' ', output))"
+            " TYPE text(tokenizer = 'splitByNonAlpha')",
+        ],
+    ),
+    # Inserted parts Compact (one data file) instead of Wide (two files per column): fewer files.
+    "compact parts up to 256 MiB": (
+        32_768,
+        [
+            f"ALTER TABLE {{db}}.{table} MODIFY SETTING min_bytes_for_wide_part = 268435456"
+            for table in ("spans", "trace_summaries")
         ],
     ),
 }
@@ -82,6 +99,7 @@ INSERT_SETTINGS: dict[str, dict[str, Any]] = {
     "async_insert=0": {"async_insert": 0},
 }
 VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
+VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in _VIEWS})
 
 
 def _prepare_blocks(directory: Path, blocks: int, seed: int) -> int:

@@ -17,9 +17,12 @@ from llmtrace.store.migrate import migrations_dir
 
 
 @contextmanager
-def store_before(chdb_dsn: str, directory: Path, migration: str) -> Iterator[Store]:
+def store_before(
+    chdb_dsn: str, directory: Path, migration: str, *, span_ttl_days: int | None = None
+) -> Iterator[Store]:
     """A store on a fresh database with the migrations that sort before ``migration`` applied
-    (copied into ``directory``); the database is dropped afterwards."""
+    (copied into ``directory``, with the span TTL an operator may have set); the database is dropped
+    afterwards."""
     directory.mkdir(exist_ok=True)
     for path in migrations_dir().glob("*.sql"):
         if path.name < migration:
@@ -27,7 +30,7 @@ def store_before(chdb_dsn: str, directory: Path, migration: str) -> Iterator[Sto
     database = f"o_{uuid.uuid4().hex[:12]}"
     opened = open_store(chdb_dsn, database)
     try:
-        opened.migrate(migrations_dir=directory)
+        opened.migrate(span_ttl_days, migrations_dir=directory)
         yield opened
     finally:
         opened.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")

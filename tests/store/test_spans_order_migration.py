@@ -3,36 +3,25 @@ TTL and its rollups, and the materialized views are fed by the new table afterwa
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from older_store import store_before
 from spans_factory import make_rows
 
-from llmtrace.store import Store, open_store
-from llmtrace.store.migrate import migrations_dir, span_ttl_days
+from llmtrace.store import Store
+from llmtrace.store.migrate import span_ttl_days
 
 REBUILD = "0060_spans_newest_first.sql"
 NEW_KEY = "project, toStartOfHour(start_time), service_name, prompt_name, model, start_time"
 
 
 @pytest.fixture
-def old_store(chdb_dsn: str, tmp_path: Path) -> Iterator[tuple[Store, Path]]:
-    """A store migrated up to (not including) 0060, and the directory of those migrations."""
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in migrations_dir().glob("*.sql"):
-        if path.name < REBUILD:
-            shutil.copy(path, before)
-    database = f"r_{uuid.uuid4().hex[:12]}"
-    opened = open_store(chdb_dsn, database)
-    try:
-        yield opened, before
-    finally:
-        opened.client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
-        opened.close()
+def old_store(chdb_dsn: str, tmp_path: Path) -> Iterator[Store]:
+    """A store migrated up to (not including) 0060."""
+    with store_before(chdb_dsn, tmp_path / "before", REBUILD) as store:
+        yield store
 
 
 def _all_rows(store: Store) -> list[tuple[object, ...]]:
@@ -70,10 +59,9 @@ def _expected_totals(store: Store) -> tuple[int, ...]:
 
 
 def test_rebuild_keeps_rows_and_rollups_and_views_read_the_new_table(
-    old_store: tuple[Store, Path],
+    old_store: Store,
 ) -> None:
-    store, before = old_store
-    store.migrate(migrations_dir=before)
+    store = old_store
     store.insert_spans(make_rows(300))
     rows_before, totals_before = _all_rows(store), _rollup_totals(store)
     assert totals_before == _expected_totals(store) and totals_before[2] == 300
@@ -96,22 +84,20 @@ def test_rebuild_keeps_rows_and_rollups_and_views_read_the_new_table(
 
 
 @pytest.mark.parametrize("days", [30, 0])
-def test_rebuild_keeps_the_store_ttl(old_store: tuple[Store, Path], days: int) -> None:
+def test_rebuild_keeps_the_store_ttl(chdb_dsn: str, tmp_path: Path, days: int) -> None:
     """A store whose span TTL was set (30 days, or 0: kept forever) keeps it, not the default."""
-    store, before = old_store
-    store.migrate(migrations_dir=before, span_ttl_days=days)
-    store.insert_spans(make_rows(20))
+    with store_before(chdb_dsn, tmp_path / "before", REBUILD, span_ttl_days=days) as store:
+        store.insert_spans(make_rows(20))
 
-    store.migrate()
+        store.migrate()
 
-    assert span_ttl_days(store.client, store.database) == days
-    assert store.client.command(f"SELECT count() FROM {store.database}.spans") == 20
+        assert span_ttl_days(store.client, store.database) == days
+        assert store.client.command(f"SELECT count() FROM {store.database}.spans") == 20
 
 
-def test_rerun_after_an_interrupted_copy_copies_once(old_store: tuple[Store, Path]) -> None:
+def test_rerun_after_an_interrupted_copy_copies_once(old_store: Store) -> None:
     """A copy cut short leaves a partial `spans_rebuild`: the next run drops it and copies again."""
-    store, before = old_store
-    store.migrate(migrations_dir=before)
+    store = old_store
     store.insert_spans(make_rows(50))
     store.client.command(
         f"CREATE TABLE {store.database}.spans_rebuild AS {store.database}.spans"
