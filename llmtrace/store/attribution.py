@@ -68,6 +68,8 @@ def attribution_sql(traces: str, calls_where: str = "") -> str:
 
 def scores_written(store: Any, scores: Sequence[Mapping[str, Any]]) -> None:
     """Attribute the scores of the traces just scored (any of their calls, however old)."""
+    if not scores or not _migrated(store):
+        return
     for project, ids in _by_project((s["project"], s["trace_id"]) for s in scores).items():
         _attribute(store, project, sorted(ids), "")
 
@@ -78,6 +80,8 @@ def calls_written(store: Any, calls: Iterable[tuple[str, datetime]]) -> None:
     minutes: dict[str, set[datetime]] = {}
     for project, start in calls:
         minutes.setdefault(project, set()).add(start.replace(second=0, microsecond=0))
+    if not minutes or not _migrated(store):
+        return
     for project, stamps in minutes.items():
         scored = _scored_traces(store, project, sorted(stamps))
         if not scored:
@@ -145,6 +149,17 @@ def rebuild(store: Any, project: str) -> None:
     )
     store.client.command(
         attribution_sql("1 = 1", f"AND {scored}"), parameters={"db": store.database, "project": project}
+    )
+
+
+def _migrated(store: Any) -> bool:
+    """Whether the store has ``scored_calls``: a store written before migration 0110 gets its
+    scores attributed by that migration's backfill instead."""
+    return bool(
+        store.client.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'scored_calls'",
+            parameters={"db": store.database},
+        ).result_rows[0][0]
     )
 
 
