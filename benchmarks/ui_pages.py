@@ -85,6 +85,11 @@ def generate(store: Any, n: int, now: datetime) -> float:
     params = {"db": store.database, "start": now - timedelta(days=DAYS), "span_us": DAYS * 86400 * 1_000_000}
     store.client.command(GENERATE, parameters={**params, "n": n, "v2_from": now - timedelta(days=7)})
     store.client.command(SCORES, parameters={"db": store.database})
+    # The scores were not written through the Store. Imported here: an A/B's baseline tree (an
+    # older package, on a store generated before) may not have it.
+    from llmtrace.store import attribution
+
+    attribution.rebuild(store, "default")
     return time.perf_counter() - t0
 
 

@@ -23,6 +23,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from llmtrace.store import attribution
 from llmtrace.store.client import connect
 from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
 from llmtrace.store.errors import StoreError
@@ -85,14 +86,18 @@ class Store:
         return span_ttl_days(self.client, self.database, self.cluster)
 
     def insert_spans(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
-        """Insert ``spans`` rows (dicts from :func:`llmtrace.store.rows.span_to_row`) in one block."""
+        """Insert ``spans`` rows (dicts from :func:`llmtrace.store.rows.span_to_row`) in one block,
+        then attribute again the scores of their traces (:func:`attribution.calls_written`)."""
         self._insert("spans", SPAN_COLUMNS, rows, dedup_token)
+        with self._insert_errors("scored_calls"):
+            attribution.calls_written(self, attribution.calls_in_rows(rows))
 
     def insert_span_table(self, table: Any, *, dedup_token: str | None = None) -> None:
         """Insert a ``pyarrow.Table`` of spans (:func:`llmtrace.store.arrow.span_table`) in one block.
 
         The server's bulk path: ClickHouse parses the Arrow data itself, so this costs the calling
-        process far less CPU per span than :meth:`insert_spans`.
+        process far less CPU per span than :meth:`insert_spans`. Like it, attributes again the
+        scores of the traces written (:func:`attribution.calls_written`).
         """
         if not table.num_rows:
             return
@@ -100,10 +105,15 @@ class Store:
             self.client.insert_arrow(
                 "spans", table, database=self.database, settings=_insert_settings(dedup_token)
             )
+        with self._insert_errors("scored_calls"):
+            attribution.calls_written(self, attribution.calls_in_table(table))
 
     def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
-        """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`)."""
+        """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`) and
+        record which LLM call each counts for (:func:`attribution.scores_written`)."""
         self._insert("scores", SCORE_COLUMNS, rows, dedup_token)
+        with self._insert_errors("scored_calls"):
+            attribution.scores_written(self, rows)
 
     def insert_span_content(
         self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None

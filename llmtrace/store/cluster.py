@@ -41,6 +41,8 @@ _SHARDING_KEYS = {
     "trace_summaries_rebuild": "cityHash64(trace_id)",  # 0091's copy of trace_summaries
     # 0100's narrow copy of the LLM calls: a trace's calls and its scores meet on one shard.
     "llm_calls": "cityHash64(trace_id)",
+    # 0110's scores with their calls: written beside the scores and calls they are made from.
+    "scored_calls": "cityHash64(trace_id)",
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

@@ -158,14 +158,20 @@ def test_drift_with_an_empty_window(store, client) -> None:
 
 def test_drift_of_a_single_category_and_a_constant_value(store, client) -> None:
     traffic = Traffic(models={"gpt-4o": 1.0})
-    load(store, spans(1200, NOW - timedelta(days=6), NOW - timedelta(days=1, hours=1), traffic, seed=10))
-    load(store, spans(600, NOW - timedelta(hours=23), NOW, traffic, seed=11))
+    reference = spans(1200, NOW - timedelta(days=6), NOW - timedelta(days=1, hours=1), traffic, seed=10)
+    current = spans(600, NOW - timedelta(hours=23), NOW, traffic, seed=11)
+    load(store, reference)
+    load(store, current)
     body = _get(client, "/api/v1/drift", feature="provider", **WINDOWS)
     assert [c["value"] for c in body["categories"]] == ["openai"]
     assert body["verdict"] == "no_drift" and body["l_inf"] == 0.0 and body["js"] == 0.0
     assert body["chi_square"]["df"] == 0 and body["p_value"] == 1.0
-    store.client.command(
-        f"ALTER TABLE {store.database}.scores UPDATE value = 1.0 WHERE 1 SETTINGS mutations_sync = 1"
+    # Every call re-scored 1.0 (a re-score replaces the value it follows).
+    store.insert_scores(
+        [
+            {**s, "value": 1.0, "timestamp": s["timestamp"] + timedelta(seconds=1)}
+            for s in [*reference[1], *current[1]]
+        ]
     )
     body = _get(client, "/api/v1/drift", feature="score:quality", **WINDOWS)
     assert body["n_reference"] == 1200 and body["n_current"] == 600

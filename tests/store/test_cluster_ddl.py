@@ -268,3 +268,28 @@ def test_llm_calls_shard_with_their_spans_and_backfill_through_the_front(ddl: li
     # The view is dropped before the table it writes, and created after the backfill.
     order = [ddl.index(s) for s in (f"DROP VIEW IF EXISTS {DB}.llm_calls_mv ON CLUSTER prod", drops[0])]
     assert order[0] < order[1] < ddl.index(backfill) < ddl.index(view)
+
+
+def test_scored_calls_shard_with_their_scores_and_backfill_through_the_front(ddl: list[str]) -> None:
+    """0110's scores with their calls: sharded by trace id like the scores and calls they are made
+    from, replicated with their version and deletion columns, backfilled through the Distributed fronts (the
+    scored traces found with GLOBAL IN, so no shard is asked to read another's scores), and
+    dropped on both the front and the local tables on a re-run."""
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/scored_calls',"
+        " '{replica}', version, is_deleted)" in _create(ddl, "scored_calls_local")
+    )
+    assert _create(ddl, "scored_calls") == (
+        f"CREATE TABLE IF NOT EXISTS {DB}.scored_calls ON CLUSTER prod AS {DB}.scored_calls_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'scored_calls_local', cityHash64(trace_id))"
+    )
+    backfill = _insert(ddl, "scored_calls")
+    assert f"FROM {DB}.scores FINAL" in backfill and f"FROM {DB}.llm_calls\n" in backfill
+    assert f"GLOBAL IN (SELECT project, cityHash64(trace_id) FROM {DB}.scores)" in backfill
+    assert "distributed_foreground_insert = 1" in backfill
+    drops = [s for s in ddl if re.match(rf"DROP TABLE IF EXISTS {DB}\.scored_calls", s)]
+    assert drops == [
+        f"DROP TABLE IF EXISTS {DB}.scored_calls ON CLUSTER prod SYNC",
+        f"DROP TABLE IF EXISTS {DB}.scored_calls_local ON CLUSTER prod SYNC",
+    ]
+    assert ddl.index(drops[0]) < ddl.index(_create(ddl, "scored_calls")) < ddl.index(backfill)

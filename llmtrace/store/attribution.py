@@ -1,0 +1,178 @@
+"""Which LLM call each score counts for, decided when scores or calls are written (``scored_calls``).
+
+The rule (docs/analytics.md, "Which call a score counts for"): a score on an LLM call counts for
+that call; a score on the whole trace or on a span that is not an LLM call counts for the
+trace's last LLM call that names a prompt, else its last LLM call. Reading it from every score
+and every call of a time window cost 620-810 ms of CPU per analytics read at 10M spans, so
+migration 0110 keeps the answer per score in ``scored_calls`` and this module keeps it current:
+
+* :func:`scores_written` after scores are inserted (a new score, or a re-score);
+* :func:`calls_written` after spans are inserted: the scores of the traces with LLM calls among
+  them are attributed again (a score sent before its spans, or a later call that becomes the
+  trace's last one).
+
+Each write reads the store *after* its own insert, so of two writers racing (one inserting a
+score, the other its trace's calls) at least one sees both, and its row wins: a row's version is
+(score timestamp, number of the trace's calls seen). A trace's calls are looked for within
+:data:`~llmtrace.store.queries._segment.TRACE_REACH` of the calls just written, enough for any
+trace shorter than a day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from llmtrace.store.queries._segment import ATTRIBUTED_COLUMNS, SCORED_CALL_ORDER, TRACE_REACH
+
+LLM_KINDS = frozenset({"llm", "embedding"})
+_IDS_PER_QUERY = 4096  # ~150 KB of trace ids per query (as spans.stored_span_keys chunks span ids)
+
+
+def attribution_sql(traces: str, calls_where: str = "") -> str:
+    """``INSERT INTO scored_calls`` the current attribution of the scores of the traces ``traces``
+    (an SQL condition on ``trace_id``, e.g. ``trace_id IN {ids:Array(String)}``).
+
+    ``calls_where`` narrows the calls read (e.g. a time range around them); the scores are read
+    with ``FINAL``, so a re-score replaces the value it follows.
+    """
+    arrays = ", ".join(f"groupArray({c}) AS c_{c}" for c in ATTRIBUTED_COLUMNS)
+    picked = ", ".join(f"c_{c}[i]" for c in ATTRIBUTED_COLUMNS[1:])
+    # One row in the hour of the chosen call, and a deleted one (same version) in every other
+    # hour of the trace's calls: an earlier attribution of the score, to a call that is no
+    # longer the one, lies in one of them, and FINAL drops it (the hour is in the sort key).
+    return f"""
+    INSERT INTO {{db:Identifier}}.scored_calls (project, name, trace_id, span_id, source, value, label,
+                                              version, is_deleted, {", ".join(ATTRIBUTED_COLUMNS)})
+    SELECT project, name, trace_id, span_id, source, value, label,
+           bitShiftLeft(toUInt128(toUnixTimestamp64Micro(timestamp)), 32) + n,
+           (arrayJoin(arrayDistinct(arrayMap(t -> toStartOfHour(t), c_start_time))) AS hour)
+               != toStartOfHour(c_start_time[i]),
+           if(hour = toStartOfHour(c_start_time[i]), c_start_time[i], toDateTime64(hour, 6, 'UTC')), {picked}
+      FROM (SELECT sc.*, tr.*,
+                   if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
+                      indexOf(tr.call_ids, tr.last_id)) AS i
+              FROM (SELECT project, name, trace_id, span_id, source, value, label, timestamp
+                      FROM {{db:Identifier}}.scores FINAL
+                     WHERE project = {{project:String}} AND {traces}) AS sc
+             INNER JOIN (SELECT trace_id AS c_trace_id, count() AS n, groupArray(span_id) AS call_ids,
+                                {arrays}, argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
+                           FROM {{db:Identifier}}.llm_calls
+                          WHERE project = {{project:String}} AND {traces} {calls_where}
+                          GROUP BY trace_id) AS tr
+                ON sc.trace_id = tr.c_trace_id)
+    SETTINGS max_partitions_per_insert_block = 0
+    """
+
+
+def scores_written(store: Any, scores: Sequence[Mapping[str, Any]]) -> None:
+    """Attribute the scores of the traces just scored (any of their calls, however old)."""
+    if not scores or not _migrated(store):
+        return
+    for project, ids in _by_project((s["project"], s["trace_id"]) for s in scores).items():
+        _attribute(store, project, sorted(ids), "")
+
+
+def calls_written(store: Any, calls: Iterable[tuple[str, datetime]]) -> None:
+    """After LLM calls, (project, start_time), were inserted: attribute again the scores of their
+    traces that have any."""
+    minutes: dict[str, set[datetime]] = {}
+    for project, start in calls:
+        minutes.setdefault(project, set()).add(start.replace(second=0, microsecond=0))
+    if not minutes or not _migrated(store):
+        return
+    for project, stamps in minutes.items():
+        scored = _scored_traces(store, project, sorted(stamps))
+        if not scored:
+            continue
+        near = (
+            f" AND start_time >= {{lo:DateTime64(6, 'UTC')}} - {TRACE_REACH}"
+            f" AND start_time < {{hi:DateTime64(6, 'UTC')}} + {TRACE_REACH}"
+        )
+        _attribute(store, project, scored, near, lo=min(stamps), hi=max(stamps) + timedelta(minutes=1))
+
+
+def calls_in_table(table: Any) -> list[tuple[str, datetime]]:
+    """(project, start_time) of the LLM calls in a ``pyarrow.Table`` of spans."""
+    import pyarrow.compute as pc
+
+    llm = table.filter(pc.is_in(table["kind"], value_set=_arrow_kinds()))
+    if not llm.num_rows:
+        return []
+    return list(zip(llm["project"].to_pylist(), llm["start_time"].to_pylist(), strict=True))
+
+
+def calls_in_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, datetime]]:
+    """(project, start_time) of the LLM calls among ``spans`` rows."""
+    return [(r["project"], r["start_time"]) for r in rows if r["kind"] in LLM_KINDS]
+
+
+def _arrow_kinds() -> Any:
+    import pyarrow as pa
+
+    return pa.array(sorted(LLM_KINDS))
+
+
+def _scored_traces(store: Any, project: str, minutes: list[datetime]) -> list[str]:
+    """The scored traces among those with LLM calls in ``minutes``: those of the calls just
+    written, and perhaps a few more (harmless: attributed again, to the same calls).
+
+    Found from ``llm_calls`` by the minutes' hours (its sort key) rather than from a list of the
+    block's trace ids: at 10M spans, 25 instead of 285 ms of CPU for a 16k-call block, most of
+    which went to formatting the ids into the query and probing the bloom filter with each.
+    GLOBAL: on a cluster, the calls of every shard are matched against the scores of each.
+    """
+    rows = store.client.query(
+        """SELECT DISTINCT trace_id FROM {db:Identifier}.scores
+            WHERE project = {project:String}
+              AND cityHash64(trace_id) GLOBAL IN
+                  (SELECT trace_key FROM {db:Identifier}.llm_calls
+                    WHERE project = {project:String} AND toStartOfHour(start_time) IN {hours:Array(DateTime('UTC'))}
+                      AND toStartOfMinute(start_time) IN {minutes:Array(DateTime('UTC'))})
+           SETTINGS use_skip_indexes = 0""",
+        parameters={
+            "db": store.database,
+            "project": project,
+            "hours": sorted({m.replace(minute=0) for m in minutes}),
+            "minutes": minutes,
+        },
+    ).result_rows
+    return [r[0] for r in rows]
+
+
+def rebuild(store: Any, project: str) -> None:
+    """Attribute every score of ``project`` (what migration 0110 does once): for stores filled
+    with SQL rather than through :class:`~llmtrace.store.Store`, such as the benchmarks'."""
+    scored = (  # GLOBAL: on a cluster, the scored traces of every shard
+        "trace_key GLOBAL IN (SELECT cityHash64(trace_id) FROM {db:Identifier}.scores"
+        " WHERE project = {project:String})"
+    )
+    store.client.command(
+        attribution_sql("1 = 1", f"AND {scored}"), parameters={"db": store.database, "project": project}
+    )
+
+
+def _migrated(store: Any) -> bool:
+    """Whether the store has ``scored_calls``: a store written before migration 0110 gets its
+    scores attributed by that migration's backfill instead."""
+    return bool(
+        store.client.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'scored_calls'",
+            parameters={"db": store.database},
+        ).result_rows[0][0]
+    )
+
+
+def _attribute(store: Any, project: str, ids: list[str], calls_where: str, **bound: Any) -> None:
+    sql = attribution_sql("trace_id IN {ids:Array(String)}", calls_where)
+    for first in range(0, len(ids), _IDS_PER_QUERY):
+        params = {"db": store.database, "project": project, "ids": ids[first : first + _IDS_PER_QUERY]}
+        store.client.command(sql, parameters={**params, **bound})
+
+
+def _by_project(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for project, trace_id in pairs:
+        out.setdefault(project, set()).add(trace_id)
+    return out
