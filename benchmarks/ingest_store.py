@@ -37,7 +37,7 @@ BLOCK_BATCHES = 64  # 64 requests of 512 spans: the writer's 32k-span block
 _CONTENT_COLUMNS = ("input", "output", "error_message")
 _ATTRIBUTES = "attributes Map(LowCardinality(String), String)"
 
-# The materialized views that read `spans` (migrations 0003-0100).
+# The materialized views that read `spans` (migrations 0003-0121).
 _VIEWS = (
     "spans_hourly_mv",
     "cost_5m_mv",
@@ -47,7 +47,11 @@ _VIEWS = (
     "user_summaries_mv",
     "spans_by_id_mv",
     "llm_calls_mv",
+    "calls_hourly_mv",
+    "call_samples_mv",
 )
+# The regression report's two tables (0120's exact hourly sums, 0121's sample sorted by its key).
+_REGRESSION_VIEWS = ("calls_hourly_mv", "call_samples_mv")
 
 # variant -> (spans per INSERT, statements run after migrating; {db} is the database)
 VARIANTS: dict[str, tuple[int, list[str]]] = {
@@ -68,7 +72,8 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
     "8k-span blocks": (8_192, []),
     "2k-span blocks": (2_048, []),
     "64k-span blocks": (65_536, []),
-    "without the 8 views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _VIEWS]),
+    "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _VIEWS]),
+    "without the regression views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _REGRESSION_VIEWS]),
     # The token index's replacement candidate: ClickHouse's inverted text index (GA since 26.2).
     "text index instead of idx_content_tokens": (
         32_768,
