@@ -155,13 +155,16 @@ def rebuild(store: Any, project: str) -> None:
 
 def _migrated(store: Any) -> bool:
     """Whether the store has ``scored_calls``: a store written before migration 0110 gets its
-    scores attributed by that migration's backfill instead."""
-    return bool(
-        store.client.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'scored_calls'",
-            parameters={"db": store.database},
-        ).result_rows[0][0]
-    )
+    scores attributed by that migration's backfill instead. Asked once it is there, then
+    remembered on the store: this runs after every block the writer inserts."""
+    if not store.scored_calls_ready:
+        store.scored_calls_ready = bool(
+            store.client.query(
+                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'scored_calls'",
+                parameters={"db": store.database},
+            ).result_rows[0][0]
+        )
+    return bool(store.scored_calls_ready)
 
 
 def _attribute(store: Any, project: str, ids: list[str], calls_where: str, **bound: Any) -> None:
