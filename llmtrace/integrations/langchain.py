@@ -539,12 +539,13 @@ def _new_token(original: Any) -> Callable[..., Any]:
     """A model run's token event, not dispatched when our handler is the run's only one and no
     model run awaits its first token (its handling would do nothing): a long stream then costs one
     plain call per token instead of LangChain's event dispatch. (A plain function, not a wrapt
-    wrapper, and the test one list comparison and two flags: it runs on every token.)"""
+    wrapper, and the test one list comparison and one dict's emptiness: it runs on every token.
+    Whether llmtrace is active needs no test: with it off, our handler would do nothing either.)"""
     alone = [handler()]  # a run whose only handler is ours has ``handlers == alone``
-    ours = alone[0]
+    awaiting = alone[0]._awaiting_token  # (the handler's dict itself: it is never replaced)
 
     def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+        if self.handlers == alone and not awaiting:
             return None
         return original(self, *args, **kwargs)
 
@@ -554,10 +555,10 @@ def _new_token(original: Any) -> Callable[..., Any]:
 def _anew_token(original: Any) -> Callable[..., Any]:
     """`_new_token` for async runs."""
     alone = [handler()]
-    ours = alone[0]
+    awaiting = alone[0]._awaiting_token
 
     async def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+        if self.handlers == alone and not awaiting:
             return None
         return await original(self, *args, **kwargs)
 
