@@ -565,12 +565,32 @@ def _anew_token(original: Any) -> Callable[..., Any]:
     return on_llm_new_token
 
 
+def _should_stream(original: Any) -> Callable[..., Any]:
+    """``BaseChatModel._should_stream`` (whether ``invoke`` streams under the hood) without asking
+    whether our handler is a streaming one when it is the run's only handler: it is not, and the
+    question (``isinstance`` against LangChain's runtime-checkable ``_StreamingCallbackHandler``
+    Protocol) costs an ``invoke`` more on Python 3.11 than all of llmtrace's model-call callbacks
+    together. The run manager is passed on as None then, which gives the answer it gives with no
+    handler; the method reads it for nothing else. Any other handler present: asked as it is."""
+    alone = [handler()]
+
+    def should_stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = kwargs.get("run_manager")
+        if manager is not None and manager.handlers == alone:
+            kwargs["run_manager"] = None
+        return original(self, *args, **kwargs)
+
+    return should_stream
+
+
 def instrument() -> None:
     """Put the handler on every LangChain callback manager (called once ``langchain_core`` is imported)."""
     from langchain_core.callbacks.base import BaseCallbackManager
     from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+    from langchain_core.language_models.chat_models import BaseChatModel
 
     handler()
     patch(BaseCallbackManager, "__init__", _manager_init)
     patch_function(CallbackManagerForLLMRun, "on_llm_new_token", _new_token)
     patch_function(AsyncCallbackManagerForLLMRun, "on_llm_new_token", _anew_token)
+    patch_function(BaseChatModel, "_should_stream", _should_stream)
