@@ -108,9 +108,11 @@ def calls_in_table(table: Any) -> list[tuple[str, datetime]]:
     llm = table.filter(pc.is_in(table["kind"], value_set=_arrow_kinds()))
     if not llm.num_rows:
         return []
-    minutes = pa.table(
-        {"project": llm["project"], "minute": pc.floor_temporal(llm["start_time"], unit="minute")}
-    ).group_by(["project", "minute"]).aggregate([])
+    minutes = (
+        pa.table({"project": llm["project"], "minute": pc.floor_temporal(llm["start_time"], unit="minute")})
+        .group_by(["project", "minute"])
+        .aggregate([])
+    )
     return list(zip(minutes["project"].to_pylist(), minutes["minute"].to_pylist(), strict=True))
 
 
