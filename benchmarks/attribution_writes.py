@@ -19,7 +19,9 @@ calls of the block's last two days, and its newest scores (with their ``scored_c
 up to that many; more than the store has are made up, 3-27 days old, as scores of calls gone from
 the copy. Each database also holds a project ``other`` without scores whose block is the same calls
 at the same time, to show what the writer's check costs a project beside one with a long
-history. The databases are built once (migrated to 0121, filled, then migrated, so 0130's
+history; and the whole step for the first project's block (``default_block``: the check and the
+attribution of its scored traces, which still reads their scores from every score of the project
+with FINAL). The databases are built once (migrated to 0121, filled, then migrated, so 0130's
 backfill is timed) and kept for the next run.
 
     nice python benchmarks/attribution_writes.py --store DIR --spans 10000000 --histories 25000,250000,2500000
@@ -142,6 +144,8 @@ def _histories(path: str, source: Store, sizes: tuple[int, ...], repeats: int) -
             variants[f"{size} {project} check_all_scores"] = lambda s=store, p=project, m=minutes: (
                 attribution._scored_traces_of_all_scores(s, p, m)
             )
+        block = _block(store)
+        variants[f"{size} default block"] = lambda s=store, b=block: attribution.calls_written(s, b)
     cpu = _interleaved(variants, repeats)
     per_span = 1000 / (2 * BLOCK_CALLS)
     rows = []
@@ -157,6 +161,8 @@ def _histories(path: str, source: Store, sizes: tuple[int, ...], repeats: int) -
                 ms = cpu[f"{size} {project} {variant}"]
                 row[f"{project}_{variant}_cpu_ms"] = ms
                 row[f"{project}_{variant}_us_per_span"] = round(ms * per_span, 2)
+        row["default_block_cpu_ms"] = cpu[f"{size} default block"]
+        row["default_block_us_per_span"] = round(cpu[f"{size} default block"] * per_span, 2)
         rows.append(row)
     return rows
 
