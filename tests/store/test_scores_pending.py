@@ -10,21 +10,21 @@ scores ``scored_calls`` has no row for, and starts over when re-run; and that a 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
+from older_store import store_before
 
 from llmtrace.store import Store
 from llmtrace.store.arrow import SPAN_SCHEMA
-from llmtrace.store.migrate import Renderer, apply_migrations, load_migrations, migrations_dir
+from llmtrace.store.migrate import Renderer, apply_migrations, load_migrations
 from tests.store.test_scored_calls import _attributed, _rule, _score, _span
 
 MIGRATION = "0130_scores_pending.sql"
 
 
 def _pending(store: Store) -> list[str]:
-    """The trace ids (of ``traces``) whose scores wait for a call, as the check reads them."""
+    """The keys (hex) of the traces whose scores wait for a call, as the check reads them."""
     rows = store.client.query(
         "SELECT lower(hex(trace_key)) FROM {db:Identifier}.scores_pending FINAL WHERE project = 'default'"
         " ORDER BY trace_key",
@@ -40,16 +40,6 @@ def _keys(store: Store, *traces: int) -> list[str]:
         parameters={"ids": [f"{t:032x}" for t in traces]},
     ).result_rows
     return [r[0] for r in rows]
-
-
-def _older_store(bare_store: Store, tmp_path: Path) -> None:
-    """``bare_store`` migrated up to (not including) 0130."""
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in migrations_dir().glob("*.sql"):
-        if path.name < MIGRATION:
-            shutil.copy(path, before)
-    apply_migrations(bare_store.client, bare_store.database, directory=before)
 
 
 def test_a_score_waits_for_its_calls_and_leaves_once_attributed(store: Store) -> None:
@@ -72,8 +62,12 @@ def test_a_score_waits_for_its_calls_and_leaves_once_attributed(store: Store) ->
     assert [a[3] for a in _attributed(store)] == ["classify", "summarize"]
 
 
-def test_an_older_store_is_backfilled_and_a_rerun_starts_over(bare_store: Store, tmp_path: Path) -> None:
-    _older_store(bare_store, tmp_path)
+def test_an_older_store_is_backfilled_and_a_rerun_starts_over(chdb_dsn: str, tmp_path: Path) -> None:
+    with store_before(chdb_dsn, tmp_path / "before", MIGRATION) as older:
+        _backfilled_and_rerun(older)
+
+
+def _backfilled_and_rerun(bare_store: Store) -> None:
     spans = [_span(31, 497, "span", 0), _span(31, 498, "llm", 1, "classify", "3")]
     scores = [_score(31, None, 0.3), _score(31, 497, 0.6), _score(32, None, 0.9), _score(32, 513, 0.1)]
     bare_store.insert_spans(spans)
@@ -93,11 +87,11 @@ def test_an_older_store_is_backfilled_and_a_rerun_starts_over(bare_store: Store,
 
 
 def test_a_store_without_0130_still_attributes_a_score_written_before_its_spans(
-    bare_store: Store, tmp_path: Path
+    chdb_dsn: str, tmp_path: Path
 ) -> None:
-    _older_store(bare_store, tmp_path)
-    scores = [_score(41, None, 0.4)]
-    bare_store.insert_scores(scores)
-    spans = [_span(41, 657, "llm", 2, "classify", "3")]
-    bare_store.insert_span_table(pa.Table.from_pylist(spans, schema=SPAN_SCHEMA))
-    assert _attributed(bare_store) == _rule(spans, scores) and len(_rule(spans, scores)) == 1
+    with store_before(chdb_dsn, tmp_path / "before", MIGRATION) as older:
+        scores = [_score(41, None, 0.4)]
+        older.insert_scores(scores)
+        spans = [_span(41, 657, "llm", 2, "classify", "3")]
+        older.insert_span_table(pa.Table.from_pylist(spans, schema=SPAN_SCHEMA))
+        assert _attributed(older) == _rule(spans, scores) and len(_rule(spans, scores)) == 1
