@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,16 +139,26 @@ INSERT_SETTINGS: dict[str, dict[str, Any]] = {
 VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
 VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in _VIEWS})
 
-# variant -> MergeTree settings set on every table of the store (after migrating)
-TABLE_SETTINGS: dict[str, dict[str, Any]] = {
+# variant -> (the table, or "%MergeTree" for every table of the store; MergeTree settings set on
+# it after migrating)
+TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     # Wider merges: a merge waits for parts summing to ~base times the largest, so each row is
-    # rewritten (and the token index rebuilt) at fewer levels; default 5.
-    "merge_selector_base 10": {"merge_selector_base": 10},
-    "merge_selector_base 20": {"merge_selector_base": 20},
-    "merge_selector_base 20, no lowering heuristic": {
-        "merge_selector_base": 20,
-        "merge_selector_enable_heuristic_to_lower_max_parts_to_merge_at_once": 0,
-    },
+    # rewritten (and the token index rebuilt) at fewer levels; ClickHouse's default is 5.
+    # What migration 0135 changed: ClickHouse's default on the tables it sets to 10.
+    "merge_selector_base 5 (before 0135)": (
+        "%MergeTree",
+        {"merge_selector_base": 5},
+    ),
+    "merge_selector_base 10": ("%MergeTree", {"merge_selector_base": 10}),
+    "merge_selector_base 10 on spans only": ("spans", {"merge_selector_base": 10}),
+    "merge_selector_base 20": ("%MergeTree", {"merge_selector_base": 20}),
+    "merge_selector_base 20, no lowering heuristic": (
+        "%MergeTree",
+        {
+            "merge_selector_base": 20,
+            "merge_selector_enable_heuristic_to_lower_max_parts_to_merge_at_once": 0,
+        },
+    ),
 }
 VARIANTS.update({name: (32_768, []) for name in TABLE_SETTINGS})
 
@@ -224,6 +235,30 @@ def _hours_later(table: Any, hours: int) -> Any:
     return table
 
 
+def _query_ms(store: Any) -> dict[str, float]:
+    """Median ms of five runs (after a warm-up) of three exploration queries on the store as the
+    inserts and merges left it, whose parts are what a merge setting changes: the newest spans, a
+    word no span has (every granule the token index keeps is read), the newest traces."""
+    from llmtrace.store.queries.spans import SpanQuery, list_spans
+    from llmtrace.store.queries.traces import list_traces
+
+    cases = {
+        "spans_newest": lambda i: list_spans(store, "p", SpanQuery(), limit=51),
+        "spans_text_rare": lambda i: list_spans(store, "p", SpanQuery(text=f"walrus{i}"), limit=51),
+        "traces_newest": lambda i: list_traces(store, "p", SpanQuery(), limit=51),
+    }
+    medians = {}
+    for name, case in cases.items():
+        case(5)
+        times = []
+        for i in range(5):
+            started = time.perf_counter()
+            case(i)
+            times.append((time.perf_counter() - started) * 1000)
+        medians[name] = round(statistics.median(times), 1)
+    return medians
+
+
 def _merge_events(client: Any) -> dict[str, int]:
     """This process's merge counters so far (ClickHouse's ``system.events``)."""
     rows = client.query("SELECT event, value FROM system.events WHERE event IN ('Merge', 'MergedRows')")
@@ -250,9 +285,12 @@ def _child(
     if variant == VIEWS_INTO_NULL:
         _views_into_null(client, "bench")
     if variant in TABLE_SETTINGS:
-        assignments = ", ".join(f"{key} = {value}" for key, value in TABLE_SETTINGS[variant].items())
+        tables, table_settings = TABLE_SETTINGS[variant]
+        assignments = ", ".join(f"{key} = {value}" for key, value in table_settings.items())
         for (table,) in client.query(
             "SELECT name FROM system.tables WHERE database = 'bench' AND engine LIKE '%MergeTree'"
+            " AND (name = {t:String} OR {t:String} = '%MergeTree')",
+            parameters={"t": tables},
         ).result_rows:
             client.command(f"ALTER TABLE bench.{table} MODIFY SETTING {assignments}")
     files = sorted(blocks_dir.glob("block-*.arrow"))
@@ -285,6 +323,7 @@ def _child(
     all_parts = client.query(
         "SELECT count() FROM system.parts WHERE database = 'bench' AND active"
     ).result_rows[0][0]
+    query_ms = _query_ms(store)
     store.close()
     merges = (after["merges"] - before["merges"]) / spans * 1e6
     other = (after["other"] - before["other"]) / spans * 1e6
@@ -300,6 +339,7 @@ def _child(
         "merged_rows_per_span": round(merged.get("MergedRows", 0) / spans, 2),
         "merges": merged.get("Merge", 0),
         "seconds": round(time.monotonic() - started, 1),
+        "query_ms": query_ms,
     }
 
 
