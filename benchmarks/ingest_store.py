@@ -5,9 +5,9 @@ measures what a running server's store really pays: the writer's blocks inserted
 another while ClickHouse merges in the background as it chooses, until every merge the inserts
 caused is done. That is where the levers that act on merging (how many times each span is
 rewritten: block size, codecs, the materialized views' tables) show. Each variant runs in a
-fresh process on a fresh chDB store (merge threads are per process, so the CPU of each variant's merges is its own),
-and the variants run interleaved, ``--repeats`` times, so that a slow spell of the shared machine
-hits them alike.
+fresh process on a fresh chDB store (merge threads are per process, so the CPU of each variant's
+merges is its own), and the variants run interleaved, ``--repeats`` times, so that a slow spell
+of the shared machine hits them alike.
 
 Reported per variant, as CPU µs per span (the run with the median total): ``insert`` (the INSERT
 with its materialized views: every thread but the merge threads), ``merges`` (chDB's
@@ -18,10 +18,11 @@ decode path and kept as Arrow IPC files, so every variant receives the very same
 how often a span and its copies are rewritten and does not depend on the machine's load. Eight
 blocks are a few seconds of ingest, where a span is merged about once; ``--cycles N`` inserts them
 N times over (each time some hours later), which reaches the merge levels of a longer run.
+``query_ms``: three exploration queries timed on the store as each variant left it (a merge
+setting changes how many parts they meet).
 
 Run: ``python benchmarks/ingest_store.py [--blocks 16] [--repeats 3] [--variant NAME ...]
 [--cycles 1] [--settle 1]``; ``main()`` returns the dict.
-
 """
 
 from __future__ import annotations
