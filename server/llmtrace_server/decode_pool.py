@@ -22,6 +22,7 @@ import asyncio
 import mmap
 import multiprocessing
 import os
+import signal
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -184,6 +185,7 @@ def _shared_buffer(size: int) -> tuple[Path, mmap.mmap]:
 
 def _serve(conn: Connection, paths: list[str], size: int) -> None:
     """The worker process: answer requests until the server closes the pipe (or is gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes the pipe
     inbox, outbox = (_map(path, size) for path in paths)
     tune_gc()
     conn.send("ready")
