@@ -36,9 +36,11 @@ from llmtrace.store.arrow import table_from_ipc, table_to_ipc
 from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest import DecodeFailure, PreparedBatch, SpanLimits, decode_batch
 
-# Each worker's two buffers: bodies and results up to this size cross through shared memory. Pages
-# are allocated as they are first written (a 1 MB batch uses 1 MB of each), so the size is a cap.
-BUFFER_BYTES = 32 * 1024 * 1024
+# Each worker's two buffers: bodies and results up to this size cross through shared memory (a
+# batch of 512 content-carrying spans is ~1 MB); larger ones through the pipe. The space is
+# reserved when a worker starts: a write into a shared file whose file system is full (a
+# container's small /dev/shm) would kill the process with SIGBUS instead of raising an error.
+BUFFER_BYTES = 8 * 1024 * 1024
 _SHM_DIR = "/dev/shm"  # memory-backed where it exists; elsewhere a temporary file works the same
 _INLINE = -1  # a size field meaning "the bytes are in the message itself"
 
@@ -170,11 +172,23 @@ class _Worker:
 
 
 def _shared_buffer(size: int) -> tuple[Path, mmap.mmap]:
-    """A file of ``size`` bytes (none written yet) mapped shared; the worker removes the file."""
-    directory = _SHM_DIR if os.path.isdir(_SHM_DIR) else None
+    """A file of ``size`` reserved bytes mapped shared, in /dev/shm when it has the room, else in
+    the temporary directory; the worker removes the file."""
+    if os.path.isdir(_SHM_DIR):
+        try:
+            return _reserved_file(size, _SHM_DIR)
+        except OSError:  # e.g. a container's /dev/shm is too small
+            pass
+    return _reserved_file(size, None)
+
+
+def _reserved_file(size: int, directory: str | None) -> tuple[Path, mmap.mmap]:
     fd, path = tempfile.mkstemp(prefix="llmtrace-decode-", dir=directory)
     try:
-        os.ftruncate(fd, size)
+        if hasattr(os, "posix_fallocate"):  # Linux; elsewhere the file stays sparse
+            os.posix_fallocate(fd, 0, size)
+        else:
+            os.ftruncate(fd, size)
         return Path(path), mmap.mmap(fd, size)
     except BaseException:
         os.unlink(path)
