@@ -4,19 +4,25 @@
 measures what a running server's store really pays: the writer's blocks inserted one after
 another while ClickHouse merges in the background as it chooses, until every merge the inserts
 caused is done. That is where the levers that act on merging (how many times each span is
-rewritten: block size, codecs, the materialized views' tables) show. Each variant runs in a fresh process on a
-fresh chDB store (merge threads are per process, so the CPU of each variant's merges is its own),
-and the variants run interleaved, ``--repeats`` times, so that a slow spell of the shared machine
-hits them alike.
+rewritten: block size, codecs, the materialized views' tables) show. Each variant runs in a
+fresh process on a fresh chDB store (merge threads are per process, so the CPU of each variant's
+merges is its own), and the variants run interleaved, ``--repeats`` times, so that a slow spell
+of the shared machine hits them alike.
 
 Reported per variant, as CPU µs per span (the run with the median total): ``insert`` (the INSERT
 with its materialized views: every thread but the merge threads), ``merges`` (chDB's
 ``MergeMutate`` threads) and ``total``, and the bytes a span takes on disk once merged; the blocks
 are issue 14's workload (:mod:`genai_workload`, ~2.1 KB spans) prepared once by the server's
-decode path and kept as Arrow IPC files, so every variant receives the very same rows.
+decode path and kept as Arrow IPC files, so every variant receives the very same rows. Also
+``merged_rows_per_span``: the rows every merge read (all tables), per span inserted, which counts
+how often a span and its copies are rewritten and does not depend on the machine's load. Eight
+blocks are a few seconds of ingest, where a span is merged about once; ``--cycles N`` inserts them
+N times over (each time some hours later), which reaches the merge levels of a longer run.
+``query_ms``: three exploration queries timed on the store as each variant left it (a merge
+setting changes how many parts they meet).
 
-Run: ``python benchmarks/ingest_store.py [--blocks 16] [--repeats 3] [--variant NAME ...]``;
-``main()`` returns the dict.
+Run: ``python benchmarks/ingest_store.py [--blocks 16] [--repeats 3] [--variant NAME ...]
+[--cycles 1] [--settle 1]``; ``main()`` returns the dict.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +91,32 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
             " TYPE text(tokenizer = 'splitByNonAlpha')",
         ],
     ),
+    # Diagnostic: the token index built by the INSERT only, not rebuilt by merges (merged parts have
+    # none, so search would not skip their granules): how much of its cost is the merges'.
+    "idx_content_tokens not rebuilt by merges": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans MODIFY SETTING exclude_materialize_skip_indexes_on_merge = 'idx_content_tokens'"
+        ],
+    ),
+    # A quarter of the filter and two hashes instead of three: less memory written per granule.
+    "idx_content_tokens 8 KiB 2 hashes": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans DROP INDEX idx_content_tokens",
+            "ALTER TABLE {db}.spans ADD INDEX idx_content_tokens lower(concat(input, ' ', output))"
+            " TYPE tokenbf_v1(8192, 2, 0) GRANULARITY 4",
+        ],
+    ),
+    # Diagnostic: the same filter without lower() (what lower-casing ~1.5 KB per span costs).
+    "idx_content_tokens without lower": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans DROP INDEX idx_content_tokens",
+            "ALTER TABLE {db}.spans ADD INDEX idx_content_tokens concat(input, ' ', output)"
+            " TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 4",
+        ],
+    ),
     # Inserted parts Compact (one data file) instead of Wide (two files per column): fewer files.
     "compact parts up to 256 MiB": (
         32_768,
@@ -105,6 +139,48 @@ INSERT_SETTINGS: dict[str, dict[str, Any]] = {
 }
 VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
 VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in _VIEWS})
+
+# variant -> (the table, or "%MergeTree" for every table of the store; MergeTree settings set on
+# it after migrating)
+TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    # Wider merges: a merge waits for parts summing to ~base times the largest, so each row is
+    # rewritten (and the token index rebuilt) at fewer levels; ClickHouse's default is 5.
+    # What migration 0135 changed: ClickHouse's default on the tables it sets to 10.
+    "merge_selector_base 5 (before 0135)": (
+        "%MergeTree",
+        {"merge_selector_base": 5},
+    ),
+    "merge_selector_base 10": ("%MergeTree", {"merge_selector_base": 10}),
+    "merge_selector_base 10 on spans only": ("spans", {"merge_selector_base": 10}),
+    "merge_selector_base 20": ("%MergeTree", {"merge_selector_base": 20}),
+    "merge_selector_base 20, no lowering heuristic": (
+        "%MergeTree",
+        {
+            "merge_selector_base": 20,
+            "merge_selector_enable_heuristic_to_lower_max_parts_to_merge_at_once": 0,
+        },
+    ),
+}
+VARIANTS.update({name: (32_768, []) for name in TABLE_SETTINGS})
+
+# Diagnostic: every view writes into a Null table (the view's SELECT over each block runs, nothing
+# is stored or merged): "current" minus this is what the views' tables cost to insert and merge.
+VIEWS_INTO_NULL = "the views into Null tables"
+VARIANTS[VIEWS_INTO_NULL] = (32_768, [])
+
+
+def _views_into_null(client: Any, database: str) -> None:
+    """Point each of :data:`_VIEWS` at a Null-engine copy of its target table."""
+    for view in _VIEWS:
+        query = client.query(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {v:String}",
+            parameters={"db": database, "v": view},
+        ).result_rows[0][0]
+        target = re.search(rf"TO {database}\.(\w+)", query)
+        assert target, query
+        client.command(f"CREATE TABLE {database}.{target[1]}_null AS {database}.{target[1]} ENGINE = Null")
+        client.command(f"DROP VIEW {database}.{view}")
+        client.command(query.replace(f"TO {database}.{target[1]} ", f"TO {database}.{target[1]}_null ", 1))
 
 
 def _prepare_blocks(directory: Path, blocks: int, seed: int) -> int:
@@ -144,8 +220,58 @@ def _thread_cpu_s() -> dict[str, float]:
     return kinds
 
 
-def _child(variant: str, blocks_dir: Path, store_dir: Path) -> dict[str, Any]:
-    """One variant on a fresh store: insert every block, wait for merges to end; CPU per span."""
+def _hours_later(table: Any, hours: int) -> Any:
+    """``table`` with its spans moved ``hours`` later: a cycle's spans are new hours of the same
+    traffic, not the same rows again (which the summary tables would fold into the first ones)."""
+    import datetime
+
+    import pyarrow.compute as pc
+
+    if not hours:
+        return table
+    for column in ("start_time", "end_time"):
+        index = table.schema.get_field_index(column)
+        shifted = pc.add(table[column], datetime.timedelta(hours=hours))
+        table = table.set_column(index, table.schema.field(index), shifted)
+    return table
+
+
+def _query_ms(store: Any) -> dict[str, float]:
+    """Median ms of five runs (after a warm-up) of three exploration queries on the store as the
+    inserts and merges left it, whose parts are what a merge setting changes: the newest spans, a
+    word no span has (every granule the token index keeps is read), the newest traces."""
+    from llmtrace.store.queries.spans import SpanQuery, list_spans
+    from llmtrace.store.queries.traces import list_traces
+
+    cases = {
+        "spans_newest": lambda i: list_spans(store, "p", SpanQuery(), limit=51),
+        "spans_text_rare": lambda i: list_spans(store, "p", SpanQuery(text=f"walrus{i}"), limit=51),
+        "traces_newest": lambda i: list_traces(store, "p", SpanQuery(), limit=51),
+    }
+    medians = {}
+    for name, case in cases.items():
+        case(5)
+        times = []
+        for i in range(5):
+            started = time.perf_counter()
+            case(i)
+            times.append((time.perf_counter() - started) * 1000)
+        medians[name] = round(statistics.median(times), 1)
+    return medians
+
+
+def _merge_events(client: Any) -> dict[str, int]:
+    """This process's merge counters so far (ClickHouse's ``system.events``)."""
+    rows = client.query("SELECT event, value FROM system.events WHERE event IN ('Merge', 'MergedRows')")
+    return {event: int(value) for event, value in rows.result_rows}
+
+
+def _child(
+    variant: str, blocks_dir: Path, store_dir: Path, cycles: int = 1, settle_s: float = 1.0
+) -> dict[str, Any]:
+    """One variant on a fresh store: insert every block (``cycles`` times over: a longer run,
+    where merges reach the levels a store reaches after hours of ingest), then wait until no merge
+    has run for ``settle_s``; CPU per span."""
     import pyarrow as pa
 
     from llmtrace.store import _insert_settings, open_store
@@ -157,10 +283,23 @@ def _child(variant: str, blocks_dir: Path, store_dir: Path) -> dict[str, Any]:
     client = store.client
     for statement in statements:
         client.command(statement.format(db="bench"))
+    if variant == VIEWS_INTO_NULL:
+        _views_into_null(client, "bench")
+    if variant in TABLE_SETTINGS:
+        tables, table_settings = TABLE_SETTINGS[variant]
+        assignments = ", ".join(f"{key} = {value}" for key, value in table_settings.items())
+        for (table,) in client.query(
+            "SELECT name FROM system.tables WHERE database = 'bench' AND engine LIKE '%MergeTree'"
+            " AND (name = {t:String} OR {t:String} = '%MergeTree')",
+            parameters={"t": tables},
+        ).result_rows:
+            client.command(f"ALTER TABLE bench.{table} MODIFY SETTING {assignments}")
     files = sorted(blocks_dir.glob("block-*.arrow"))
-    rows = pa.concat_tables([table_from_ipc(path.read_bytes()) for path in files])
+    once = pa.concat_tables([table_from_ipc(path.read_bytes()) for path in files])
+    rows = pa.concat_tables([_hours_later(once, cycle) for cycle in range(cycles)])
     spans = rows.num_rows
     inserts = [rows.slice(at, block_spans).combine_chunks() for at in range(0, spans, block_spans)]
+    merged_before = _merge_events(client)
     before, started = _thread_cpu_s(), time.monotonic()
     for number, table in enumerate(inserts):
         settings = {**_insert_settings(f"b{number}"), **INSERT_SETTINGS.get(variant, {})}
@@ -173,10 +312,11 @@ def _child(variant: str, blocks_dir: Path, store_dir: Path) -> dict[str, Any]:
             idle_since = None
         elif idle_since is None:
             idle_since = now
-        elif now - idle_since >= 1.0:
+        elif now - idle_since >= settle_s:
             break
         time.sleep(0.1)
     after = _thread_cpu_s()
+    merged = {name: value - merged_before.get(name, 0) for name, value in _merge_events(client).items()}
     parts, stored = client.query(
         "SELECT count(), sum(data_compressed_bytes) FROM system.parts"
         " WHERE database = 'bench' AND table = 'spans' AND active"
@@ -184,6 +324,7 @@ def _child(variant: str, blocks_dir: Path, store_dir: Path) -> dict[str, Any]:
     all_parts = client.query(
         "SELECT count() FROM system.parts WHERE database = 'bench' AND active"
     ).result_rows[0][0]
+    query_ms = _query_ms(store)
     store.close()
     merges = (after["merges"] - before["merges"]) / spans * 1e6
     other = (after["other"] - before["other"]) / spans * 1e6
@@ -195,15 +336,25 @@ def _child(variant: str, blocks_dir: Path, store_dir: Path) -> dict[str, Any]:
         "spans_parts_left": parts,
         "all_parts_left": all_parts,
         "inserts": len(inserts),
+        # Rows every merge (all tables) read, per span inserted: how often a span is rewritten.
+        "merged_rows_per_span": round(merged.get("MergedRows", 0) / spans, 2),
+        "merges": merged.get("Merge", 0),
         "seconds": round(time.monotonic() - started, 1),
+        "query_ms": query_ms,
     }
 
 
 def main(
-    blocks: int = 16, repeats: int = 3, seed: int = 1, variants: list[str] | None = None
+    blocks: int = 16,
+    repeats: int = 3,
+    seed: int = 1,
+    variants: list[str] | None = None,
+    cycles: int = 1,
+    settle_s: float = 1.0,
 ) -> dict[str, Any]:
     """Prepare ``blocks`` 32k-span blocks, then run each of ``variants`` (default all) ``repeats``
-    times, interleaved, each in a fresh process and store."""
+    times, interleaved, each in a fresh process and store, inserting the blocks ``cycles`` times
+    over (the same spans again: the store's work is the same as for new ones)."""
     chosen = variants or list(VARIANTS)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     with tempfile.TemporaryDirectory(prefix="llmtrace-ingest-store-") as tmp:
@@ -214,7 +365,13 @@ def main(
             for name in chosen:
                 store_dir = Path(tmp) / f"store-{repeat}-{chosen.index(name)}"
                 done = subprocess.run(
-                    [sys.executable, __file__, "--child", name, str(blocks_dir), str(store_dir)],
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        name,
+                        *map(str, (blocks_dir, store_dir, cycles, settle_s)),
+                    ],
                     capture_output=True,
                     text=True,
                     check=True,
@@ -222,7 +379,12 @@ def main(
                 runs[name].append(
                     {**json.loads(done.stdout), "load_average_1m": round(os.getloadavg()[0], 2)}
                 )
-    result: dict[str, Any] = {"spans": spans, "block_spans": spans // blocks, "repeats": repeats}
+    result: dict[str, Any] = {
+        "spans": spans * cycles,
+        "block_spans": spans // blocks,
+        "repeats": repeats,
+        "settle_s": settle_s,
+    }
     for name, measured in runs.items():
         ordered = sorted(measured, key=lambda run: run["total_us_per_span"])
         result[name] = {
@@ -238,12 +400,20 @@ def main(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        print(json.dumps(_child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))))
+    if len(sys.argv) == 7 and sys.argv[1] == "--child":
+        child_args = (sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+        print(json.dumps(_child(*child_args)))
         raise SystemExit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variant", action="append", choices=VARIANTS, help="only these (repeatable)")
+    parser.add_argument("--cycles", type=int, default=1, help="insert the blocks this many times over")
+    parser.add_argument("--settle", type=float, default=1.0, help="seconds without a merge that end a run")
     args = parser.parse_args()
-    print(json.dumps(main(args.blocks, args.repeats, variants=args.variant), indent=2))
+    print(
+        json.dumps(
+            main(args.blocks, args.repeats, variants=args.variant, cycles=args.cycles, settle_s=args.settle),
+            indent=2,
+        )
+    )

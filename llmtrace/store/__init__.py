@@ -53,9 +53,9 @@ class Store:
         self.database = database
         self.dsn = dsn  # as given; print ``masked_dsn`` instead
         self.cluster = cluster
-        # Whether migration 0110's `scored_calls` exists: asked of the store until it does (a
-        # table is never dropped again), not on every insert (:func:`attribution.calls_written`).
-        self.scored_calls_ready = False
+        # Which of the tables attribution writes and reads (migrations 0110, 0130) exist: asked
+        # of the store until they do (a table is never dropped again), not on every insert.
+        self.attribution_tables: set[str] = set()
 
     @property
     def masked_dsn(self) -> str:

@@ -55,7 +55,9 @@ def span_table(values: Sequence[Sequence[Any]]) -> pa.Table:
 
 
 def table_to_ipc(table: pa.Table) -> bytes:
-    """``table`` in the Arrow IPC stream format: how a decode worker hands its table back.
+    """``table`` in the Arrow IPC stream format: what the spool stores, and how a decode worker
+    hands back a table too large for its shared buffer (:mod:`llmtrace_server.decode_pool`, which
+    otherwise writes the same stream straight into that buffer).
 
     Pickling a table instead costs several times more (a Python reconstruction call per column and
     buffer, ~1 µs per span for the two sides on the benchmark's spans against ~0.2 µs for IPC).

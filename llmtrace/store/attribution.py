@@ -16,6 +16,10 @@ score, the other its trace's calls) at least one sees both, and its row wins: a 
 (score timestamp, number of the trace's calls seen). A trace's calls are looked for within
 :data:`~llmtrace.store.queries._segment.TRACE_REACH` of the calls just written, enough for any
 trace shorter than a day.
+
+Which of a block's traces have scores is found from what the block's time needs, not from the
+project's whole score history (migration 0130): the traces whose scores wait for a call
+(``scores_pending``) and those already scored within a day of the block (``scored_calls``).
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ def calls_written(store: Any, calls: Iterable[tuple[str, datetime]]) -> None:
         minutes.setdefault(project, set()).add(start.replace(second=0, microsecond=0))
     if not minutes or not _migrated(store):
         return
+    find = _scored_traces if _has_table(store, "scores_pending") else _scored_traces_of_all_scores
     for project, stamps in minutes.items():
-        scored = _scored_traces(store, project, sorted(stamps))
+        scored = find(store, project, sorted(stamps))
         if not scored:
             continue
         near = (
@@ -94,13 +99,21 @@ def calls_written(store: Any, calls: Iterable[tuple[str, datetime]]) -> None:
 
 
 def calls_in_table(table: Any) -> list[tuple[str, datetime]]:
-    """(project, start_time) of the LLM calls in a ``pyarrow.Table`` of spans."""
+    """(project, minute) of the LLM calls in a ``pyarrow.Table`` of spans, each pair once:
+    :func:`calls_written` needs only the minutes, and a Python object per call of a 16k-call
+    block cost more than the distinct pairs computed in Arrow."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     llm = table.filter(pc.is_in(table["kind"], value_set=_arrow_kinds()))
     if not llm.num_rows:
         return []
-    return list(zip(llm["project"].to_pylist(), llm["start_time"].to_pylist(), strict=True))
+    minutes = (
+        pa.table({"project": llm["project"], "minute": pc.floor_temporal(llm["start_time"], unit="minute")})
+        .group_by(["project", "minute"])
+        .aggregate([])
+    )
+    return list(zip(minutes["project"].to_pylist(), minutes["minute"].to_pylist(), strict=True))
 
 
 def calls_in_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, datetime]]:
@@ -118,11 +131,46 @@ def _scored_traces(store: Any, project: str, minutes: list[datetime]) -> list[st
     """The scored traces among those with LLM calls in ``minutes``: those of the calls just
     written, and perhaps a few more (harmless: attributed again, to the same calls).
 
-    Found from ``llm_calls`` by the minutes' hours (its sort key) rather than from a list of the
-    block's trace ids: at 10M spans, 25 instead of 285 ms of CPU for a 16k-call block, most of
-    which went to formatting the ids into the query and probing the bloom filter with each.
-    GLOBAL: on a cluster, the calls of every shard are matched against the scores of each.
+    A trace of the block has scores that its calls may change only if one of them waits for a
+    call (``scores_pending``: written before any of the trace's calls), or if they count for a
+    call of the trace already (``scored_calls``, in the hours within a day of the block's: a
+    trace is shorter than a day). Both are read by their sort keys, so the cost follows the
+    block's time, not the project's score history (:func:`_scored_traces_of_all_scores`).
+    Every row of ``scored_calls`` there counts, deleted ones too (no FINAL): a superset, cheaper.
+
+    The block's traces come from ``llm_calls`` by the minutes' hours (its sort key) rather than
+    from a list of the block's trace ids: at 10M spans, 25 instead of 285 ms of CPU for a
+    16k-call block, most of which went to formatting the ids into the query and probing the
+    bloom filter with each. GLOBAL: on a cluster, the calls of every shard are matched against
+    the scored traces of each.
     """
+    hours = sorted({m.replace(minute=0) for m in minutes})
+    rows = store.client.query(
+        f"""SELECT DISTINCT trace_id FROM {{db:Identifier}}.llm_calls
+            WHERE project = {{project:String}} AND toStartOfHour(start_time) IN {{hours:Array(DateTime('UTC'))}}
+              AND toStartOfMinute(start_time) IN {{minutes:Array(DateTime('UTC'))}}
+              AND trace_key GLOBAL IN
+                  (SELECT trace_key FROM {{db:Identifier}}.scores_pending FINAL WHERE project = {{project:String}}
+                   UNION ALL
+                   SELECT cityHash64(trace_id) FROM {{db:Identifier}}.scored_calls
+                    WHERE project = {{project:String}}
+                      AND toStartOfHour(start_time) >= {{first:DateTime('UTC')}} - {TRACE_REACH}
+                      AND toStartOfHour(start_time) <= {{last:DateTime('UTC')}} + {TRACE_REACH})""",
+        parameters={
+            "db": store.database,
+            "project": project,
+            "hours": hours,
+            "minutes": minutes,
+            "first": hours[0],
+            "last": hours[-1],
+        },
+    ).result_rows
+    return [r[0] for r in rows]
+
+
+def _scored_traces_of_all_scores(store: Any, project: str, minutes: list[datetime]) -> list[str]:
+    """:func:`_scored_traces` on a store without migration 0130: reads the trace of every score
+    of the project, so its cost grows with the project's score history."""
     rows = store.client.query(
         """SELECT DISTINCT trace_id FROM {db:Identifier}.scores
             WHERE project = {project:String}
@@ -155,16 +203,22 @@ def rebuild(store: Any, project: str) -> None:
 
 def _migrated(store: Any) -> bool:
     """Whether the store has ``scored_calls``: a store written before migration 0110 gets its
-    scores attributed by that migration's backfill instead. Asked once it is there, then
-    remembered on the store: this runs after every block the writer inserts."""
-    if not store.scored_calls_ready:
-        store.scored_calls_ready = bool(
-            store.client.query(
-                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'scored_calls'",
-                parameters={"db": store.database},
-            ).result_rows[0][0]
-        )
-    return bool(store.scored_calls_ready)
+    scores attributed by that migration's backfill instead."""
+    return _has_table(store, "scored_calls")
+
+
+def _has_table(store: Any, name: str) -> bool:
+    """Whether the store has the table ``name`` of migration 0110 or 0130. Asked until it is
+    there, then remembered on the store (a table is never dropped again): this runs after every
+    block the writer inserts."""
+    if name not in store.attribution_tables:
+        found = store.client.query(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+            parameters={"db": store.database, "name": name},
+        ).result_rows[0][0]
+        if found:
+            store.attribution_tables.add(name)
+    return name in store.attribution_tables
 
 
 def _attribute(store: Any, project: str, ids: list[str], calls_where: str, **bound: Any) -> None:

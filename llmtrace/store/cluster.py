@@ -43,6 +43,8 @@ _SHARDING_KEYS = {
     "llm_calls": "cityHash64(trace_id)",
     # 0110's scores with their calls: written beside the scores and calls they are made from.
     "scored_calls": "cityHash64(trace_id)",
+    # 0130's pending scored traces: `trace_key` is cityHash64(trace_id), so the same shard again.
+    "scores_pending": "trace_key",
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

@@ -5,6 +5,10 @@ Each file is rendered (``{{database}}``, ``{{on_cluster}}``, ``{{span_ttl_days}}
 of the *template* and the time are inserted into ``<database>.schema_migrations``. Re-running is a
 no-op. A file that changed after it was applied is refused: add a new numbered file instead.
 
+A ``MODIFY SETTING`` of a MergeTree setting the server does not have is skipped: such settings
+tune merges (``merge_selector_base``, 0135) and appeared after ClickHouse 24, which must still
+accept every migration; without them the server merges as it always did.
+
 Retention: TTLs given explicitly are reconciled on every run, so ``llmtrace migrate
 --span-ttl-days 30`` on an existing install runs ``ALTER TABLE ... MODIFY TTL`` (or ``REMOVE
 TTL`` for 0). Left as None, a fresh install gets the defaults and an existing one keeps its TTL.
@@ -30,6 +34,9 @@ MIGRATIONS_TABLE = "schema_migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql\Z")
 _CREATE_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?\{\{database\}\}\.(\w+)", re.IGNORECASE)
 _TTL_LINE = re.compile(r"^TTL (.+)$", re.MULTILINE)
+_MODIFY_SETTING = re.compile(
+    r"^ALTER TABLE \S+ (?:ON CLUSTER \S+ )?MODIFY SETTING (\w+) = [^,]+\Z", re.IGNORECASE
+)
 
 _BOOTSTRAP = (
     "CREATE DATABASE IF NOT EXISTS {{database}} {{on_cluster}}",
@@ -157,10 +164,16 @@ def apply_migrations(
                 "applied migrations are immutable: restore the file and put the change in a new numbered file"
             )
     done = []
+    server_settings: frozenset[str] | None = None
     for migration in migrations:
         if migration.name in applied:
             continue
         for statement in renderer.statements(migration.template, migration.name):
+            tuning = _MODIFY_SETTING.match(" ".join(statement.split()))
+            if tuning:
+                server_settings = server_settings or _merge_tree_settings(client)
+                if tuning.group(1) not in server_settings:
+                    continue
             _run(client, statement, migration.name)
         client.insert(
             MIGRATIONS_TABLE,
@@ -186,6 +199,10 @@ def _applied(client: Any, database: str) -> dict[str, str]:
         parameters={"db": database, "t": MIGRATIONS_TABLE},
     ).result_rows
     return {name: checksum for name, checksum in rows}
+
+
+def _merge_tree_settings(client: Any) -> frozenset[str]:
+    return frozenset(r[0] for r in client.query("SELECT name FROM system.merge_tree_settings").result_rows)
 
 
 def _run(client: Any, statement: str, where: str) -> None:

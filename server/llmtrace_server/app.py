@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                 await run_in_threadpool(webhooks.wait_idle, WEBHOOK_DRAIN_S)  # send what is queued
                 webhooks.close()
                 if app.state.decode_pool is not None:
-                    app.state.decode_pool.shutdown(cancel_futures=True)
+                    app.state.decode_pool.shutdown()
         finally:
             opened.close()
 

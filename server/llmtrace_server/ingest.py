@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from llmtrace._internal.pricing import PriceBook
-from llmtrace.store.arrow import span_table, table_from_ipc, table_to_ipc
+from llmtrace.store.arrow import span_table
 from llmtrace.store.rows import MAX_FUTURE_SKEW_NS, SPAN_COLUMNS, InvalidSpan, span_values
 from llmtrace_server import otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
@@ -34,10 +34,6 @@ class PreparedBatch:
     duplicates: int = 0  # spans repeated inside the batch (stored once, not an error)
     ipc: bytes | None = None  # ``spans`` as Arrow IPC, when it came so from a worker (for the spool)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled with the table as Arrow IPC: the batch crosses from a decode worker process."""
-        return _unpickle_prepared, (table_to_ipc(self.spans), self.rejected, self.duplicates)
-
     def error_message(self) -> str:
         """One line naming the first problems, for ``partial_success.error_message``."""
         if not self.rejected:
@@ -49,10 +45,6 @@ class PreparedBatch:
         more = len(self.rejected) - len(shown)
         suffix = f"; and {more} more" if more else ""
         return f"{len(self.rejected)} span(s) rejected: " + "; ".join(shown) + suffix
-
-
-def _unpickle_prepared(spans: bytes, rejected: list[Rejected], duplicates: int) -> PreparedBatch:
-    return PreparedBatch(table_from_ipc(spans), rejected, duplicates, spans)
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,3 +293,24 @@ def test_scored_calls_shard_with_their_scores_and_backfill_through_the_front(ddl
         f"DROP TABLE IF EXISTS {DB}.scored_calls_local ON CLUSTER prod SYNC",
     ]
     assert ddl.index(drops[0]) < ddl.index(_create(ddl, "scored_calls")) < ddl.index(backfill)
+
+
+def test_pending_scores_shard_with_their_trace_and_their_views_read_the_local_tables(ddl: list[str]) -> None:
+    """0130's pending scored traces: sharded by the trace key (cityHash64 of the trace id, so the
+    shard of the trace's scores and calls), filled and emptied by views on each shard's local
+    `scores` and `scored_calls`, backfilled through the front after the views exist."""
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/scores_pending',"
+        " '{replica}', version, is_deleted)" in _create(ddl, "scores_pending_local")
+    )
+    assert _create(ddl, "scores_pending") == (
+        f"CREATE TABLE IF NOT EXISTS {DB}.scores_pending ON CLUSTER prod AS {DB}.scores_pending_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'scores_pending_local', trace_key)"
+    )
+    added, removed = _create(ddl, "scores_pending_mv"), _create(ddl, "scores_attributed_mv")
+    assert f"TO {DB}.scores_pending_local AS" in added and f"FROM {DB}.scores_local" in added
+    assert f"TO {DB}.scores_pending_local AS" in removed and f"FROM {DB}.scored_calls_local" in removed
+    backfill = _insert(ddl, "scores_pending")
+    assert f"GLOBAL NOT IN (SELECT project, cityHash64(trace_id) FROM {DB}.scored_calls)" in backfill
+    assert "distributed_foreground_insert = 1" in backfill
+    assert ddl.index(added) < ddl.index(backfill) and ddl.index(removed) < ddl.index(backfill)

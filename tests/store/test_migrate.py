@@ -212,3 +212,20 @@ def test_drift_histogram_migration_moves_the_rollup_histograms_exactly(
     for key, (latency, *_) in after.items():
         assert sum(latency[1]) == calls[key][0]
     assert sum(c for (c,) in calls.values()) > sum(sum(h[0][1]) for h in old.values())
+
+
+def test_a_merge_tree_setting_the_server_lacks_is_skipped_and_one_it_has_is_set(
+    bare_store: Store, tmp_path: Path
+) -> None:
+    """Merge tuning settings newer than ClickHouse 24 (0135's ``merge_selector_base``) must not
+    stop an older server's migration; a setting the server has is applied."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations_dir(), copy)
+    (copy / "0999_tuning.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS {{database}}.tuned {{on_cluster}} (x String) ENGINE = MergeTree() ORDER BY x;\n"
+        "ALTER TABLE {{database}}.tuned {{on_cluster}} MODIFY SETTING no_server_has_this_setting = 10;\n"
+        "ALTER TABLE {{database}}.tuned {{on_cluster}}\n    MODIFY SETTING merge_with_ttl_timeout = 7200;\n"
+    )
+    assert bare_store.migrate(migrations_dir=copy)[-1] == "0999_tuning.sql"
+    assert "merge_with_ttl_timeout = 7200" in _engine_full(bare_store, "tuned")
+    assert "no_server_has_this_setting" not in _engine_full(bare_store, "tuned")

@@ -15,9 +15,7 @@ Answers follow the OTLP/HTTP specification, in the encoding of the request:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from fastapi import APIRouter, Request, Response
@@ -26,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import StoreError
+from llmtrace_server.decode_pool import DecodePool
 from llmtrace_server.ingest import DecodeFailure, PreparedBatch, decode_batch
 from llmtrace_server.ingest_gate import IngestGate, Overloaded
 from llmtrace_server.routes._otlp_http import (
@@ -93,10 +92,10 @@ async def _decode(request: Request, received: Received) -> PreparedBatch | Decod
         settings.max_body_bytes,
         request.app.state.span_limits,
     )
-    pool: ProcessPoolExecutor | None = request.app.state.decode_pool
+    pool: DecodePool | None = request.app.state.decode_pool
     if pool is None:
         return await run_in_threadpool(decode_batch, *args)
-    return await asyncio.get_running_loop().run_in_executor(pool, decode_batch, *args)
+    return await pool.decode(*args)
 
 
 def _success(media: str, prepared: PreparedBatch) -> Response:
