@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import overhead_frameworks as frameworks
 
 import llmtrace
+from llmtrace._internal import pricing
 
 _CLIENT_REQUESTS = """
 #include <valgrind/callgrind.h>
@@ -51,6 +52,11 @@ def _window_library(directory: str) -> str:
 
 
 def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> None:
+    # No price re-resolution inside the count: llmtrace resolves a model's price data again once a
+    # minute (so prices an app swaps in apply), once per ~thousands of an app's calls; under
+    # callgrind a minute is a few dozen calls, and when it fell inside the window (the later the
+    # busier the machine) it added a resolution to 10 calls: ~+300 k a LangChain stream.
+    pricing._RESOLVE_TTL_S = 86400.0
     variants = frameworks._Variants(library)
     on, off = variants.switches[variant]
     on()

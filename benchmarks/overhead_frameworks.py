@@ -24,6 +24,14 @@ pipelines (llmtrace's queue, the SDK's ``BatchSpanProcessor`` for the others). O
 LangChain ``uninstrument()`` leaves its patch in place; the benchmark takes it off
 (`_restore_callback_manager`), so every variant of both libraries takes turns in the rotation.
 
+Which threads count: the per-call figures are the process's CPU time (every thread) over each
+timed call, so another thread counts only while it runs during a call. Every variant exports on a
+background thread (llmtrace's export worker, the SDK's ``BatchSpanProcessor``), and here that
+export runs when a block is switched off (the flush in ``off()``), outside every variant's timed
+calls: the per-call figures leave export out for all variants alike, and ``mean CPU incl.
+export`` adds it back, with the switch-off's own cost (``overhead_anatomy.py`` measures export per
+span: under a microsecond for each variant).
+
 Two estimates of the added time: the difference of pooled medians (``added_us``), and the paired
 one (``paired_added_us``): per rotation, a variant's block median minus the ``none`` block median
 of the same rotation, then the median over rotations, which cancels the machine's drift between

@@ -190,7 +190,7 @@ class ChatStream:
         self.usage: Any = None
         self.vendor_usage: TokenUsage | None = None  # a compatible server's own usage field (Groq)
         self.texts: dict[int, list[str]] = {}  # choice index -> text deltas, joined once at the end
-        self.text0: list[str] | None = None  # ``texts[0]``, once choice 0 has been seen (fast path)
+        self.text0: list[str] | None = None  # ``texts[0]`` of a chat stream, once seen (fast path)
         self.finish: dict[int, str] = {}
         self.tools: dict[tuple[int, int], dict[str, Any]] = {}
 
@@ -199,28 +199,23 @@ class ChatStream:
             self.call.first_content_ns = time.perf_counter_ns()
 
     def on_chunk(self, chunk: Any) -> bool:
-        # Per-chunk hot path: the common chunk (choice 0 alone, a text delta or none, no tool call,
-        # no finish reason, no usage) does a handful of attribute reads and one append.
+        # Per-chunk hot path: the common chat chunk (choice 0 alone, a text delta or none, no tool
+        # call, no finish reason, no usage) does a handful of attribute reads and one append.
         # (``usage`` is a field of every chunk type since openai 1.26: a plain attribute read.)
-        text0 = self.text0
+        text0 = self.text0  # choice 0's deltas once it has been seen (chat chunks only)
         if text0 is not None and chunk.usage is None:
-            choices = chunk.choices
-            if len(choices) == 1:
-                choice = choices[0]
-                if not choice.finish_reason and choice.index == 0:
-                    if self.text_mode:
-                        text = choice.text
-                    else:
-                        delta = choice.delta
-                        if delta is None or delta.tool_calls:
-                            return self._on_chunk(chunk, choices)
-                        text = delta.content or delta.refusal
-                    if text:
-                        if not text0:
-                            self._content()
-                        text0.append(text)
-                    return False
-            return self._on_chunk(chunk, choices)
+            try:
+                (choice,) = chunk.choices
+            except (ValueError, TypeError):  # several choices, or none (a usage chunk)
+                return self._on_chunk(chunk, chunk.choices)
+            delta = choice.delta
+            if not choice.finish_reason and choice.index == 0 and delta is not None and not delta.tool_calls:
+                text = delta.content or delta.refusal
+                if text:
+                    if not text0:
+                        self._content()
+                    text0.append(text)
+                return False
         return self._on_chunk(chunk, chunk.choices)
 
     def _on_chunk(self, chunk: Any, choices: Any) -> bool:
@@ -245,7 +240,7 @@ class ChatStream:
             texts = self.texts.get(choice.index)
             if texts is None:
                 texts = self.texts[choice.index] = []
-                if choice.index == 0:
+                if choice.index == 0 and not self.text_mode:
                     self.text0 = texts
             if text:
                 self._content()

@@ -539,12 +539,13 @@ def _new_token(original: Any) -> Callable[..., Any]:
     """A model run's token event, not dispatched when our handler is the run's only one and no
     model run awaits its first token (its handling would do nothing): a long stream then costs one
     plain call per token instead of LangChain's event dispatch. (A plain function, not a wrapt
-    wrapper, and the test one list comparison and two flags: it runs on every token.)"""
+    wrapper, and the test one list comparison and one dict's emptiness: it runs on every token.
+    Whether llmtrace is active needs no test: with it off, our handler would do nothing either.)"""
     alone = [handler()]  # a run whose only handler is ours has ``handlers == alone``
-    ours = alone[0]
+    awaiting = alone[0]._awaiting_token  # (the handler's dict itself: it is never replaced)
 
     def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+        if self.handlers == alone and not awaiting:
             return None
         return original(self, *args, **kwargs)
 
@@ -554,22 +555,42 @@ def _new_token(original: Any) -> Callable[..., Any]:
 def _anew_token(original: Any) -> Callable[..., Any]:
     """`_new_token` for async runs."""
     alone = [handler()]
-    ours = alone[0]
+    awaiting = alone[0]._awaiting_token
 
     async def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.handlers == alone and not ours._awaiting_token and STATE.active:
+        if self.handlers == alone and not awaiting:
             return None
         return await original(self, *args, **kwargs)
 
     return on_llm_new_token
 
 
+def _should_stream(original: Any) -> Callable[..., Any]:
+    """``BaseChatModel._should_stream`` (whether ``invoke`` streams under the hood) without asking
+    whether our handler is a streaming one when it is the run's only handler: it is not, and the
+    question (``isinstance`` against LangChain's runtime-checkable ``_StreamingCallbackHandler``
+    Protocol) costs an ``invoke`` more on Python 3.11 than all of llmtrace's model-call callbacks
+    together. The run manager is passed on as None then, which gives the answer it gives with no
+    handler; the method reads it for nothing else. Any other handler present: asked as it is."""
+    alone = [handler()]
+
+    def should_stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = kwargs.get("run_manager")
+        if manager is not None and manager.handlers == alone:
+            kwargs["run_manager"] = None
+        return original(self, *args, **kwargs)
+
+    return should_stream
+
+
 def instrument() -> None:
     """Put the handler on every LangChain callback manager (called once ``langchain_core`` is imported)."""
     from langchain_core.callbacks.base import BaseCallbackManager
     from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+    from langchain_core.language_models.chat_models import BaseChatModel
 
     handler()
     patch(BaseCallbackManager, "__init__", _manager_init)
     patch_function(CallbackManagerForLLMRun, "on_llm_new_token", _new_token)
     patch_function(AsyncCallbackManagerForLLMRun, "on_llm_new_token", _anew_token)
+    patch_function(BaseChatModel, "_should_stream", _should_stream)

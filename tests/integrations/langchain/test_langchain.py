@@ -110,6 +110,36 @@ async def test_streamed_chat_openai_is_one_span_with_streamed_usage(
     assert values["llmtrace.ttft_ms"] > 0
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_invoke_streams_under_the_hood_exactly_when_langchain_would(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    # llmtrace answers LangChain's "does a handler want a stream?" for its own handler; what
+    # decides is still the model's settings and the other handlers.
+    server = FakeServer()
+    server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"], usage=True)))
+    streaming = chat_model(server, is_async=is_async, streaming=True, stream_usage=True)
+    result = await streaming.ainvoke("hi") if is_async else streaming.invoke("hi")
+    assert result.content == "Hello"
+    (span,) = cap.spans()
+    assert attrs(span)["gen_ai.request.stream"] is True
+
+    class Streams(BaseCallbackHandler):  # a v1 streaming handler beside ours (what astream_events adds)
+        def tap_output_aiter(self, run_id: Any, output: Any) -> Any:
+            return output
+
+        def tap_output_iter(self, run_id: Any, output: Any) -> Any:
+            return output
+
+    cap.clear()
+    model = chat_model(server, is_async=is_async, stream_usage=True)
+    config: Any = {"callbacks": [Streams()]}
+    result = await model.ainvoke("hi", config=config) if is_async else model.invoke("hi", config=config)
+    assert result.content == "Hello"
+    (span,) = cap.spans()
+    assert attrs(span)["gen_ai.request.stream"] is True
+
+
 def test_model_without_an_instrumented_client_is_recorded_from_langchains_result(cap: CapturedSpans) -> None:
     usage = {
         "input_tokens": 120,
