@@ -76,22 +76,22 @@ class DecodePool:
             self._idle = asyncio.Queue()
             for worker in self._workers:
                 self._idle.put_nowait(worker)
-        if self._broken:
-            raise BrokenProcessPool("a decode worker process died")
         worker = await self._idle.get()
-        loop = asyncio.get_running_loop()
         idle = self._idle
-        call = loop.run_in_executor(
+        if self._broken:  # (checked after the wait too: a request waiting then must not wait forever)
+            idle.put_nowait(worker)
+            raise BrokenProcessPool("a decode worker process died")
+        call = asyncio.get_running_loop().run_in_executor(
             self._threads, worker.call, body, (media, encoding, project, max_bytes, limits)
         )
 
         def release(done: asyncio.Future[Any]) -> None:
             # Once the worker has answered, even to a request that stopped waiting (its answer must
-            # not be read as the next request's).
-            if done.cancelled() or not isinstance(done.exception(), BrokenProcessPool):
-                idle.put_nowait(worker)
-            else:
+            # not be read as the next request's). A dead one goes back too: whoever takes it next
+            # is told the pool is broken instead of waiting for a worker that never comes.
+            if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
                 self._broken = True
+            idle.put_nowait(worker)
 
         call.add_done_callback(release)
         return await asyncio.shield(call)

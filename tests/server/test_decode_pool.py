@@ -105,3 +105,22 @@ def test_a_worker_that_dies_breaks_the_pool() -> None:
             pool.shutdown()
 
     asyncio.run(run())
+
+
+def test_requests_waiting_for_a_worker_when_it_dies_are_told_the_pool_is_broken() -> None:
+    """Not left waiting forever for a worker that never comes back."""
+
+    async def run() -> list[object]:
+        pool = DecodePool(1)
+        try:
+            await pool.decode(_body(1), *ARGS)
+            (worker,) = multiprocessing.active_children()
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.join(10)
+            waiting = [pool.decode(_body(1), *ARGS) for _ in range(3)]
+            return await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
+        finally:
+            pool.shutdown()
+
+    assert [type(r) for r in asyncio.run(run())] == [BrokenProcessPool] * 3
