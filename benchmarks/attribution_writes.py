@@ -41,7 +41,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,14 @@ def main(path: str, spans: int, repeats: int = 5, histories: tuple[int, ...] = (
     )
     table = _span_table(block)
     in_table = _interleaved({"minutes": lambda: attribution.calls_in_table(table)}, repeats)["minutes"]
-    stored = _interleaved({"block": lambda: attribution.calls_written(store, block)}, repeats)["block"]
+    whole = _interleaved(
+        {
+            "block": lambda: attribution.calls_written(store, block),
+            "block_reading_scores": lambda: _block_reading_scores(store, block),
+        },
+        repeats,
+    )
+    stored = whole["block"]
     scored = _interleaved({"scores": lambda: attribution.scores_written(store, scores)}, repeats)["scores"]
     out: dict[str, Any] = {
         "spans": spans,
@@ -130,11 +137,26 @@ def main(path: str, spans: int, repeats: int = 5, histories: tuple[int, ...] = (
         "block_minutes_cpu_ms": in_table,
         "block_stored_traces_cpu_ms": round(stored, 1),
         "block_stored_traces_us_per_span": round(stored * per_span, 2),
+        "block_stored_traces_reading_scores_cpu_ms": whole["block_reading_scores"],
         "scores_100_cpu_ms": round(scored, 1),
     }
     if histories:
         out["histories"] = _histories(path, store, histories, repeats)
     return out
+
+
+def _block_reading_scores(store: Store, block: list[tuple[str, datetime]]) -> None:
+    """:func:`attribution.calls_written` as it was before migration 0140 (and is on a store
+    without it): the block's scored traces' scores read from ``scores FINAL``, sorted by name."""
+    sql = attribution.attribution_sql("trace_id IN {ids:Array(String)}", attribution.NEAR_BLOCK)
+    chunk = attribution._IDS_PER_QUERY
+    for project in sorted({p for p, _ in block}):
+        minutes = _minutes([c for c in block if c[0] == project])
+        scored = attribution._scored_traces(store, project, minutes)
+        hi = minutes[-1] + timedelta(minutes=1)
+        bound = {"db": store.database, "project": project, "lo": minutes[0], "hi": hi}
+        for first in range(0, len(scored), chunk):
+            store.client.command(sql, parameters={**bound, "ids": scored[first : first + chunk]})
 
 
 def _span_table(block: list[tuple[str, datetime]]) -> Any:
@@ -165,6 +187,9 @@ def _histories(path: str, source: Store, sizes: tuple[int, ...], repeats: int) -
             )
             block = _block(store, project)
             variants[f"{size} {project} block"] = lambda s=store, b=block: attribution.calls_written(s, b)
+            variants[f"{size} {project} block_reading_scores"] = lambda s=store, b=block: (
+                _block_reading_scores(s, b)
+            )
     cpu = _interleaved(variants, repeats)
     per_span = 1000 / (2 * BLOCK_CALLS)
     rows = []
@@ -180,9 +205,10 @@ def _histories(path: str, source: Store, sizes: tuple[int, ...], repeats: int) -
                 ms = cpu[f"{size} {project} {variant}"]
                 row[f"{project}_{variant}_cpu_ms"] = ms
                 row[f"{project}_{variant}_us_per_span"] = round(ms * per_span, 2)
-            ms = cpu[f"{size} {project} block"]
-            row[f"{project}_block_cpu_ms"] = ms
-            row[f"{project}_block_us_per_span"] = round(ms * per_span, 2)
+            for variant in ("block", "block_reading_scores"):
+                ms = cpu[f"{size} {project} {variant}"]
+                row[f"{project}_{variant}_cpu_ms"] = ms
+                row[f"{project}_{variant}_us_per_span"] = round(ms * per_span, 2)
         rows.append(row)
     return rows
 

@@ -31,16 +31,30 @@ from typing import Any
 from llmtrace.store.queries._segment import ATTRIBUTED_COLUMNS, SCORED_CALL_ORDER, TRACE_REACH
 
 LLM_KINDS = frozenset({"llm", "embedding"})
+# The calls a block's scored traces can have: within a trace's reach of the block's minutes.
+NEAR_BLOCK = (
+    f" AND start_time >= {{lo:DateTime64(6, 'UTC')}} - {TRACE_REACH}"
+    f" AND start_time < {{hi:DateTime64(6, 'UTC')}} + {TRACE_REACH}"
+)
 _IDS_PER_QUERY = 4096  # ~150 KB of trace ids per query (as spans.stored_span_keys chunks span ids)
 
 
-def attribution_sql(traces: str, calls_where: str = "") -> str:
+def attribution_sql(traces: str, calls_where: str = "", *, by_trace: bool = False) -> str:
     """``INSERT INTO scored_calls`` the current attribution of the scores of the traces ``traces``
     (an SQL condition on ``trace_id``, e.g. ``trace_id IN {ids:Array(String)}``).
 
     ``calls_where`` narrows the calls read (e.g. a time range around them); the scores are read
-    with ``FINAL``, so a re-score replaces the value it follows.
+    with ``FINAL``, so a re-score replaces the value it follows. ``by_trace`` reads them from
+    migration 0140's ``scores_by_trace`` by primary key, the traces' keys computed from the bound
+    ``ids``: ``scores`` is sorted by score name first, so a few hundred traces scattered over its
+    granules made this read the project's whole score history.
     """
+    scores = (
+        "scores_by_trace FINAL WHERE project = {project:String}"
+        " AND trace_key IN (SELECT cityHash64(arrayJoin({ids:Array(String)})))"
+        if by_trace
+        else "scores FINAL WHERE project = {project:String}"
+    )
     arrays = ", ".join(f"groupArray({c}) AS c_{c}" for c in ATTRIBUTED_COLUMNS)
     picked = ", ".join(f"c_{c}[i]" for c in ATTRIBUTED_COLUMNS[1:])
     # One row in the hour of the chosen call, and a deleted one (same version) in every other
@@ -58,8 +72,7 @@ def attribution_sql(traces: str, calls_where: str = "") -> str:
                    if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
                       indexOf(tr.call_ids, tr.last_id)) AS i
               FROM (SELECT project, name, trace_id, span_id, source, value, label, timestamp
-                      FROM {{db:Identifier}}.scores FINAL
-                     WHERE project = {{project:String}} AND {traces}) AS sc
+                      FROM {{db:Identifier}}.{scores} AND {traces}) AS sc
              INNER JOIN (SELECT trace_id AS c_trace_id, count() AS n, groupArray(span_id) AS call_ids,
                                 {arrays}, argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
                            FROM {{db:Identifier}}.llm_calls
@@ -91,11 +104,7 @@ def calls_written(store: Any, calls: Iterable[tuple[str, datetime]]) -> None:
         scored = find(store, project, sorted(stamps))
         if not scored:
             continue
-        near = (
-            f" AND start_time >= {{lo:DateTime64(6, 'UTC')}} - {TRACE_REACH}"
-            f" AND start_time < {{hi:DateTime64(6, 'UTC')}} + {TRACE_REACH}"
-        )
-        _attribute(store, project, scored, near, lo=min(stamps), hi=max(stamps) + timedelta(minutes=1))
+        _attribute(store, project, scored, NEAR_BLOCK, lo=min(stamps), hi=max(stamps) + timedelta(minutes=1))
 
 
 def calls_in_table(table: Any) -> list[tuple[str, datetime]]:
@@ -208,7 +217,7 @@ def _migrated(store: Any) -> bool:
 
 
 def _has_table(store: Any, name: str) -> bool:
-    """Whether the store has the table ``name`` of migration 0110 or 0130. Asked until it is
+    """Whether the store has the table ``name`` of migration 0110, 0130 or 0140. Asked until it is
     there, then remembered on the store (a table is never dropped again): this runs after every
     block the writer inserts."""
     if name not in store.attribution_tables:
@@ -222,7 +231,8 @@ def _has_table(store: Any, name: str) -> bool:
 
 
 def _attribute(store: Any, project: str, ids: list[str], calls_where: str, **bound: Any) -> None:
-    sql = attribution_sql("trace_id IN {ids:Array(String)}", calls_where)
+    by_trace = _has_table(store, "scores_by_trace")
+    sql = attribution_sql("trace_id IN {ids:Array(String)}", calls_where, by_trace=by_trace)
     for first in range(0, len(ids), _IDS_PER_QUERY):
         params = {"db": store.database, "project": project, "ids": ids[first : first + _IDS_PER_QUERY]}
         store.client.command(sql, parameters={**params, **bound})
