@@ -69,6 +69,15 @@ def attribution_sql(traces: str, calls_where: str = "", *, by_trace: bool = Fals
                    FROM {{db:Identifier}}.scores FINAL WHERE project = {{project:String}} AND {traces}"""
     )
     arrays = ", ".join(f"groupArray({c}) AS c_{c}" for c in ATTRIBUTED_COLUMNS)
+    calls = f"""(SELECT trace_id AS c_trace_id, count() AS n, groupArray(span_id) AS call_ids,
+                        {arrays}, argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
+                   FROM {{db:Identifier}}.llm_calls
+                  WHERE project = {{project:String}} AND {traces} {calls_where}
+                  GROUP BY trace_id) AS tr"""
+    # By trace, the calls are the join's left side: ClickHouse builds a runtime filter from the
+    # right side and applies it to the left's read, and on the scores' granules (525k rows for
+    # 795 traces at 2.5M scores) that read every trace id the key had skipped: 129 -> 66 ms.
+    first, second = (calls, f"({scores}) AS sc") if by_trace else (f"({scores}) AS sc", calls)
     picked = ", ".join(f"c_{c}[i]" for c in ATTRIBUTED_COLUMNS[1:])
     # One row in the hour of the chosen call, and a deleted one (same version) in every other
     # hour of the trace's calls: an earlier attribution of the score, to a call that is no
@@ -84,13 +93,7 @@ def attribution_sql(traces: str, calls_where: str = "", *, by_trace: bool = Fals
       FROM (SELECT sc.*, tr.*,
                    if(indexOf(tr.call_ids, sc.span_id) > 0, indexOf(tr.call_ids, sc.span_id),
                       indexOf(tr.call_ids, tr.last_id)) AS i
-              FROM ({scores}) AS sc
-             INNER JOIN (SELECT trace_id AS c_trace_id, count() AS n, groupArray(span_id) AS call_ids,
-                                {arrays}, argMax(span_id, {SCORED_CALL_ORDER}) AS last_id
-                           FROM {{db:Identifier}}.llm_calls
-                          WHERE project = {{project:String}} AND {traces} {calls_where}
-                          GROUP BY trace_id) AS tr
-                ON sc.trace_id = tr.c_trace_id)
+              FROM {first} INNER JOIN {second} ON sc.trace_id = tr.c_trace_id)
     SETTINGS max_partitions_per_insert_block = 0
     """
 
