@@ -19,7 +19,10 @@ trace shorter than a day.
 
 Which of a block's traces have scores is found from what the block's time needs, not from the
 project's whole score history (migration 0130): the traces whose scores wait for a call
-(``scores_pending``) and those already scored within a day of the block (``scored_calls``).
+(``scores_pending``) and those already scored within a day of the block (``scored_calls``). Their
+scores are then read by trace key from ``scores_by_trace`` (migration 0140), not from ``scores``,
+which is sorted by score name first: a block's few hundred scored traces read a granule each
+instead of every granule of the project's score history.
 """
 
 from __future__ import annotations
