@@ -12,7 +12,8 @@ newest of the store):
   and as it was (``check_all_scores``: the trace of every score of the project);
 * the (project, minute) pairs of the block's calls, from the writer's Arrow table
   (:func:`~llmtrace.store.attribution.calls_in_table`);
-* the block's calls on the newest stored traces (1 in 20 scored: the check and the attribution);
+* the block's calls on the newest stored traces (1 in 20 scored: the check and the attribution),
+  and the same as it was before migration 0140 (``block_stored_traces_reading_scores``);
 * 100 scores on stored traces.
 
 ``--histories 25000,250000`` measures the check again at each score history of the project, at
@@ -21,10 +22,12 @@ calls of the block's last two days, and its newest scores (with their ``scored_c
 up to that many; more than the store has are made up, 3-27 days old, as scores of calls gone from
 the copy. Each database also holds a project ``other`` without scores whose block is the same calls
 at the same time, to show what the writer's check costs a project beside one with a long
-history; and the whole step for the first project's block (``default_block``: the check and the
-attribution of its scored traces, which still reads their scores from every score of the project
-with FINAL). The databases are built once (migrated to 0121, filled, then migrated, so 0130's
-backfill is timed) and kept for the next run.
+history; and the whole step for each project's block (``block``: the check and the attribution of
+its scored traces, their scores read by trace from ``scores_by_trace``, migration 0140),
+interleaved with the step as it was before 0140 (``block_reading_scores``: from ``scores
+FINAL``, sorted by name first, so every granule of the history). The databases are built once
+(migrated to 0121, filled, then migrated, so 0130's backfill is timed) and kept for the next
+run; the migrations added since are applied and timed (``migrate_s``).
 
     nice python benchmarks/attribution_writes.py --store DIR --spans 10000000 --histories 25000,250000,2500000
 
