@@ -223,6 +223,8 @@ _FIELD_NAMES: tuple[tuple[str, ...], ...] = (
 _SLOTS: dict[str, tuple[int, int]] = {
     name: (field, rank) for field, names in enumerate(_FIELD_NAMES) for rank, name in enumerate(names)
 }
+# Every span attribute name a field reads: decoders that meet one can reuse a single str for it.
+READ_ATTRIBUTE_NAMES: frozenset[str] = frozenset(_SLOTS)
 _UNRANKED = len(max(_FIELD_NAMES, key=len))  # above every rank: the field has no value
 _INPUT_VALUE_RANK = _FIELD_NAMES[_INPUT].index(sc.INPUT_VALUE)  # input.value / output.value and after
 # Messages flattened into one attribute per part (OpenLLMetry < 0.46, OpenInference): read into
@@ -450,6 +452,43 @@ def span_values(
         min(output_chars, _UINT32_MAX),  # output_chars
         rest,  # attributes
     )
+
+
+def span_rows(
+    records: list[tuple[int, SpanRecord]],
+    project: str | None,
+    prices: PriceBook | None,
+    now_ns: int,
+    max_age_days: int,
+    max_future_skew_ns: int,
+) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[int, Exception]]]:
+    """:func:`span_values` of every ``(index, record)``: (rows, each row's index, (index, error) of
+    each span that could not be mapped).
+
+    The server's ingest loop, here rather than in its caller so that mypyc compiles it: the loop
+    and a native call per span instead of an interpreted loop and a keyword call (~0.5 µs a span).
+    Any exception rejects its span alone (a mapping bug must never cost the batch); the caller
+    tells :class:`InvalidSpan` from the others, which it logs.
+    """
+    rows: list[tuple[Any, ...]] = []
+    positions: list[int] = []
+    failed: list[tuple[int, Exception]] = []
+    for index, record in records:
+        try:
+            row = span_values(
+                record,
+                project=project,
+                prices=prices,
+                now_ns=now_ns,
+                max_age_days=max_age_days,
+                max_future_skew_ns=max_future_skew_ns,
+            )
+        except Exception as exc:
+            failed.append((index, exc))
+            continue
+        rows.append(row)
+        positions.append(index)
+    return rows, positions, failed
 
 
 def _cost(
