@@ -131,9 +131,15 @@ class InvalidSpan(ValueError):
     """A span that cannot be stored; the message says why (it reaches OTLP partial-success)."""
 
 
-@dataclass(slots=True)
+@dataclass
 class SpanRecord:
-    """The parts of an OpenTelemetry span that the row mapping needs, in neutral form."""
+    """The parts of an OpenTelemetry span that the row mapping needs, in neutral form.
+
+    ``__init__`` is written out, not generated: mypyc compiles a dataclass's own ``__init__`` into
+    native code, whereas the generated one is interpreted Python (a record is made for every span
+    ingested; ~0.2 µs each the generated way, ~0.05 compiled). The dataclass still gives the fields,
+    equality and repr.
+    """
 
     trace_id: str  # 32 lowercase hex chars
     span_id: str  # 16 lowercase hex chars
@@ -150,6 +156,34 @@ class SpanRecord:
     # Each event's time (Unix ns), parallel to ``events`` when the sender knows it: OpenInference
     # marks the first streamed token with an event and no attribute.
     event_times: Sequence[int] = ()
+
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        name: str,
+        start_ns: int,
+        end_ns: int,
+        parent_span_id: str = "",
+        status_code: str = "unset",
+        status_message: str = "",
+        attributes: Mapping[str, Any] | None = None,
+        resource: Mapping[str, Any] | None = None,
+        events: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        event_times: Sequence[int] = (),
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.name = name
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.parent_span_id = parent_span_id
+        self.status_code = status_code
+        self.status_message = status_message
+        self.attributes = {} if attributes is None else attributes
+        self.resource = {} if resource is None else resource
+        self.events = events
+        self.event_times = event_times
 
 
 # Span attributes read into columns: each field from its names in order (llmtrace's and the
