@@ -7,10 +7,13 @@ in that stage's figure:
 * ``wire``: ``otlp.decode`` (bytes to decoded spans);
 * ``mapping``: ``ingest.prepare`` without its Arrow conversion (validation, dialects, pricing);
 * ``arrow``: the Arrow conversion of the mapped rows (``ingest.prepare``'s ``span_table`` call);
-* ``whole``: ``decode_batch`` end to end, timed on its own (the sum, less the stages' timer calls).
+* ``whole``: ``decode_batch`` end to end, body by body, as a decode worker runs it (with its pause
+  of the garbage collector). It comes out below the sum of the three: the stages are timed over
+  all the block's bodies at once, so every body's decoded spans are alive together.
 
-Each tree's compiled wheel runs, with the garbage collector tuned as in a decode worker, in a long-lived subprocess; the two take turns in short blocks, so
-a busy spell of a shared machine hits both alike. Medians of process CPU time per span.
+Each tree's compiled wheel runs in a long-lived subprocess, its garbage collector tuned as in a
+decode worker; the two take turns in short blocks, so a busy spell of a shared machine hits both
+alike. Medians of process CPU time per span.
 
 Run: ``python benchmarks/decode_stages.py --baseline /path/to/other/tree [--blocks 15] [--bodies 10]
 [--work DIR]`` (the genai workload: issue 14's ~2.1 KB spans).
