@@ -112,7 +112,7 @@ _UINT32_MAX = 2**32 - 1
 # Matched with fullmatch: `$` would also accept a trailing newline.
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
-_IDS = re.compile(r"[0-9a-f]{48}")  # trace_id + span_id
+_HEX_DIGITS = "0123456789abcdef"  # an id that str.strip() of these leaves empty is lowercase hex
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -131,9 +131,15 @@ class InvalidSpan(ValueError):
     """A span that cannot be stored; the message says why (it reaches OTLP partial-success)."""
 
 
-@dataclass(slots=True)
+@dataclass
 class SpanRecord:
-    """The parts of an OpenTelemetry span that the row mapping needs, in neutral form."""
+    """The parts of an OpenTelemetry span that the row mapping needs, in neutral form.
+
+    ``__init__`` is written out, not generated: mypyc compiles a dataclass's own ``__init__`` into
+    native code, whereas the generated one is interpreted Python (a record is made for every span
+    ingested; ~0.2 µs each the generated way, ~0.05 compiled). The dataclass still gives the fields,
+    equality and repr.
+    """
 
     trace_id: str  # 32 lowercase hex chars
     span_id: str  # 16 lowercase hex chars
@@ -150,6 +156,34 @@ class SpanRecord:
     # Each event's time (Unix ns), parallel to ``events`` when the sender knows it: OpenInference
     # marks the first streamed token with an event and no attribute.
     event_times: Sequence[int] = ()
+
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        name: str,
+        start_ns: int,
+        end_ns: int,
+        parent_span_id: str = "",
+        status_code: str = "unset",
+        status_message: str = "",
+        attributes: Mapping[str, Any] | None = None,
+        resource: Mapping[str, Any] | None = None,
+        events: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        event_times: Sequence[int] = (),
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.name = name
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.parent_span_id = parent_span_id
+        self.status_code = status_code
+        self.status_message = status_message
+        self.attributes = {} if attributes is None else attributes
+        self.resource = {} if resource is None else resource
+        self.events = events
+        self.event_times = event_times
 
 
 # Span attributes read into columns: each field from its names in order (llmtrace's and the
@@ -223,6 +257,8 @@ _FIELD_NAMES: tuple[tuple[str, ...], ...] = (
 _SLOTS: dict[str, tuple[int, int]] = {
     name: (field, rank) for field, names in enumerate(_FIELD_NAMES) for rank, name in enumerate(names)
 }
+# Every span attribute name a field reads: decoders that meet one can reuse a single str for it.
+READ_ATTRIBUTE_NAMES: frozenset[str] = frozenset(_SLOTS)
 _UNRANKED = len(max(_FIELD_NAMES, key=len))  # above every rank: the field has no value
 _INPUT_VALUE_RANK = _FIELD_NAMES[_INPUT].index(sc.INPUT_VALUE)  # input.value / output.value and after
 # Messages flattened into one attribute per part (OpenLLMetry < 0.46, OpenInference): read into
@@ -452,6 +488,43 @@ def span_values(
     )
 
 
+def span_rows(
+    records: list[tuple[int, SpanRecord]],
+    project: str | None,
+    prices: PriceBook | None,
+    now_ns: int,
+    max_age_days: int,
+    max_future_skew_ns: int,
+) -> tuple[list[tuple[Any, ...]], list[int], list[tuple[int, Exception]]]:
+    """:func:`span_values` of every ``(index, record)``: (rows, each row's index, (index, error) of
+    each span that could not be mapped).
+
+    The server's ingest loop, here rather than in its caller so that mypyc compiles it: the loop
+    and a native call per span instead of an interpreted loop and a keyword call (~0.5 µs a span).
+    Any exception rejects its span alone (a mapping bug must never cost the batch); the caller
+    tells :class:`InvalidSpan` from the others, which it logs.
+    """
+    rows: list[tuple[Any, ...]] = []
+    positions: list[int] = []
+    failed: list[tuple[int, Exception]] = []
+    for index, record in records:
+        try:
+            row = span_values(
+                record,
+                project=project,
+                prices=prices,
+                now_ns=now_ns,
+                max_age_days=max_age_days,
+                max_future_skew_ns=max_future_skew_ns,
+            )
+        except Exception as exc:
+            failed.append((index, exc))
+            continue
+        rows.append(row)
+        positions.append(index)
+    return rows, positions, failed
+
+
 def _cost(
     book: PriceBook, provider: str, model: str, tokens: tuple[int, int, int, int, int], start_ns: int
 ) -> float | None:
@@ -503,11 +576,13 @@ def _non_negative(value: Any, what: str) -> float:
 
 def _check_ids(record: SpanRecord) -> None:
     trace_id, span_id = record.trace_id, record.span_id
-    if (  # the usual case in one regex match: two well-formed, non-zero ids
+    if (  # the usual case: two well-formed, non-zero ids (strip: no regex call, no concatenation)
         type(trace_id) is str
         and type(span_id) is str
         and len(trace_id) == 32
-        and _IDS.fullmatch(trace_id + span_id)
+        and len(span_id) == 16
+        and not trace_id.strip(_HEX_DIGITS)
+        and not span_id.strip(_HEX_DIGITS)
         and trace_id != _ZERO_TRACE
         and span_id != _ZERO_SPAN
     ):

@@ -6,8 +6,11 @@ a span repeated inside one batch.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -16,7 +19,7 @@ import pyarrow as pa
 
 from llmtrace._internal.pricing import PriceBook
 from llmtrace.store.arrow import span_table
-from llmtrace.store.rows import MAX_FUTURE_SKEW_NS, SPAN_COLUMNS, InvalidSpan, span_values
+from llmtrace.store.rows import MAX_FUTURE_SKEW_NS, SPAN_COLUMNS, InvalidSpan, span_rows
 from llmtrace_server import otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
 
@@ -69,30 +72,19 @@ def prepare(
     """
     limits = limits or SpanLimits()
     rejected = list(batch.rejected)
-    rows: list[tuple[Any, ...]] = []
-    positions: list[int] = []  # each row's index in the batch, should its Arrow conversion fail
     now_ns = time.time_ns()  # one clock read per batch
     skew_ns = limits.max_future_skew_s * 10**9
-    for index, record in batch.records:
-        try:
-            rows.append(
-                span_values(
-                    record,
-                    project=project,
-                    prices=prices,
-                    now_ns=now_ns,
-                    max_age_days=limits.max_age_days,
-                    max_future_skew_ns=skew_ns,
-                )
-            )
-        except InvalidSpan as exc:
-            rejected.append(Rejected(index, record.trace_id, record.span_id, str(exc)))
-            continue
-        except Exception as exc:  # a mapping bug rejects this span, never the whole batch
-            log.warning("unexpected error mapping a span", exc_info=True)
-            rejected.append(Rejected(index, record.trace_id, record.span_id, f"{type(exc).__name__}: {exc}"))
-            continue
-        positions.append(index)
+    rows, positions, failed = span_rows(batch.records, project, prices, now_ns, limits.max_age_days, skew_ns)
+    if failed:
+        records = dict(batch.records)
+        for index, exc in failed:
+            record = records[index]
+            if isinstance(exc, InvalidSpan):
+                reason = str(exc)
+            else:  # a mapping bug rejects this span, never the whole batch
+                log.warning("unexpected error mapping a span", exc_info=exc)
+                reason = f"{type(exc).__name__}: {exc}"
+            rejected.append(Rejected(index, record.trace_id, record.span_id, reason))
     duplicates = 0
     if len(set(map(_SPAN_ID, rows))) < len(rows):  # a span sent twice in the batch (rare)
         # The last copy wins, as a re-send would.
@@ -149,7 +141,38 @@ def decode_batch(
     max_bytes: int,
     limits: SpanLimits | None = None,
 ) -> PreparedBatch | DecodeFailure:
-    """Inflate, decode and map one request body (CPU-bound; runs in a thread or a worker process)."""
+    """Inflate, decode and map one request body (CPU-bound; runs in a thread or a worker process).
+
+    The cyclic garbage collector is paused meanwhile (:func:`gc_paused`).
+    """
+    with gc_paused():
+        return _decode_batch(body, media, encoding, project, max_bytes, limits)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block; collection resumes, as before, after it.
+
+    Why: decoding a batch allocates tens of thousands of containers that stay alive until its
+    table is built, so each collection that falls inside it walks them all, and finds nothing to
+    free (they hold no cycles: reference counting frees them). Even with
+    :func:`llmtrace_server.gc_tuning.tune_gc`'s higher threshold that was ~3% of a decode worker's
+    CPU. Anything cyclic made meanwhile is collected by the next collection after the block.
+    Threads decoding at once (no decode workers) may overlap: the one that found collection enabled
+    enables it again when it leaves, so it never stays off.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _decode_batch(
+    body: bytes, media: str, encoding: str | None, project: str, max_bytes: int, limits: SpanLimits | None
+) -> PreparedBatch | DecodeFailure:
     try:
         return prepare(otlp.decode(otlp.decompress(body, encoding, max_bytes), media), project, None, limits)
     except otlp.UnsupportedMedia as exc:

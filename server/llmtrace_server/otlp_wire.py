@@ -22,7 +22,8 @@ import base64
 import struct
 from typing import Any, Final
 
-from llmtrace.store.rows import SpanRecord
+from llmtrace._internal import semconv as sc
+from llmtrace.store.rows import READ_ATTRIBUTE_NAMES, SpanRecord
 
 _MAX_DEPTH: Final = 16  # as llmtrace_server.otlp: deeper array/kvlist values reject the span there
 _DOUBLE: Final = struct.Struct("<d")
@@ -97,6 +98,38 @@ _SCOPE_FIELDS: Final = 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4
 _ENTITY_REF_FIELDS: Final = 1 << 1 | 1 << 2 | 1 << 3 | 1 << 4
 _KV_FIELDS: Final = 1 << 1 | 1 << 2 | 1 << 3  # 3: key_strindex, which this reader does not resolve
 _VALUES_FIELDS: Final = 1 << 1
+
+
+# Attribute keys met in almost every span, as their UTF-8 bytes -> one shared str. A key found here
+# costs a dict probe instead of a str allocation and UTF-8 decode; the shared str's hash is
+# computed once, not again by every dict the key goes into (the attributes, the row mapping's
+# field table). Any other key is decoded as before.
+_KNOWN_KEYS: Final[dict[bytes, str]] = {
+    name.encode(): name
+    for name in (
+        *READ_ATTRIBUTE_NAMES,
+        sc.SERVICE_NAME,
+        sc.EXCEPTION_TYPE,
+        sc.EXCEPTION_MESSAGE,
+        "exception.stacktrace",
+        sc.OPENINFERENCE_SPAN_KIND,
+        sc.TRACELOOP_SPAN_KIND,
+        "server.address",
+        "server.port",
+        "gen_ai.system",
+        "gen_ai.request.temperature",
+        "gen_ai.request.max_tokens",
+        "gen_ai.request.top_p",
+        "gen_ai.response.id",
+        "gen_ai.agent.name",
+        "gen_ai.tool.name",
+        "gen_ai.tool.call.id",
+        "gen_ai.tool.type",
+        "telemetry.sdk.name",
+        "telemetry.sdk.language",
+        "telemetry.sdk.version",
+    )
+}
 
 
 class _Unsupported(Exception):
@@ -352,7 +385,7 @@ def _key_value(buf: bytes, pos: int, end: int, into: dict[str, Any], depth: int)
         tag, pos = _tag(buf, pos, end)
         if tag == _KV_KEY:
             start, pos = _length(buf, pos, end)
-            key = _text(buf, start, pos)
+            key = _key(buf, start, pos)
         elif tag == _KV_VALUE:
             if value_seen:
                 raise _Unsupported  # protobuf merges a repeated singular message
@@ -498,6 +531,18 @@ def _text(buf: bytes, start: int, end: int) -> str:
         return buf[start:end].decode("utf-8")
     except UnicodeDecodeError:
         raise _Unsupported from None  # protobuf refuses it; its salvage rejects just that span
+
+
+def _key(buf: bytes, start: int, end: int) -> str:
+    """An attribute key: the shared str of a known one (:data:`_KNOWN_KEYS`), else decoded."""
+    raw = buf[start:end]
+    known = _KNOWN_KEYS.get(raw)
+    if known is not None:
+        return known
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unsupported from None
 
 
 def _check_text(buf: bytes, start: int, end: int) -> None:

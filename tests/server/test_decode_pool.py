@@ -68,7 +68,9 @@ def test_workers_answer_as_the_server_process_would(buffer_bytes: int) -> None:
     assert isinstance(malformed, DecodeFailure) and malformed.status == 400
     assert malformed.message == decode_batch(b"\xff\xff", *ARGS).message  # type: ignore[union-attr]
     assert not multiprocessing.active_children()
-    assert _shared_files() == before  # the workers removed the files once both sides had mapped them
+    # The workers removed their files once both sides had mapped them. (Only new files count:
+    # /dev/shm is the machine's, and other servers' pools come and go meanwhile.)
+    assert not _shared_files() - before
 
 
 def test_a_request_that_stops_waiting_does_not_get_its_answer_read_by_the_next() -> None:

@@ -349,7 +349,10 @@ def _random_request(rng: random.Random) -> ExportTraceServiceRequest:
             scope_spans = resource_spans.scope_spans.add()
             scope_spans.scope.name = rng.choice(["", "scope"])
             for _ in range(rng.randrange(4)):
-                attrs = {f"a{i}": _value(rng, 0) for i in range(rng.randrange(6))}
+                # Names the reader shares (its known-keys table) and names it decodes, mixed.
+                attrs = {
+                    rng.choice((f"a{i}", *_KNOWN[i::7])): _value(rng, 0) for i in range(rng.randrange(6))
+                }
                 span = ob.span(attrs, error=rng.random() < 0.3, name=rng.choice(["", "chat x", "é"]))
                 if rng.random() < 0.3:
                     event = span.events.add(time_unix_nano=rng.randrange(2**64), name="e")
@@ -360,6 +363,42 @@ def _random_request(rng: random.Random) -> ExportTraceServiceRequest:
                     span.trace_id = rng.randbytes(rng.randrange(20))  # wrong lengths are the mapping's job
                 scope_spans.spans.append(span)
     return request
+
+
+_KNOWN = sorted(otlp_wire._KNOWN_KEYS.values())
+
+
+def test_known_keys_read_like_protobuf_and_share_one_str() -> None:
+    """Every key of the reader's known-keys table, in spans, events, nested kvlists and the
+    resource: the same records as protobuf's, each key the table's own str (not a decoded copy)."""
+    kinds: list[Any] = ["text", "", "x" * 70_000, 7, -1, 2.5, True, ["a", 1], {"k": "v"}, b"\x00\xff"]
+    attrs = {key: kinds[i % len(kinds)] for i, key in enumerate(_KNOWN)}
+    span = ob.span(attrs)
+    span.events.add(time_unix_nano=5, name="exception").attributes.extend(ob.key_values(attrs))
+    nested = ob.span({"outer": {key: 1 for key in _KNOWN[:5]}})
+    body = _body(span, nested, resource=dict(attrs))
+    assert _same_or_declined(body)
+    records = otlp_wire.read_trace_request(body)
+    assert records is not None
+    first, second = records[0][1], records[1][1]
+    for keys in (first.attributes, first.resource, first.events[0][1], second.attributes["outer"]):
+        assert keys and all(key is otlp_wire._KNOWN_KEYS[key.encode()] for key in keys)
+
+
+def test_a_key_that_only_resembles_a_known_one_is_decoded() -> None:
+    """A known key with a byte more, one less, or one not UTF-8: read as any other key, or declined."""
+    known = "gen_ai.request.model"
+    similar = ob.span({known + "x": "a", known[:-1]: "b", "gen_ai.request.modél": "c"})
+    assert _same_or_declined(_body(similar))
+    records = otlp_wire.read_trace_request(_body(similar))
+    assert records is not None and set(records[0][1].attributes) == {
+        known + "x",
+        known[:-1],
+        "gen_ai.request.modél",
+    }
+    broken = _body(ob.span({known: "a"})).replace(known.encode(), known.encode()[:-1] + b"\xff")
+    assert otlp_wire.read_trace_request(broken) is None  # protobuf refuses the body; its salvage decides
+    assert _protobuf(broken) is None
 
 
 def test_generated_bodies_read_like_protobuf() -> None:
