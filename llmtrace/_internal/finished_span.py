@@ -57,6 +57,8 @@ _FLAGS = {
 
 logger = logging.getLogger("llmtrace")
 
+_UNSET = Status(StatusCode.UNSET)  # every span's status until one is set, shared
+
 # The key ``set_span_in_context`` stores the span under (``create_key`` makes it unique per process).
 _SPAN_KEY: str = getattr(_propagation, "_SPAN_KEY", "")
 
@@ -155,7 +157,7 @@ class RecordingSpan(trace_api.Span, ReadableSpan):
         self._end_time: int | None = None
         self._attributes: Any = {}  # a plain dict while recording (see `end`)
         self._events: Any = []
-        self._status = Status(StatusCode.UNSET)
+        self._status = _UNSET  # (immutable: `set_status` replaces it)
         self._kind = SpanKind.CLIENT
         self._links: tuple[trace_api.Link, ...] = ()
         self._resource = tracer.resource
