@@ -586,14 +586,8 @@ def _tokens_from_chars(chars: int) -> int:
 
 
 def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:
-    return book.cost_usd(
-        provider=provider,
-        model=model,
-        input_tokens=usage.input,
-        output_tokens=usage.output,
-        cached_input_tokens=usage.cached,
-        cache_write_tokens=usage.cache_write,
-        reasoning_tokens=usage.reasoning,
+    return book.cost_now(
+        provider, model, usage.input, usage.output, usage.cached, usage.cache_write, usage.reasoning
     )
 
 
