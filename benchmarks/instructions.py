@@ -10,8 +10,14 @@ instructions per call, those each variant adds over ``none``, and llmtrace's add
 a fraction of each peer's. Needs ``valgrind`` and a C compiler with valgrind's headers (the client
 requests are two C functions, compiled once into a temporary directory).
 
+``--as-timed BLOCKS`` counts ``overhead_frameworks.py``'s own sequence instead (its warm-up, then
+BLOCKS rotations of all four variants' blocks, each switched on anew with a fresh client and an
+untimed call), counting only the variant's timed calls and not the export (which the CPU benchmark
+runs at switch-off, outside its timed calls): whether the CPU benchmark's path does work this
+count's does not. ``--variants llmtrace,openllmetry`` counts only those (and ``none``).
+
 Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]
-[--repeat 3]``;
+[--repeat 3] [--variants V,...] [--as-timed 4]``;
 ``PYTHONPATH=DIR`` counts another tree's llmtrace (to compare two trees, count both that way,
 this one with ``PYTHONPATH=..``: how llmtrace is imported moves a call's count by up to 0.5%, a
 quarter of what llmtrace adds to a stream). Each
@@ -40,6 +46,7 @@ _CLIENT_REQUESTS = """
 #include <valgrind/callgrind.h>
 void window_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
 void window_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }
+void count_on(void) { CALLGRIND_START_INSTRUMENTATION; }
 """
 
 
@@ -82,9 +89,41 @@ def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> N
     off()
 
 
-def _count(library: str, variant: str, mode: str, calls: int, window: str) -> float:
+def _timed_worker(library: str, variant: str, mode: str, blocks: int, window: str) -> None:
+    """``--as-timed``: the CPU benchmark's own sequence (warm-up, then rotations of all four
+    variants' blocks, each switched on anew with a fresh client and an untimed call), counting
+    only ``variant``'s timed calls: what ``overhead_frameworks.py`` times, under the counter."""
+    pricing._RESOLVE_TTL_S = 86400.0  # as in `_worker`
+    variants = frameworks._Variants(library)
+    counting = ctypes.CDLL(window)
+    for each in frameworks.VARIANTS:  # the CPU benchmark's warm-up of this mode
+        variants.block(each, mode, 10)
+    for b in range(blocks):
+        shift = b % len(frameworks.VARIANTS)
+        for each in frameworks.VARIANTS[shift:] + frameworks.VARIANTS[:shift]:
+            around = (counting.count_on, counting.window_stop) if each == variant else ()
+            variants.block(each, mode, _TIMED_CALLS, around)
+
+
+_TIMED_CALLS = 6  # per block, as ``overhead_frameworks.py --calls 6``
+
+
+def _count(library: str, variant: str, mode: str, calls: int, window: str, timed_blocks: int = 0) -> float:
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
-    argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
+    if timed_blocks:
+        argv += [
+            sys.executable,
+            __file__,
+            "--timed-worker",
+            library,
+            variant,
+            mode,
+            str(timed_blocks),
+            window,
+        ]
+        calls = timed_blocks * _TIMED_CALLS
+    else:
+        argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
     # One hash seed for every worker: string hashing decides dict and set layouts, whose work
     # would otherwise differ from process to process. No export on a timer: under callgrind a
     # call takes ~50 times as long, so the export threads' periodic wake-ups (llmtrace's every
@@ -104,15 +143,24 @@ def _count(library: str, variant: str, mode: str, calls: int, window: str) -> fl
     return int(found.group(1)) / calls
 
 
-def main(libraries: tuple[str, ...], modes: tuple[str, ...], calls: int, jobs: int, repeat: int = 1) -> None:
+def main(
+    libraries: tuple[str, ...],
+    modes: tuple[str, ...],
+    calls: int,
+    jobs: int,
+    repeat: int = 1,
+    variants: tuple[str, ...] = frameworks.VARIANTS,
+    timed_blocks: int = 0,
+) -> None:
     with tempfile.TemporaryDirectory() as directory:
         window = _window_library(directory)
-        cases = [(lib, v, m) for lib in libraries for m in modes for v in frameworks.VARIANTS]
+        cases = [(lib, v, m) for lib in libraries for m in modes for v in variants]
         stream_calls = max(calls // 2, 1)
 
         def count(case: tuple[str, str, str]) -> float:
             library, variant, mode = case
-            return _count(library, variant, mode, calls if mode == "nonstream" else stream_calls, window)
+            count_calls = calls if mode == "nonstream" else stream_calls
+            return _count(library, variant, mode, count_calls, window, timed_blocks)
 
         # Each case ``repeat`` times, in turns, and its median: a 50-chunk stream's count moves by
         # a few hundred thousand instructions between processes (threads' timing decides where
@@ -124,8 +172,12 @@ def main(libraries: tuple[str, ...], modes: tuple[str, ...], calls: int, jobs: i
     for lib in libraries:
         for mode in modes:
             none = counts[lib, "none", mode]
-            added = {v: counts[lib, v, mode] - none for v in frameworks.VARIANTS if v != "none"}
-            ratios = {p: round(added["llmtrace"] / added[p], 3) for p in frameworks.PEERS if added[p] > 0}
+            added = {v: counts[lib, v, mode] - none for v in variants if v != "none"}
+            ratios = {
+                p: round(added["llmtrace"] / added[p], 3)
+                for p in frameworks.PEERS
+                if p in added and "llmtrace" in added and added[p] > 0
+            }
             print(
                 f"{lib:12s} {mode:9s} instructions/call none {none / 1e6:.3f} M | "
                 + " | ".join(f"{v} +{a / 1e3:.0f} k" for v, a in added.items())
@@ -137,17 +189,36 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         _worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
         sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "--timed-worker":
+        _timed_worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20, help="calls counted (half that for streams)")
     parser.add_argument("--only", choices=frameworks.LIBRARIES, help="one library")
     parser.add_argument("--mode", choices=frameworks.MODES, help="one mode")
     parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once")
     parser.add_argument("--repeat", type=int, default=1, help="processes per case (their median)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(frameworks.VARIANTS),
+        help="comma-separated variants to count (none is always counted)",
+    )
+    parser.add_argument(
+        "--as-timed",
+        type=int,
+        default=0,
+        metavar="BLOCKS",
+        help="count the CPU benchmark's own sequence instead: BLOCKS rotations of all variants,"
+        f" {_TIMED_CALLS} counted calls per block of the variant (overhead_frameworks.py's path)",
+    )
     args = parser.parse_args()
+    chosen = ("none", *(v for v in args.variants.split(",") if v in frameworks.VARIANTS and v != "none"))
     main(
         (args.only,) if args.only else frameworks.LIBRARIES,
         (args.mode,) if args.mode else frameworks.MODES,
         args.calls,
         args.jobs,
         args.repeat,
+        chosen,
+        args.as_timed,
     )

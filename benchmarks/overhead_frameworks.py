@@ -248,7 +248,12 @@ class _Variants:
         }
         self.library = library
 
-    def block(self, variant: str, mode: str, calls: int) -> dict[str, Any]:
+    def block(
+        self, variant: str, mode: str, calls: int, around: tuple[Callable[[], object], ...] = ()
+    ) -> dict[str, Any]:
+        """One block: switch on, a fresh client, one untimed call, ``calls`` timed calls, switch
+        off. ``around``: (before, after), run just inside each timed call's clock readings
+        (``instructions.py --as-timed`` counts exactly these calls)."""
         on, off = self.switches[variant]
         on()
         # A client per block, made after switching on: the openai SDK caches ``with_raw_response``
@@ -262,7 +267,15 @@ class _Variants:
         wall: list[int] = []
         cpu: list[int] = []
         cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
-        for _ in range(calls):
+        if around:  # counted, not timed (`instructions.py --as-timed`)
+            before, after = around
+            for _ in range(calls):
+                cpu_now()
+                before()
+                call(mode)
+                after()
+                cpu_now()
+        for _ in range(0 if around else calls):
             c0 = cpu_now()
             w0 = wall_now()
             call(mode)

@@ -23,6 +23,7 @@ behaviour for every other reader. With any other runtime context the API is used
 from __future__ import annotations
 
 import logging
+import random
 import traceback
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
@@ -36,6 +37,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace import propagation as _propagation
 from opentelemetry.util.types import Attributes, AttributeValue
@@ -46,16 +48,18 @@ _STORABLE = _PRIMITIVES.union(_SEQUENCES)  # sequences: of strings only (see `st
 _STRING = frozenset({str})
 # (sampled, random trace id) -> the span's flags, made once.
 _FLAGS = {
-    (sampled, random): TraceFlags(
+    (sampled, random_id): TraceFlags(
         (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
-        | (TraceFlags.RANDOM_TRACE_ID if random else 0)
+        | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
     )
     for sampled in (False, True)
-    for random in (False, True)
+    for random_id in (False, True)
 }
 
 
 logger = logging.getLogger("llmtrace")
+
+_UNSET = Status(StatusCode.UNSET)  # every span's status until one is set, shared
 
 # The key ``set_span_in_context`` stores the span under (``create_key`` makes it unique per process).
 _SPAN_KEY: str = getattr(_propagation, "_SPAN_KEY", "")
@@ -155,7 +159,7 @@ class RecordingSpan(trace_api.Span, ReadableSpan):
         self._end_time: int | None = None
         self._attributes: Any = {}  # a plain dict while recording (see `end`)
         self._events: Any = []
-        self._status = Status(StatusCode.UNSET)
+        self._status = _UNSET  # (immutable: `set_status` replaces it)
         self._kind = SpanKind.CLIENT
         self._links: tuple[trace_api.Link, ...] = ()
         self._resource = tracer.resource
@@ -275,12 +279,27 @@ def start_client_span(
         return None
     parent = current_span_context(context)
     ids = tracer.id_generator
+    # The SDK's default generator's ids drawn here as it draws them (``random.getrandbits``, again
+    # while zero, the invalid id): three calls fewer per span. Any other generator is asked.
+    default_ids = type(ids) is RandomIdGenerator
     if parent is None:
-        trace_id = ids.generate_trace_id()
-        random_trace_id = ids.is_trace_id_random()
+        if default_ids:
+            trace_id = random.getrandbits(128)
+            while not trace_id:
+                trace_id = random.getrandbits(128)
+            random_trace_id = True
+        else:
+            trace_id = ids.generate_trace_id()
+            random_trace_id = ids.is_trace_id_random()
     else:
         trace_id = parent.trace_id
         random_trace_id = parent.trace_flags.random_trace_id
+    if default_ids:
+        span_id = random.getrandbits(64)
+        while not span_id:
+            span_id = random.getrandbits(64)
+    else:
+        span_id = ids.generate_span_id()
     if sample_all:
         recording = sampled = parent is None or parent.trace_flags.sampled
         trace_state = None if parent is None else parent.trace_state
@@ -291,7 +310,7 @@ def start_client_span(
         trace_state, sampling_attributes = sampling.trace_state, sampling.attributes
     span_context = SpanContext(
         trace_id,
-        ids.generate_span_id(),
+        span_id,
         is_remote=False,
         trace_flags=_FLAGS[sampled, bool(random_trace_id)],
         trace_state=trace_state,

@@ -222,6 +222,38 @@ class PriceBook:
             _moment(when, when_ns),
         )
 
+    def cost_now(
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int,
+        cache_write_tokens: int,
+        reasoning_tokens: int,
+    ) -> float | None:
+        """`cost_usd` at the current time, with positional counts: the per-call path. A model
+        with one linear price resolved within the last `_RESOLVE_TTL_S` (every call but a
+        model's first each minute) costs one lookup and the rates' arithmetic; anything else
+        (overrides, a first or expired resolution, usage the rates do not cover) is `cost_usd`'s."""
+        if not self.overrides:
+            known = self._linear.get((provider, model))
+            if known is not None and known[0] >= time.monotonic():
+                cost = known[1].cost(
+                    input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
+                )
+                if cost is not None:
+                    return cost
+        return self.cost_usd(
+            provider=provider,
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
+
     def _warn_unknown(self, provider: str, model: str) -> None:
         key = (provider, model)
         if key in self._warned:

@@ -480,7 +480,15 @@ def _adopt(
 
 
 def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
-    attrs = outcome.attributes  # the outcome is this call's own and recorded once: fill it in place
+    # One dict: the request's pending attributes, filled in place with the outcome's (which win on
+    # a shared key, as they are written after); without pending ones, the outcome's own (this call's
+    # and recorded once). ``call.pending`` is cleared only once it is complete: an error half-way
+    # leaves `_end` to store what there is.
+    attrs = call.pending
+    if attrs is None:
+        attrs = outcome.attributes
+    elif outcome.attributes:
+        attrs.update(outcome.attributes)
     if outcome.response_id:
         attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
     if outcome.response_model:
@@ -527,10 +535,7 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
             attrs[sc.LLMTRACE_COST_USD] = cost
     if cancelled:
         attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
-    pending, call.pending = call.pending, None
-    if pending:  # the request's attributes, then the outcome's (which win on a shared key)
-        pending.update(attrs)
-        attrs = pending
+    call.pending = None
     set_attributes(call.span, attrs)
 
 
@@ -581,14 +586,8 @@ def _tokens_from_chars(chars: int) -> int:
 
 
 def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:
-    return book.cost_usd(
-        provider=provider,
-        model=model,
-        input_tokens=usage.input,
-        output_tokens=usage.output,
-        cached_input_tokens=usage.cached,
-        cache_write_tokens=usage.cache_write,
-        reasoning_tokens=usage.reasoning,
+    return book.cost_now(
+        provider, model, usage.input, usage.output, usage.cached, usage.cache_write, usage.reasoning
     )
 
 

@@ -243,6 +243,7 @@ class _Accumulator:
         "finish",
         "model",
         "response_id",
+        "text0",
         "texts",
         "thoughts",
         "tools",
@@ -254,6 +255,8 @@ class _Accumulator:
         self.call = call
         self.untimed = stream  # a stream whose first content is still to come
         self.texts: dict[int, list[str]] = {}
+        # ``texts[0]`` once the first content has been seen (stream fast path, see `add`).
+        self.text0: list[str] | None = None
         self.thoughts: dict[int, list[str]] = {}
         self.tools: dict[int, list[dict[str, Any]]] = {}
         self.finish: dict[int, str] = {}
@@ -266,16 +269,33 @@ class _Accumulator:
 
         Called per stream chunk: plain attribute reads, usage converted once at the end.
         """
-        content_seen = False
-        if response.response_id:
-            self.response_id = response.response_id
-        if response.model_version:
-            self.model = response.model_version
-        if response.usage_metadata is not None:
-            self.usage_metadata = response.usage_metadata
+        response_id = response.response_id
+        if response_id:
+            self.response_id = response_id
+        model = response.model_version
+        if model:
+            self.model = model
+        usage = response.usage_metadata
+        if usage is not None:
+            self.usage_metadata = usage
         candidates = response.candidates
         if not candidates:
             return False
+        text0 = self.text0
+        if text0 is not None:
+            # The common chunk after the first content: one candidate (index 0) with one plain text
+            # part and no finish reason, appended to candidate 0's text; the rest takes the loop.
+            try:
+                (candidate,) = candidates
+                (part,) = candidate.content.parts
+            except (ValueError, TypeError, AttributeError):  # several, none, or no content
+                pass
+            else:
+                text = part.text
+                if text and not part.thought and candidate.finish_reason is None and not candidate.index:
+                    text0.append(text)
+                    return False
+        content_seen = False
         for position, candidate in enumerate(candidates):
             index = candidate.index
             if index is None:
@@ -304,6 +324,8 @@ class _Accumulator:
             self.untimed = False
             if not self.call.first_content_ns:
                 self.call.first_content_ns = time.perf_counter_ns()
+        if text0 is None and not self.untimed:
+            self.text0 = self.texts.get(0)
         return False
 
     on_chunk = add  # a stream's handler: one call per chunk

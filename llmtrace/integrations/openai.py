@@ -23,7 +23,7 @@ from typing import Any
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
-from llmtrace._internal.content import capture_json, capture_text
+from llmtrace._internal.content import capture_json, capture_text, text_json
 from llmtrace.integrations import _openai_parts as parts
 from llmtrace.integrations._common import (
     LLMCall,
@@ -180,7 +180,7 @@ def _plain_chat_json(messages: Any) -> tuple[str, str] | None:
         content = m.get("content")
         if type(role) is not str or type(content) is not str or role == "tool":
             return None
-        part = '{"type": "text", "content": ' + _json_str(content) + "}"
+        part = '{"type": "text", "content": ' + text_json(content) + "}"
         if role == "system" or role == "developer":
             system.append(part)
         else:

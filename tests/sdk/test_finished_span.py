@@ -6,6 +6,7 @@ tracer, and compares what the processor received.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -183,6 +185,43 @@ def test_the_sample_all_decision_is_the_samplers() -> None:
         for span in (fast, asked):
             span.end()
     assert len(setup.exporter.get_finished_spans()) == 4  # two roots, two under the sampled parent
+
+
+def test_ids_are_drawn_as_the_sdk_span_draws_them() -> None:
+    """With the SDK's default generator the ids are the ones its span would get from the same
+    random state (a root: trace id, then span id); any other generator is asked for them."""
+    setup = _Setup()
+    random.seed(1234)
+    fast = start_client_span(setup.tracer, setup.processor, "s", None)
+    random.seed(1234)
+    sdk = setup.tracer.start_span("s", context=otel_context.Context(), kind=SpanKind.CLIENT)
+    assert fast is not None
+    ours, theirs = fast.get_span_context(), sdk.get_span_context()
+    assert (ours.trace_id, ours.span_id, ours.trace_flags) == (
+        theirs.trace_id,
+        theirs.span_id,
+        theirs.trace_flags,
+    )
+
+    class Counting(IdGenerator):
+        def __init__(self) -> None:
+            self.next = 0
+
+        def generate_span_id(self) -> int:
+            self.next += 1
+            return self.next
+
+        def generate_trace_id(self) -> int:
+            return 99
+
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON), id_generator=Counting())
+    processor = SimpleSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(processor)
+    tracer: Any = provider.get_tracer("scope")
+    span = start_client_span(tracer, processor, "s", None)
+    assert span is not None
+    context = span.get_span_context()
+    assert (context.trace_id, context.span_id, context.trace_flags.random_trace_id) == (99, 1, False)
 
 
 def test_attach_span_is_what_the_otel_api_sees() -> None:

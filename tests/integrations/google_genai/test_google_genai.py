@@ -412,3 +412,51 @@ def test_embed_content_error_is_recorded_and_reraised(cap: CapturedSpans) -> Non
     (span,) = cap.spans()
     assert span.status.status_code.name == "ERROR"
     assert attrs(span)["http.response.status_code"] == 400
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_long_stream_of_text_chunks_mixed_with_other_parts(cap: CapturedSpans, is_async: bool) -> None:
+    """Text chunks after the first content take the chunk fast path; a thought, a function call,
+    a chunk of two parts and the last one (with its finish reason) the general one. What is
+    recorded is the same as for the parts gathered one by one."""
+    text = types.Part
+    chunks = [
+        response([text(text="A")], candidates=1, finish=None),
+        response([text(text="B")], candidates=2, finish=None),
+        response([text(text="C")], candidates=3, finish=None),
+        response([text(text="mull", thought=True)], candidates=3, thoughts=4, finish=None),
+        response([text(text="D")], candidates=4, thoughts=4, finish=None),
+        response(
+            [text(function_call=types.FunctionCall(id="fc1", name="lookup", args={"q": "x"}))],
+            candidates=5,
+            thoughts=4,
+            finish=None,
+        ),
+        response([text(text="E"), text(text="F")], candidates=7, thoughts=4, finish=None),
+        response([text(text="")], candidates=7, thoughts=4, finish=None),
+        response([text(text="G")], candidates=8, thoughts=4),
+    ]
+    server = FakeServer()
+    server.stream(":streamGenerateContent", sse_body(chunks))
+    stream = await resolve(
+        models(client(server), is_async).generate_content_stream(model=MODEL, contents="hi")
+    )
+    received = await drain(stream)
+    assert len(received) == len(chunks)
+    (span,) = cap.spans()
+    values = timing_free(span)
+    assert values["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (values["gen_ai.usage.output_tokens"], values["gen_ai.usage.reasoning.output_tokens"]) == (12, 4)
+    assert values["llmtrace.output.chars"] == len("ABCDEFG") + len(json.dumps({"q": "x"}))
+    assert json.loads(values["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "reasoning", "content": "mull"},
+                {"type": "text", "content": "ABCDEFG"},
+                {"type": "tool_call", "id": "fc1", "name": "lookup", "arguments": {"q": "x"}},
+            ],
+            "finish_reason": "stop",
+        }
+    ]
+    assert span.attributes["llmtrace.ttft_ms"] > 0
