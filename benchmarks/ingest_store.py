@@ -266,6 +266,21 @@ def _merge_events(client: Any) -> dict[str, int]:
     return {event: int(value) for event, value in rows.result_rows}
 
 
+def _rows_by_table(client: Any, spans: int) -> dict[str, dict[str, float]]:
+    """Per table, per span inserted: rows the INSERTs wrote (level-0 parts) and rows merges read
+    (the parts merged away, still listed inactive: the run is shorter than ClickHouse's
+    ``old_parts_lifetime`` of 8 minutes), so what each table's copies cost can be told apart."""
+    rows = client.query(
+        "SELECT table, sumIf(rows, level = 0), sumIf(rows, NOT active) FROM system.parts"
+        " WHERE database = 'bench' GROUP BY table ORDER BY table"
+    ).result_rows
+    return {
+        table: {"inserted": round(inserted / spans, 2), "merged": round(merged / spans, 2)}
+        for table, inserted, merged in rows
+        if inserted or merged
+    }
+
+
 def _child(
     variant: str, blocks_dir: Path, store_dir: Path, cycles: int = 1, settle_s: float = 1.0
 ) -> dict[str, Any]:
@@ -324,6 +339,7 @@ def _child(
     all_parts = client.query(
         "SELECT count() FROM system.parts WHERE database = 'bench' AND active"
     ).result_rows[0][0]
+    by_table = _rows_by_table(client, spans)
     query_ms = _query_ms(store)
     store.close()
     merges = (after["merges"] - before["merges"]) / spans * 1e6
@@ -341,6 +357,7 @@ def _child(
         "merges": merged.get("Merge", 0),
         "seconds": round(time.monotonic() - started, 1),
         "query_ms": query_ms,
+        "rows_per_span_by_table": by_table,
     }
 
 
