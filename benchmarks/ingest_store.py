@@ -125,6 +125,36 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
             for table in ("spans", "trace_summaries")
         ],
     ),
+    # The read side's per-row copies (0090 spans_by_id, 0100 llm_calls, 0121 call_samples) with LZ4
+    # instead of ZSTD(1) on their compressed columns: cheaper to write and rewrite at each merge.
+    "copies LZ4": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans_by_id "
+            + ", ".join(
+                f"MODIFY COLUMN {c} String CODEC(LZ4)"
+                for c in ("owner_id", "trace_id", "span_id", "user_id", "session_id")
+            )
+            + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
+            "ALTER TABLE {db}.llm_calls "
+            + ", ".join(
+                f"MODIFY COLUMN {c} String CODEC(LZ4)" for c in ("span_id", "user_id", "session_id")
+            )
+            + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
+            "ALTER TABLE {db}.call_samples MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
+        ],
+    ),
+    # Diagnostic: spans_by_id with the session's row only (one row per span instead of two): what
+    # the second copy of each span costs.
+    "spans_by_id one row per span": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans_by_id_mv MODIFY QUERY SELECT project, 'session' AS owner,"
+            " session_id AS owner_id, start_time, trace_id, span_id, service_name, prompt_name, model,"
+            " environment, provider, prompt_version, status, kind, user_id, session_id"
+            " FROM {db}.spans WHERE session_id != ''"
+        ],
+    ),
 }
 
 # variant -> settings added to every INSERT of that variant (the writer's own are kept)
@@ -152,6 +182,14 @@ TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "merge_selector_base 10": ("%MergeTree", {"merge_selector_base": 10}),
     "merge_selector_base 10 on spans only": ("spans", {"merge_selector_base": 10}),
+    # A cap on the size of a merged part of `spans`: parts that reach it are not rewritten again
+    # (content recompressed, token index rebuilt). 64 MiB is ~100k of issue 14's spans, so at 1M
+    # spans the cap binds as a production-sized cap (GiBs) binds after hours of ingest.
+    # Merges of `spans` row by row (horizontal) instead of the key columns first and then each
+    # other column on its own (vertical, ClickHouse's choice for wide tables and large merges).
+    "spans merges horizontal": ("spans", {"enable_vertical_merge_algorithm": 0}),
+    "spans merges capped at 64 MiB": ("spans", {"max_bytes_to_merge_at_max_space_in_pool": 64 << 20}),
+    "spans merges capped at 256 MiB": ("spans", {"max_bytes_to_merge_at_max_space_in_pool": 256 << 20}),
     "merge_selector_base 20": ("%MergeTree", {"merge_selector_base": 20}),
     "merge_selector_base 20, no lowering heuristic": (
         "%MergeTree",
