@@ -137,9 +137,7 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
             )
             + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
             "ALTER TABLE {db}.llm_calls "
-            + ", ".join(
-                f"MODIFY COLUMN {c} String CODEC(LZ4)" for c in ("span_id", "user_id", "session_id")
-            )
+            + ", ".join(f"MODIFY COLUMN {c} String CODEC(LZ4)" for c in ("span_id", "user_id", "session_id"))
             + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
             "ALTER TABLE {db}.call_samples MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
         ],
