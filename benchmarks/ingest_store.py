@@ -436,9 +436,10 @@ def main(
                     text=True,
                     check=True,
                 )
-                runs[name].append(
-                    {**json.loads(done.stdout), "load_average_1m": round(os.getloadavg()[0], 2)}
-                )
+                run = {**json.loads(done.stdout), "load_average_1m": round(os.getloadavg()[0], 2)}
+                runs[name].append(run)
+                # Each run as it ends: removing the stores at the end can take minutes.
+                print(json.dumps({"variant": name, "repeat": repeat, **run}), file=sys.stderr, flush=True)
     result: dict[str, Any] = {
         "spans": spans * cycles,
         "block_spans": spans // blocks,
