@@ -15,7 +15,8 @@ with its materialized views: every thread but the merge threads), ``merges`` (ch
 are issue 14's workload (:mod:`genai_workload`, ~2.1 KB spans) prepared once by the server's
 decode path and kept as Arrow IPC files, so every variant receives the very same rows. Also
 ``merged_rows_per_span``: the rows every merge read (all tables), per span inserted, which counts
-how often a span and its copies are rewritten and does not depend on the machine's load. Eight
+how often a span and its copies are rewritten and does not depend on the machine's load, and
+``rows_per_span_by_table``, the same split by table (with the rows each table's INSERTs wrote). Eight
 blocks are a few seconds of ingest, where a span is merged about once; ``--cycles N`` inserts them
 N times over (each time some hours later), which reaches the merge levels of a longer run.
 ``query_ms``: three exploration queries timed on the store as each variant left it (a merge
