@@ -12,7 +12,8 @@ newest of the store):
   and as it was (``check_all_scores``: the trace of every score of the project);
 * the (project, minute) pairs of the block's calls, from the writer's Arrow table
   (:func:`~llmtrace.store.attribution.calls_in_table`);
-* the block's calls on the newest stored traces (1 in 20 scored: the check and the attribution);
+* the block's calls on the newest stored traces (1 in 20 scored: the check and the attribution),
+  and the same as it was before migration 0140 (``block_stored_traces_reading_scores``);
 * 100 scores on stored traces.
 
 ``--histories 25000,250000`` measures the check again at each score history of the project, at
@@ -21,10 +22,12 @@ calls of the block's last two days, and its newest scores (with their ``scored_c
 up to that many; more than the store has are made up, 3-27 days old, as scores of calls gone from
 the copy. Each database also holds a project ``other`` without scores whose block is the same calls
 at the same time, to show what the writer's check costs a project beside one with a long
-history; and the whole step for the first project's block (``default_block``: the check and the
-attribution of its scored traces, which still reads their scores from every score of the project
-with FINAL). The databases are built once (migrated to 0121, filled, then migrated, so 0130's
-backfill is timed) and kept for the next run.
+history; and the whole step for each project's block (``block``: the check and the attribution of
+its scored traces, their scores read by trace from ``scores_by_trace``, migration 0140),
+interleaved with the step as it was before 0140 (``block_reading_scores``: from ``scores
+FINAL``, sorted by name first, so every granule of the history). The databases are built once
+(migrated to 0121, filled, then migrated, so 0130's backfill is timed) and kept for the next
+run; the migrations added since are applied and timed (``migrate_s``).
 
     nice python benchmarks/attribution_writes.py --store DIR --spans 10000000 --histories 25000,250000,2500000
 
@@ -41,7 +44,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +119,14 @@ def main(path: str, spans: int, repeats: int = 5, histories: tuple[int, ...] = (
     )
     table = _span_table(block)
     in_table = _interleaved({"minutes": lambda: attribution.calls_in_table(table)}, repeats)["minutes"]
-    stored = _interleaved({"block": lambda: attribution.calls_written(store, block)}, repeats)["block"]
+    whole = _interleaved(
+        {
+            "block": lambda: attribution.calls_written(store, block),
+            "block_reading_scores": lambda: _block_reading_scores(store, block),
+        },
+        repeats,
+    )
+    stored = whole["block"]
     scored = _interleaved({"scores": lambda: attribution.scores_written(store, scores)}, repeats)["scores"]
     out: dict[str, Any] = {
         "spans": spans,
@@ -130,11 +140,26 @@ def main(path: str, spans: int, repeats: int = 5, histories: tuple[int, ...] = (
         "block_minutes_cpu_ms": in_table,
         "block_stored_traces_cpu_ms": round(stored, 1),
         "block_stored_traces_us_per_span": round(stored * per_span, 2),
+        "block_stored_traces_reading_scores_cpu_ms": whole["block_reading_scores"],
         "scores_100_cpu_ms": round(scored, 1),
     }
     if histories:
         out["histories"] = _histories(path, store, histories, repeats)
     return out
+
+
+def _block_reading_scores(store: Store, block: list[tuple[str, datetime]]) -> None:
+    """:func:`attribution.calls_written` as it was before migration 0140 (and is on a store
+    without it): the block's scored traces' scores read from ``scores FINAL``, sorted by name."""
+    sql = attribution.attribution_sql("trace_id IN {ids:Array(String)}", attribution.NEAR_BLOCK)
+    chunk = attribution._IDS_PER_QUERY
+    for project in sorted({p for p, _ in block}):
+        minutes = _minutes([c for c in block if c[0] == project])
+        scored = attribution._scored_traces(store, project, minutes)
+        hi = minutes[-1] + timedelta(minutes=1)
+        bound = {"db": store.database, "project": project, "lo": minutes[0], "hi": hi}
+        for first in range(0, len(scored), chunk):
+            store.client.command(sql, parameters={**bound, "ids": scored[first : first + chunk]})
 
 
 def _span_table(block: list[tuple[str, datetime]]) -> Any:
@@ -163,8 +188,11 @@ def _histories(path: str, source: Store, sizes: tuple[int, ...], repeats: int) -
             variants[f"{size} {project} check_all_scores"] = lambda s=store, p=project, m=minutes: (
                 attribution._scored_traces_of_all_scores(s, p, m)
             )
-        block = _block(store)
-        variants[f"{size} default block"] = lambda s=store, b=block: attribution.calls_written(s, b)
+            block = _block(store, project)
+            variants[f"{size} {project} block"] = lambda s=store, b=block: attribution.calls_written(s, b)
+            variants[f"{size} {project} block_reading_scores"] = lambda s=store, b=block: (
+                _block_reading_scores(s, b)
+            )
     cpu = _interleaved(variants, repeats)
     per_span = 1000 / (2 * BLOCK_CALLS)
     rows = []
@@ -174,14 +202,16 @@ def _histories(path: str, source: Store, sizes: tuple[int, ...], repeats: int) -
             " (SELECT count() FROM {db:Identifier}.scores_pending FINAL WHERE project = 'default')",
             parameters={"db": store.database},
         ).result_rows[0]
-        row: dict[str, Any] = {"scores": counts[0], "pending": counts[1], "migrate_0130_s": migrate_s}
+        row: dict[str, Any] = {"scores": counts[0], "pending": counts[1], "migrate_s": migrate_s}
         for project in ("default", "other"):
             for variant in ("check", "check_all_scores"):
                 ms = cpu[f"{size} {project} {variant}"]
                 row[f"{project}_{variant}_cpu_ms"] = ms
                 row[f"{project}_{variant}_us_per_span"] = round(ms * per_span, 2)
-        row["default_block_cpu_ms"] = cpu[f"{size} default block"]
-        row["default_block_us_per_span"] = round(cpu[f"{size} default block"] * per_span, 2)
+            for variant in ("block", "block_reading_scores"):
+                ms = cpu[f"{size} {project} {variant}"]
+                row[f"{project}_{variant}_cpu_ms"] = ms
+                row[f"{project}_{variant}_us_per_span"] = round(ms * per_span, 2)
         rows.append(row)
     return rows
 
@@ -190,7 +220,8 @@ def _history_store(path: str, source: Store, size: int) -> tuple[Store, float | 
     """The database of one score history (see the module's docstring); built when missing."""
     store = open_store(f"chdb://{path}", f"bench_attr_history_{size}")
     if PENDING_MIGRATION in _applied(store):
-        return store, None
+        t0 = time.monotonic()  # built by an earlier run: the migrations added since, timed
+        return store, round(time.monotonic() - t0, 1) if store.migrate() else None
     store.client.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC", parameters={"db": store.database})
     before = Path(tempfile.mkdtemp())
     try:

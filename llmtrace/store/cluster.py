@@ -45,6 +45,8 @@ _SHARDING_KEYS = {
     "scored_calls": "cityHash64(trace_id)",
     # 0130's pending scored traces: `trace_key` is cityHash64(trace_id), so the same shard again.
     "scores_pending": "trace_key",
+    # 0140's scores sorted by trace: `trace_key` again, beside the scores they copy.
+    "scores_by_trace": "trace_key",
 }
 _CREATE_TABLE = re.compile(r"^CREATE TABLE (IF NOT EXISTS )?(\w+)\.(\w+)", re.IGNORECASE)
 _CREATE_MV = re.compile(r"^CREATE MATERIALIZED VIEW ", re.IGNORECASE)

@@ -314,3 +314,22 @@ def test_pending_scores_shard_with_their_trace_and_their_views_read_the_local_ta
     assert f"GLOBAL NOT IN (SELECT project, cityHash64(trace_id) FROM {DB}.scored_calls)" in backfill
     assert "distributed_foreground_insert = 1" in backfill
     assert ddl.index(added) < ddl.index(backfill) and ddl.index(removed) < ddl.index(backfill)
+
+
+def test_scores_by_trace_shard_with_their_trace_and_their_view_reads_the_local_scores(ddl: list[str]) -> None:
+    """0140's scores sorted by trace: sharded by the trace key (the shard of the scores they copy
+    and of the trace's calls, which attribution joins them to), filled by a view on each shard's
+    local `scores`, backfilled through the front after the view exists."""
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/scores_by_trace',"
+        " '{replica}', timestamp)" in _create(ddl, "scores_by_trace_local")
+    )
+    assert _create(ddl, "scores_by_trace") == (
+        f"CREATE TABLE IF NOT EXISTS {DB}.scores_by_trace ON CLUSTER prod AS {DB}.scores_by_trace_local\n"
+        f"ENGINE = Distributed('prod', '{DB}', 'scores_by_trace_local', trace_key)"
+    )
+    view = _create(ddl, "scores_by_trace_mv")
+    assert f"TO {DB}.scores_by_trace_local AS" in view and f"FROM {DB}.scores_local" in view
+    backfill = _insert(ddl, "scores_by_trace")
+    assert f"FROM {DB}.scores\n" in backfill and "distributed_foreground_insert = 1" in backfill
+    assert ddl.index(view) < ddl.index(backfill)
