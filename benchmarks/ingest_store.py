@@ -15,7 +15,8 @@ with its materialized views: every thread but the merge threads), ``merges`` (ch
 are issue 14's workload (:mod:`genai_workload`, ~2.1 KB spans) prepared once by the server's
 decode path and kept as Arrow IPC files, so every variant receives the very same rows. Also
 ``merged_rows_per_span``: the rows every merge read (all tables), per span inserted, which counts
-how often a span and its copies are rewritten and does not depend on the machine's load. Eight
+how often a span and its copies are rewritten and does not depend on the machine's load, and
+``rows_per_span_by_table``, the same split by table (with the rows each table's INSERTs wrote). Eight
 blocks are a few seconds of ingest, where a span is merged about once; ``--cycles N`` inserts them
 N times over (each time some hours later), which reaches the merge levels of a longer run.
 ``query_ms``: three exploration queries timed on the store as each variant left it (a merge
@@ -125,6 +126,34 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
             for table in ("spans", "trace_summaries")
         ],
     ),
+    # The read side's per-row copies (0090 spans_by_id, 0100 llm_calls, 0121 call_samples) with LZ4
+    # instead of ZSTD(1) on their compressed columns: cheaper to write and rewrite at each merge.
+    "copies LZ4": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans_by_id "
+            + ", ".join(
+                f"MODIFY COLUMN {c} String CODEC(LZ4)"
+                for c in ("owner_id", "trace_id", "span_id", "user_id", "session_id")
+            )
+            + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
+            "ALTER TABLE {db}.llm_calls "
+            + ", ".join(f"MODIFY COLUMN {c} String CODEC(LZ4)" for c in ("span_id", "user_id", "session_id"))
+            + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
+            "ALTER TABLE {db}.call_samples MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
+        ],
+    ),
+    # Diagnostic: spans_by_id with the session's row only (one row per span instead of two): what
+    # the second copy of each span costs.
+    "spans_by_id one row per span": (
+        32_768,
+        [
+            "ALTER TABLE {db}.spans_by_id_mv MODIFY QUERY SELECT project, 'session' AS owner,"
+            " session_id AS owner_id, start_time, trace_id, span_id, service_name, prompt_name, model,"
+            " environment, provider, prompt_version, status, kind, user_id, session_id"
+            " FROM {db}.spans WHERE session_id != ''"
+        ],
+    ),
 }
 
 # variant -> settings added to every INSERT of that variant (the writer's own are kept)
@@ -152,6 +181,14 @@ TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "merge_selector_base 10": ("%MergeTree", {"merge_selector_base": 10}),
     "merge_selector_base 10 on spans only": ("spans", {"merge_selector_base": 10}),
+    # A cap on the size of a merged part of `spans`: parts that reach it are not rewritten again
+    # (content recompressed, token index rebuilt). 64 MiB is ~100k of issue 14's spans, so at 1M
+    # spans the cap binds as a production-sized cap (GiBs) binds after hours of ingest.
+    # Merges of `spans` row by row (horizontal) instead of the key columns first and then each
+    # other column on its own (vertical, ClickHouse's choice for wide tables and large merges).
+    "spans merges horizontal": ("spans", {"enable_vertical_merge_algorithm": 0}),
+    "spans merges capped at 64 MiB": ("spans", {"max_bytes_to_merge_at_max_space_in_pool": 64 << 20}),
+    "spans merges capped at 256 MiB": ("spans", {"max_bytes_to_merge_at_max_space_in_pool": 256 << 20}),
     "merge_selector_base 20": ("%MergeTree", {"merge_selector_base": 20}),
     "merge_selector_base 20, no lowering heuristic": (
         "%MergeTree",
@@ -161,7 +198,13 @@ TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
 }
+# A second merge level at 1M spans: 8k-span blocks make parts a quarter the size, so at base 10
+# the 1M spans reach the level a 32k-span store reaches at ~4M; with and without a cap at 64 MiB
+# (~100k spans, scaled down alike), which stops that second rewrite.
+SCALED_CAP = "8k-span blocks, spans merges capped at 64 MiB"
+TABLE_SETTINGS[SCALED_CAP] = TABLE_SETTINGS["spans merges capped at 64 MiB"]
 VARIANTS.update({name: (32_768, []) for name in TABLE_SETTINGS})
+VARIANTS[SCALED_CAP] = (8_192, [])
 
 # Diagnostic: every view writes into a Null table (the view's SELECT over each block runs, nothing
 # is stored or merged): "current" minus this is what the views' tables cost to insert and merge.
@@ -266,6 +309,22 @@ def _merge_events(client: Any) -> dict[str, int]:
     return {event: int(value) for event, value in rows.result_rows}
 
 
+def _rows_by_table(client: Any, spans: int) -> dict[str, dict[str, float]]:
+    """Per table, per span inserted: rows the INSERTs wrote (level-0 parts) and rows merges read
+    (the parts merged away, while still listed inactive), so what each table's copies cost can be
+    told apart. chDB sets ``old_parts_lifetime`` to 0, so a part removed before the end is missed:
+    lower bounds, to be checked against ``merged_rows_per_span`` (all tables, from the counters)."""
+    rows = client.query(
+        "SELECT table, sumIf(rows, level = 0), sumIf(rows, NOT active) FROM system.parts"
+        " WHERE database = 'bench' GROUP BY table ORDER BY table"
+    ).result_rows
+    return {
+        table: {"inserted": round(inserted / spans, 2), "merged": round(merged / spans, 2)}
+        for table, inserted, merged in rows
+        if inserted or merged
+    }
+
+
 def _child(
     variant: str, blocks_dir: Path, store_dir: Path, cycles: int = 1, settle_s: float = 1.0
 ) -> dict[str, Any]:
@@ -324,6 +383,7 @@ def _child(
     all_parts = client.query(
         "SELECT count() FROM system.parts WHERE database = 'bench' AND active"
     ).result_rows[0][0]
+    by_table = _rows_by_table(client, spans)
     query_ms = _query_ms(store)
     store.close()
     merges = (after["merges"] - before["merges"]) / spans * 1e6
@@ -341,6 +401,7 @@ def _child(
         "merges": merged.get("Merge", 0),
         "seconds": round(time.monotonic() - started, 1),
         "query_ms": query_ms,
+        "rows_per_span_by_table": by_table,
     }
 
 
@@ -376,9 +437,10 @@ def main(
                     text=True,
                     check=True,
                 )
-                runs[name].append(
-                    {**json.loads(done.stdout), "load_average_1m": round(os.getloadavg()[0], 2)}
-                )
+                run = {**json.loads(done.stdout), "load_average_1m": round(os.getloadavg()[0], 2)}
+                runs[name].append(run)
+                # Each run as it ends: removing the stores at the end can take minutes.
+                print(json.dumps({"variant": name, "repeat": repeat, **run}), file=sys.stderr, flush=True)
     result: dict[str, Any] = {
         "spans": spans * cycles,
         "block_spans": spans // blocks,

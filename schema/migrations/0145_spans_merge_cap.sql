@@ -1,0 +1,17 @@
+-- A cap on the size of the parts merges make of `spans`: 1 GiB, about 1.7M of issue 14's
+-- content-carrying spans (~600 B each on disk). Every merge of `spans` rewrites each of its rows:
+-- the content recompressed (~1.1 KB a span before compression) and the token index rebuilt over
+-- it (`idx_content_tokens`, 0060). One such rewrite costs about as much CPU as inserting the
+-- span (~18 µs a span, docs/scaling.md "Where the merges go"). With ClickHouse's default cap
+-- (150 GiB) and `merge_selector_base` 10 (0135), a 32k-span insert part (~20 MB) is rewritten
+-- into ~200 MB, ~2 GB, ~20 GB and ~150 GB parts as a month's partition grows: up to four
+-- rewrites per span. At 1 GiB it is rewritten at most twice (~200 MB, then at most 1 GiB), and
+-- older parts are left alone. The price is more parts: about one per GiB of a month's spans (a
+-- 10M-span month ~6; a 1G-span month ~600, under the 1,000 at which ClickHouse starts to delay
+-- inserts); a store that ingests more than ~500 GiB a month should raise it
+-- (`ALTER TABLE spans MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = ...`).
+-- Reads: a newest-first page reads the newest parts only (older ones are skipped by the primary
+-- key's hour); a search or a trace lookup checks the same granules in more, smaller parts.
+-- Nothing is rewritten: the setting applies to the merges chosen from now on, so this runs in
+-- milliseconds at any size and is safe to re-run.
+ALTER TABLE {{database}}.spans {{on_cluster}} MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1073741824;
