@@ -92,6 +92,48 @@ def _openinference(body: bytes) -> bytes:
     return request.SerializeToString()
 
 
+def start_workers(worker: str, data: bytes, baseline: Path, work: Path) -> dict[str, subprocess.Popen[bytes]]:
+    """One process per tree (``baseline`` and this one) running ``worker`` on its own compiled
+    wheel, each handed the pickled ``data`` and ready for its first ``go``."""
+    workers = {}
+    for name, root in {"baseline": baseline.resolve(), "this": ingest.ROOT}.items():
+        site = work / name / "site"
+        # Each tree's own wheel: the source is passed explicitly (an earlier version set ingest.ROOT,
+        # which _code_path's default argument had already captured, and built this tree twice).
+        path = str(site) if site.is_dir() else ingest._code_path("compiled", work / name, root)
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-c", worker],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=ingest._server_env(path),
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(f"{len(data)}\n".encode() + data)
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == b"ready"
+        workers[name] = proc
+    return workers
+
+
+def run_blocks(workers: dict[str, subprocess.Popen[bytes]], blocks: int) -> dict[str, list[list[float]]]:
+    """Alternate ``blocks`` timed blocks between the workers (one more first, to warm both up, not
+    counted), then stop them: each tree's figures, one list per block, as its worker printed them."""
+    figures: dict[str, list[list[float]]] = {name: [] for name in workers}
+    for block in range(blocks + 1):
+        for name, proc in workers.items():
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            line = [float(value) for value in proc.stdout.readline().split()]
+            if block:
+                figures[name].append(line)
+    for proc in workers.values():
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
+    return figures
+
+
 def main(
     baseline: Path, blocks: int = 15, bodies: int = 20, dialect: str = "official", work: Path | None = None
 ) -> dict[str, Any]:
@@ -115,40 +157,11 @@ def main(
     if dialect == "openinference":
         payload = [_openinference(body) for body in payload]
     data = pickle.dumps(payload)
-    trees = {"baseline": baseline.resolve(), "this": ingest.ROOT}
-    workers = {}
-    for name, root in trees.items():
-        site = work / name / "site"
-        # Each tree's own wheel: the source is passed explicitly (an earlier version set ingest.ROOT,
-        # which _code_path's default argument had already captured, and built this tree twice).
-        path = str(site) if site.is_dir() else ingest._code_path("compiled", work / name, root)
-        proc = subprocess.Popen(
-            [sys.executable, "-P", "-c", _WORKER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=ingest._server_env(path),
-            text=False,
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(f"{len(data)}\n".encode() + data)
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == b"ready"
-        workers[name] = proc
-    times: dict[str, list[float]] = {name: [] for name in workers}
-    protobuf: dict[str, list[float]] = {name: [] for name in workers}
-    for block in range(blocks + 1):  # block 0 warms both up and is not counted
-        for name, proc in workers.items():
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"go\n")
-            proc.stdin.flush()
-            step, whole = map(float, proc.stdout.readline().split())
-            if block:
-                times[name].append(whole)
-                protobuf[name].append(step)
-    for proc in workers.values():
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(30)
+    times: dict[str, list[float]] = {}
+    protobuf: dict[str, list[float]] = {}
+    for name, figures in run_blocks(start_workers(_WORKER, data, baseline, work), blocks).items():
+        protobuf[name] = [step for step, _ in figures]
+        times[name] = [whole for _, whole in figures]
     medians = {name: statistics.median(values) for name, values in times.items()}
     return {
         "dialect": dialect,

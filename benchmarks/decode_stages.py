@@ -25,7 +25,6 @@ import argparse
 import json
 import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest  # benchmarks/ingest.py: its wheel build
+from decode import run_blocks, start_workers  # benchmarks/decode.py: the A/B's worker processes
 from genai_workload import GenAiBatches
 
 STAGES = ("wire", "mapping", "arrow", "whole")
@@ -85,35 +85,9 @@ def main(baseline: Path, blocks: int, bodies: int, work: Path | None) -> dict[st
             return main(baseline, blocks, bodies, Path(temp))
     batches = GenAiBatches(1, time.time_ns())
     data = pickle.dumps([batches.body(i) for i in range(bodies)])
-    workers = {}
-    for name, root in {"baseline": baseline.resolve(), "this": ingest.ROOT}.items():
-        site = work / name / "site"
-        path = str(site) if site.is_dir() else ingest._code_path("compiled", work / name, root)
-        proc = subprocess.Popen(
-            [sys.executable, "-P", "-c", _WORKER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=ingest._server_env(path),
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(f"{len(data)}\n".encode() + data)
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == b"ready"
-        workers[name] = proc
-    times: dict[str, dict[str, list[float]]] = {name: {s: [] for s in STAGES} for name in workers}
-    for block in range(blocks + 1):  # block 0 warms both up and is not counted
-        for name, proc in workers.items():
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"go\n")
-            proc.stdin.flush()
-            figures = map(float, proc.stdout.readline().split())
-            if block:
-                for stage, value in zip(STAGES, figures, strict=True):
-                    times[name][stage].append(value)
-    for proc in workers.values():
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(30)
+    times: dict[str, dict[str, list[float]]] = {}
+    for name, figures in run_blocks(start_workers(_WORKER, data, baseline, work), blocks).items():
+        times[name] = {stage: [block[i] for block in figures] for i, stage in enumerate(STAGES)}
     medians = {
         name: {stage: round(statistics.median(v), 2) for stage, v in stages.items()}
         for name, stages in times.items()

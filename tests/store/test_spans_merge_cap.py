@@ -4,31 +4,21 @@ changing what the store holds."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from older_store import store_before
 from spans_factory import make_rows
+from table_settings import merge_tree_setting
 
 from llmtrace.store import Store
 from llmtrace.store.migrate import Renderer, load_migrations, render_ddl
 
 CAP = "0145_spans_merge_cap.sql"
-_CAP = re.compile(r"\bmax_bytes_to_merge_at_max_space_in_pool = (\d+)")
-
-
-def _caps(store: Store) -> dict[str, int | None]:
-    """MergeTree table -> its merged-part cap in bytes, None where ClickHouse's default applies."""
-    rows = store.client.query(
-        "SELECT name, create_table_query FROM system.tables"
-        " WHERE database = {db:String} AND engine LIKE '%MergeTree'",
-        parameters={"db": store.database},
-    ).result_rows
-    return {name: int(m.group(1)) if (m := _CAP.search(query)) else None for name, query in rows}
+SETTING = "max_bytes_to_merge_at_max_space_in_pool"
 
 
 def test_merges_of_spans_stop_at_one_gib_and_no_other_table_is_capped(store: Store) -> None:
-    caps = _caps(store)
+    caps = merge_tree_setting(store, SETTING)
     assert caps.pop("spans") == 1 << 30
     # The copies are narrow (a rewrite of them is cheap): ClickHouse's default still applies.
     assert set(caps.values()) == {None}
@@ -41,10 +31,10 @@ def test_an_upgraded_store_keeps_its_rows_and_the_migration_runs_again(chdb_dsn:
             old.insert_spans(rows[i : i + 100])
         count = "SELECT count(), sum(input_tokens) FROM {db:Identifier}.spans"
         before = old.client.query(count, parameters={"db": old.database}).result_rows
-        assert _caps(old)["spans"] is None
+        assert merge_tree_setting(old, SETTING)["spans"] is None
 
         old.migrate()
-        assert _caps(old)["spans"] == 1 << 30
+        assert merge_tree_setting(old, SETTING)["spans"] == 1 << 30
         assert old.client.query(count, parameters={"db": old.database}).result_rows == before
 
         # An interrupted run is run again from its first statement: every statement is idempotent.
@@ -52,7 +42,7 @@ def test_an_upgraded_store_keeps_its_rows_and_the_migration_runs_again(chdb_dsn:
         renderer = Renderer(old.database, 90, 400, None, frozenset())
         for statement in renderer.statements(migration.template, migration.name):
             old.client.command(statement)
-        assert _caps(old)["spans"] == 1 << 30
+        assert merge_tree_setting(old, SETTING)["spans"] == 1 << 30
         assert old.client.query(count, parameters={"db": old.database}).result_rows == before
 
 

@@ -9,22 +9,13 @@ from pathlib import Path
 
 from older_store import store_before
 from spans_factory import make_rows
+from table_settings import merge_tree_setting
 
 from llmtrace.store import Store
 from llmtrace.store.migrate import Renderer, load_migrations, render_ddl
 
 WIDER = "0135_wider_merges.sql"
-_BASE = re.compile(r"\bmerge_selector_base = (\d+)")
-
-
-def _bases(store: Store) -> dict[str, int | None]:
-    """MergeTree table -> its merge_selector_base setting, None where the default (5) applies."""
-    rows = store.client.query(
-        "SELECT name, create_table_query FROM system.tables"
-        " WHERE database = {db:String} AND engine LIKE '%MergeTree'",
-        parameters={"db": store.database},
-    ).result_rows
-    return {name: int(m.group(1)) if (m := _BASE.search(query)) else None for name, query in rows}
+SETTING = "merge_selector_base"
 
 
 def _span_block_tables(store: Store) -> set[str]:
@@ -44,7 +35,7 @@ def _span_block_tables(store: Store) -> set[str]:
 
 
 def test_every_table_a_span_block_writes_merges_wider(store: Store) -> None:
-    bases = _bases(store)
+    bases = merge_tree_setting(store, SETTING)
     written = _span_block_tables(store)
     assert len(written) == 11  # spans and the ten tables its views fill (0003-0121)
     assert {table: bases[table] for table in written} == dict.fromkeys(written, 10)
@@ -61,11 +52,13 @@ def test_an_upgraded_store_keeps_its_rows_and_the_migration_runs_again(chdb_dsn:
             old.insert_spans(rows[i : i + 100])
         counts = "SELECT (SELECT count() FROM {db:Identifier}.spans), (SELECT count() FROM {db:Identifier}.llm_calls)"
         before = old.client.query(counts, parameters={"db": old.database}).result_rows
-        assert set(_bases(old).values()) == {None}
+        assert set(merge_tree_setting(old, SETTING).values()) == {None}
 
         old.migrate()
         written = _span_block_tables(old)
-        assert {table: _bases(old)[table] for table in written} == dict.fromkeys(written, 10)
+        assert {table: merge_tree_setting(old, SETTING)[table] for table in written} == dict.fromkeys(
+            written, 10
+        )
         assert old.client.query(counts, parameters={"db": old.database}).result_rows == before
 
         # An interrupted run is run again from its first statement: every statement is idempotent.
@@ -73,7 +66,9 @@ def test_an_upgraded_store_keeps_its_rows_and_the_migration_runs_again(chdb_dsn:
         renderer = Renderer(old.database, 90, 400, None, frozenset())
         for statement in renderer.statements(migration.template, migration.name):
             old.client.command(statement)
-        assert {table: _bases(old)[table] for table in written} == dict.fromkeys(written, 10)
+        assert {table: merge_tree_setting(old, SETTING)[table] for table in written} == dict.fromkeys(
+            written, 10
+        )
         assert old.client.query(counts, parameters={"db": old.database}).result_rows == before
 
 
