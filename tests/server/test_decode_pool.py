@@ -90,15 +90,20 @@ def test_a_request_that_stops_waiting_does_not_get_its_answer_read_by_the_next()
     _same(asyncio.run(run()), second)
 
 
+async def _kill_its_worker(pool: DecodePool) -> None:
+    """Start ``pool``'s single worker with one request, then kill it as the OOM killer would."""
+    await pool.decode(_body(1), *ARGS)
+    (worker,) = multiprocessing.active_children()
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join(10)
+
+
 def test_a_worker_that_dies_breaks_the_pool() -> None:
     async def run() -> None:
         pool = DecodePool(1)
         try:
-            await pool.decode(_body(1), *ARGS)
-            (worker,) = multiprocessing.active_children()
-            assert worker.pid is not None
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.join(10)
+            await _kill_its_worker(pool)
             with pytest.raises(BrokenProcessPool):
                 await pool.decode(_body(1), *ARGS)
             with pytest.raises(BrokenProcessPool):  # the server says to restart it (a 503)
@@ -115,11 +120,7 @@ def test_requests_waiting_for_a_worker_when_it_dies_are_told_the_pool_is_broken(
     async def run() -> list[object]:
         pool = DecodePool(1)
         try:
-            await pool.decode(_body(1), *ARGS)
-            (worker,) = multiprocessing.active_children()
-            assert worker.pid is not None
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.join(10)
+            await _kill_its_worker(pool)
             waiting = [pool.decode(_body(1), *ARGS) for _ in range(3)]
             return await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
         finally:
