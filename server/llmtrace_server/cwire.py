@@ -103,9 +103,19 @@ def _name_codes() -> dict[bytes, int]:
 
 
 def _price(
-    provider: str, response_model: str, request_model: str, i: int, o: int, c: int, w: int, r: int, start_ns: int
+    provider: str,
+    response_model: str,
+    request_model: str,
+    i: int,
+    o: int,
+    c: int,
+    w: int,
+    r: int,
+    start_ns: int,
 ) -> float | None:
-    return rows.call_cost(default_price_book, provider, response_model, request_model, (i, o, c, w, r), start_ns)
+    return rows.call_cost(
+        default_price_book, provider, response_model, request_model, (i, o, c, w, r), start_ns
+    )
 
 
 class ColumnReader:
@@ -154,7 +164,9 @@ def _array(field: pa.Field, count: int, parts: tuple[bytes, ...]) -> pa.Array:
         entries = len(parts[1]) // 4 - 1
         key_array = pa.Array.from_buffers(pa.string(), entries, [None, key_offsets, keys])
         value_array = pa.Array.from_buffers(pa.string(), entries, [None, value_offsets, values])
-        struct = pa.StructArray.from_arrays([key_array, value_array], fields=[kind.key_field, kind.item_field])
+        struct = pa.StructArray.from_arrays(
+            [key_array, value_array], fields=[kind.key_field, kind.item_field]
+        )
         return pa.Array.from_buffers(kind, count, [None, offsets], children=[struct])
     if len(buffers) == 2:  # a nullable double: validity bitmap, values
         return pa.Array.from_buffers(kind, count, buffers, null_count=-1)

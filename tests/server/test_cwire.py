@@ -53,7 +53,15 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> cwire.ColumnReader:
     source = ROOT / "server" / "llmtrace_server" / "_cwire.c"
     (work / "setup.py").write_text(_SETUP.format(source=str(source)))
     subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--build-lib", str(work / "lib"), "--build-temp", str(work / "t")],
+        [
+            sys.executable,
+            "setup.py",
+            "build_ext",
+            "--build-lib",
+            str(work / "lib"),
+            "--build-temp",
+            str(work / "t"),
+        ],
         cwd=work,
         check=True,
         capture_output=True,
@@ -126,8 +134,11 @@ GENAI_ATTRS: dict[str, Any] = {
     [
         GENAI_ATTRS,
         {},
-        {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "text-embedding-3-small",
-         "gen_ai.usage.input_tokens": 5},
+        {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": "text-embedding-3-small",
+            "gen_ai.usage.input_tokens": 5,
+        },
         {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"},
         {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"},
         {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": 0},  # a model, no operation
@@ -144,8 +155,12 @@ GENAI_ATTRS: dict[str, Any] = {
     ],
 )
 @pytest.mark.parametrize("error", [False, True])
-def test_shapes_read_in_c_match_python(reader: cwire.ColumnReader, attrs: dict[str, Any], error: bool) -> None:
-    body = _body(span(attrs, error=error), resource={"service.name": "svc", "deployment.environment.name": "prod"})
+def test_shapes_read_in_c_match_python(
+    reader: cwire.ColumnReader, attrs: dict[str, Any], error: bool
+) -> None:
+    body = _body(
+        span(attrs, error=error), resource={"service.name": "svc", "deployment.environment.name": "prod"}
+    )
     assert _same_or_declined(reader, body)
 
 
