@@ -318,6 +318,15 @@ static int utf8(Reader *r, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *chars)
     const unsigned char *s = r->buf;
     Py_ssize_t i = start, count = 0;
     while (i < stop) {
+        if (i + 8 <= stop) { /* ASCII eight bytes at a time: most text is */
+            uint64_t word;
+            memcpy(&word, s + i, 8);
+            if (!(word & 0x8080808080808080ULL)) {
+                i += 8;
+                count += 8;
+                continue;
+            }
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
