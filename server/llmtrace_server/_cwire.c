@@ -7,7 +7,8 @@
  *
  * It covers the common shape only (see llmtrace_server.cwire for the contract): the first field
  * name of each column's attribute (llmtrace's own and the OTel GenAI names), string, int, double and
- * bool attributes, resource service.name / deployment.environment.name. Anything else, a span that
+ * bool attributes, resource service.name / deployment.environment.name, exception and first-token
+ * events. Anything else, a span that
  * rows.py would reject or remap, and everything llmtrace_server.otlp_wire refuses, makes `decode`
  * return None: the caller then takes the Python path for the batch, whose results (and rejection
  * messages) are the reference. Pricing stays in Python: the caller's `price` callable is called for
@@ -694,12 +695,87 @@ static PyObject *utf8_str(Reader *r, Attr *a) {
     return PyUnicode_DecodeUTF8((const char *)r->buf + a->str, a->str_len, "strict");
 }
 
+/* What the mapping reads of a span's events (rows._status, dialects.first_token_ms). */
+typedef struct {
+    Py_ssize_t type, type_len, message, message_len; /* of the first exception event that has one */
+    int has_type, has_message;
+    int has_first_token;
+    uint64_t first_token_ns; /* the first first-token event at or after the span's start */
+    uint64_t *times;         /* each first-token event's time, read in order */
+} Events;
+
+/* One Event: its attributes are checked as otlp_wire reads them; an exception event's
+ * exception.type / exception.message (strings, or absent) are kept as rows._status reads them. */
+static int read_event(Reader *r, Py_ssize_t pos, Py_ssize_t end, Events *ev, uint64_t *time_ns, int *first_token) {
+    Py_ssize_t name = 0, name_len = 0, attrs_at[MAX_ATTRS][2];
+    int nattrs = 0;
+    *time_ns = 0;
+    while (pos < end) {
+        uint32_t t;
+        Py_ssize_t a, b;
+        uint64_t v;
+        if (tag(r, &pos, end, &t) < 0) return -1;
+        if (t == (3 << 3 | 2)) {
+            if (nattrs == MAX_ATTRS) FAIL(r);
+            if (length(r, &pos, end, &a, &b) < 0) return -1;
+            attrs_at[nattrs][0] = a;
+            attrs_at[nattrs++][1] = b;
+        } else if (t == (2 << 3 | 2)) {
+            if (length(r, &pos, end, &a, &b) < 0 || check_text(r, a, b) < 0) return -1;
+            name = a;
+            name_len = b - a;
+        } else if (t == (1 << 3 | 1)) {
+            if (fixed64(r, &pos, end, time_ns) < 0) return -1;
+        } else if (t == (4 << 3 | 0)) {
+            if (varint(r, &pos, end, &v) < 0) return -1;
+        } else if (skip(r, &pos, end, t, BIT(1) | BIT(2) | BIT(3) | BIT(4)) < 0)
+            return -1;
+    }
+    int exception = name_len == 9 && memcmp(r->buf + name, "exception", 9) == 0;
+    *first_token = name_len == 24 && memcmp(r->buf + name, "First Token Stream Event", 24) == 0;
+    Py_ssize_t type = -1, type_len = 0, message = -1, message_len = 0;
+    for (int i = 0; i < nattrs; i++) {
+        Attr at;
+        if (read_key_value(r, attrs_at[i][0], attrs_at[i][1], &at, 1) < 0) return -1;
+        if (!exception) continue;
+        const char *key = (const char *)r->buf + at.key;
+        int is_type = at.key_len == 14 && memcmp(key, "exception.type", 14) == 0;
+        int is_message = at.key_len == 17 && memcmp(key, "exception.message", 17) == 0;
+        if (!is_type && !is_message) continue;
+        if (at.kind != V_STR && at.kind != V_NONE) FAIL(r); /* rows._text of another kind */
+        Py_ssize_t at_str = at.kind == V_STR ? at.str : 0, at_len = at.kind == V_STR ? at.str_len : 0;
+        if (is_type) { /* a dict: the last value of a name wins */
+            type = at_str;
+            type_len = at_len;
+        } else {
+            message = at_str;
+            message_len = at_len;
+        }
+    }
+    /* rows._status: the first non-empty exception.type, and the first non-empty message */
+    if (type >= 0 && type_len && !ev->has_type) {
+        ev->has_type = 1;
+        ev->type = type;
+        ev->type_len = type_len;
+    }
+    if (message >= 0 && message_len && !ev->has_message) {
+        ev->has_message = 1;
+        ev->message = message;
+        ev->message_len = message_len;
+    }
+    return 0;
+}
+
 /* Map one span into the table's next row; -1 with r->declined set: decline, else an error. */
 static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resource *res, Options *o) {
     Py_ssize_t trace = -1, trace_len = 0, span = -1, span_len = 0, parent = -1, parent_len = 0;
     Py_ssize_t name = 0, name_len = 0, msg = 0, msg_len = 0;
     uint64_t start_ns = 0, end_ns = 0, code = 0, v;
     int status_seen = 0, nattrs = 0;
+    Events ev;
+    memset(&ev, 0, sizeof ev);
+    uint64_t first_token_times[MAX_ATTRS];
+    int nfirst = 0;
     Attr attrs[MAX_ATTRS];
     Attr *field[NFIELDS];
     memset(field, 0, sizeof field);
@@ -747,7 +823,16 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
             msg = msg_len = 0;
             if (length(r, &pos, end, &a, &b) < 0 || read_status(r, a, b, &code, &msg, &msg_len) < 0) return -1;
             break;
-        case (11 << 3 | 2): FAIL(r); /* events: exception events and first-token times are Python's */
+        case (11 << 3 | 2): {
+            uint64_t at_ns;
+            int first_token;
+            if (length(r, &pos, end, &a, &b) < 0 || read_event(r, a, b, &ev, &at_ns, &first_token) < 0) return -1;
+            if (first_token) {
+                if (nfirst == MAX_ATTRS) FAIL(r);
+                first_token_times[nfirst++] = at_ns;
+            }
+            break;
+        }
         case (6 << 3 | 0):
         case (10 << 3 | 0):
         case (12 << 3 | 0):
@@ -779,7 +864,6 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     if (o->max_age_days && (int64_t)start_ns < o->now_ns - o->max_age_days * 86400LL * 1000000000LL) FAIL(r);
     if (start_ns < 1000000000000000ULL) FAIL(r);
     if (name_len > 1024) FAIL(r);  /* rows.py cuts at 1024 characters */
-    if (msg_len > 8192) FAIL(r);   /* and the error message at 8192 */
 
     /* attributes: each read name to its field; others are kept, in order, for `attributes` */
     int others[MAX_ATTRS], nothers = 0;
@@ -834,12 +918,32 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         finish = finish_to[found];
     }
     int error = code == 2;
-    Attr *error_type = field[F_ERROR_TYPE];
+    /* rows._status: the error type from the attribute, else the first exception event's; the
+     * message from the first exception event, else the status */
+    const char *error_type = NULL, *error_message = (const char *)buf + msg;
+    Py_ssize_t error_type_len = 0, error_message_len = msg_len;
+    if (field[F_ERROR_TYPE]) {
+        error_type = (const char *)buf + field[F_ERROR_TYPE]->str;
+        error_type_len = field[F_ERROR_TYPE]->str_len;
+    } else if (ev.has_type) {
+        error_type = (const char *)buf + ev.type;
+        error_type_len = ev.type_len;
+    }
+    if (ev.has_message) {
+        error_message = (const char *)buf + ev.message;
+        error_message_len = ev.message_len;
+    }
     if (error && error_type) { /* dialects.error_type_name: only names it keeps as they are */
-        const char *s = (const char *)buf + error_type->str;
-        if (memchr(s, '.', error_type->str_len) || (error_type->str_len >= 8 && memcmp(s, "<class '", 8) == 0))
+        if (memchr(error_type, '.', error_type_len) || (error_type_len >= 8 && memcmp(error_type, "<class '", 8) == 0))
             FAIL(r);
     }
+    if (error && error_message_len > 8192) FAIL(r); /* rows.py cuts at 8192 characters */
+    /* dialects.first_token_ms: the first first-token event at or after the start */
+    for (int i = 0; i < nfirst && !ev.has_first_token; i++)
+        if (first_token_times[i] >= start_ns) {
+            ev.has_first_token = 1;
+            ev.first_token_ns = first_token_times[i];
+        }
     if (!o->project_len) FAIL(r);
 
     /* the row */
@@ -876,10 +980,10 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     if (buf_put(&t->cols[C_DURATION].data, &duration, 8) < 0) return -1;
     if (error) {
         if (put_cstr(t, C_STATUS, "error") < 0) return -1;
-        if (error_type ? put_str(t, C_ERROR_TYPE, (const char *)buf + error_type->str, error_type->str_len) < 0
+        if (error_type ? put_str(t, C_ERROR_TYPE, error_type, error_type_len) < 0
                        : put_cstr(t, C_ERROR_TYPE, "_OTHER") < 0)
             return -1;
-        if (put_str(t, C_ERROR_MESSAGE, (const char *)buf + msg, msg_len) < 0) return -1;
+        if (put_str(t, C_ERROR_MESSAGE, error_message, error_message_len) < 0) return -1;
     } else if (put_cstr(t, C_STATUS, "ok") < 0 || put_cstr(t, C_ERROR_TYPE, "") < 0 || put_cstr(t, C_ERROR_MESSAGE, "") < 0)
         return -1;
     /* provider, lowercased (ASCII only: checked above) */
@@ -940,7 +1044,9 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         if (rc < 0) return -1;
     } else if (put_f64n(t, C_COST, 0.0, 0) < 0)
         return -1;
-    if (put_f64n(t, C_TTFT, 0.0, 0) < 0) return -1;
+    if (put_f64n(t, C_TTFT, ev.has_first_token ? (double)(ev.first_token_ns - start_ns) / 1e6 : 0.0,
+                 ev.has_first_token) < 0)
+        return -1;
     if (put_cstr(t, C_FINISH, finish) < 0) return -1;
     if (PUT_FIELD(C_PROMPT_NAME, F_PROMPT_NAME) < 0 || PUT_FIELD(C_PROMPT_VERSION, F_PROMPT_VERSION) < 0 ||
         PUT_FIELD(C_USER, F_USER) < 0 || PUT_FIELD(C_SESSION, F_SESSION) < 0)

@@ -16,8 +16,11 @@ the caller takes the Python path, whose results and rejection messages are the r
   double, bool or nothing (kept in ``attributes``);
 * the resource's ``service.name`` and ``deployment.environment.name`` are strings, and it has no
   ``deployment.environment`` or ``llmtrace.project``;
-* no span has events (exception events and first-token times stay in Python), ids and times pass
-  rows.py's checks, a span id appears once, names are at most 1,024 bytes and status messages 8,192;
+* events are read for what the mapping takes of them (an exception event's ``exception.type`` and
+  ``exception.message`` as strings, OpenInference's first-token time); an error type that
+  :func:`llmtrace.store.dialects.error_type_name` would rewrite (``openai.RateLimitError``) declines;
+* ids and times pass rows.py's checks, a span id appears once, names are at most 1,024 bytes and
+  error messages 8,192 (rows.py cuts longer ones by characters);
 * the wire holds nothing :mod:`llmtrace_server.otlp_wire` refuses (invalid UTF-8 anywhere, a
   repeated singular message, unknown AnyValue fields, ...).
 
@@ -81,6 +84,9 @@ _C_LITERALS = (
     (sc.OP_EXECUTE_TOOL, "execute_tool"),
     (sc.STATUS_OK, "ok"),
     (sc.STATUS_ERROR, "error"),
+    (sc.EXCEPTION_TYPE, "exception.type"),
+    (sc.EXCEPTION_MESSAGE, "exception.message"),
+    (sc.OPENINFERENCE_FIRST_TOKEN_EVENT, "First Token Stream Event"),
     (sc.USAGE_REPORTED, "reported"),
     (sc.USAGE_NONE, "none"),
     (sc.SERVICE_NAME, "service.name"),

@@ -189,10 +189,46 @@ def test_links_unknown_fields_and_empty_bodies(reader: cwire.ColumnReader) -> No
     assert reader.span_table(b"", PROJECT, now_ns=NOW) == pa.Table.from_pylist([], schema=cwire.SPAN_SCHEMA)
 
 
-def _event_span() -> Span:
-    s = span(GENAI_ATTRS)
-    s.events.add(name="exception", time_unix_nano=s.start_time_unix_nano)
+def _event_span(exception: dict[str, Any] | None = None, *, error: bool = False) -> Span:
+    s = span(GENAI_ATTRS, error=error)
+    s.events.add(name="exception", time_unix_nano=s.start_time_unix_nano).attributes.extend(
+        key_values(exception or {})
+    )
     return s
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [("exception", {"exception.type": "ValueError", "exception.message": "bad ✓"})],
+        [("exception", {"exception.message": ""}), ("exception", {"exception.type": "KeyError", "x": [1]})],
+        [
+            ("exception", {"exception.type": "A"}),
+            ("exception", {"exception.type": "B", "exception.message": "m"}),
+        ],
+        [("exception", {"exception.type": None})],
+        [("log", {"exception.type": "NotRead"}), ("First Token Stream Event", {})],
+        [("First Token Stream Event", {}, -5), ("First Token Stream Event", {}, 1_234_567)],
+        [("First Token Stream Event", {}, -1)],  # before the start: not a first token
+        [("other", {"k": {"nested": [b"x"]}})],
+    ],
+)
+@pytest.mark.parametrize("error", [False, True])
+@pytest.mark.parametrize("error_type", [None, "TimeoutError"])
+def test_events_read_in_c_match_python(
+    reader: cwire.ColumnReader, events: list[tuple[Any, ...]], error: bool, error_type: str | None
+) -> None:
+    attrs = dict(GENAI_ATTRS)
+    if error_type:
+        attrs["error.type"] = error_type
+    s = span(attrs, error=error)
+    s.status.message = "from the status"
+    for name, event_attrs, *offset in events:
+        at = s.start_time_unix_nano + (offset[0] if offset else 1000)
+        s.events.add(name=name, time_unix_nano=at).attributes.extend(
+            KeyValue(key=k) if v is None else key_values({k: v})[0] for k, v in event_attrs.items()
+        )
+    assert _same_or_declined(reader, _body(s))
 
 
 def _dup_key_span() -> Span:
@@ -215,7 +251,8 @@ def _same_span_twice() -> list[Span]:
 @pytest.mark.parametrize(
     ("spans", "resource"),
     [
-        ([_event_span()], None),  # events: exception and first-token events stay in Python
+        ([_event_span({"exception.type": 5}, error=True)], None),  # rows._text of an int
+        ([_event_span({"exception.type": "openai.APIError"}, error=True)], None),  # error_type_name
         ([span({"gen_ai.system": "openai"})], None),  # a compat name
         ([span({"llmtrace.span.kind": "llm"})], None),  # a field read in a way not reproduced
         ([span({"openinference.span.kind": "LLM"})], None),  # a kind hint
