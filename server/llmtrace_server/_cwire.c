@@ -244,12 +244,12 @@ static PyObject *configure(PyObject *self, PyObject *args) {
 
 typedef struct {
     const unsigned char *buf;
-    int declined;
 } Reader;
 
+/* Decline: the body holds something the Python path must read (every -1 below means that). */
 #define FAIL(r) \
     do {            \
-        (r)->declined = 1; \
+        (void)(r); \
         return -1; \
     } while (0)
 
@@ -766,7 +766,7 @@ static int read_event(Reader *r, Py_ssize_t pos, Py_ssize_t end, Events *ev, uin
     return 0;
 }
 
-/* Map one span into the table's next row; -1 with r->declined set: decline, else an error. */
+/* Map one span into the table's next row; -1: decline. */
 static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resource *res, Options *o) {
     Py_ssize_t trace = -1, trace_len = 0, span = -1, span_len = 0, parent = -1, parent_len = 0;
     Py_ssize_t name = 0, name_len = 0, msg = 0, msg_len = 0;
@@ -1033,7 +1033,10 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         Py_XDECREF(prov);
         Py_XDECREF(resp_s);
         Py_XDECREF(req_s);
-        if (!cost) return -1;
+        if (!cost) { /* the Python path rejects this span alone ("a mapping bug ..."): decline */
+            PyErr_Clear();
+            FAIL(r);
+        }
         int rc;
         if (cost == Py_None) rc = put_f64n(t, C_COST, 0.0, 0);
         else {
@@ -1161,11 +1164,11 @@ static PyObject *decode(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "configure() first");
         return NULL;
     }
-    Reader r = {(const unsigned char *)body.buf, 0};
+    Reader r = {(const unsigned char *)body.buf};
     Table t;
     PyObject *result = NULL;
     if (table_init(&t) < 0) {
-        PyErr_NoMemory();
+        result = Py_NewRef(Py_None);
         goto done;
     }
     Py_ssize_t pos = 0, end = body.len;
@@ -1185,11 +1188,10 @@ static PyObject *decode(PyObject *self, PyObject *args) {
         uint64_t *ids = (uint64_t *)t.span_ids.p;
         qsort(ids, t.rows, 8, compare_u64);
         for (Py_ssize_t i = 1; i < t.rows; i++)
-            if (ids[i] == ids[i - 1]) r.declined = rc = -1;
+            if (ids[i] == ids[i - 1]) rc = -1;
     }
-    if (rc < 0) {
-        if (r.declined && !PyErr_Occurred()) result = Py_NewRef(Py_None);
-        else if (!PyErr_Occurred()) PyErr_NoMemory();
+    if (rc < 0) { /* declined, or out of memory / over 2 GiB in a column: the Python path decides */
+        if (!PyErr_Occurred()) result = Py_NewRef(Py_None);
         goto done;
     }
     result = table_result(&t);
