@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -188,3 +190,32 @@ async def test_a_request_that_cannot_be_spooled_waits_for_its_write(store: Store
     finally:
         await writer.close()
     assert stored(store) == 7
+
+
+def test_requests_spool_from_several_threads_at_once(tmp_path: Path) -> None:
+    """Requests spool from the thread pool concurrently: every add gets a file of its own (a shared
+    generator of names raised "generator already executing" when two threads entered it)."""
+    spool = Spool(tmp_path / "spool")
+    paths: list[Path] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def add_many() -> None:
+        start.wait()
+        try:
+            paths.extend(spool.add(b"x") for _ in range(300))
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add_many) for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: inside next(), if a switch can land there
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(set(paths)) == len(paths) == 8 * 300
