@@ -526,12 +526,58 @@ typedef struct {
     int has_service, has_env;
 } Resource;
 
+/* The price call's str arguments (lowercased provider, response model, request model) of the
+ * combinations met so far in one body: a batch holds few models, so a span's are usually here. */
+#define PRICE_NAMES 16
+typedef struct {
+    const char *text[3];
+    Py_ssize_t len[3];
+    PyObject *str[3];
+} PriceNames;
+
 typedef struct {
     const char *project;
     Py_ssize_t project_len;
     int64_t now_ns, max_age_days, skew_ns;
     PyObject *price;
+    PriceNames names[PRICE_NAMES];
+    int nnames;
 } Options;
+
+static void options_free(Options *o) {
+    for (int i = 0; i < o->nnames; i++)
+        for (int k = 0; k < 3; k++) Py_XDECREF(o->names[i].str[k]);
+    o->nnames = 0;
+}
+
+/* The three str arguments of `texts` (borrowed from the cache), or NULL with a Python error. */
+static PyObject **price_names(Options *o, const char *texts[3], const Py_ssize_t lens[3]) {
+    for (int i = 0; i < o->nnames; i++) {
+        PriceNames *n = &o->names[i];
+        int same = 1;
+        for (int k = 0; k < 3 && same; k++)
+            same = n->len[k] == lens[k] && memcmp(n->text[k], texts[k], lens[k]) == 0;
+        if (same) return n->str;
+    }
+    PriceNames fresh;
+    for (int k = 0; k < 3; k++) {
+        fresh.text[k] = texts[k];
+        fresh.len[k] = lens[k];
+        fresh.str[k] = PyUnicode_DecodeUTF8(texts[k], lens[k], "strict");
+    }
+    if (fresh.str[0]) Py_SETREF(fresh.str[0], PyObject_CallMethod(fresh.str[0], "lower", NULL)); /* as the column */
+    if (!fresh.str[0] || !fresh.str[1] || !fresh.str[2]) {
+        for (int k = 0; k < 3; k++) Py_XDECREF(fresh.str[k]);
+        return NULL;
+    }
+    if (o->nnames == PRICE_NAMES) { /* full: the oldest entry goes */
+        for (int k = 0; k < 3; k++) Py_DECREF(o->names[0].str[k]);
+        memmove(&o->names[0], &o->names[1], sizeof(PriceNames) * (PRICE_NAMES - 1));
+        o->nnames--;
+    }
+    o->names[o->nnames] = fresh;
+    return o->names[o->nnames++].str;
+}
 
 static int read_resource(Reader *r, Py_ssize_t pos, Py_ssize_t end, Resource *res) {
     memset(res, 0, sizeof(*res));
@@ -689,11 +735,6 @@ static int text_in(Reader *r, Attr *a, const char *const *options) {
 static const char *const LLM_OPERATIONS[] = {"chat", "text_completion", "generate_content", "completion", "responses", NULL};
 static const char *const EMBEDDING_OPERATIONS[] = {"embeddings", "embedding", NULL};
 static const char *const ALIASED_OPERATIONS[] = {"completion", "embedding", NULL};
-
-static PyObject *utf8_str(Reader *r, Attr *a) {
-    if (!a) return PyUnicode_FromStringAndSize("", 0);
-    return PyUnicode_DecodeUTF8((const char *)r->buf + a->str, a->str_len, "strict");
-}
 
 /* What the mapping reads of a span's events (rows._status, dialects.first_token_ms). */
 typedef struct {
@@ -1016,35 +1057,32 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     if (field[F_COST]) {
         if (put_f64n(t, C_COST, field[F_COST]->d, 1) < 0) return -1;
     } else if (priced && (tokens[0] || tokens[1])) {
-        PyObject *prov = provider ? PyUnicode_DecodeUTF8((const char *)buf + provider->str, provider->str_len, "strict")
-                                  : PyUnicode_FromStringAndSize("", 0);
-        PyObject *resp_s = utf8_str(r, resp), *req_s = utf8_str(r, request_model);
-        PyObject *cost = NULL;
-        if (prov && resp_s && req_s) {
-            if (provider) { /* lowercased as the column */
-                PyObject *lower = PyObject_CallMethod(prov, "lower", NULL);
-                Py_SETREF(prov, lower);
-            }
-            if (prov)
-                cost = PyObject_CallFunction(o->price, "OOOLLLLLK", prov, resp_s, req_s, (long long)tokens[0],
-                                             (long long)tokens[1], (long long)tokens[2], (long long)tokens[3],
-                                             (long long)tokens[4], (unsigned long long)start_ns);
+        const char *texts[3] = {provider ? (const char *)buf + provider->str : "",
+                                resp ? (const char *)buf + resp->str : "",
+                                request_model ? (const char *)buf + request_model->str : ""};
+        const Py_ssize_t lens[3] = {provider ? provider->str_len : 0, resp ? resp->str_len : 0,
+                                    request_model ? request_model->str_len : 0};
+        PyObject **strs = price_names(o, texts, lens), *cost = NULL;
+        if (strs) {
+            PyObject *args[9] = {strs[0], strs[1], strs[2], NULL, NULL, NULL, NULL, NULL, NULL};
+            int ok = 1;
+            for (int i = 0; i < 5 && ok; i++) ok = (args[3 + i] = PyLong_FromLongLong(tokens[i])) != NULL;
+            if (ok) ok = (args[8] = PyLong_FromUnsignedLongLong(start_ns)) != NULL;
+            if (ok) cost = PyObject_Vectorcall(o->price, args, 9, NULL);
+            for (int i = 3; i < 9; i++) Py_XDECREF(args[i]);
         }
-        Py_XDECREF(prov);
-        Py_XDECREF(resp_s);
-        Py_XDECREF(req_s);
         if (!cost) { /* the Python path rejects this span alone ("a mapping bug ..."): decline */
             PyErr_Clear();
             FAIL(r);
         }
-        int rc;
-        if (cost == Py_None) rc = put_f64n(t, C_COST, 0.0, 0);
-        else {
-            double d = PyFloat_AsDouble(cost);
-            rc = (d == -1.0 && PyErr_Occurred()) ? -1 : put_f64n(t, C_COST, d, 1);
-        }
+        int valid = cost != Py_None;
+        double d = valid ? PyFloat_AsDouble(cost) : 0.0;
         Py_DECREF(cost);
-        if (rc < 0) return -1;
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            FAIL(r);
+        }
+        if (put_f64n(t, C_COST, d, valid) < 0) return -1;
     } else if (put_f64n(t, C_COST, 0.0, 0) < 0)
         return -1;
     if (put_f64n(t, C_TTFT, ev.has_first_token ? (double)(ev.first_token_ns - start_ns) / 1e6 : 0.0,
@@ -1156,6 +1194,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer body;
     Options o;
+    o.nnames = 0;
     if (!PyArg_ParseTuple(args, "y*s#LLLO", &body, &o.project, &o.project_len, &o.now_ns, &o.max_age_days,
                           &o.skew_ns, &o.price))
         return NULL;
@@ -1196,6 +1235,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     }
     result = table_result(&t);
 done:
+    options_free(&o);
     table_free(&t);
     PyBuffer_Release(&body);
     return result;
