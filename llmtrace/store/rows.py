@@ -10,6 +10,11 @@ older semconv names, the genai-repo dev names, OpenLLMetry and OpenInference
 An invalid span raises :class:`InvalidSpan` with a message naming the problem; callers reject
 that span alone. The server's ingest calls :func:`span_values`, the same mapping as a tuple in
 column order (what it turns into Arrow columns).
+
+The compiled server also has a C reader of the common OTLP body (``llmtrace_server/_cwire.c``,
+:mod:`llmtrace_server.cwire`) that writes the same columns itself and declines every shape it
+does not map exactly as here. A change to this mapping must be made there too, or made to decline
+(``tests/server/test_cwire.py`` compares the two).
 """
 
 from __future__ import annotations
