@@ -147,7 +147,8 @@ static int put_f64n(Table *t, int col, double v, int valid) {
 enum {
     F_OPERATION, F_PROVIDER, F_REQ_MODEL, F_RESP_MODEL, F_IN_TOK, F_OUT_TOK, F_CACHED, F_CACHE_WRITE,
     F_REASONING, F_ERROR_TYPE, F_COST, F_FINISH, F_INPUT, F_OUTPUT, F_PROMPT_NAME, F_PROMPT_VERSION,
-    F_USER, F_SESSION, F_ENV, NFIELDS
+    F_USER, F_SESSION, F_ENV, F_SPAN_KIND, F_USAGE_SOURCE, F_STATUS, F_TTFT_MS, F_TTFT_S, F_OUTPUT_CHARS,
+    NFIELDS
 };
 #define DECLINE (-1)
 #define OTHER (-2)
@@ -735,6 +736,7 @@ static int text_in(Reader *r, Attr *a, const char *const *options) {
 static const char *const LLM_OPERATIONS[] = {"chat", "text_completion", "generate_content", "completion", "responses", NULL};
 static const char *const EMBEDDING_OPERATIONS[] = {"embeddings", "embedding", NULL};
 static const char *const ALIASED_OPERATIONS[] = {"completion", "embedding", NULL};
+static const char *const USAGE_SOURCES[] = {"reported", "estimated", "none", NULL};
 
 /* What the mapping reads of a span's events (rows._status, dialects.first_token_ms). */
 typedef struct {
@@ -923,6 +925,7 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
             continue;
         }
         if (a->kind == V_NONE || (a->kind == V_STR && a->str_len == 0)) FAIL(r); /* no value: shadowed */
+        if (field[code_]) FAIL(r); /* two names of one field (llmtrace.input and gen_ai.input.messages) */
         field[code_] = a;
     }
     /* the kinds each field is read as here; other kinds are rows.py's to convert or reject */
@@ -935,6 +938,16 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
             break;
         case F_COST:
             if (a->kind != V_DOUBLE || !(a->d >= 0.0) || a->d > 1.7976931348623157e308) FAIL(r);
+            break;
+        case F_TTFT_MS: case F_TTFT_S: /* rows._non_negative of an int or a double */
+            if (a->kind == V_INT) {
+                if (a->i < 0) FAIL(r);
+            } else if (a->kind != V_DOUBLE || !(a->d >= 0.0) || a->d > 1.7976931348623157e308 ||
+                       (f == F_TTFT_S && a->d * 1000.0 > 1.7976931348623157e308))
+                FAIL(r);
+            break;
+        case F_OUTPUT_CHARS: /* a non-negative int is taken; another int, a double or a bool: the length */
+            if (a->kind != V_INT && a->kind != V_DOUBLE && a->kind != V_BOOL) FAIL(r);
             break;
         case F_FINISH:
             if (a->kind != V_FINISH) FAIL(r);
@@ -949,6 +962,10 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     if (provider)
         for (Py_ssize_t i = 0; i < provider->str_len; i++)
             if (buf[provider->str + i] >= 0x80) FAIL(r); /* str.lower() beyond ASCII */
+    Attr *explicit_kind = field[F_SPAN_KIND];
+    if (explicit_kind)
+        for (Py_ssize_t i = 0; i < explicit_kind->str_len; i++)
+            if (buf[explicit_kind->str + i] >= 0x80) FAIL(r); /* str.lower() beyond ASCII */
     const char *finish = "";
     if (field[F_FINISH]) {
         Attr *a = field[F_FINISH];
@@ -958,7 +975,11 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         if (found < 0) FAIL(r);
         finish = finish_to[found];
     }
-    int error = code == 2;
+    /* rows._status: llmtrace.status "cancelled" wins over the OTel status; "error" is an error */
+    Attr *explicit_status = field[F_STATUS];
+    int cancelled = explicit_status && bytes_eq(r, explicit_status->str, explicit_status->str_len, "cancelled");
+    int error = !cancelled && (code == 2 || (explicit_status && bytes_eq(r, explicit_status->str,
+                                                                         explicit_status->str_len, "error")));
     /* rows._status: the error type from the attribute, else the first exception event's; the
      * message from the first exception event, else the status */
     const char *error_type = NULL, *error_message = (const char *)buf + msg;
@@ -974,11 +995,11 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         error_message = (const char *)buf + ev.message;
         error_message_len = ev.message_len;
     }
-    if (error && error_type) { /* dialects.error_type_name: only names it keeps as they are */
+    if ((error || cancelled) && error_type) { /* dialects.error_type_name: only names it keeps as they are */
         if (memchr(error_type, '.', error_type_len) || (error_type_len >= 8 && memcmp(error_type, "<class '", 8) == 0))
             FAIL(r);
     }
-    if (error && error_message_len > 8192) FAIL(r); /* rows.py cuts at 8192 characters */
+    if ((error || cancelled) && error_message_len > 8192) FAIL(r); /* rows.py cuts at 8192 characters */
     /* dialects.first_token_ms: the first first-token event at or after the start */
     for (int i = 0; i < nfirst && !ev.has_first_token; i++)
         if (first_token_times[i] >= start_ns) {
@@ -991,12 +1012,12 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     Attr *req = field[F_REQ_MODEL], *resp = field[F_RESP_MODEL];
     Attr *request_model = req ? req : resp;
     const char *kind;
-    if (op && text_in(r, op, EMBEDDING_OPERATIONS)) kind = "embedding";
+    if (explicit_kind) kind = NULL; /* llmtrace.span.kind, lowercased below */
+    else if (op && text_in(r, op, EMBEDDING_OPERATIONS)) kind = "embedding";
     else if (op && text_in(r, op, LLM_OPERATIONS)) kind = "llm";
     else if (op && bytes_eq(r, op->str, op->str_len, "execute_tool")) kind = "tool";
     else if (request_model) kind = "llm";
     else kind = "span";
-    int priced = kind[0] == 'l' || kind[0] == 'e';
 
     uint64_t span_id;
     memcpy(&span_id, buf + span, 8);
@@ -1004,8 +1025,23 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     if (put_str(t, C_PROJECT, o->project, o->project_len) < 0 || put_hex(t, C_TRACE, (const char *)buf + trace, 16) < 0 ||
         put_hex(t, C_SPAN, (const char *)buf + span, 8) < 0 ||
         put_hex(t, C_PARENT, (const char *)buf + parent, parent >= 0 ? parent_len : 0) < 0 ||
-        put_str(t, C_NAME, (const char *)buf + name, name_len) < 0 || put_cstr(t, C_KIND, kind) < 0)
+        put_str(t, C_NAME, (const char *)buf + name, name_len) < 0)
         return -1;
+    int priced;
+    if (kind) {
+        if (put_cstr(t, C_KIND, kind) < 0) return -1;
+        priced = kind[0] == 'l' || kind[0] == 'e';
+    } else { /* str(explicit).lower(), ASCII only (checked above); priced when llm or embedding */
+        Column *c = &t->cols[C_KIND];
+        Py_ssize_t n = explicit_kind->str_len, at = c->data.len;
+        if (buf_reserve(&c->data, n) < 0) return -1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            char ch = (char)buf[explicit_kind->str + i];
+            c->data.p[c->data.len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        if (put_offset(&c->offsets, c->data.len) < 0) return -1;
+        priced = (n == 3 && memcmp(c->data.p + at, "llm", 3) == 0) || (n == 9 && memcmp(c->data.p + at, "embedding", 9) == 0);
+    }
     if (res->has_service && res->service_len) {
         if (put_str(t, C_SERVICE, (const char *)buf + res->service, res->service_len) < 0) return -1;
     } else if (put_cstr(t, C_SERVICE, "unknown_service") < 0)
@@ -1019,7 +1055,12 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         return -1;
     double duration = (double)(int64_t)(end_ns - start_ns) / 1e6;
     if (buf_put(&t->cols[C_DURATION].data, &duration, 8) < 0) return -1;
-    if (error) {
+    if (cancelled) { /* no "_OTHER" default for a cancelled span's error type */
+        if (put_cstr(t, C_STATUS, "cancelled") < 0 ||
+            put_str(t, C_ERROR_TYPE, error_type ? error_type : "", error_type ? error_type_len : 0) < 0 ||
+            put_str(t, C_ERROR_MESSAGE, error_message, error_message_len) < 0)
+            return -1;
+    } else if (error) {
         if (put_cstr(t, C_STATUS, "error") < 0) return -1;
         if (error_type ? put_str(t, C_ERROR_TYPE, error_type, error_type_len) < 0
                        : put_cstr(t, C_ERROR_TYPE, "_OTHER") < 0)
@@ -1051,8 +1092,12 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         tokens[i] = a ? a->i : 0;
         if (put_u32(t, C_IN_TOK + i, (uint32_t)tokens[i]) < 0) return -1;
     }
-    int reported = field[F_IN_TOK] || field[F_OUT_TOK];
-    if (put_cstr(t, C_USAGE_SOURCE, reported ? "reported" : "none") < 0) return -1;
+    /* llmtrace.usage.source when it is one of the three values, else from the token counts */
+    Attr *source = field[F_USAGE_SOURCE];
+    if (source && (text_in(r, source, USAGE_SOURCES))) {
+        if (put_str(t, C_USAGE_SOURCE, (const char *)buf + source->str, source->str_len) < 0) return -1;
+    } else if (put_cstr(t, C_USAGE_SOURCE, field[F_IN_TOK] || field[F_OUT_TOK] ? "reported" : "none") < 0)
+        return -1;
     /* cost: the span's own, else the price book's (Python) */
     if (field[F_COST]) {
         if (put_f64n(t, C_COST, field[F_COST]->d, 1) < 0) return -1;
@@ -1085,8 +1130,14 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         if (put_f64n(t, C_COST, d, valid) < 0) return -1;
     } else if (put_f64n(t, C_COST, 0.0, 0) < 0)
         return -1;
-    if (put_f64n(t, C_TTFT, ev.has_first_token ? (double)(ev.first_token_ns - start_ns) / 1e6 : 0.0,
-                 ev.has_first_token) < 0)
+    /* llmtrace.ttft_ms, else gen_ai.response.time_to_first_chunk (s), else the first-token event */
+    Attr *ttft_ms = field[F_TTFT_MS], *ttft_s = field[F_TTFT_S];
+    if (ttft_ms || ttft_s) {
+        Attr *a = ttft_ms ? ttft_ms : ttft_s;
+        double value = a->kind == V_INT ? (double)a->i : a->d;
+        if (put_f64n(t, C_TTFT, ttft_ms ? value : value * 1000.0, 1) < 0) return -1;
+    } else if (put_f64n(t, C_TTFT, ev.has_first_token ? (double)(ev.first_token_ns - start_ns) / 1e6 : 0.0,
+                        ev.has_first_token) < 0)
         return -1;
     if (put_cstr(t, C_FINISH, finish) < 0) return -1;
     if (PUT_FIELD(C_PROMPT_NAME, F_PROMPT_NAME) < 0 || PUT_FIELD(C_PROMPT_VERSION, F_PROMPT_VERSION) < 0 ||
@@ -1094,7 +1145,11 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         return -1;
     if (put_offset(&t->cols[C_TAGS].offsets, 0) < 0) return -1;
     if (PUT_FIELD(C_INPUT, F_INPUT) < 0 || PUT_FIELD(C_OUTPUT, F_OUTPUT) < 0) return -1;
-    if (put_u32(t, C_OUTPUT_CHARS, field[F_OUTPUT] ? (uint32_t)field[F_OUTPUT]->chars : 0) < 0) return -1;
+    Attr *chars = field[F_OUTPUT_CHARS]; /* llmtrace.output.chars: a non-negative int, capped at 2**32 - 1 */
+    uint32_t output_chars = field[F_OUTPUT] ? (uint32_t)field[F_OUTPUT]->chars : 0;
+    if (chars && chars->kind == V_INT && chars->i >= 0)
+        output_chars = chars->i > 0xFFFFFFFFLL ? 0xFFFFFFFFu : (uint32_t)chars->i;
+    if (put_u32(t, C_OUTPUT_CHARS, output_chars) < 0) return -1;
     for (int k = 0; k < nothers; k++) {
         Attr *a = &attrs[others[k]];
         if (buf_put(&t->map_keys, buf + a->key, a->key_len) < 0 || put_offset(&t->map_keys_off, t->map_keys.len) < 0 ||

@@ -13,7 +13,12 @@ the caller takes the Python path, whose results and rejection messages are the r
   v1.41's, e.g. ``gen_ai.usage.input_tokens``) with the kind rows.py reads (string; integer token
   counts within uint32; a finite non-negative double cost; a one-string finish-reasons array with
   a known value), or a name no field, dialect or kind hint reads, holding a string, integer,
-  double, bool or nothing (kept in ``attributes``);
+  double, bool or nothing (kept in ``attributes``). llmtrace's SDK names are read too: an ASCII
+  ``llmtrace.span.kind``; ``llmtrace.status`` / ``llmtrace.usage.source`` strings; a non-negative
+  int or finite double ``llmtrace.ttft_ms`` / ``gen_ai.response.time_to_first_chunk``; an int,
+  double or bool ``llmtrace.output.chars``; ``llmtrace.input`` / ``llmtrace.output`` when the
+  GenAI messages name of the same field is absent. ``llmtrace.tags`` and
+  ``gen_ai.system_instructions`` still decline;
 * the resource's ``service.name`` and ``deployment.environment.name`` are strings, and it has no
   ``deployment.environment`` or ``llmtrace.project``;
 * events are read for what the mapping takes of them (an exception event's ``exception.type`` and
@@ -65,7 +70,16 @@ _FIELDS = (
     rows._USER_ID,
     rows._SESSION_ID,
     rows._ENVIRONMENT,
+    rows._SPAN_KIND,
+    rows._USAGE_SOURCE,
+    rows._STATUS,
+    rows._TTFT_MS,
+    rows._TTFT_S,
+    rows._OUTPUT_CHARS,
 )
+# Fields whose second name llmtrace's SDK sets (``llmtrace.input`` / ``llmtrace.output`` of an
+# ``@trace`` span): read as the first; a span carrying both names declines (rows.py's precedence).
+_SECOND_NAMES = (rows._INPUT, rows._OUTPUT)
 # Names rows.py or dialects.py read outside the fields (a span holding one declines).
 _SPECIAL_NAMES = (
     *rows._KIND_HINTS,
@@ -84,6 +98,8 @@ _C_LITERALS = (
     (sc.OP_EXECUTE_TOOL, "execute_tool"),
     (sc.STATUS_OK, "ok"),
     (sc.STATUS_ERROR, "error"),
+    (sc.STATUS_CANCELLED, "cancelled"),
+    (sc.USAGE_ESTIMATED, "estimated"),
     (sc.EXCEPTION_TYPE, "exception.type"),
     (sc.EXCEPTION_MESSAGE, "exception.message"),
     (sc.OPENINFERENCE_FIRST_TOKEN_EVENT, "First Token Stream Event"),
@@ -103,6 +119,8 @@ def _name_codes() -> dict[bytes, int]:
     codes: dict[bytes, int] = {name.encode(): _DECLINE for name in rows._SLOTS}
     for code, field in enumerate(_FIELDS):
         codes[rows._FIELD_NAMES[field][0].encode()] = code
+        if field in _SECOND_NAMES:
+            codes[rows._FIELD_NAMES[field][1].encode()] = code
     for name in _SPECIAL_NAMES:
         codes[name.encode()] = _DECLINE
     return codes

@@ -248,13 +248,120 @@ def _same_span_twice() -> list[Span]:
     return [first, span({"a": 2}, trace_id=first.trace_id.hex(), span_id=first.span_id.hex())]
 
 
+# What llmtrace's own SDK puts on its spans (llmtrace/_internal/tracing.py, integrations/_common.py).
+SDK_LLM_ATTRS: dict[str, Any] = {
+    **GENAI_ATTRS,
+    "llmtrace.span.kind": "llm",
+    "llmtrace.usage.source": "reported",
+    "llmtrace.output.chars": 17,
+    "llmtrace.ttft_ms": 123.5,
+    "gen_ai.response.time_to_first_chunk": 0.1235,
+    "gen_ai.request.stream": True,
+    "openai.api.type": "chat_completions",
+    "llmtrace.tool_calls": '[{"name": "f", "arguments": "{}", "id": "c1"}]',
+}
+SDK_TRACE_ATTRS: dict[str, Any] = {
+    "llmtrace.span.kind": "span",
+    "code.function.name": "app.handle",
+    "llmtrace.input": '{"q": "héllo"}',
+    "llmtrace.output": '"ünïcödé ✓"',
+    "llmtrace.metadata.team": "search",
+}
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        SDK_LLM_ATTRS,
+        SDK_TRACE_ATTRS,
+        {**SDK_TRACE_ATTRS, "llmtrace.span.kind": "Tool"},  # lowercased
+        {**SDK_TRACE_ATTRS, "llmtrace.span.kind": "agent"},
+        {**SDK_TRACE_ATTRS, "llmtrace.span.kind": "not-a-kind"},  # any text: rows.py keeps it
+        {**SDK_LLM_ATTRS, "llmtrace.span.kind": "EMBEDDING"},  # priced as an embedding
+        {**SDK_LLM_ATTRS, "llmtrace.span.kind": "span"},  # a kind beats the operation: not priced
+        {"llmtrace.span.kind": "llm", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 9},
+        {**SDK_LLM_ATTRS, "llmtrace.usage.source": "estimated"},
+        {**SDK_LLM_ATTRS, "llmtrace.usage.source": "none"},
+        {**SDK_LLM_ATTRS, "llmtrace.usage.source": "guessed"},  # unknown: from the token counts
+        {"llmtrace.usage.source": "guessed"},
+        {**SDK_LLM_ATTRS, "llmtrace.status": "cancelled"},
+        {**SDK_LLM_ATTRS, "llmtrace.status": "error"},
+        {**SDK_LLM_ATTRS, "llmtrace.status": "ok"},
+        {**SDK_LLM_ATTRS, "llmtrace.status": "cancelled", "error.type": "TimeoutError"},
+        {**SDK_LLM_ATTRS, "llmtrace.ttft_ms": 0},
+        {**SDK_LLM_ATTRS, "llmtrace.ttft_ms": 2**63 - 1},
+        {**SDK_LLM_ATTRS, "llmtrace.ttft_ms": -0.0},
+        {**SDK_LLM_ATTRS, "llmtrace.ttft_ms": 5e-324},
+        {"gen_ai.response.time_to_first_chunk": 0.25},
+        {"gen_ai.response.time_to_first_chunk": 3},
+        {"gen_ai.response.time_to_first_chunk": 1e300},
+        {**SDK_LLM_ATTRS, "llmtrace.output.chars": 2**40},  # capped at 2**32 - 1
+        {**SDK_LLM_ATTRS, "llmtrace.output.chars": -3},  # the output's length
+        {**SDK_LLM_ATTRS, "llmtrace.output.chars": True},
+        {**SDK_LLM_ATTRS, "llmtrace.output.chars": 4.0},
+        {"llmtrace.output.chars": 0},
+        {"llmtrace.input": "in", "gen_ai.output.messages": "out"},
+        {"gen_ai.input.messages": "in", "llmtrace.output": "out"},
+    ],
+)
+@pytest.mark.parametrize("error", [False, True])
+def test_sdk_shapes_read_in_c_match_python(
+    reader: cwire.ColumnReader, attrs: dict[str, Any], error: bool
+) -> None:
+    body = _body(
+        span(attrs, error=error),
+        _event_span({"exception.type": "ValueError", "exception.message": "bad ✓"}, error=error),
+        resource={"service.name": "svc"},
+    )
+    assert _same_or_declined(reader, body)
+
+
+def test_sdk_cancelled_and_error_status_with_events(reader: cwire.ColumnReader) -> None:
+    for status in ("cancelled", "error", "ok"):
+        for error in (False, True):
+            s = _event_span({"exception.type": "CancelledError", "exception.message": "gone"}, error=error)
+            s.attributes.extend(key_values({"llmtrace.status": status, "llmtrace.span.kind": "llm"}))
+            s.status.message = "status ✓"
+            assert _same_or_declined(reader, _body(s))
+            bare = span({"llmtrace.status": status}, error=error)
+            bare.status.message = "only the status"
+            assert _same_or_declined(reader, _body(bare))
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"llmtrace.span.kind": "Ⅼlm"},  # str.lower() beyond ASCII
+        {"llmtrace.span.kind": 3},
+        {"llmtrace.span.kind": ""},
+        {"llmtrace.status": 1},
+        {"llmtrace.usage.source": True},
+        {"llmtrace.ttft_ms": -1},  # rejected by rows.py
+        {"llmtrace.ttft_ms": float("inf")},
+        {"llmtrace.ttft_ms": float("nan")},
+        {"llmtrace.ttft_ms": "12"},
+        {"llmtrace.ttft_ms": True},
+        {"gen_ai.response.time_to_first_chunk": 1e308},  # x 1000 is infinite: rejected
+        {"gen_ai.response.time_to_first_chunk": -0.5},
+        {"llmtrace.output.chars": "12"},
+        {"llmtrace.input": "a", "gen_ai.input.messages": "b"},  # two names of one field
+        {"llmtrace.output": "a", "gen_ai.output.messages": "b"},
+        {"llmtrace.tags": ["a", "b"]},  # not read here yet
+        {"gen_ai.system_instructions": "be brief"},
+        {"llmtrace.status": "cancelled", "error.type": "asyncio.CancelledError"},  # error_type_name
+    ],
+)
+def test_sdk_shapes_left_to_python_decline(reader: cwire.ColumnReader, attrs: dict[str, Any]) -> None:
+    assert reader.span_table(_body(span(attrs)), PROJECT, now_ns=NOW) is None
+
+
 @pytest.mark.parametrize(
     ("spans", "resource"),
     [
         ([_event_span({"exception.type": 5}, error=True)], None),  # rows._text of an int
         ([_event_span({"exception.type": "openai.APIError"}, error=True)], None),  # error_type_name
         ([span({"gen_ai.system": "openai"})], None),  # a compat name
-        ([span({"llmtrace.span.kind": "llm"})], None),  # a field read in a way not reproduced
+        ([span({"llmtrace.tags": "t"})], None),  # a field read in a way not reproduced
         ([span({"openinference.span.kind": "LLM"})], None),  # a kind hint
         ([span({"gen_ai.prompt.0.content": "hi"})], None),  # flattened messages
         ([span({"service.name": "x"})], {}),  # the span's own service name
@@ -331,9 +438,14 @@ def test_mutated_bodies_are_read_exactly_or_declined(reader: cwire.ColumnReader)
         _first_spans(genai.body(0), 6),
         _first_spans(bench_ingest._batch(random.Random(1), 1, NOW, False), 6),
         _body(span(GENAI_ATTRS), _event_span(), span({"a": [1, {"b": 2}]})),
+        _body(
+            span(SDK_LLM_ATTRS),
+            span(SDK_TRACE_ATTRS),
+            span({**SDK_LLM_ATTRS, "llmtrace.status": "cancelled"}),
+        ),
     ]
     read = 0
-    for _ in range(400):
+    for _ in range(600):
         body = bytearray(rng.choice(seeds))
         for _ in range(rng.randint(1, 3)):
             at = rng.randrange(len(body))
