@@ -148,7 +148,7 @@ enum {
     F_OPERATION, F_PROVIDER, F_REQ_MODEL, F_RESP_MODEL, F_IN_TOK, F_OUT_TOK, F_CACHED, F_CACHE_WRITE,
     F_REASONING, F_ERROR_TYPE, F_COST, F_FINISH, F_INPUT, F_OUTPUT, F_PROMPT_NAME, F_PROMPT_VERSION,
     F_USER, F_SESSION, F_ENV, F_SPAN_KIND, F_USAGE_SOURCE, F_STATUS, F_TTFT_MS, F_TTFT_S, F_OUTPUT_CHARS,
-    NFIELDS
+    F_SYSTEM, NFIELDS
 };
 #define DECLINE (-1)
 #define OTHER (-2)
@@ -541,6 +541,7 @@ typedef struct {
     Py_ssize_t project_len;
     int64_t now_ns, max_age_days, skew_ns;
     PyObject *price;
+    PyObject *with_system; /* (system, input) -> the input column's text (dialects.with_system) */
     PriceNames names[PRICE_NAMES];
     int nnames;
 } Options;
@@ -1144,7 +1145,27 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         PUT_FIELD(C_USER, F_USER) < 0 || PUT_FIELD(C_SESSION, F_SESSION) < 0)
         return -1;
     if (put_offset(&t->cols[C_TAGS].offsets, 0) < 0) return -1;
-    if (PUT_FIELD(C_INPUT, F_INPUT) < 0 || PUT_FIELD(C_OUTPUT, F_OUTPUT) < 0) return -1;
+    if (field[F_SYSTEM]) { /* gen_ai.system_instructions joins the input: JSON work, left to Python */
+        Attr *system = field[F_SYSTEM], *input = field[F_INPUT];
+        PyObject *args[2] = {PyUnicode_DecodeUTF8((const char *)buf + system->str, system->str_len, "strict"),
+                             input ? PyUnicode_DecodeUTF8((const char *)buf + input->str, input->str_len, "strict")
+                                   : PyUnicode_FromStringAndSize("", 0)};
+        PyObject *text = args[0] && args[1] ? PyObject_Vectorcall(o->with_system, args, 2, NULL) : NULL;
+        Py_XDECREF(args[0]);
+        Py_XDECREF(args[1]);
+        Py_ssize_t n;
+        const char *utf8_text = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, &n) : NULL;
+        if (!utf8_text) { /* the Python path rejects this span alone: decline */
+            Py_XDECREF(text);
+            PyErr_Clear();
+            FAIL(r);
+        }
+        int rc = put_str(t, C_INPUT, utf8_text, n);
+        Py_DECREF(text);
+        if (rc < 0) return -1;
+    } else if (PUT_FIELD(C_INPUT, F_INPUT) < 0)
+        return -1;
+    if (PUT_FIELD(C_OUTPUT, F_OUTPUT) < 0) return -1;
     Attr *chars = field[F_OUTPUT_CHARS]; /* llmtrace.output.chars: a non-negative int, capped at 2**32 - 1 */
     uint32_t output_chars = field[F_OUTPUT] ? (uint32_t)field[F_OUTPUT]->chars : 0;
     if (chars && chars->kind == V_INT && chars->i >= 0)
@@ -1244,14 +1265,15 @@ static PyObject *table_result(Table *t) {
     return Py_BuildValue("(nN)", t->rows, columns);
 }
 
-/* decode(body, project, now_ns, max_age_days, max_future_skew_ns, price) -> (rows, columns) | None */
+/* decode(body, project, now_ns, max_age_days, max_future_skew_ns, price, with_system)
+ *   -> (rows, columns) | None */
 static PyObject *decode(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer body;
     Options o;
     o.nnames = 0;
-    if (!PyArg_ParseTuple(args, "y*s#LLLO", &body, &o.project, &o.project_len, &o.now_ns, &o.max_age_days,
-                          &o.skew_ns, &o.price))
+    if (!PyArg_ParseTuple(args, "y*s#LLLOO", &body, &o.project, &o.project_len, &o.now_ns, &o.max_age_days,
+                          &o.skew_ns, &o.price, &o.with_system))
         return NULL;
     if (!configured) {
         PyBuffer_Release(&body);

@@ -17,8 +17,9 @@ the caller takes the Python path, whose results and rejection messages are the r
   ``llmtrace.span.kind``; ``llmtrace.status`` / ``llmtrace.usage.source`` strings; a non-negative
   int or finite double ``llmtrace.ttft_ms`` / ``gen_ai.response.time_to_first_chunk``; an int,
   double or bool ``llmtrace.output.chars``; ``llmtrace.input`` / ``llmtrace.output`` when the
-  GenAI messages name of the same field is absent. ``llmtrace.tags`` and
-  ``gen_ai.system_instructions`` still decline;
+  GenAI messages name of the same field is absent. ``gen_ai.system_instructions``
+  (a string) is joined to the input by :func:`llmtrace.store.dialects.with_system`, called back
+  per span. ``llmtrace.tags`` still declines;
 * the resource's ``service.name`` and ``deployment.environment.name`` are strings, and it has no
   ``deployment.environment`` or ``llmtrace.project``;
 * events are read for what the mapping takes of them (an exception event's ``exception.type`` and
@@ -29,7 +30,8 @@ the caller takes the Python path, whose results and rejection messages are the r
 * the wire holds nothing :mod:`llmtrace_server.otlp_wire` refuses (invalid UTF-8 anywhere, a
   repeated singular message, unknown AnyValue fields, ...).
 
-Only pricing calls back into Python (:func:`llmtrace.store.rows.call_cost`, per span priced).
+Only pricing (:func:`llmtrace.store.rows.call_cost`, per span priced) and the system
+instructions (above) call back into Python.
 The extension is built with the wheel (``hatch_build.py``); without it (an editable install, no
 compiler) :data:`READER` is None and every body takes the Python path, with the same results.
 """
@@ -76,6 +78,7 @@ _FIELDS = (
     rows._TTFT_MS,
     rows._TTFT_S,
     rows._OUTPUT_CHARS,
+    rows._SYSTEM,
 )
 # Fields whose second name llmtrace's SDK sets (``llmtrace.input`` / ``llmtrace.output`` of an
 # ``@trace`` span): read as the first; a span carrying both names declines (rows.py's precedence).
@@ -142,6 +145,12 @@ def _price(
     )
 
 
+def _with_system(system: str, input_text: str) -> str:
+    """The input column of a span with ``gen_ai.system_instructions`` (JSON parsing and writing,
+    so it stays in Python: called per span that carries one)."""
+    return dialects.with_system(system, input_text)[: rows.MAX_TEXT_CHARS]
+
+
 class ColumnReader:
     """The C reader of one loaded ``_cwire`` extension module (configured once, here)."""
 
@@ -164,7 +173,7 @@ class ColumnReader:
         """The table :func:`llmtrace_server.ingest.prepare` makes of ``body``'s spans, or None:
         the body holds something the C reader leaves to the Python path."""
         now = time.time_ns() if now_ns is None else now_ns
-        result = self._decode(body, project, now, max_age_days, max_future_skew_ns, _price)
+        result = self._decode(body, project, now, max_age_days, max_future_skew_ns, _price, _with_system)
         if result is None:
             return None
         count, columns = result

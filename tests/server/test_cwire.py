@@ -302,6 +302,16 @@ SDK_TRACE_ATTRS: dict[str, Any] = {
         {"llmtrace.output.chars": 0},
         {"llmtrace.input": "in", "gen_ai.output.messages": "out"},
         {"gen_ai.input.messages": "in", "llmtrace.output": "out"},
+        # gen_ai.system_instructions joins the input (dialects.with_system, called back)
+        {**SDK_LLM_ATTRS, "gen_ai.system_instructions": '[{"type": "text", "content": "Be brief ✓"}]'},
+        {"gen_ai.system_instructions": "plain text, not JSON"},
+        {"gen_ai.system_instructions": '{"type": "text", "content": "a dict"}'},
+        {"gen_ai.system_instructions": "3.5", "gen_ai.input.messages": "not JSON"},
+        {
+            "gen_ai.system_instructions": "[]",
+            "gen_ai.input.messages": '[{"role": "system", "parts": []}, {"role": "user", "parts": []}]',
+        },
+        {"gen_ai.system_instructions": '["x"]', "llmtrace.input": '{"q": 1.50, "e": "\\u00e9"}'},
     ],
 )
 @pytest.mark.parametrize("error", [False, True])
@@ -347,7 +357,7 @@ def test_sdk_cancelled_and_error_status_with_events(reader: cwire.ColumnReader) 
         {"llmtrace.input": "a", "gen_ai.input.messages": "b"},  # two names of one field
         {"llmtrace.output": "a", "gen_ai.output.messages": "b"},
         {"llmtrace.tags": ["a", "b"]},  # not read here yet
-        {"gen_ai.system_instructions": "be brief"},
+        {"gen_ai.system_instructions": 5},
         {"llmtrace.status": "cancelled", "error.type": "asyncio.CancelledError"},  # error_type_name
     ],
 )
