@@ -74,6 +74,8 @@ typedef struct {
     Column cols[NCOLS];
     Buf map_keys_off, map_keys, map_vals_off, map_vals; /* the attributes map's entries */
     int32_t map_count;
+    Buf tag_offsets; /* the tags' strings' offsets (their bytes: the tags column's data) */
+    int32_t tag_count;
     Py_ssize_t rows;
     Buf span_ids; /* uint64 per row: a span sent twice declines (the Python path de-duplicates) */
 } Table;
@@ -88,6 +90,7 @@ static void table_free(Table *t) {
     PyMem_Free(t->map_keys.p);
     PyMem_Free(t->map_vals_off.p);
     PyMem_Free(t->map_vals.p);
+    PyMem_Free(t->tag_offsets.p);
     PyMem_Free(t->span_ids.p);
 }
 
@@ -103,7 +106,9 @@ static int table_init(Table *t) {
         if ((COL_KINDS[i] == COL_STR || COL_KINDS[i] == COL_LIST || COL_KINDS[i] == COL_MAP) &&
             put_offset(&t->cols[i].offsets, 0) < 0)
             return -1;
-    if (put_offset(&t->map_keys_off, 0) < 0 || put_offset(&t->map_vals_off, 0) < 0) return -1;
+    if (put_offset(&t->map_keys_off, 0) < 0 || put_offset(&t->map_vals_off, 0) < 0 ||
+        put_offset(&t->tag_offsets, 0) < 0)
+        return -1;
     return 0;
 }
 
@@ -148,7 +153,7 @@ enum {
     F_OPERATION, F_PROVIDER, F_REQ_MODEL, F_RESP_MODEL, F_IN_TOK, F_OUT_TOK, F_CACHED, F_CACHE_WRITE,
     F_REASONING, F_ERROR_TYPE, F_COST, F_FINISH, F_INPUT, F_OUTPUT, F_PROMPT_NAME, F_PROMPT_VERSION,
     F_USER, F_SESSION, F_ENV, F_SPAN_KIND, F_USAGE_SOURCE, F_STATUS, F_TTFT_MS, F_TTFT_S, F_OUTPUT_CHARS,
-    F_SYSTEM, NFIELDS
+    F_SYSTEM, F_TAGS, NFIELDS
 };
 #define DECLINE (-1)
 #define OTHER (-2)
@@ -436,11 +441,13 @@ static int check_key_value(Reader *r, Py_ssize_t pos, Py_ssize_t end, int depth)
 }
 
 /* One attribute as read: the key's bytes and the value's kind and bytes / number. */
-enum { V_NONE, V_STR, V_INT, V_DOUBLE, V_BOOL, V_FINISH, V_NESTED };
+enum { V_NONE, V_STR, V_INT, V_DOUBLE, V_BOOL, V_FINISH, V_STRS, V_NESTED };
 typedef struct {
     Py_ssize_t key, key_len;
     int kind;
     Py_ssize_t str, str_len; /* V_STR: the UTF-8 bytes; V_FINISH: the one string of an array */
+    Py_ssize_t items, items_end; /* V_FINISH, V_STRS (an array of two or more strings): its items */
+    Py_ssize_t items_bytes;      /* their strings' bytes */
     Py_ssize_t chars;
     int64_t i;
     double d;
@@ -490,19 +497,26 @@ static int read_key_value(Reader *r, Py_ssize_t pos, Py_ssize_t end, Attr *out, 
                 out->kind = V_BOOL;
                 out->i = (int64_t)v;
             } else if (vt == (5 << 3 | 2) && !nested_ok) {
-                /* an array: only one string item, packed as the usual encoders write it */
+                /* an array of one or more strings, each item a string AnyValue and nothing else */
                 Py_ssize_t ia, ib, sa, sb, q;
                 uint32_t it;
+                int count = 0;
                 if (length(r, &p, b, &ia, &ib) < 0) return -1;
-                q = ia;
-                if (q == ib || tag(r, &q, ib, &it) < 0 || it != (1 << 3 | 2)) FAIL(r);
-                if (length(r, &q, ib, &sa, &sb) < 0 || q != ib) FAIL(r);
-                q = sa;
-                if (q == sb || tag(r, &q, sb, &it) < 0 || it != (1 << 3 | 2)) FAIL(r);
-                if (length(r, &q, sb, &s, &e) < 0 || q != sb || check_text(r, s, e) < 0) FAIL(r);
-                out->kind = V_FINISH;
-                out->str = s;
-                out->str_len = e - s;
+                if (ia == ib) FAIL(r);
+                out->items = ia;
+                out->items_end = ib;
+                out->items_bytes = 0;
+                for (q = ia; q < ib; count++) {
+                    if (tag(r, &q, ib, &it) < 0 || it != (1 << 3 | 2)) FAIL(r);
+                    if (length(r, &q, ib, &sa, &sb) < 0) return -1;
+                    Py_ssize_t w = sa;
+                    if (w == sb || tag(r, &w, sb, &it) < 0 || it != (1 << 3 | 2)) FAIL(r);
+                    if (length(r, &w, sb, &s, &e) < 0 || w != sb || check_text(r, s, e) < 0) FAIL(r);
+                    out->str = s;
+                    out->str_len = e - s;
+                    out->items_bytes += e - s;
+                }
+                out->kind = count == 1 ? V_FINISH : V_STRS;
             } else if (nested_ok) {
                 if (check_any(r, a, b, 0) < 0) return -1;
                 out->kind = V_NESTED; /* checked, not read */
@@ -917,11 +931,12 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         for (int j = 0; j < i; j++) /* a name sent twice: the dict keeps the last value */
             if (attrs[j].key_len == a->key_len && memcmp(buf + attrs[j].key, key, a->key_len) == 0) FAIL(r);
         if (a->kind == V_STR && a->str_len > MAX_ATTRIBUTE_BYTES) FAIL(r);
+        if ((a->kind == V_FINISH || a->kind == V_STRS) && a->items_bytes > MAX_ATTRIBUTE_BYTES) FAIL(r);
         int code_ = name_code(key, a->key_len);
         if (code_ == DECLINE) FAIL(r);
         if (code_ == OTHER) {
             if (a->key_len == 0 || a->key_len > 1024 || starts_with_prefix(key, a->key_len)) FAIL(r);
-            if (a->kind == V_FINISH) FAIL(r); /* an array: rows.py writes it as JSON */
+            if (a->kind == V_FINISH || a->kind == V_STRS) FAIL(r); /* an array: rows.py writes it as JSON */
             others[nothers++] = i;
             continue;
         }
@@ -946,6 +961,9 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
             } else if (a->kind != V_DOUBLE || !(a->d >= 0.0) || a->d > 1.7976931348623157e308 ||
                        (f == F_TTFT_S && a->d * 1000.0 > 1.7976931348623157e308))
                 FAIL(r);
+            break;
+        case F_TAGS: /* a string: one tag; an array of strings: each */
+            if (a->kind != V_STR && a->kind != V_FINISH && a->kind != V_STRS) FAIL(r);
             break;
         case F_OUTPUT_CHARS: /* a non-negative int is taken; another int, a double or a bool: the length */
             if (a->kind != V_INT && a->kind != V_DOUBLE && a->kind != V_BOOL) FAIL(r);
@@ -1144,7 +1162,24 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     if (PUT_FIELD(C_PROMPT_NAME, F_PROMPT_NAME) < 0 || PUT_FIELD(C_PROMPT_VERSION, F_PROMPT_VERSION) < 0 ||
         PUT_FIELD(C_USER, F_USER) < 0 || PUT_FIELD(C_SESSION, F_SESSION) < 0)
         return -1;
-    if (put_offset(&t->cols[C_TAGS].offsets, 0) < 0) return -1;
+    Attr *tags = field[F_TAGS];
+    if (tags) { /* each tag's bytes into the column's data, its end into tag_offsets */
+        Column *c = &t->cols[C_TAGS];
+        if (tags->kind == V_STR) {
+            if (buf_put(&c->data, buf + tags->str, tags->str_len) < 0 || put_offset(&t->tag_offsets, c->data.len) < 0)
+                return -1;
+            t->tag_count++;
+        } else
+            for (Py_ssize_t q = tags->items; q < tags->items_end; t->tag_count++) { /* checked when read */
+                Py_ssize_t sa, sb, s, e, w;
+                uint32_t it;
+                if (tag(r, &q, tags->items_end, &it) < 0 || length(r, &q, tags->items_end, &sa, &sb) < 0) return -1;
+                w = sa;
+                if (tag(r, &w, sb, &it) < 0 || length(r, &w, sb, &s, &e) < 0) return -1;
+                if (buf_put(&c->data, buf + s, e - s) < 0 || put_offset(&t->tag_offsets, c->data.len) < 0) return -1;
+            }
+    }
+    if (put_offset(&t->cols[C_TAGS].offsets, t->tag_count) < 0) return -1;
     if (field[F_SYSTEM]) { /* gen_ai.system_instructions joins the input: JSON work, left to Python */
         Attr *system = field[F_SYSTEM], *input = field[F_INPUT];
         PyObject *args[2] = {PyUnicode_DecodeUTF8((const char *)buf + system->str, system->str_len, "strict"),
@@ -1238,7 +1273,7 @@ static int compare_u64(const void *a, const void *b) {
 static PyObject *bytes_of(Buf *b) { return PyBytes_FromStringAndSize(b->p ? b->p : "", b->len); }
 
 /* The columns as Python bytes, in SPAN_COLUMNS order: (offsets, data) for strings, (data,) for
- * numbers, (validity, data) for nullable doubles, (offsets,) for tags, and for attributes
+ * numbers, (validity, data) for nullable doubles, (offsets, string offsets, data) for tags, and for attributes
  * (offsets, key offsets, key data, value offsets, value data). */
 static PyObject *table_result(Table *t) {
     PyObject *columns = PyTuple_New(NCOLS);
@@ -1249,7 +1284,9 @@ static PyObject *table_result(Table *t) {
         switch (COL_KINDS[i]) {
         case COL_STR: item = Py_BuildValue("(NN)", bytes_of(&c->offsets), bytes_of(&c->data)); break;
         case COL_F64N: item = Py_BuildValue("(NN)", bytes_of(&c->validity), bytes_of(&c->data)); break;
-        case COL_LIST: item = Py_BuildValue("(N)", bytes_of(&c->offsets)); break;
+        case COL_LIST:
+            item = Py_BuildValue("(NNN)", bytes_of(&c->offsets), bytes_of(&t->tag_offsets), bytes_of(&c->data));
+            break;
         case COL_MAP:
             item = Py_BuildValue("(NNNNN)", bytes_of(&c->offsets), bytes_of(&t->map_keys_off), bytes_of(&t->map_keys),
                                  bytes_of(&t->map_vals_off), bytes_of(&t->map_vals));

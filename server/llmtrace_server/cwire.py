@@ -19,7 +19,7 @@ the caller takes the Python path, whose results and rejection messages are the r
   double or bool ``llmtrace.output.chars``; ``llmtrace.input`` / ``llmtrace.output`` when the
   GenAI messages name of the same field is absent. ``gen_ai.system_instructions``
   (a string) is joined to the input by :func:`llmtrace.store.dialects.with_system`, called back
-  per span. ``llmtrace.tags`` still declines;
+  per span. ``llmtrace.tags``: a string, or an array of strings.
 * the resource's ``service.name`` and ``deployment.environment.name`` are strings, and it has no
   ``deployment.environment`` or ``llmtrace.project``;
 * events are read for what the mapping takes of them (an exception event's ``exception.type`` and
@@ -79,6 +79,7 @@ _FIELDS = (
     rows._TTFT_S,
     rows._OUTPUT_CHARS,
     rows._SYSTEM,
+    rows._TAGS,
 )
 # Fields whose second name llmtrace's SDK sets (``llmtrace.input`` / ``llmtrace.output`` of an
 # ``@trace`` span): read as the first; a span carrying both names declines (rows.py's precedence).
@@ -189,9 +190,10 @@ def _array(field: pa.Field, count: int, parts: tuple[bytes, ...]) -> pa.Array:
     buffers = [pa.py_buffer(part) for part in parts]
     if pa.types.is_string(kind):
         return pa.Array.from_buffers(kind, count, [None, *buffers])
-    if pa.types.is_list(kind):  # tags: always empty here
-        empty = pa.array([], type=kind.value_type)
-        return pa.Array.from_buffers(kind, count, [None, buffers[0]], children=[empty])
+    if pa.types.is_list(kind):  # tags: list offsets, then the strings' offsets and bytes
+        items = len(parts[1]) // 4 - 1
+        strings = pa.Array.from_buffers(kind.value_type, items, [None, buffers[1], buffers[2]])
+        return pa.Array.from_buffers(kind, count, [None, buffers[0]], children=[strings])
     if pa.types.is_map(kind):
         offsets, key_offsets, keys, value_offsets, values = buffers
         entries = len(parts[1]) // 4 - 1

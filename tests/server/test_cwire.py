@@ -302,6 +302,11 @@ SDK_TRACE_ATTRS: dict[str, Any] = {
         {"llmtrace.output.chars": 0},
         {"llmtrace.input": "in", "gen_ai.output.messages": "out"},
         {"gen_ai.input.messages": "in", "llmtrace.output": "out"},
+        {**SDK_TRACE_ATTRS, "llmtrace.tags": ["prod", "ü ✓", "𝄞"]},
+        {**SDK_LLM_ATTRS, "llmtrace.tags": ["solo"]},
+        {"llmtrace.tags": "one string"},
+        {"llmtrace.tags": ["", "x", ""]},
+        {"llmtrace.tags": ["x" * (128 * 1024), "y" * (128 * 1024)]},  # at the size limit
         # gen_ai.system_instructions joins the input (dialects.with_system, called back)
         {**SDK_LLM_ATTRS, "gen_ai.system_instructions": '[{"type": "text", "content": "Be brief ✓"}]'},
         {"gen_ai.system_instructions": "plain text, not JSON"},
@@ -356,7 +361,10 @@ def test_sdk_cancelled_and_error_status_with_events(reader: cwire.ColumnReader) 
         {"llmtrace.output.chars": "12"},
         {"llmtrace.input": "a", "gen_ai.input.messages": "b"},  # two names of one field
         {"llmtrace.output": "a", "gen_ai.output.messages": "b"},
-        {"llmtrace.tags": ["a", "b"]},  # not read here yet
+        {"llmtrace.tags": []},
+        {"llmtrace.tags": [1, 2]},
+        {"llmtrace.tags": ["a", 1]},
+        {"llmtrace.tags": ["x" * (128 * 1024), "y" * (128 * 1024 + 1)]},  # over the size limit
         {"gen_ai.system_instructions": 5},
         {"llmtrace.status": "cancelled", "error.type": "asyncio.CancelledError"},  # error_type_name
     ],
@@ -371,7 +379,7 @@ def test_sdk_shapes_left_to_python_decline(reader: cwire.ColumnReader, attrs: di
         ([_event_span({"exception.type": 5}, error=True)], None),  # rows._text of an int
         ([_event_span({"exception.type": "openai.APIError"}, error=True)], None),  # error_type_name
         ([span({"gen_ai.system": "openai"})], None),  # a compat name
-        ([span({"llmtrace.tags": "t"})], None),  # a field read in a way not reproduced
+        ([span({"llmtrace.project": "t"})], None),  # a field read in a way not reproduced
         ([span({"openinference.span.kind": "LLM"})], None),  # a kind hint
         ([span({"gen_ai.prompt.0.content": "hi"})], None),  # flattened messages
         ([span({"service.name": "x"})], {}),  # the span's own service name
