@@ -458,8 +458,8 @@ def test_mutated_bodies_are_read_exactly_or_declined(reader: cwire.ColumnReader)
         _body(span(GENAI_ATTRS), _event_span(), span({"a": [1, {"b": 2}]})),
         _body(
             span(SDK_LLM_ATTRS),
-            span(SDK_TRACE_ATTRS),
-            span({**SDK_LLM_ATTRS, "llmtrace.status": "cancelled"}),
+            span({**SDK_TRACE_ATTRS, "llmtrace.tags": ["a", "bc"]}),
+            span({**SDK_LLM_ATTRS, "llmtrace.status": "cancelled", "gen_ai.system_instructions": '["s"]'}),
         ),
     ]
     read = 0
