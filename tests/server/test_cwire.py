@@ -31,6 +31,7 @@ from tests.server.otlp_build import key_values, request, span
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ingest as bench_ingest  # noqa: E402  (benchmarks/ingest.py: the light workload's batches)
+from decode_sdk import sdk_body  # noqa: E402  (benchmarks/decode_sdk.py: bodies as llmtrace's SDK sends)
 from genai_workload import GenAiBatches  # noqa: E402
 
 NOW = time.time_ns()
@@ -106,6 +107,11 @@ def test_genai_and_light_workloads_are_read_in_c_exactly(reader: cwire.ColumnRea
     bodies += [bench_ingest._batch(random.Random(seq), seq, NOW, seq % 2 == 1) for seq in range(4)]
     for body in bodies:
         assert _same_or_declined(reader, body)
+
+
+def test_sdk_workload_is_read_in_c_exactly(reader: cwire.ColumnReader) -> None:
+    for seed in range(3):
+        assert _same_or_declined(reader, sdk_body(seed, NOW))
 
 
 GENAI_ATTRS: dict[str, Any] = {
@@ -455,6 +461,7 @@ def test_mutated_bodies_are_read_exactly_or_declined(reader: cwire.ColumnReader)
     seeds = [
         _first_spans(genai.body(0), 6),
         _first_spans(bench_ingest._batch(random.Random(1), 1, NOW, False), 6),
+        _first_spans(sdk_body(1, NOW), 8),
         _body(span(GENAI_ATTRS), _event_span(), span({"a": [1, {"b": 2}]})),
         _body(
             span(SDK_LLM_ATTRS),
