@@ -6,7 +6,8 @@
  * column value to a raw buffer (offsets, UTF-8 data, validity bitmaps): no Python object per value.
  *
  * It covers the common shape only (see llmtrace_server.cwire for the contract): the first field
- * name of each column's attribute (llmtrace's own and the OTel GenAI names), string, int, double and
+ * name of each column's attribute (llmtrace's own and the OTel GenAI names) and the names llmtrace's
+ * SDK sets (llmtrace.span.kind, .status, .tags, .ttft_ms, .input, ...), string, int, double and
  * bool attributes, resource service.name / deployment.environment.name, exception and first-token
  * events. Anything else, a span that
  * rows.py would reject or remap, and everything llmtrace_server.otlp_wire refuses, makes `decode`
