@@ -222,7 +222,12 @@ def _views_into_null(client: Any, database: str) -> None:
 
 def _run_migration(client: Any, database: str, name: str) -> None:
     """Run the statements of migration file ``name`` again on ``database`` (an older layout)."""
-    from llmtrace.store.migrate import DEFAULT_ROLLUP_TTL_DAYS, DEFAULT_SPAN_TTL_DAYS, Renderer, load_migrations
+    from llmtrace.store.migrate import (
+        DEFAULT_ROLLUP_TTL_DAYS,
+        DEFAULT_SPAN_TTL_DAYS,
+        Renderer,
+        load_migrations,
+    )
 
     renderer = Renderer(database, DEFAULT_SPAN_TTL_DAYS, DEFAULT_ROLLUP_TTL_DAYS)
     migration = next(m for m in load_migrations() if m.name == name)

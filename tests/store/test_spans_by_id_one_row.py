@@ -66,7 +66,9 @@ def test_a_session_is_found_by_its_bloom_filter(store: Store, rows: list[dict[st
     assert _ids(list_spans(store, "p1", query, limit=1000)) == expected_page_ids(rows, query)
 
 
-def test_upgrade_rebuilds_the_two_row_table_once(chdb_dsn: str, tmp_path: Path, rows: list[dict[str, Any]]) -> None:
+def test_upgrade_rebuilds_the_two_row_table_once(
+    chdb_dsn: str, tmp_path: Path, rows: list[dict[str, Any]]
+) -> None:
     """An existing store: its two rows per span become one, the view feeds new spans once, and a
     run cut short before it was recorded rebuilds the table from scratch (no span twice)."""
     with store_before(chdb_dsn, tmp_path / "before", ONE_ROW) as store:
@@ -101,7 +103,9 @@ def test_the_one_row_table_on_a_cluster() -> None:
     assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/spans_by_id', '{replica}')" in local
     *_, front = [s for s in ddl if s.startswith(f"CREATE TABLE {DB}.spans_by_id ON CLUSTER prod AS")]
     assert f"ENGINE = Distributed('prod', '{DB}', 'spans_by_id_local', cityHash64(trace_id))" in front
-    *_, view = [s for s in ddl if re.match(rf"CREATE MATERIALIZED VIEW IF NOT EXISTS {DB}\.spans_by_id_mv ", s)]
+    *_, view = [
+        s for s in ddl if re.match(rf"CREATE MATERIALIZED VIEW IF NOT EXISTS {DB}\.spans_by_id_mv ", s)
+    ]
     assert f"TO {DB}.spans_by_id_local AS" in view and f"FROM {DB}.spans_local\n" in view
     assert "owner" not in view
     *_, backfill = [s for s in ddl if s.startswith(f"INSERT INTO {DB}.spans_by_id\n")]
