@@ -42,7 +42,9 @@ ENGINE = MergeTree()
 PARTITION BY toYYYYMM(start_time)
 ORDER BY (project, user_id, start_time, trace_id, span_id)
 TTL toDateTime(start_time) + toIntervalDay({{span_ttl_days}})
-SETTINGS non_replicated_deduplication_window = 10000, merge_selector_base = 10;
+SETTINGS non_replicated_deduplication_window = 10000;
+-- 0135's wider merges, as the table had them.
+ALTER TABLE {{database}}.spans_by_id {{on_cluster}} MODIFY SETTING merge_selector_base = 10;
 
 INSERT INTO {{database}}.spans_by_id
 SELECT project, user_id, start_time, trace_id, span_id, session_id, service_name, prompt_name, model,
