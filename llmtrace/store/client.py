@@ -24,6 +24,13 @@ from llmtrace.store.errors import StoreError
 # so a round trip through the store returns exactly the aware datetime that went in.
 _CLIENT_KWARGS: dict[str, Any] = {"tz_mode": "aware"}
 _CONNECT_TIMEOUT_S = 5
+# Server settings of the embedded engine (chDB takes them in its connection string). chDB's two
+# background threads take turns between up to four merges in progress (ClickHouse's default ratio
+# of 2 merges per thread), each holding its buffers. Every table receives the writer's INSERTs in
+# step, so several tables reach their merge level together: at the peak of a 1M-span ingest four
+# merges (`spans`, `llm_calls`, `call_samples`, `trace_summaries`) held ~210 MiB. With a ratio of 1
+# at most two are in progress; the two threads were the limit anyway (docs/scaling.md, "Memory").
+EMBEDDED_ENGINE_OPTIONS: dict[str, Any] = {"background_merges_mutations_concurrency_ratio": 1}
 
 
 def insert_arrow(client: Any, table: str, data: Any, *, database: str, settings: dict[str, Any]) -> None:
@@ -105,7 +112,9 @@ def _connect_chdb(clickhouse_connect: Any, dsn: StoreDSN) -> Any:
             ) from None
     with _held_stderr() as held:
         try:
-            client = clickhouse_connect.get_client(interface="chdb", path=dsn.path, **_CLIENT_KWARGS)
+            client = clickhouse_connect.get_client(
+                interface="chdb", path=dsn.path, chdb_options=EMBEDDED_ENGINE_OPTIONS, **_CLIENT_KWARGS
+            )
         except ImportError:
             raise StoreError(f"store {dsn.masked} needs chDB: pip install 'llmtrace[server]'") from None
         except Exception as exc:
