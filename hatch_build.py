@@ -1,4 +1,4 @@
-"""Wheel build hook: compile the span decoding path with mypyc.
+"""Wheel build hook: compile the span decoding path with mypyc, and its C column reader.
 
 Every span the server ingests passes through three modules: OTLP decoding
 (``llmtrace_server/otlp.py``), the mapping to a ``spans`` row (``llmtrace/store/rows.py``, with
@@ -8,6 +8,9 @@ the same source to a C extension, which cut the decode workers' CPU per span by 
 and the whole server's by 15% (measured with ``benchmarks/ingest.py --decoder both``). There is one implementation: the wheel
 carries each ``.py`` beside its compiled module, and Python imports the compiled one.
 
+* ``server/llmtrace_server/_cwire.c`` (:data:`C_EXTENSIONS`) is built in the same step: the C
+  reader of the common OTLP body (:mod:`llmtrace_server.cwire`); without it every body takes the
+  Python path, with the same results.
 * Editable installs (``pip install -e``) stay pure Python, so an edited module takes effect at once
   and no stale compiled copy can shadow it.
 * ``LLMTRACE_PURE_PYTHON=1`` builds a pure-Python wheel.
@@ -34,13 +37,22 @@ COMPILED_MODULES = (
     "server/llmtrace_server/otlp_wire.py",  # reads the protobuf bytes itself: pays only compiled
 )
 
+# C sources built as extensions of their own (CPython C API only), beside the mypyc modules.
+C_EXTENSIONS = {
+    # the common OTLP trace body straight into Arrow column buffers (llmtrace_server.cwire)
+    "llmtrace_server._cwire": "server/llmtrace_server/_cwire.c",
+}
+
 _SETUP = """\
-from setuptools import setup
+from setuptools import Extension, setup
 from mypyc.build import mypycify
 
 setup(
     name="llmtrace-compiled",
-    ext_modules=mypycify({paths!r}, target_dir={target!r}, group_name="llmtrace_compiled"),
+    ext_modules=[
+        *mypycify({paths!r}, target_dir={target!r}, group_name="llmtrace_compiled"),
+        *[Extension(name, [source], extra_compile_args=["-O2"]) for name, source in {c_sources!r}],
+    ],
 )
 """
 
@@ -75,7 +87,10 @@ class MypycBuildHook(BuildHookInterface):
         paths = [str(root / module) for module in COMPILED_MODULES]
         # mypy finds the imported modules from the files' own package roots (`.` and `server/`);
         # third-party packages may be absent from an isolated build environment and type as Any.
-        setup = _SETUP.format(paths=[*paths, "--ignore-missing-imports"], target=str(work / "c"))
+        c_sources = [(name, str(root / source)) for name, source in C_EXTENSIONS.items()]
+        setup = _SETUP.format(
+            paths=[*paths, "--ignore-missing-imports"], target=str(work / "c"), c_sources=c_sources
+        )
         (work / "setup.py").write_text(setup)
         lib = work / "lib"
         # Run from the work directory: setuptools would otherwise read this project's pyproject.toml.

@@ -9,7 +9,9 @@ in that stage's figure:
 * ``arrow``: the Arrow conversion of the mapped rows (``ingest.prepare``'s ``span_table`` call);
 * ``whole``: ``decode_batch`` end to end, body by body, as a decode worker runs it (with its pause
   of the garbage collector). It comes out below the sum of the three: the stages are timed over
-  all the block's bodies at once, so every body's decoded spans are alive together.
+  all the block's bodies at once, so every body's decoded spans are alive together. In a tree
+  whose wheel carries the C reader (``llmtrace_server.cwire``), ``whole`` is that reader (it
+  reads every genai body); the three stages are then the Python path it falls back to.
 
 Each tree's compiled wheel runs in a long-lived subprocess, its garbage collector tuned as in a
 decode worker; the two take turns in short blocks, so a busy spell of a shared machine hits both

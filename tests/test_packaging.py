@@ -158,6 +158,7 @@ def test_wheel_carries_the_decoding_path_compiled_beside_its_source(wheel: Path)
         assert f"{module}.py" in names
         assert [n for n in names if re.fullmatch(rf"{module}\.cpython-.+\.so", n)], module
     assert [n for n in names if re.fullmatch(r"llmtrace_compiled__mypyc\.cpython-.+\.so", n)]
+    assert [n for n in names if re.fullmatch(r"llmtrace_server/_cwire\.cpython-.+\.so", n)]  # the C reader
 
 
 def test_this_suite_runs_the_pure_python_source() -> None:
@@ -204,6 +205,7 @@ def test_compiled_decoding_path_passes_the_mapping_and_ingest_tests(installed: P
         "tests/server/test_otlp_json.py",
         "tests/server/test_otlp_wire.py",  # the wire reader compiled, as ingest then uses it
         "tests/server/test_prepare.py",  # SpanRecord and the mapping loop compiled
+        "tests/server/test_cwire.py",  # the wheel's C reader against the compiled Python path
         "tests/test_pricing.py",
     ]
     run = subprocess.run(

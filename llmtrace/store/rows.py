@@ -10,6 +10,11 @@ older semconv names, the genai-repo dev names, OpenLLMetry and OpenInference
 An invalid span raises :class:`InvalidSpan` with a message naming the problem; callers reject
 that span alone. The server's ingest calls :func:`span_values`, the same mapping as a tuple in
 column order (what it turns into Arrow columns).
+
+The compiled server also has a C reader of the common OTLP body (``llmtrace_server/_cwire.c``,
+:mod:`llmtrace_server.cwire`) that writes the same columns itself and declines every shape it
+does not map exactly as here. A change to this mapping must be made there too, or made to decline
+(``tests/server/test_cwire.py`` compares the two).
 """
 
 from __future__ import annotations
@@ -379,12 +384,14 @@ def span_values(
     if cost is not None:
         cost = _non_negative(cost, f"attribute {sc.LLMTRACE_COST_USD!r}")
     elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
-        book = prices or default_price_book
-        tokens = (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0)
-        model = response_model or request_model
-        cost = _cost(book, provider, model, tokens, record.start_ns)
-        if cost is None and request_model and request_model != model:  # e.g. an unpriced dated snapshot
-            cost = _cost(book, provider, request_model, tokens, record.start_ns)
+        cost = call_cost(
+            prices or default_price_book,
+            provider,
+            response_model,
+            request_model,
+            (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0),
+            record.start_ns,
+        )
 
     ttft_ms = values[_TTFT_MS]
     ttft_s = values[_TTFT_S]
@@ -523,6 +530,24 @@ def span_rows(
         rows.append(row)
         positions.append(index)
     return rows, positions, failed
+
+
+def call_cost(
+    book: PriceBook,
+    provider: str,
+    response_model: str,
+    request_model: str,
+    tokens: tuple[int, int, int, int, int],
+    start_ns: int,
+) -> float | None:
+    """The price of a call whose span carries no cost: of the response's model, else of the
+    requested one (e.g. an unpriced dated snapshot). Shared with the C column reader
+    (:mod:`llmtrace_server.cwire`), which calls it for every span it prices."""
+    model = response_model or request_model
+    cost = _cost(book, provider, model, tokens, start_ns)
+    if cost is None and request_model and request_model != model:
+        cost = _cost(book, provider, request_model, tokens, start_ns)
+    return cost
 
 
 def _cost(

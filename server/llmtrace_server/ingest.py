@@ -20,7 +20,7 @@ import pyarrow as pa
 from llmtrace._internal.pricing import PriceBook
 from llmtrace.store.arrow import span_table
 from llmtrace.store.rows import MAX_FUTURE_SKEW_NS, SPAN_COLUMNS, InvalidSpan, span_rows
-from llmtrace_server import otlp
+from llmtrace_server import cwire, otlp
 from llmtrace_server.otlp import DecodedBatch, Rejected
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,12 @@ def _table_without_unencodable(
     return span_table(kept)
 
 
+def _limit_values(limits: SpanLimits | None) -> tuple[int, int]:
+    """(max_age_days, max_future_skew_ns) as :func:`prepare` reads ``limits``."""
+    limits = limits or SpanLimits()
+    return limits.max_age_days, limits.max_future_skew_s * 10**9
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeFailure:
     """Why a body was refused as a whole: the HTTP status and the message for the client."""
@@ -174,7 +180,12 @@ def _decode_batch(
     body: bytes, media: str, encoding: str | None, project: str, max_bytes: int, limits: SpanLimits | None
 ) -> PreparedBatch | DecodeFailure:
     try:
-        return prepare(otlp.decode(otlp.decompress(body, encoding, max_bytes), media), project, None, limits)
+        data = otlp.decompress(body, encoding, max_bytes)
+        if media == otlp.PROTOBUF and cwire.READER is not None:  # the compiled build's C reader
+            table = cwire.READER.span_table(data, project, *_limit_values(limits))
+            if table is not None:  # else it declined the body: the Python path below decides
+                return PreparedBatch(table, [], 0)
+        return prepare(otlp.decode(data, media), project, None, limits)
     except otlp.UnsupportedMedia as exc:
         return DecodeFailure(415, str(exc))
     except otlp.BodyTooLarge as exc:

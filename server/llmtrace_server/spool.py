@@ -39,12 +39,15 @@ class Spool:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        # Names sort in arrival order across restarts: start time, then a counter.
-        self._names = (f"{time.time_ns():020d}-{n:09d}{_SUFFIX}" for n in itertools.count())
+        # Names sort in arrival order across restarts: start time, then a counter. The counter is
+        # an itertools.count (its next() is atomic): requests add from several threads at once,
+        # and a generator raises "already executing" when two threads enter it.
+        self._started = f"{time.time_ns():020d}"
+        self._counter = itertools.count()
 
     def add(self, ipc: bytes) -> Path:
         """Write one batch (Arrow IPC stream bytes); return its file, for :meth:`remove`."""
-        final = self.path / next(self._names)
+        final = self.path / f"{self._started}-{next(self._counter):09d}{_SUFFIX}"
         partial = final.with_suffix(".partial")
         with open(partial, "wb") as file:
             file.write(ipc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +21,7 @@ from llmtrace.store.arrow import table_to_ipc
 from llmtrace_server.settings import Settings
 from llmtrace_server.spool import Spool, ingest_spool
 from llmtrace_server.writer import SpanWriter
-from tests.server.test_writer import inserts, rows, stored
+from tests.server.test_writer import inserted_table, inserts, rows, stored
 
 
 def spooled_files(spool: Spool) -> list[str]:
@@ -37,12 +39,13 @@ class Driver:
         self._client = client
         self.down = False
 
-    def insert_arrow(self, table: str, data: Any, **kwargs: Any) -> Any:
+    def raw_insert(self, table: str, columns: Any, block: Any, **kwargs: Any) -> Any:
+        data = inserted_table(block)
         if self.down:
             raise OperationalError("connection refused")
         if REFUSED in data["name"].to_pylist():
             raise DatabaseError("Code: 70. Unexpected inf or nan to integer conversion")
-        return self._client.insert_arrow(table, data, **kwargs)
+        return self._client.raw_insert(table, columns, block, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -188,3 +191,32 @@ async def test_a_request_that_cannot_be_spooled_waits_for_its_write(store: Store
     finally:
         await writer.close()
     assert stored(store) == 7
+
+
+def test_requests_spool_from_several_threads_at_once(tmp_path: Path) -> None:
+    """Requests spool from the thread pool concurrently: every add gets a file of its own (a shared
+    generator of names raised "generator already executing" when two threads entered it)."""
+    spool = Spool(tmp_path / "spool")
+    paths: list[Path] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def add_many() -> None:
+        start.wait()
+        try:
+            paths.extend(spool.add(b"x") for _ in range(300))
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add_many) for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: inside next(), if a switch can land there
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(set(paths)) == len(paths) == 8 * 300

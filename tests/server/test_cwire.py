@@ -1,0 +1,348 @@
+"""The C column reader (``_cwire.c`` via :mod:`llmtrace_server.cwire`) against the Python path.
+
+Differential: for every body, the C reader either declines (None) or returns exactly the table
+:func:`llmtrace_server.ingest.prepare` makes of the Python decode, with nothing rejected. The
+editable install has no compiled extension, so this builds ``_cwire.c`` itself (setuptools, into a
+temporary directory); only a machine without a C compiler skips, and says so. Against the compiled
+wheel (tests/test_packaging.py) it uses the wheel's own extension.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from llmtrace_server import cwire, ingest, otlp
+from tests.server.otlp_build import key_values, request, span
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import ingest as bench_ingest  # noqa: E402  (benchmarks/ingest.py: the light workload's batches)
+from genai_workload import GenAiBatches  # noqa: E402
+
+NOW = time.time_ns()
+PROJECT = "p1"
+
+_SETUP = """\
+from setuptools import Extension, setup
+setup(name="cwire-test", ext_modules=[Extension("_cwire", [{source!r}], extra_compile_args=["-O1"])])
+"""
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> cwire.ColumnReader:
+    if cwire.READER is not None:  # the compiled wheel: test its own extension
+        return cwire.READER
+    compiler = sysconfig.get_config_var("CC") or "cc"
+    if shutil.which(compiler.split()[0]) is None:
+        pytest.skip(f"no C compiler ({compiler}): the C reader cannot be built here")
+    work = tmp_path_factory.mktemp("cwire")
+    source = ROOT / "server" / "llmtrace_server" / "_cwire.c"
+    (work / "setup.py").write_text(_SETUP.format(source=str(source)))
+    subprocess.run(
+        [
+            sys.executable,
+            "setup.py",
+            "build_ext",
+            "--build-lib",
+            str(work / "lib"),
+            "--build-temp",
+            str(work / "t"),
+        ],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = (work / "lib").glob("_cwire*.so")
+    spec = importlib.util.spec_from_file_location("_cwire", built)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return cwire.ColumnReader(module)
+
+
+def _python_path(body: bytes) -> ingest.PreparedBatch | None:
+    try:
+        return ingest.prepare(otlp.decode(body, otlp.PROTOBUF), PROJECT, None)
+    except otlp.MalformedBody:
+        return None
+
+
+def _same_or_declined(reader: cwire.ColumnReader, body: bytes) -> bool:
+    """Assert the C reader's answer is the Python path's; True when it did not decline."""
+    table = reader.span_table(body, PROJECT, now_ns=NOW)
+    if table is None:
+        return False
+    prepared = _python_path(body)
+    assert prepared is not None, "the C reader read a body the Python path refuses"
+    assert prepared.rejected == [] and prepared.duplicates == 0
+    if not table.equals(prepared.spans):
+        diff = [n for n in table.column_names if not table[n].equals(prepared.spans[n])]
+        raise AssertionError(f"columns differ: {diff}: {[table[n][:2] for n in diff]}")
+    return True
+
+
+def _body(*spans: Span, resource: dict[str, Any] | None = None) -> bytes:
+    return request(list(spans), resource).SerializeToString()
+
+
+def test_genai_and_light_workloads_are_read_in_c_exactly(reader: cwire.ColumnReader) -> None:
+    genai = GenAiBatches(3, NOW, templates=6)
+    bodies = [genai.body(seq) for seq in range(6)]
+    bodies += [bench_ingest._batch(random.Random(seq), seq, NOW, seq % 2 == 1) for seq in range(4)]
+    for body in bodies:
+        assert _same_or_declined(reader, body)
+
+
+GENAI_ATTRS: dict[str, Any] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "OpenAI",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.usage.input_tokens": 12,
+    "gen_ai.usage.output_tokens": 7,
+    "gen_ai.usage.cache_read.input_tokens": 3,
+    "gen_ai.usage.cache_creation.input_tokens": 1,
+    "gen_ai.usage.reasoning.output_tokens": 2,
+    "gen_ai.response.finish_reasons": ["end_turn"],
+    "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "héllo ✓ 𝄞"}]}]',
+    "gen_ai.output.messages": "ünïcödé ✓ 𝄞 out",
+    "llmtrace.prompt.name": "p",
+    "llmtrace.prompt.version": "7",
+    "user.id": "u",
+    "session.id": "s",
+    "deployment.environment.name": "staging",
+}
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        GENAI_ATTRS,
+        {},
+        {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": "text-embedding-3-small",
+            "gen_ai.usage.input_tokens": 5,
+        },
+        {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"},
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"},
+        {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": 0},  # a model, no operation
+        {"gen_ai.request.model": "no-such-model", "gen_ai.usage.input_tokens": 10},  # unpriced
+        {**GENAI_ATTRS, "llmtrace.cost.usd": 0.25},
+        {**GENAI_ATTRS, "llmtrace.cost.usd": -0.0},
+        {**GENAI_ATTRS, "gen_ai.usage.input_tokens": 2**32 - 1},
+        {"error.type": "RateLimitError"},
+        # every scalar AnyValue kind in `attributes`
+        {"s": "", "big": 2**63 - 1, "neg": -(2**63), "zero": 0, "t": True, "f": False},
+        {"d1": 0.1, "d2": 1e22, "d3": -0.0, "d4": float("inf"), "d5": float("nan"), "d6": 5e-324, "d7": 2.0},
+        {"x" * 1024: "key of 1024 bytes", "ключ": "значение"},
+        {"gen_ai.input.messages": "x" * (256 * 1024)},  # at the size limit
+    ],
+)
+@pytest.mark.parametrize("error", [False, True])
+def test_shapes_read_in_c_match_python(
+    reader: cwire.ColumnReader, attrs: dict[str, Any], error: bool
+) -> None:
+    body = _body(
+        span(attrs, error=error), resource={"service.name": "svc", "deployment.environment.name": "prod"}
+    )
+    assert _same_or_declined(reader, body)
+
+
+def test_resource_shapes(reader: cwire.ColumnReader) -> None:
+    for resource in (
+        {},
+        {"service.name": ""},
+        {"deployment.environment.name": "prod", "host": {"a": [1, 2.5, b"\x00"], "b": {}}, "raw": b"\xff"},
+    ):
+        assert _same_or_declined(reader, _body(span(GENAI_ATTRS), span({}), resource=resource))
+    no_resource = ExportTraceServiceRequest()
+    scopes = no_resource.resource_spans.add()
+    for _ in range(2):
+        scopes.scope_spans.add().spans.extend([span(GENAI_ATTRS), span({"a": 1})])
+    assert _same_or_declined(reader, no_resource.SerializeToString())
+
+
+def test_links_unknown_fields_and_empty_bodies(reader: cwire.ColumnReader) -> None:
+    linked = span(GENAI_ATTRS, parent_span_id="1" * 16)
+    link = linked.links.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, trace_state="a=b")
+    link.attributes.extend(key_values({"k": [1, {"n": "v"}]}))
+    body = _body(linked)
+    assert _same_or_declined(reader, body)
+    unknown = b"\xa2\x06\x03abc" + b"\xa8\x06\x05"  # field 100 (bytes) and field 101 (varint)
+    assert _same_or_declined(reader, body + unknown)
+    assert reader.span_table(b"", PROJECT, now_ns=NOW) == pa.Table.from_pylist([], schema=cwire.SPAN_SCHEMA)
+
+
+def _event_span(exception: dict[str, Any] | None = None, *, error: bool = False) -> Span:
+    s = span(GENAI_ATTRS, error=error)
+    s.events.add(name="exception", time_unix_nano=s.start_time_unix_nano).attributes.extend(
+        key_values(exception or {})
+    )
+    return s
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [("exception", {"exception.type": "ValueError", "exception.message": "bad ✓"})],
+        [("exception", {"exception.message": ""}), ("exception", {"exception.type": "KeyError", "x": [1]})],
+        [
+            ("exception", {"exception.type": "A"}),
+            ("exception", {"exception.type": "B", "exception.message": "m"}),
+        ],
+        [("exception", {"exception.type": None})],
+        [("log", {"exception.type": "NotRead"}), ("First Token Stream Event", {})],
+        [("First Token Stream Event", {}, -5), ("First Token Stream Event", {}, 1_234_567)],
+        [("First Token Stream Event", {}, -1)],  # before the start: not a first token
+        [("other", {"k": {"nested": [b"x"]}})],
+    ],
+)
+@pytest.mark.parametrize("error", [False, True])
+@pytest.mark.parametrize("error_type", [None, "TimeoutError"])
+def test_events_read_in_c_match_python(
+    reader: cwire.ColumnReader, events: list[tuple[Any, ...]], error: bool, error_type: str | None
+) -> None:
+    attrs = dict(GENAI_ATTRS)
+    if error_type:
+        attrs["error.type"] = error_type
+    s = span(attrs, error=error)
+    s.status.message = "from the status"
+    for name, event_attrs, *offset in events:
+        at = s.start_time_unix_nano + (offset[0] if offset else 1000)
+        s.events.add(name=name, time_unix_nano=at).attributes.extend(
+            KeyValue(key=k) if v is None else key_values({k: v})[0] for k, v in event_attrs.items()
+        )
+    assert _same_or_declined(reader, _body(s))
+
+
+def _dup_key_span() -> Span:
+    s = span({"a": "1"})
+    s.attributes.append(KeyValue(key="a", value=AnyValue(string_value="2")))
+    return s
+
+
+def _no_value_span() -> Span:
+    s = span({})
+    s.attributes.append(KeyValue(key="gen_ai.request.model"))
+    return s
+
+
+def _same_span_twice() -> list[Span]:
+    first = span({"a": 1})
+    return [first, span({"a": 2}, trace_id=first.trace_id.hex(), span_id=first.span_id.hex())]
+
+
+@pytest.mark.parametrize(
+    ("spans", "resource"),
+    [
+        ([_event_span({"exception.type": 5}, error=True)], None),  # rows._text of an int
+        ([_event_span({"exception.type": "openai.APIError"}, error=True)], None),  # error_type_name
+        ([span({"gen_ai.system": "openai"})], None),  # a compat name
+        ([span({"llmtrace.span.kind": "llm"})], None),  # a field read in a way not reproduced
+        ([span({"openinference.span.kind": "LLM"})], None),  # a kind hint
+        ([span({"gen_ai.prompt.0.content": "hi"})], None),  # flattened messages
+        ([span({"service.name": "x"})], {}),  # the span's own service name
+        ([span({"gen_ai.operation.name": "completion"})], None),  # an aliased operation
+        ([span({"gen_ai.provider.name": "ÖpenAI"})], None),  # str.lower() beyond ASCII
+        ([span({"gen_ai.usage.input_tokens": -1})], None),  # rejected by rows.py
+        ([span({"gen_ai.usage.input_tokens": 2**32})], None),
+        ([span({"gen_ai.usage.input_tokens": 5.0})], None),  # a float token count
+        ([span({"gen_ai.request.model": ""})], None),  # an empty value: the next name would be read
+        ([span({"gen_ai.request.model": 4})], None),
+        ([span({"gen_ai.response.finish_reasons": ["stop", "length"]})], None),
+        ([span({"gen_ai.response.finish_reasons": ["whatever"]})], None),
+        ([span({"tags": ["a"]})], None),  # an array in `attributes` (JSON text)
+        ([span({"m": {"k": "v"}})], None),
+        ([span({"b": b"\x01"})], None),
+        ([span({"": "empty key"})], None),
+        ([span({"x" * 1025: "v"})], None),
+        ([span({"gen_ai.input.messages": "x" * (256 * 1024 + 1)})], None),  # rejected by rows.py
+        ([span({"error.type": "openai.RateLimitError"}, error=True)], None),  # error_type_name rewrites
+        ([span({}, name="n" * 1025)], None),
+        ([span({}, start_ns=10**14)], None),  # seconds, not ns: rejected
+        ([span({}, start_ns=NOW + 2 * 86400 * 10**9)], None),  # in the future
+        ([span({}, raw_trace_id=b"\x00" * 16)], None),
+        ([span({}, raw_span_id=b"\x01" * 7)], None),
+        ([_dup_key_span()], None),
+        ([_no_value_span()], None),
+        (_same_span_twice(), None),
+        ([span({})], {"deployment.environment": "prod"}),
+        ([span({})], {"service.name": 5}),
+        ([span({})], {"llmtrace.project": "other"}),
+    ],
+)
+def test_shapes_left_to_python_decline(
+    reader: cwire.ColumnReader, spans: list[Span], resource: dict[str, Any] | None
+) -> None:
+    assert reader.span_table(_body(*spans, resource=resource), PROJECT, now_ns=NOW) is None
+
+
+def test_invalid_utf8_anywhere_declines(reader: cwire.ColumnReader) -> None:
+    body = _body(span({"k": "MARK"}, name="NAMEMARK"), resource={"service.name": "svcMARK", "o": ["MARK"]})
+    for at in range(body.count(b"MARK")):
+        position = -1
+        for _ in range(at + 1):
+            position = body.index(b"MARK", position + 1)
+        for bad in (b"\xff", b"\xc0", b"\xed", b"\xf5"):  # invalid, overlong, surrogate, > U+10FFFF
+            broken = body[:position] + bad + body[position + 1 :]
+            assert reader.span_table(broken, PROJECT, now_ns=NOW) is None
+            assert _same_or_declined(reader, broken) is False
+
+
+def test_status_messages_and_codes(reader: cwire.ColumnReader) -> None:
+    s = span(GENAI_ATTRS, error=True)
+    s.status.message = "boom ✓"
+    assert _same_or_declined(reader, _body(s))
+    s.status.code = Status.STATUS_CODE_UNSET
+    assert _same_or_declined(reader, _body(s))
+    s.status.code = 7  # unknown: unset
+    assert _same_or_declined(reader, _body(s))
+
+
+def _first_spans(body: bytes, count: int) -> bytes:
+    """``body`` cut down to its first ``count`` spans (a mutation then costs milliseconds to check)."""
+    req = ExportTraceServiceRequest.FromString(body)
+    spans = req.resource_spans[0].scope_spans[0].spans
+    del spans[count:]
+    return req.SerializeToString()
+
+
+def test_mutated_bodies_are_read_exactly_or_declined(reader: cwire.ColumnReader) -> None:
+    """Flipped, dropped and inserted bytes in real batches: never a crash, never a different table."""
+    rng = random.Random(11)
+    genai = GenAiBatches(5, NOW, templates=2)
+    seeds = [
+        _first_spans(genai.body(0), 6),
+        _first_spans(bench_ingest._batch(random.Random(1), 1, NOW, False), 6),
+        _body(span(GENAI_ATTRS), _event_span(), span({"a": [1, {"b": 2}]})),
+    ]
+    read = 0
+    for _ in range(400):
+        body = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(body))
+            op = rng.random()
+            if op < 0.6:
+                body[at] = rng.randrange(256)
+            elif op < 0.8:
+                del body[at]
+            else:
+                body.insert(at, rng.randrange(256))
+        read += _same_or_declined(reader, bytes(body))
+    assert read > 0  # some mutations leave a readable body (e.g. a changed character)
