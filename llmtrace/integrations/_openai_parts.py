@@ -9,10 +9,12 @@ is exactly the OTel meaning, so they pass straight through.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.content import text_message_json
+from llmtrace._internal.guard import internal_error
 from llmtrace.integrations._common import LLMCall, Outcome, TokenUsage
 
 
@@ -217,6 +219,52 @@ class ChatStream:
                     text0.append(text)
                 return False
         return self._on_chunk(chunk, chunk.choices)
+
+    def chunks(self, source: Iterator[Any], stream: Any) -> Iterator[Any]:
+        """The chunks of ``source`` as ``SyncStreamProxy._self_chunks`` gives them (``stream`` is
+        that proxy: first-chunk time, errors, the end), with `on_chunk`'s common case written
+        in: a long stream's per-chunk work is then one generator resume, with no call. (A
+        subclass that reads chunks its own way, overriding `on_chunk`, sets ``chunks = None``.)"""
+        waiting = stream._self_waiting
+        text0 = self.text0
+        try:
+            for chunk in source:
+                if waiting:
+                    waiting = False
+                    stream._self_first_chunk()
+                hide = handled = False
+                try:
+                    if text0 is not None and chunk.usage is None:
+                        choices = chunk.choices
+                        if type(choices) is list and len(choices) == 1:
+                            choice = choices[0]
+                            delta = choice.delta
+                            if (
+                                not choice.finish_reason
+                                and choice.index == 0
+                                and delta is not None
+                                and not delta.tool_calls
+                            ):
+                                handled = True
+                                text = delta.content or delta.refusal
+                                if text:
+                                    if not text0:
+                                        self._content()
+                                    text0.append(text)
+                    if not handled:
+                        hide = self._on_chunk(chunk, chunk.choices)
+                        text0 = self.text0
+                except Exception as exc:  # llmtrace's own failure: the caller still gets the chunk
+                    internal_error("stream.chunk", exc)
+                    hide = False
+                if not hide:
+                    yield chunk
+        except GeneratorExit:
+            raise  # (as `_self_chunks`: the span stays open for `close`/`__del__`)
+        except BaseException as exc:
+            stream._self_error(exc)
+            raise
+        stream._self_end(cancelled=False)
 
     def _on_chunk(self, chunk: Any, choices: Any) -> bool:
         """Any chunk: the first, usage, several choices, tool calls, finish reasons."""
