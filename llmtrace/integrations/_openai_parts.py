@@ -234,23 +234,28 @@ class ChatStream:
                     stream._self_first_chunk()
                 hide = handled = False
                 try:
-                    if text0 is not None and chunk.usage is None:
-                        choices = chunk.choices
-                        if type(choices) is list and len(choices) == 1:
-                            choice = choices[0]
-                            delta = choice.delta
-                            if (
-                                not choice.finish_reason
-                                and choice.index == 0
-                                and delta is not None
-                                and not delta.tool_calls
-                            ):
-                                handled = True
-                                text = delta.content or delta.refusal
-                                if text:
-                                    if not text0:
-                                        self._content()
-                                    text0.append(text)
+                    if text0 is not None:
+                        # The fields read from the models' ``__dict__`` (where pydantic keeps
+                        # them): an attribute read of a pydantic model goes through its Python
+                        # ``__getattr__`` hook, which the interpreter cannot specialise, at
+                        # three times a dict lookup's cost; a field missing takes the slow path.
+                        try:
+                            fields = chunk.__dict__
+                            if fields["usage"] is None:
+                                (choice,) = fields["choices"]
+                                chosen = choice.__dict__
+                                delta = chosen["delta"]
+                                if not chosen["finish_reason"] and chosen["index"] == 0 and delta is not None:
+                                    said = delta.__dict__
+                                    if not said["tool_calls"]:
+                                        handled = True
+                                        text = said["content"] or said["refusal"]
+                                        if text:
+                                            if not text0:
+                                                self._content()
+                                            text0.append(text)
+                        except (AttributeError, KeyError, ValueError, TypeError):
+                            pass  # no model, a field missing, several choices or none: `_on_chunk`
                     if not handled:
                         hide = self._on_chunk(chunk, chunk.choices)
                         text0 = self.text0
