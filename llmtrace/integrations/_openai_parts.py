@@ -27,6 +27,13 @@ def chat_usage(usage: Any) -> TokenUsage | None:
     """`CompletionUsage` (chat and legacy completions) -> TokenUsage."""
     if usage is None:
         return None
+    try:  # the fields from the model's ``__dict__`` (see `_plain_chat_outcome`)
+        fields = usage.__dict__
+        prompt, completion = fields["prompt_tokens"], fields["completion_tokens"]
+        if fields["prompt_tokens_details"] is None and fields["completion_tokens_details"] is None:
+            return TokenUsage(input=prompt or 0, output=completion or 0)
+    except (AttributeError, KeyError):
+        pass
     return TokenUsage(
         input=usage.prompt_tokens or 0,
         output=usage.completion_tokens or 0,
@@ -70,8 +77,41 @@ def _text_parts(text: str | None, refusal: str | None = None) -> list[dict[str, 
     return parts
 
 
+def _plain_chat_outcome(call: LLMCall, resp: Any) -> Outcome | None:
+    """`chat_outcome` of the common response — one choice, text only — with the models' fields
+    read from their ``__dict__``, where pydantic keeps them: an attribute read of a pydantic model
+    goes through its Python ``__getattr__`` hook, which the interpreter cannot specialise
+    (hundreds of instructions each amid the SDK's own reads). None for anything else, or for an
+    object whose fields are not all there (the general path reads its attributes)."""
+    try:
+        fields = resp.__dict__
+        (choice,) = fields["choices"]
+        chosen = choice.__dict__
+        said = chosen["message"].__dict__
+        text, reason = said["content"], chosen["finish_reason"]
+        if said["tool_calls"] or said["refusal"] or not (text is None or type(text) is str):
+            return None
+        response_id, model, usage = fields["id"], fields["model"], fields["usage"]
+        tier, fingerprint = fields["service_tier"], fields["system_fingerprint"]
+    except (AttributeError, KeyError, ValueError, TypeError):
+        return None
+    out = Outcome(response_id=response_id, response_model=model, usage=chat_usage(usage))
+    out.finish_reasons.append(reason or "error")
+    out.output_chars = len(text or "")
+    if call.capture:
+        out.output_json = text_message_json(text, reason)
+    if tier:
+        out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+    if fingerprint:
+        out.attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    return out
+
+
 def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
     """A `ChatCompletion` (or `ParsedChatCompletion`)."""
+    plain = _plain_chat_outcome(call, resp)
+    if plain is not None:
+        return plain
     out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
     choices = resp.choices
     if len(choices) == 1:
