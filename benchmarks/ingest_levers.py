@@ -34,22 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from genai_workload import GenAiBatches  # a sibling module: benchmarks/ is on sys.path
+from genai_workload import GenAiBatches  # sibling modules: benchmarks/ is on sys.path
+from ingest_store import SPANS_VIEWS
 
 BLOCK_BATCHES = 64  # 64 requests of 512 spans: the writer's 32k-span block
 _CONTENT = "Map(LowCardinality(String), String)"
 # The materialized views that read `spans`, but spans_by_id_mv.
-_NOT_BY_ID = (
-    "spans_hourly_mv",
-    "cost_5m_mv",
-    "drift_hourly_mv",
-    "trace_summaries_mv",
-    "session_summaries_mv",
-    "user_summaries_mv",
-    "llm_calls_mv",
-    "calls_hourly_mv",
-    "call_samples_mv",
-)
+_NOT_BY_ID = tuple(view for view in SPANS_VIEWS if view != "spans_by_id_mv")
 # variant -> (the first migration left out, None for all; statements run after migrating; {db} is
 # its database)
 VARIANTS: dict[str, tuple[str | None, list[str]]] = {

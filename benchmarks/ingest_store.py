@@ -47,7 +47,7 @@ _CONTENT_COLUMNS = ("input", "output", "error_message")
 _ATTRIBUTES = "attributes Map(LowCardinality(String), String)"
 
 # The materialized views that read `spans` (migrations 0003-0121).
-_VIEWS = (
+SPANS_VIEWS = (
     "spans_hourly_mv",
     "cost_5m_mv",
     "drift_hourly_mv",
@@ -81,7 +81,7 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
     "8k-span blocks": (8_192, []),
     "2k-span blocks": (2_048, []),
     "64k-span blocks": (65_536, []),
-    "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _VIEWS]),
+    "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in SPANS_VIEWS]),
     "without the regression views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _REGRESSION_VIEWS]),
     # The token index's replacement candidate: ClickHouse's inverted text index (GA since 26.2).
     "text index instead of idx_content_tokens": (
@@ -156,7 +156,7 @@ INSERT_SETTINGS: dict[str, dict[str, Any]] = {
     "async_insert=0": {"async_insert": 0},
 }
 VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
-VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in _VIEWS})
+VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in SPANS_VIEWS})
 
 # variant -> (the table, or "%MergeTree" for every table of the store; MergeTree settings set on
 # it after migrating)
@@ -207,8 +207,8 @@ VARIANTS[VIEWS_INTO_NULL] = (32_768, [])
 
 
 def _views_into_null(client: Any, database: str) -> None:
-    """Point each of :data:`_VIEWS` at a Null-engine copy of its target table."""
-    for view in _VIEWS:
+    """Point each of :data:`SPANS_VIEWS` at a Null-engine copy of its target table."""
+    for view in SPANS_VIEWS:
         query = client.query(
             "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {v:String}",
             parameters={"db": database, "v": view},
