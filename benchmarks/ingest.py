@@ -254,6 +254,92 @@ def _peak_rss_mib(pid: int) -> tuple[float, float]:
     return round(own, 1), round(children, 1)
 
 
+class _MemorySampler:
+    """Samples the resident memory of the server's process tree (server + decode workers) while it runs.
+
+    VmHWM per process (:func:`_peak_rss_mib`) peaks at different moments and counts the pages the
+    server and its workers share (the /dev/shm hand-off buffers, the same shared libraries) once
+    in each process. So this also sums the tree at each sample: RSS (shared pages counted in every
+    process that maps them, what ``ps`` and most dashboards add up) and PSS (each shared page
+    divided among the processes that map it: the tree's honest share of the machine's memory), and
+    reports the peak of each sum and the server's own peak at the end, the peak of PSS anon (heap)
+    by process, and the RSS over time every ``interval_s``.
+    """
+
+    def __init__(self, pid: int, interval_s: float = 1.0) -> None:
+        self._pid = pid
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self.peak_rss_tree = self.peak_pss_tree = 0.0
+        self.peak_server_pss = self.peak_server_anon = 0.0
+        self.timeline: list[tuple[float, float, float]] = []  # (s, server RSS, workers RSS) in MiB
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _MemorySampler:
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        tree = [self._pid, *_children(self._pid)]
+        rollups = {pid: _smaps_rollup_kib(pid) for pid in tree}
+        rss = {pid: r.get("Rss", 0) / 1024 for pid, r in rollups.items()}
+        pss = {pid: r.get("Pss", 0) / 1024 for pid, r in rollups.items()}
+        self.peak_rss_tree = max(self.peak_rss_tree, sum(rss.values()))
+        self.peak_pss_tree = max(self.peak_pss_tree, sum(pss.values()))
+        self.peak_server_pss = max(self.peak_server_pss, pss.get(self._pid, 0.0))
+        self.peak_server_anon = max(self.peak_server_anon, rollups[self._pid].get("Pss_Anon", 0) / 1024)
+        server = rss.get(self._pid, 0.0)
+        self.timeline.append((time.perf_counter() - self._t0, server, sum(rss.values()) - server))
+
+    def report(self, points: int = 12) -> dict[str, Any]:
+        step = max(1, len(self.timeline) // points)
+        return {
+            "peak_rss_tree_mib": round(self.peak_rss_tree),
+            "peak_pss_tree_mib": round(self.peak_pss_tree),
+            "server_peak_pss_mib": round(self.peak_server_pss),
+            "server_peak_pss_anon_mib": round(self.peak_server_anon),
+            "rss_over_time_s_server_workers_mib": [
+                (round(t), round(server), round(workers)) for t, server, workers in self.timeline[::step]
+            ],
+        }
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid``."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            found.append(int(status.parent.name))
+    return found
+
+
+def _smaps_rollup_kib(pid: int) -> dict[str, int]:
+    """``/proc/PID/smaps_rollup`` as {field: KiB} (empty for a process that is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    except OSError:
+        return {}
+    fields = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        fields[name] = int(value.split()[0])
+    return fields
+
+
 def _send_all(
     port: int, bodies: Callable[[int], bytes], seqs: range, concurrency: int
 ) -> tuple[list[float], int, float]:
@@ -320,26 +406,28 @@ def _run_once(
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="llmtrace-bench-") as tmp:
         server = _start_server(Path(tmp) / "data", port, decode_workers, code_path)
+        memory = _MemorySampler(server.pid)
         try:
-            _send_all(port, workload.body, range(workload.warmup), concurrency)
-            cpu0, threads0, t0 = (
-                _cpu_seconds(server.pid),
-                _thread_cpu_seconds(server.pid),
-                time.perf_counter(),
-            )
-            latencies, retries, last_ack = _send_all(
-                port, workload.body, range(workload.warmup, workload.total), concurrency
-            )
-            elapsed = last_ack - t0
-            own1, workers1 = _cpu_seconds(server.pid)
-            cpu = own1 + workers1 - sum(cpu0)
-            threads1 = _thread_cpu_seconds(server.pid)
-            # Acknowledged means written; this is how long until a query sees all of it.
-            while (
-                stored := _stored_calls(port)
-            ) < workload.llm_calls and time.perf_counter() - last_ack < 60:
-                time.sleep(0.05)
-            queryable_s = time.perf_counter() - last_ack
+            with memory:
+                _send_all(port, workload.body, range(workload.warmup), concurrency)
+                cpu0, threads0, t0 = (
+                    _cpu_seconds(server.pid),
+                    _thread_cpu_seconds(server.pid),
+                    time.perf_counter(),
+                )
+                latencies, retries, last_ack = _send_all(
+                    port, workload.body, range(workload.warmup, workload.total), concurrency
+                )
+                elapsed = last_ack - t0
+                own1, workers1 = _cpu_seconds(server.pid)
+                cpu = own1 + workers1 - sum(cpu0)
+                threads1 = _thread_cpu_seconds(server.pid)
+                # Acknowledged means written; this is how long until a query sees all of it.
+                while (
+                    stored := _stored_calls(port)
+                ) < workload.llm_calls and time.perf_counter() - last_ack < 60:
+                    time.sleep(0.05)
+                queryable_s = time.perf_counter() - last_ack
             peak_rss, workers_peak_rss = _peak_rss_mib(server.pid)
         finally:
             server.terminate()
@@ -371,6 +459,7 @@ def _run_once(
         "load_average_1m": round(os.getloadavg()[0], 2),
         "server_peak_rss_mib": peak_rss,
         "decode_workers_peak_rss_mib": workers_peak_rss,
+        **memory.report(),
         "machine_reference_ms": reference_ms,
         "stored_exactly_once": stored == workload.llm_calls,
     }

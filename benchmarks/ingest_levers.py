@@ -34,10 +34,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from genai_workload import GenAiBatches  # a sibling module: benchmarks/ is on sys.path
+from genai_workload import GenAiBatches  # sibling modules: benchmarks/ is on sys.path
+from ingest_store import SPANS_VIEWS
 
 BLOCK_BATCHES = 64  # 64 requests of 512 spans: the writer's 32k-span block
 _CONTENT = "Map(LowCardinality(String), String)"
+# The materialized views that read `spans`, but spans_by_id_mv.
+_NOT_BY_ID = tuple(view for view in SPANS_VIEWS if view != "spans_by_id_mv")
 # variant -> (the first migration left out, None for all; statements run after migrating; {db} is
 # its database)
 VARIANTS: dict[str, tuple[str | None, list[str]]] = {
@@ -63,6 +66,14 @@ VARIANTS: dict[str, tuple[str | None, list[str]]] = {
             f"ALTER TABLE {{db}}.spans DROP INDEX {name}"
             for name in ("idx_trace_id", "idx_session_id", "idx_user_id")
         ],
+    ),
+    # Migration 0150: spans_by_id with one row per span, against 0090's row per owner; the store
+    # with every view, and with spans_by_id_mv the only one (what its rows cost, alone).
+    "spans_by_id two rows per span (before 0150)": ("0150", []),
+    "only spans_by_id_mv (0150)": (None, [f"DROP VIEW {{db}}.{view}" for view in _NOT_BY_ID]),
+    "only spans_by_id_mv, two rows per span (before 0150)": (
+        "0150",
+        [f"DROP VIEW {{db}}.{view}" for view in _NOT_BY_ID],
     ),
     "lz4": (
         None,

@@ -47,7 +47,7 @@ _CONTENT_COLUMNS = ("input", "output", "error_message")
 _ATTRIBUTES = "attributes Map(LowCardinality(String), String)"
 
 # The materialized views that read `spans` (migrations 0003-0121).
-_VIEWS = (
+SPANS_VIEWS = (
     "spans_hourly_mv",
     "cost_5m_mv",
     "drift_hourly_mv",
@@ -81,7 +81,7 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
     "8k-span blocks": (8_192, []),
     "2k-span blocks": (2_048, []),
     "64k-span blocks": (65_536, []),
-    "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _VIEWS]),
+    "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in SPANS_VIEWS]),
     "without the regression views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _REGRESSION_VIEWS]),
     # The token index's replacement candidate: ClickHouse's inverted text index (GA since 26.2).
     "text index instead of idx_content_tokens": (
@@ -134,24 +134,13 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
             "ALTER TABLE {db}.spans_by_id "
             + ", ".join(
                 f"MODIFY COLUMN {c} String CODEC(LZ4)"
-                for c in ("owner_id", "trace_id", "span_id", "user_id", "session_id")
+                for c in ("user_id", "trace_id", "span_id", "session_id")
             )
             + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
             "ALTER TABLE {db}.llm_calls "
             + ", ".join(f"MODIFY COLUMN {c} String CODEC(LZ4)" for c in ("span_id", "user_id", "session_id"))
             + ", MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
             "ALTER TABLE {db}.call_samples MODIFY COLUMN start_time DateTime64(6, 'UTC') CODEC(Delta, LZ4)",
-        ],
-    ),
-    # Diagnostic: spans_by_id with the session's row only (one row per span instead of two): what
-    # the second copy of each span costs.
-    "spans_by_id one row per span": (
-        32_768,
-        [
-            "ALTER TABLE {db}.spans_by_id_mv MODIFY QUERY SELECT project, 'session' AS owner,"
-            " session_id AS owner_id, start_time, trace_id, span_id, service_name, prompt_name, model,"
-            " environment, provider, prompt_version, status, kind, user_id, session_id"
-            " FROM {db}.spans WHERE session_id != ''"
         ],
     ),
 }
@@ -167,7 +156,7 @@ INSERT_SETTINGS: dict[str, dict[str, Any]] = {
     "async_insert=0": {"async_insert": 0},
 }
 VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
-VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in _VIEWS})
+VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in SPANS_VIEWS})
 
 # variant -> (the table, or "%MergeTree" for every table of the store; MergeTree settings set on
 # it after migrating)
@@ -206,6 +195,11 @@ TABLE_SETTINGS[SCALED_CAP] = TABLE_SETTINGS["spans merges capped at 64 MiB"]
 VARIANTS.update({name: (32_768, []) for name in TABLE_SETTINGS})
 VARIANTS[SCALED_CAP] = (8_192, [])
 
+# Before migration 0150: `spans_by_id` as 0090 built it, a row per span and owner (user, session),
+# sorted by owner; 0135's merge setting on it as before.
+TWO_ROWS_BY_ID = "spans_by_id two rows per span (0090, before 0150)"
+VARIANTS[TWO_ROWS_BY_ID] = (32_768, ["ALTER TABLE {db}.spans_by_id MODIFY SETTING merge_selector_base = 10"])
+
 # Diagnostic: every view writes into a Null table (the view's SELECT over each block runs, nothing
 # is stored or merged): "current" minus this is what the views' tables cost to insert and merge.
 VIEWS_INTO_NULL = "the views into Null tables"
@@ -213,8 +207,8 @@ VARIANTS[VIEWS_INTO_NULL] = (32_768, [])
 
 
 def _views_into_null(client: Any, database: str) -> None:
-    """Point each of :data:`_VIEWS` at a Null-engine copy of its target table."""
-    for view in _VIEWS:
+    """Point each of :data:`SPANS_VIEWS` at a Null-engine copy of its target table."""
+    for view in SPANS_VIEWS:
         query = client.query(
             "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {v:String}",
             parameters={"db": database, "v": view},
@@ -224,6 +218,21 @@ def _views_into_null(client: Any, database: str) -> None:
         client.command(f"CREATE TABLE {database}.{target[1]}_null AS {database}.{target[1]} ENGINE = Null")
         client.command(f"DROP VIEW {database}.{view}")
         client.command(query.replace(f"TO {database}.{target[1]} ", f"TO {database}.{target[1]}_null ", 1))
+
+
+def _run_migration(client: Any, database: str, name: str) -> None:
+    """Run the statements of migration file ``name`` again on ``database`` (an older layout)."""
+    from llmtrace.store.migrate import (
+        DEFAULT_ROLLUP_TTL_DAYS,
+        DEFAULT_SPAN_TTL_DAYS,
+        Renderer,
+        load_migrations,
+    )
+
+    renderer = Renderer(database, DEFAULT_SPAN_TTL_DAYS, DEFAULT_ROLLUP_TTL_DAYS)
+    migration = next(m for m in load_migrations() if m.name == name)
+    for statement in renderer.statements(migration.template, name):
+        client.command(statement)
 
 
 def _prepare_blocks(directory: Path, blocks: int, seed: int) -> int:
@@ -340,6 +349,8 @@ def _child(
     store = open_store(f"chdb://{store_dir}", "bench")
     store.migrate()
     client = store.client
+    if variant == TWO_ROWS_BY_ID:
+        _run_migration(client, "bench", "0090_spans_by_id.sql")
     for statement in statements:
         client.command(statement.format(db="bench"))
     if variant == VIEWS_INTO_NULL:

@@ -6,7 +6,8 @@ variants take turns in short blocks of calls in rotating order, each switched on
 and off after it (outside the timing), so all share one process, one client and one stretch of
 machine time; one untimed call follows each switch-on (the first call after ``instrument()``
 pays one-time work, e.g. llmtrace's export thread starting, once per process in an app but once
-per block here). Reported per library and mode: medians of wall and process-CPU time per call, the
+per block here), then each variant's export is flushed, so a thread started at the first span is
+up and idle before the timed calls (it used to finish starting inside them). Reported per library and mode: medians of wall and process-CPU time per call, the
 time each instrumentation adds over ``none``, and llmtrace's added time as a fraction of each
 peer's (goal: at most 0.5).
 
@@ -246,6 +247,13 @@ class _Variants:
             "openinference": peer(openinference),
             "openllmetry": peer(openllmetry),
         }
+        # Each variant's export flushed (its background thread woken and waited for).
+        self.flushes: dict[str, Callable[[], object]] = {
+            "none": lambda: None,
+            "llmtrace": llmtrace.flush,
+            "openinference": provider.force_flush,
+            "openllmetry": provider.force_flush,
+        }
         self.library = library
 
     def block(
@@ -264,6 +272,11 @@ class _Variants:
         # starts its export thread at the first span) an app pays once per process, not per call;
         # here every block switches on anew, and a timed first call would charge it to the block.
         call(mode)
+        # Then that call's export, flushed, for every variant alike: a thread started at the first
+        # span finishes starting on its own time, which fell into the first timed calls
+        # (llmtrace's, whose export thread starts anew with every ``instrument()``; the peers'
+        # ``BatchSpanProcessor`` thread lives as long as the process).
+        self.flushes[variant]()
         wall: list[int] = []
         cpu: list[int] = []
         cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns

@@ -88,6 +88,10 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 
 # What JSON escapes in a string (``ensure_ascii=False``): control characters, quote, backslash.
 _ESCAPED = bytes(range(32)) + b'"\\'
+# A translation table that changes exactly those bytes (each to the next byte value): a text's
+# bytes come back as the very same object from ``translate`` when none of them is escaped, and
+# a table alone takes the bytes loop without deletions, a third fewer instructions a byte.
+_FLAG_ESCAPED = bytes((b + 1) if b in _ESCAPED else b for b in range(256))
 
 
 def text_json(text: str) -> str:
@@ -97,7 +101,7 @@ def text_json(text: str) -> str:
     (UTF-8 encodes every non-ASCII character, a lone surrogate too with ``surrogatepass``, in
     bytes above 0x7F, which nothing escapes; the escaper leaves those characters as they are.)"""
     raw = text.encode("utf-8", "surrogatepass")
-    if len(raw.translate(None, _ESCAPED)) == len(raw):
+    if raw.translate(_FLAG_ESCAPED) is raw:
         return '"' + text + '"'
     return json_string(text)
 

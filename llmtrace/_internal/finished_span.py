@@ -38,7 +38,7 @@ from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import DEFAULT_TRACE_STATE, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace import propagation as _propagation
 from opentelemetry.util.types import Attributes, AttributeValue
 
@@ -60,6 +60,7 @@ _FLAGS = {
 logger = logging.getLogger("llmtrace")
 
 _UNSET = Status(StatusCode.UNSET)  # every span's status until one is set, shared
+_new_tuple = tuple.__new__  # (``SpanContext`` is a tuple subclass)
 
 # The key ``set_span_in_context`` stores the span under (``create_key`` makes it unique per process).
 _SPAN_KEY: str = getattr(_propagation, "_SPAN_KEY", "")
@@ -308,13 +309,16 @@ def start_client_span(
         sampling = tracer.sampler.should_sample(context, trace_id, name, SpanKind.CLIENT, None, ())
         recording, sampled = sampling.decision.is_recording(), sampling.decision.is_sampled()
         trace_state, sampling_attributes = sampling.trace_state, sampling.attributes
-    span_context = SpanContext(
-        trace_id,
-        span_id,
-        is_remote=False,
-        trace_flags=_FLAGS[sampled, bool(random_trace_id)],
-        trace_state=trace_state,
-    )
+    flags = _FLAGS[sampled, bool(random_trace_id)]
+    if default_ids:
+        # What ``SpanContext(...)`` makes (its ``__new__`` is Python code), built directly: ids
+        # drawn above are valid (non-zero, in range), as is the trace id of a valid parent.
+        state = DEFAULT_TRACE_STATE if trace_state is None else trace_state
+        span_context = _new_tuple(SpanContext, (trace_id, span_id, False, flags, state, True))
+    else:  # a custom generator's ids: the constructor judges their validity
+        span_context = SpanContext(
+            trace_id, span_id, is_remote=False, trace_flags=flags, trace_state=trace_state
+        )
     if not recording:
         return trace_api.NonRecordingSpan(span_context)
     span = RecordingSpan(tracer, processor, name, span_context, parent, time_ns())

@@ -9,10 +9,12 @@ is exactly the OTel meaning, so they pass straight through.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.content import text_message_json
+from llmtrace._internal.guard import internal_error
 from llmtrace.integrations._common import LLMCall, Outcome, TokenUsage
 
 
@@ -25,6 +27,13 @@ def chat_usage(usage: Any) -> TokenUsage | None:
     """`CompletionUsage` (chat and legacy completions) -> TokenUsage."""
     if usage is None:
         return None
+    try:  # the fields from the model's ``__dict__`` (see `_plain_chat_outcome`)
+        fields = usage.__dict__
+        prompt, completion = fields["prompt_tokens"], fields["completion_tokens"]
+        if fields["prompt_tokens_details"] is None and fields["completion_tokens_details"] is None:
+            return TokenUsage(input=prompt or 0, output=completion or 0)
+    except (AttributeError, KeyError):
+        pass
     return TokenUsage(
         input=usage.prompt_tokens or 0,
         output=usage.completion_tokens or 0,
@@ -68,8 +77,41 @@ def _text_parts(text: str | None, refusal: str | None = None) -> list[dict[str, 
     return parts
 
 
+def _plain_chat_outcome(call: LLMCall, resp: Any) -> Outcome | None:
+    """`chat_outcome` of the common response — one choice, text only — with the models' fields
+    read from their ``__dict__``, where pydantic keeps them: an attribute read of a pydantic model
+    goes through its Python ``__getattr__`` hook, which the interpreter cannot specialise
+    (hundreds of instructions each amid the SDK's own reads). None for anything else, or for an
+    object whose fields are not all there (the general path reads its attributes)."""
+    try:
+        fields = resp.__dict__
+        (choice,) = fields["choices"]
+        chosen = choice.__dict__
+        said = chosen["message"].__dict__
+        text, reason = said["content"], chosen["finish_reason"]
+        if said["tool_calls"] or said["refusal"] or not (text is None or type(text) is str):
+            return None
+        response_id, model, usage = fields["id"], fields["model"], fields["usage"]
+        tier, fingerprint = fields["service_tier"], fields["system_fingerprint"]
+    except (AttributeError, KeyError, ValueError, TypeError):
+        return None
+    out = Outcome(response_id=response_id, response_model=model, usage=chat_usage(usage))
+    out.finish_reasons.append(reason or "error")
+    out.output_chars = len(text or "")
+    if call.capture:
+        out.output_json = text_message_json(text, reason)
+    if tier:
+        out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+    if fingerprint:
+        out.attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+    return out
+
+
 def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
     """A `ChatCompletion` (or `ParsedChatCompletion`)."""
+    plain = _plain_chat_outcome(call, resp)
+    if plain is not None:
+        return plain
     out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
     choices = resp.choices
     if len(choices) == 1:
@@ -217,6 +259,57 @@ class ChatStream:
                     text0.append(text)
                 return False
         return self._on_chunk(chunk, chunk.choices)
+
+    def chunks(self, source: Iterator[Any], stream: Any) -> Iterator[Any]:
+        """The chunks of ``source`` as ``SyncStreamProxy._self_chunks`` gives them (``stream`` is
+        that proxy: first-chunk time, errors, the end), with `on_chunk`'s common case written
+        in: a long stream's per-chunk work is then one generator resume, with no call. (A
+        subclass that reads chunks its own way, overriding `on_chunk`, sets ``chunks = None``.)"""
+        waiting = stream._self_waiting
+        text0 = self.text0
+        try:
+            for chunk in source:
+                if waiting:
+                    waiting = False
+                    stream._self_first_chunk()
+                hide = handled = False
+                try:
+                    if text0 is not None:
+                        # The fields read from the models' ``__dict__`` (where pydantic keeps
+                        # them): an attribute read of a pydantic model goes through its Python
+                        # ``__getattr__`` hook, which the interpreter cannot specialise, at
+                        # three times a dict lookup's cost; a field missing takes the slow path.
+                        try:
+                            fields = chunk.__dict__
+                            if fields["usage"] is None:
+                                (choice,) = fields["choices"]
+                                chosen = choice.__dict__
+                                delta = chosen["delta"]
+                                if not chosen["finish_reason"] and chosen["index"] == 0 and delta is not None:
+                                    said = delta.__dict__
+                                    if not said["tool_calls"]:
+                                        handled = True
+                                        text = said["content"] or said["refusal"]
+                                        if text:
+                                            if not text0:
+                                                self._content()
+                                            text0.append(text)
+                        except (AttributeError, KeyError, ValueError, TypeError):
+                            pass  # no model, a field missing, several choices or none: `_on_chunk`
+                    if not handled:
+                        hide = self._on_chunk(chunk, chunk.choices)
+                        text0 = self.text0
+                except Exception as exc:  # llmtrace's own failure: the caller still gets the chunk
+                    internal_error("stream.chunk", exc)
+                    hide = False
+                if not hide:
+                    yield chunk
+        except GeneratorExit:
+            raise  # (as `_self_chunks`: the span stays open for `close`/`__del__`)
+        except BaseException as exc:
+            stream._self_error(exc)
+            raise
+        stream._self_end(cancelled=False)
 
     def _on_chunk(self, chunk: Any, choices: Any) -> bool:
         """Any chunk: the first, usage, several choices, tool calls, finish reasons."""

@@ -90,6 +90,11 @@ class SyncStreamProxy(_StreamBase):
         # A ``for`` loop gets a generator over the SDK stream's own iterator: per chunk, one
         # generator resume and the handler call, with everything else in locals (cheaper than a
         # ``__next__`` call on this proxy). Bare ``next(stream)`` calls still go to `__next__`.
+        # A handler with its own generator (``chunks``: `_self_chunks` with its common chunk
+        # written in) saves the call too.
+        folded = getattr(self._self_handler, "chunks", None)
+        if folded is not None:
+            return folded(iter(self.__wrapped__), self)  # type: ignore[no-any-return]
         return self._self_chunks(iter(self.__wrapped__))
 
     def _self_chunks(self, source: Iterator[Any]) -> Iterator[Any]:

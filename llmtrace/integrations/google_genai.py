@@ -203,27 +203,41 @@ def _finish_reason(candidate: Any) -> str | None:
 
 def _plain_outcome(call: LLMCall, response: Any) -> Outcome | None:
     """The outcome of the common response, one candidate with text parts only (what
-    `_Accumulator` makes of it, without accumulating); None for anything else."""
-    candidates = response.candidates
-    if not candidates or len(candidates) != 1:
-        return None
-    candidate = candidates[0]
-    content = candidate.content
-    parts = content.parts if content is not None else None
-    if not parts and candidate.finish_reason is None:
-        return None  # a candidate that says nothing: the accumulator's rules apply
-    texts = []
-    for part in parts or ():
-        if part.thought or part.function_call is not None:
+    `_Accumulator` makes of it, without accumulating); None for anything else.
+
+    The models' fields are read from their ``__dict__``, where pydantic keeps them: an attribute
+    read of a pydantic model goes through its Python ``__getattr__`` hook, which the interpreter
+    cannot specialise (hundreds of instructions each amid an SDK's own reads). Anything that is
+    not a model as the SDK makes them (a field missing) is None here: the accumulator's path.
+    """
+    try:
+        fields = response.__dict__
+        candidates = fields["candidates"]
+        if not candidates or len(candidates) != 1:
             return None
-        if part.text:
-            texts.append(part.text)
+        candidate = candidates[0]
+        chosen = candidate.__dict__
+        content, finish = chosen["content"], chosen["finish_reason"]
+        parts = content.__dict__["parts"] if content is not None else None
+        if not parts and finish is None:
+            return None  # a candidate that says nothing: the accumulator's rules apply
+        texts = []
+        for part in parts or ():
+            said = part.__dict__
+            if said["thought"] or said["function_call"] is not None:
+                return None
+            text = said["text"]
+            if text:
+                texts.append(text)
+        response_id, model, usage = fields["response_id"], fields["model_version"], fields["usage_metadata"]
+    except (AttributeError, KeyError, TypeError):
+        return None
     text = "".join(texts)
-    reason = (_finish_reason(candidate) or "stop") if candidate.finish_reason is not None else "error"
+    reason = (_finish_reason(candidate) or "stop") if finish is not None else "error"
     out = Outcome(
-        response_id=response.response_id or None,
-        response_model=response.model_version or None,
-        usage=usage_of(response.usage_metadata),
+        response_id=response_id or None,
+        response_model=model or None,
+        usage=usage_of(usage),
         finish_reasons=[reason],
         output_chars=len(text),
     )
@@ -267,18 +281,22 @@ class _Accumulator:
     def add(self, response: Any) -> bool:
         """Add one response (chunk, a ``GenerateContentResponse``); False: the caller sees it.
 
-        Called per stream chunk: plain attribute reads, usage converted once at the end.
+        Called per stream chunk: the models' fields read from their ``__dict__`` (see
+        `_plain_outcome`), usage converted once at the end.
         """
-        response_id = response.response_id
+        try:
+            fields = response.__dict__
+            response_id, model = fields["response_id"], fields["model_version"]
+            usage, candidates = fields["usage_metadata"], fields["candidates"]
+        except (AttributeError, KeyError):  # not a model as the SDK makes them: its attributes
+            response_id, model = response.response_id, response.model_version
+            usage, candidates = response.usage_metadata, response.candidates
         if response_id:
             self.response_id = response_id
-        model = response.model_version
         if model:
             self.model = model
-        usage = response.usage_metadata
         if usage is not None:
             self.usage_metadata = usage
-        candidates = response.candidates
         if not candidates:
             return False
         text0 = self.text0
@@ -287,12 +305,15 @@ class _Accumulator:
             # part and no finish reason, appended to candidate 0's text; the rest takes the loop.
             try:
                 (candidate,) = candidates
-                (part,) = candidate.content.parts
-            except (ValueError, TypeError, AttributeError):  # several, none, or no content
+                chosen = candidate.__dict__
+                (part,) = chosen["content"].__dict__["parts"]
+                said = part.__dict__
+                text = said["text"]
+                plain = not said["thought"] and chosen["finish_reason"] is None and not chosen["index"]
+            except (ValueError, TypeError, AttributeError, KeyError):  # several, none, no content
                 pass
             else:
-                text = part.text
-                if text and not part.thought and candidate.finish_reason is None and not candidate.index:
+                if text and plain:
                     text0.append(text)
                     return False
         content_seen = False

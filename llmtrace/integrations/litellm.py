@@ -113,6 +113,7 @@ class _Stream(parts.ChatStream):
     present only when set (no ``usage`` before the usage chunk, no ``refusal``)."""
 
     __slots__ = ()
+    chunks = None  # type: ignore[assignment]  # every chunk through `on_chunk` below
 
     def on_chunk(self, chunk: Any) -> bool:
         if self.id is None:

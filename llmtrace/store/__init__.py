@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrace.store import attribution
-from llmtrace.store.client import connect
+from llmtrace.store.client import connect, insert_arrow
 from llmtrace.store.dsn import DEFAULT_DATABASE, check_database_name, default_dsn, parse_dsn
 from llmtrace.store.errors import StoreError
 from llmtrace.store.migrate import apply_migrations, span_ttl_days
@@ -105,8 +105,8 @@ class Store:
         if not table.num_rows:
             return
         with self._insert_errors("spans"):
-            self.client.insert_arrow(
-                "spans", table, database=self.database, settings=_insert_settings(dedup_token)
+            insert_arrow(
+                self.client, "spans", table, database=self.database, settings=_insert_settings(dedup_token)
             )
         with self._insert_errors("scored_calls"):
             attribution.calls_written(self, attribution.calls_in_table(table))

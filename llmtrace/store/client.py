@@ -24,6 +24,35 @@ from llmtrace.store.errors import StoreError
 # so a round trip through the store returns exactly the aware datetime that went in.
 _CLIENT_KWARGS: dict[str, Any] = {"tz_mode": "aware"}
 _CONNECT_TIMEOUT_S = 5
+# Server settings of the embedded engine (chDB takes them in its connection string). chDB's two
+# background threads take turns between up to four merges in progress (ClickHouse's default ratio
+# of 2 merges per thread), each holding its buffers. Every table receives the writer's INSERTs in
+# step, so several tables reach their merge level together: at the peak of a 1M-span ingest four
+# merges (`spans`, `llm_calls`, `call_samples`, `trace_summaries`) held ~210 MiB. With a ratio of 1
+# at most two are in progress; the two threads were the limit anyway (docs/scaling.md, "Memory").
+EMBEDDED_ENGINE_OPTIONS: dict[str, Any] = {"background_merges_mutations_concurrency_ratio": 1}
+
+
+def insert_arrow(client: Any, table: str, data: Any, *, database: str, settings: dict[str, Any]) -> None:
+    """INSERT the ``pyarrow.Table`` ``data`` into ``table`` through a temporary file of Arrow IPC.
+
+    clickhouse-connect's ``insert_arrow`` serializes the whole table into an Arrow buffer and then
+    copies that into a ``bytes`` object before writing it out (to chDB's ``FROM INFILE`` file, or
+    the HTTP body): two in-memory copies of the block at once, ~120 MiB of the server's peak RSS
+    for its 32k-span blocks of content-carrying spans. Serialized straight into a file and handed
+    over as a stream, the block is never copied in memory; the bytes written and read are the same.
+    """
+    import tempfile
+
+    import pyarrow as pa
+    from clickhouse_connect.driver.binding import quote_identifier
+
+    with tempfile.TemporaryFile(prefix="llmtrace-insert-") as file:
+        with pa.ipc.new_file(pa.PythonFile(file, mode="w"), data.schema) as writer:
+            writer.write_table(data)
+        file.seek(0)
+        name = f"{quote_identifier(database)}.{quote_identifier(table)}"
+        client.raw_insert(name, data.schema.names, file, settings=settings, fmt="Arrow")
 
 
 def connect(dsn: StoreDSN) -> Any:
@@ -83,7 +112,9 @@ def _connect_chdb(clickhouse_connect: Any, dsn: StoreDSN) -> Any:
             ) from None
     with _held_stderr() as held:
         try:
-            client = clickhouse_connect.get_client(interface="chdb", path=dsn.path, **_CLIENT_KWARGS)
+            client = clickhouse_connect.get_client(
+                interface="chdb", path=dsn.path, chdb_options=EMBEDDED_ENGINE_OPTIONS, **_CLIENT_KWARGS
+            )
         except ImportError:
             raise StoreError(f"store {dsn.masked} needs chDB: pip install 'llmtrace[server]'") from None
         except Exception as exc:

@@ -22,6 +22,7 @@ from llmtrace.store import Store, open_store
 from llmtrace_server import __version__
 from llmtrace_server.alerts.delivery import WebhookDispatcher
 from llmtrace_server.alerts.webhook_policy import WebhookPolicy
+from llmtrace_server.arrow_pool import use_system_pool
 from llmtrace_server.body_deadline import BodyReadDeadline
 from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        use_system_pool()
         # Synchronous on purpose: nothing may be served before migrations have run.
         opened = store or open_store(settings.store, settings.database)
         try:

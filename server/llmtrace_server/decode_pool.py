@@ -33,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from llmtrace.store.arrow import table_from_ipc, table_to_ipc
+from llmtrace_server.arrow_pool import use_system_pool
 from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest import DecodeFailure, PreparedBatch, SpanLimits, decode_batch
 
@@ -201,6 +202,7 @@ def _serve(conn: Connection, paths: list[str], size: int) -> None:
     """The worker process: answer requests until the server closes the pipe (or is gone)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes the pipe
     inbox, outbox = (_map(path, size) for path in paths)
+    use_system_pool()
     tune_gc()
     conn.send("ready")
     results = pa.py_buffer(outbox)

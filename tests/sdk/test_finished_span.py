@@ -224,6 +224,38 @@ def test_ids_are_drawn_as_the_sdk_span_draws_them() -> None:
     assert (context.trace_id, context.span_id, context.trace_flags.random_trace_id) == (99, 1, False)
 
 
+def test_span_context_is_the_one_the_sdk_span_gets() -> None:
+    """Every field of the span context (built without ``SpanContext.__new__``) equals the SDK
+    span's from the same random state: a root, and a child of a remote parent with a trace
+    state; a custom generator's invalid id still makes an invalid context."""
+    setup = _Setup()
+    state = TraceState([("vendor", "value")])
+    remote = SpanContext(7, 8, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED), trace_state=state)
+    for context in (otel_context.Context(), trace.set_span_in_context(NonRecordingSpan(remote))):
+        random.seed(99)
+        fast = start_client_span(setup.tracer, setup.processor, "s", context)
+        random.seed(99)
+        sdk = setup.tracer.start_span("s", context=context, kind=SpanKind.CLIENT)
+        assert fast is not None
+        ours, theirs = fast.get_span_context(), sdk.get_span_context()
+        assert type(ours) is SpanContext and tuple(ours) == tuple(theirs)
+        assert ours.is_valid and not ours.is_remote
+        assert ours.trace_state is theirs.trace_state or ours.trace_state == theirs.trace_state
+
+    class Invalid(IdGenerator):
+        def generate_span_id(self) -> int:
+            return 0
+
+        def generate_trace_id(self) -> int:
+            return 5
+
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON), id_generator=Invalid())
+    processor = SimpleSpanProcessor(InMemorySpanExporter())
+    provider.add_span_processor(processor)
+    span = start_client_span(provider.get_tracer("scope"), processor, "s", None)
+    assert span is not None and not span.get_span_context().is_valid
+
+
 def test_attach_span_is_what_the_otel_api_sees() -> None:
     setup = _Setup()
     outer = setup.tracer.start_span("outer")

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from llmtrace.store import Store, open_store
 from llmtrace_server.app import create_app
 from llmtrace_server.settings import Settings
+from tests.server.test_writer import inserted_table
 
 DAY_NS = 86400 * 10**9
 REFUSED_NAME = "the store refuses this span"
@@ -44,13 +45,14 @@ class FlakyDriver:
         self._client = client
         self.schedule: deque[str] = deque()
 
-    def insert_arrow(self, table: str, data: Any, **kwargs: Any) -> Any:
+    def raw_insert(self, table: str, columns: Any, block: Any, **kwargs: Any) -> Any:
+        data = inserted_table(block)
         if REFUSED_NAME in data["name"].to_pylist():
             raise DatabaseError("Code: 70. Unexpected inf or nan to integer conversion")
         outcome = self.schedule.popleft() if self.schedule else "ok"
         if outcome == "fail_before":
             raise OperationalError("connection refused")
-        result = self._client.insert_arrow(table, data, **kwargs)
+        result = self._client.raw_insert(table, columns, block, **kwargs)
         if outcome == "fail_after":
             raise OperationalError("connection reset by peer after the INSERT was sent")
         return result

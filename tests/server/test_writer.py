@@ -133,6 +133,14 @@ def test_the_dedup_token_is_kept_by_a_copy_of_the_block_and_differs_for_other_sp
     assert _token(rows(4)) != _token(block)
 
 
+def inserted_table(block: Any) -> pa.Table:
+    """The spans of an INSERT's Arrow IPC file (what :func:`llmtrace.store.client.insert_arrow`
+    hands the driver's ``raw_insert``), read without moving the driver's position in it."""
+    table = pa.ipc.open_file(block).read_all()
+    block.seek(0)
+    return table
+
+
 class _CommitThenDrop:
     """clickhouse-connect's client whose first INSERT is committed but answered by a dropped
     connection, as a ClickHouse server behind a flaky network can do."""
@@ -141,9 +149,9 @@ class _CommitThenDrop:
         self._client = client
         self.inserts = 0
 
-    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
         self.inserts += 1
-        result = self._client.insert_arrow(*args, **kwargs)
+        result = self._client.raw_insert(*args, **kwargs)
         if self.inserts == 1:
             raise OperationalError("connection reset by peer after the INSERT was sent")
         return result

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
-from test_writer import inserts, rows, stored
+from test_writer import inserted_table, inserts, rows, stored
 
 from llmtrace.store import Store, StoreError
 from llmtrace_server.writer import SpanWriter
@@ -31,11 +31,12 @@ class _RefusesSpan:
         self._span_id = span_id
         self.inserts = 0
 
-    def insert_arrow(self, table: Any, data: pa.Table, **kwargs: Any) -> Any:
+    def raw_insert(self, table: Any, columns: Any, block: Any, **kwargs: Any) -> Any:
+        data = inserted_table(block)
         self.inserts += 1
         if self._span_id in data["span_id"].to_pylist():
             raise DatabaseError("Code: 70. Unexpected inf or nan to integer conversion")
-        return self._client.insert_arrow(table, data, **kwargs)
+        return self._client.raw_insert(table, columns, block, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -47,8 +48,8 @@ class _AlwaysDropsAfterCommit:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
-        self._client.insert_arrow(*args, **kwargs)
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
+        self._client.raw_insert(*args, **kwargs)
         raise OperationalError("connection reset by peer after the INSERT was sent")
 
     def __getattr__(self, name: str) -> Any:
@@ -118,11 +119,11 @@ class _Scheduled:
         self._client = client
         self.outcomes = list(outcomes)
 
-    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
         outcome = self.outcomes.pop(0) if self.outcomes else "ok"
         if outcome == "fail_before":
             raise OperationalError("connection refused")
-        self._client.insert_arrow(*args, **kwargs)
+        self._client.raw_insert(*args, **kwargs)
         if outcome == "fail_after":
             raise OperationalError("connection reset by peer after the INSERT was sent")
 

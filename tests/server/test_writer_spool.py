@@ -21,7 +21,7 @@ from llmtrace.store.arrow import table_to_ipc
 from llmtrace_server.settings import Settings
 from llmtrace_server.spool import Spool, ingest_spool
 from llmtrace_server.writer import SpanWriter
-from tests.server.test_writer import inserts, rows, stored
+from tests.server.test_writer import inserted_table, inserts, rows, stored
 
 
 def spooled_files(spool: Spool) -> list[str]:
@@ -39,12 +39,13 @@ class Driver:
         self._client = client
         self.down = False
 
-    def insert_arrow(self, table: str, data: Any, **kwargs: Any) -> Any:
+    def raw_insert(self, table: str, columns: Any, block: Any, **kwargs: Any) -> Any:
+        data = inserted_table(block)
         if self.down:
             raise OperationalError("connection refused")
         if REFUSED in data["name"].to_pylist():
             raise DatabaseError("Code: 70. Unexpected inf or nan to integer conversion")
-        return self._client.insert_arrow(table, data, **kwargs)
+        return self._client.raw_insert(table, columns, block, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)

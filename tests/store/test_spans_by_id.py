@@ -132,7 +132,7 @@ def test_text_with_a_user_reads_spans(loaded: Store, rows: list[dict[str, Any]])
 
 def _by_id_counts(store: Store) -> tuple[int, int]:
     return store.client.query(
-        "SELECT countIf(owner = 'user'), countIf(owner = 'session') FROM {db:Identifier}.spans_by_id",
+        "SELECT countIf(user_id != ''), countIf(session_id != '') FROM {db:Identifier}.spans_by_id",
         parameters={"db": store.database},
     ).result_rows[0]
 
@@ -159,15 +159,16 @@ def test_rerun_after_an_interruption_backfills_once(
     chdb_dsn: str, tmp_path: Path, rows: list[dict[str, Any]]
 ) -> None:
     """A run cut short after the backfill (or after the view's creation), before it was recorded:
-    the next run fills the table again from scratch, so no span is in it twice."""
+    the next run fills the table again from scratch, so no span is in it twice. (The migrations
+    after it were not recorded either, 0150's rebuild of the same table among them.)"""
     with store_before(chdb_dsn, tmp_path / "before", BY_ID) as store:
         store.insert_spans(rows)
         store.migrate()
         store.client.command(
-            f"ALTER TABLE {store.database}.schema_migrations DELETE WHERE name = {BY_ID!r}",
+            f"ALTER TABLE {store.database}.schema_migrations DELETE WHERE name >= {BY_ID!r}",
             settings={"mutations_sync": 2},
         )
-        assert store.migrate() == [BY_ID]
+        assert store.migrate()[0] == BY_ID
         assert _by_id_counts(store) == _expected_counts(rows)
         store.insert_spans(rows[:10])  # one view feeds the table, not two
         assert _by_id_counts(store) == _expected_counts(rows + rows[:10])

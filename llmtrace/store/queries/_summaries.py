@@ -136,22 +136,20 @@ _BY_ID_COLUMNS = {"trace_id": "trace_id", "session": "session_id", "user": "user
 
 
 def _by_id_matching(query: SpanQuery, order: Ordering, params: dict[str, Any], *, bounded: bool) -> str:
-    """The keys with a span of the user or session the query names, read from ``spans_by_id``
-    (one key range, migration 0090) instead of the summaries' bloom filters; "" when the query
-    has another filter (those are decided on summary rows). Spans in the window's hours only."""
+    """The keys with a span of the user or session the query names, read from ``spans_by_id`` (a
+    user's key range, a session's granules by its bloom filter: migration 0150) instead of the
+    summaries' bloom filters; "" when the query has another filter (those are decided on summary
+    rows). Spans in the window's hours only."""
     if query.text or not query.equals or set(query.equals) - {"user_id", "session_id"}:
         return ""
-    owner = "session" if "session_id" in query.equals else "user"
     column = _BY_ID_COLUMNS[order.key]
+    ids = "".join(f" AND {name} = {{f_{name}:String}}" for name in sorted(query.equals))
     sql = (
-        f"SELECT DISTINCT {column} FROM {{db:Identifier}}.spans_by_id"
-        f" WHERE project = {{project:String}} AND owner = '{owner}' AND owner_id = {{f_{owner}_id:String}}"
+        f"SELECT DISTINCT {column} FROM {{db:Identifier}}.spans_by_id WHERE project = {{project:String}}{ids}"
         " AND start_time >= {rows_from:DateTime('UTC')}"
     )
     if bounded:
         sql += " AND start_time < {rows_to:DateTime('UTC')} + INTERVAL 1 HOUR"
-    if len(query.equals) == 2:
-        sql += " AND user_id = {f_user_id:String}"
     return sql + (f" AND {column} != ''" if column != "trace_id" else "")
 
 

@@ -84,14 +84,15 @@ def session_traces(
 ) -> list[dict[str, Any]]:
     """The session's traces, oldest first, as :func:`~.traces.list_traces` rows (at most ``limit``).
 
-    The session's spans come from ``spans_by_id`` (one key range), and each trace's totals from
+    The session's spans come from ``spans_by_id`` (its bloom filter on session_id: a granule or two
+    of its user's rows), and each trace's totals from
     its ``trace_summaries`` rows of the hours of those spans, widened by
     :data:`TRACE_HOURS_AROUND` on each side: a primary-key lookup, not a scan of the project.
     Spans of the trace that carry no session id and start further away are not counted.
     """
     sql = """
         SELECT trace_id, groupUniqArray(toStartOfHour(start_time)) FROM {db:Identifier}.spans_by_id
-         WHERE project = {project:String} AND owner = 'session' AND owner_id = {session:String}
+         WHERE project = {project:String} AND session_id = {session:String}
          GROUP BY trace_id ORDER BY min(start_time), trace_id LIMIT {limit:UInt32}"""
     params = {"db": store.database, "project": project, "session": session_id, "limit": limit}
     found = store.client.query(sql, parameters=params).result_rows

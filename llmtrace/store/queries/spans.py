@@ -120,15 +120,16 @@ def list_spans(
 
     Two reads, so a page never decompresses more than its own rows' content: the page's keys,
     then the full rows of exactly those keys. The keys of a user's or session's page come from
-    `spans_by_id` (migration 0090), sorted by that id, so they are one short key range wherever
-    the spans fall in time; with each key its location in `spans` (the rest of its sorting key),
+    `spans_by_id` (migrations 0090, 0150), sorted by user: a user's spans are one short key range
+    wherever they fall in time, a session's a granule or two of its user's range found by a bloom
+    filter; with each key its location in `spans` (the rest of its sorting key),
     so the rows, scattered in time, are a primary-key lookup of a granule each. Other pages read
     the keys from `spans`' newest end in its own order (skipping the granules an id filter's or
     the text's bloom filter rules out): rows close in time, fetched by trace id (bloom filter)
     within the page's hours. ValueError if ``query.text`` has no word.
     """
     limit = max(1, min(limit, MAX_LIMIT + 1))
-    if _owner(query) is None:
+    if not _by_id(query):
         return spans_by_key(store, project, page_keys(store, project, query, after, limit))
     return spans_at(store, project, page_keys(store, project, query, after, limit))
 
@@ -137,13 +138,11 @@ def list_spans(
 # `spans_by_id` followed by (service_name, prompt_name, model), the rest of its location in `spans`.
 PageKey = tuple[datetime, str, str]
 LocatedKey = tuple[datetime, str, str, str, str, str]
-# Filter name -> owner kind in `spans_by_id`; the session first when both are given (fewer rows).
-_OWNERS = {"session_id": "session", "user_id": "user"}
 
 
-def _owner(query: SpanQuery) -> str | None:
-    """The owner kind whose `spans_by_id` rows decide the page, or None (text is not kept there)."""
-    return None if query.text else next((o for f, o in _OWNERS.items() if f in query.equals), None)
+def _by_id(query: SpanQuery) -> bool:
+    """Whether `spans_by_id` decides the page: a user or session filter, and no text (not kept there)."""
+    return not query.text and ("user_id" in query.equals or "session_id" in query.equals)
 
 
 def _after_condition(after: SpanKey | None, params: dict[str, Any], *, hour: bool) -> str:
@@ -175,19 +174,17 @@ def page_keys(
     store: Any, project: str, query: SpanQuery, after: SpanKey | None, limit: int
 ) -> list[tuple[Any, ...]]:
     """The keys of one page (see :data:`PageKey`), newest first, each once."""
-    owner = _owner(query)
+    by_id = _by_id(query)
     fetch = limit
     while True:
         params: dict[str, Any] = {"db": store.database, "k": fetch}
         where = where_clause(project, query, params)
-        if owner is None:
+        if not by_id:
             table, columns, order = "spans", "start_time, trace_id, span_id", NEWEST_FIRST
             where += _hour_bounds(query) + _after_condition(after, params, hour=True)
         else:
             table, order = "spans_by_id", "start_time DESC, trace_id DESC, span_id DESC"
             columns = "start_time, trace_id, span_id, service_name, prompt_name, model"
-            params.update(owner=owner, owner_id=query.equals[f"{owner}_id"])
-            where += " AND owner = {owner:String} AND owner_id = {owner_id:String}"
             where += _after_condition(after, params, hour=False)
         sql = (
             f"SELECT {columns} FROM {{db:Identifier}}.{table} WHERE {where}"
