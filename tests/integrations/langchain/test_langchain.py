@@ -467,7 +467,9 @@ async def test_chat_anthropic_gives_exactly_one_llm_span_with_the_providers_usag
     assert values["llmtrace.cost.usd"] == pytest.approx(COST)
 
 
-def test_request_parameters_are_the_numbers_given_and_the_last_max_tokens_name_wins(cap: CapturedSpans) -> None:
+def test_request_parameters_are_the_numbers_given_and_the_last_max_tokens_name_wins(
+    cap: CapturedSpans,
+) -> None:
     model = GenericFakeChatModel(messages=iter([AIMessage("fake answer")]))
     given = {"max_output_tokens": 20, "top_p": "high", "seed": None, "max_tokens": 10, "temperature": 0.3}
     assert model.invoke("question", **given).content == "fake answer"  # type: ignore[arg-type]
