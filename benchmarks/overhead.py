@@ -26,9 +26,9 @@ in-memory exporter through their normal pipelines (llmtrace's queue, the SDK's
 After switching on, every variant makes ``--untimed`` (default 1) untimed calls and its export
 is flushed before the timed calls, as in ``overhead_frameworks.py``: llmtrace starts its export
 thread at the first span after ``instrument()`` (once per process in an app, once per block here),
-and that thread's start would otherwise land in the first timed call. Then a young collection,
-for every variant alike, so the collection that switching on and the untimed calls set off does
-not fall into a timed call.
+and that thread's start would otherwise land in the first timed call. Before the untimed calls, a
+young collection, for every variant alike, so the collection that switching on sets off does not
+fall into a timed call.
 
 Run: ``python benchmarks/overhead.py [--rounds 5] [--blocks 40] [--calls 20] [--untimed 1]``;
 ``main()`` returns the dict.
@@ -150,10 +150,10 @@ class _Variants:
         calls: per-call wall/CPU ns, export CPU, GCs, blocks."""
         on, off = self.switches[variant]
         on()
+        gc.collect(0)  # what switching on left to collect, outside the timing (overhead_frameworks.py)
         for _ in range(untimed):
             _call(self.client, mode)
         self.flushes[variant]()
-        gc.collect(0)  # what switching on left to collect, outside the timing (overhead_frameworks.py)
         wall: list[int] = []
         cpu: list[int] = []
         cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
