@@ -2,7 +2,7 @@
 branch simulation: the CPU benchmark's own sequence, counted call by call.
 
 ``overhead_frameworks.py``'s sequence (its warm-up, then rotations of all four variants' blocks,
-each switched on anew with a fresh client, the untimed call, the flush and the young collection)
+each switched on anew with a fresh client, the young collection, the untimed call and the flush)
 runs in one process under ``valgrind --tool=callgrind --cache-sim=yes --branch-sim=yes``; every
 timed call's counts are dumped on their own. Reported per variant and position: instructions,
 first-level misses (instruction + data), last-level misses and mispredicted branches added over
