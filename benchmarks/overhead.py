@@ -23,8 +23,15 @@ book; official ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY``)
 in-memory exporter through their normal pipelines (llmtrace's queue, the SDK's
 ``BatchSpanProcessor``). Modes: a non-streaming chat call and a 50-chunk stream read to the end.
 
-Run: ``python benchmarks/overhead.py [--rounds 5] [--blocks 40] [--calls 20]``; ``main()`` returns
-the dict.
+After switching on, every variant makes ``--untimed`` (default 1) untimed calls and its export
+is flushed before the timed calls, as in ``overhead_frameworks.py``: llmtrace starts its export
+thread at the first span after ``instrument()`` (once per process in an app, once per block here),
+and that thread's start would otherwise land in the first timed call. Before the untimed calls, a
+young collection, for every variant alike, so the collection that switching on sets off does not
+fall into a timed call.
+
+Run: ``python benchmarks/overhead.py [--rounds 5] [--blocks 40] [--calls 20] [--untimed 1]``;
+``main()`` returns the dict.
 """
 
 from __future__ import annotations
@@ -130,12 +137,23 @@ class _Variants:
             "llmtrace": (on_llmtrace, off_llmtrace),
             "official": (lambda: official.instrument(tracer_provider=provider), off_official),
         }
+        # Each variant's export flushed after the untimed calls (its background thread up and idle).
+        self.flushes: dict[str, Callable[[], object]] = {
+            "none": lambda: None,
+            "llmtrace": llmtrace.flush,
+            "official": provider.force_flush,
+        }
         self.client = _client()
 
-    def block(self, variant: str, mode: str, calls: int) -> dict[str, Any]:
-        """``calls`` timed calls with ``variant`` on: per-call wall/CPU ns, export CPU, GCs, blocks."""
+    def block(self, variant: str, mode: str, calls: int, untimed: int = 1) -> dict[str, Any]:
+        """``untimed`` untimed calls with ``variant`` on, its export flushed, then ``calls`` timed
+        calls: per-call wall/CPU ns, export CPU, GCs, blocks."""
         on, off = self.switches[variant]
         on()
+        gc.collect(0)  # what switching on left to collect, outside the timing (overhead_frameworks.py)
+        for _ in range(untimed):
+            _call(self.client, mode)
+        self.flushes[variant]()
         wall: list[int] = []
         cpu: list[int] = []
         cpu_now, wall_now = time.process_time_ns, time.perf_counter_ns
@@ -179,7 +197,7 @@ def _call(client: Any, mode: str) -> None:
             pass
 
 
-def _worker(blocks: int, calls: int) -> None:
+def _worker(blocks: int, calls: int, untimed: int = 1) -> None:
     """One round: warm every variant up, then ``blocks`` rotations per mode; prints JSON results."""
     variants = _Variants()
     for mode in MODES:  # warm-up: imports, caches, first price lookup
@@ -190,13 +208,16 @@ def _worker(blocks: int, calls: int) -> None:
         for b in range(blocks):
             order = VARIANTS[b % 3 :] + VARIANTS[: b % 3]  # rotate who goes first
             for variant in order:
-                results[mode][variant].append(variants.block(variant, mode, calls))
+                results[mode][variant].append(variants.block(variant, mode, calls, untimed))
     print(json.dumps(results), flush=True)
 
 
-def _round(blocks: int, calls: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+_WORKER = (sys.executable, __file__, "--worker")
+
+
+def _round(blocks: int, calls: int, untimed: int = 1) -> dict[str, dict[str, list[dict[str, Any]]]]:
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", "--blocks", str(blocks), "--calls", str(calls)],
+        [*_WORKER, "--blocks", str(blocks), "--calls", str(calls), "--untimed", str(untimed)],
         capture_output=True,
         text=True,
         check=False,
@@ -238,7 +259,7 @@ def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict
     }
 
 
-def main(rounds: int = 5, blocks: int = 40, calls: int = 20) -> dict[str, Any]:
+def main(rounds: int = 5, blocks: int = 40, calls: int = 20, untimed: int = 1) -> dict[str, Any]:
     """Run the benchmark; returns medians (µs, wall and CPU) and the added time of each instrumentation.
 
     Keys per mode: ``median_us``/``llmtrace_added_us``/``official_added_us``/``llmtrace_vs_official``/
@@ -246,8 +267,13 @@ def main(rounds: int = 5, blocks: int = 40, calls: int = 20) -> dict[str, Any]:
     (mean process CPU per call plus the flushed export work, per variant) and
     ``gc_per_1000_calls``/``net_blocks_per_call`` per variant.
     """
-    results_by_round = [_round(blocks, calls) for _ in range(rounds)]
-    results: dict[str, Any] = {"rounds": rounds, "blocks_per_round": blocks, "calls_per_block": calls}
+    results_by_round = [_round(blocks, calls, untimed) for _ in range(rounds)]
+    results: dict[str, Any] = {
+        "rounds": rounds,
+        "blocks_per_round": blocks,
+        "calls_per_block": calls,
+        "untimed_per_block": untimed,
+    }
     for mode in MODES:
         per_mode = [r[mode] for r in results_by_round]
         all_blocks = {v: [b for r in per_mode for b in r[v]] for v in VARIANTS}
@@ -278,6 +304,7 @@ def _print(results: dict[str, Any]) -> None:
     print(
         f"overhead per call: {results['rounds']} rounds x {results['blocks_per_round']} rotations"
         f" x {results['calls_per_block']} calls per variant and mode"
+        f" ({results['untimed_per_block']} untimed after each switch-on)"
     )
     for mode in MODES:
         r = results[mode]
@@ -302,8 +329,11 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--blocks", type=int, default=40, help="rotations of the three variants per round")
     parser.add_argument("--calls", type=int, default=20, help="calls per variant per rotation")
+    parser.add_argument(
+        "--untimed", type=int, default=1, help="untimed calls after switching on, for every variant alike"
+    )
     args = parser.parse_args()
     if args.worker:
-        _worker(args.blocks, args.calls)
+        _worker(args.blocks, args.calls, args.untimed)
     else:
-        _print(main(args.rounds, args.blocks, args.calls))
+        _print(main(args.rounds, args.blocks, args.calls, args.untimed))

@@ -7,7 +7,10 @@ and off after it (outside the timing), so all share one process, one client and 
 machine time; one untimed call follows each switch-on (the first call after ``instrument()``
 pays one-time work, e.g. llmtrace's export thread starting, once per process in an app but once
 per block here), then each variant's export is flushed, so a thread started at the first span is
-up and idle before the timed calls (it used to finish starting inside them). Reported per library and mode: medians of wall and process-CPU time per call, the
+up and idle before the timed calls (it used to finish starting inside them). Before the untimed
+call a young garbage collection runs, so the one that switching on and the untimed call set off
+does not fall into a timed call (it fell into llmtrace's first timed LangChain call; the timed
+calls' own collections still count). Reported per library and mode: medians of wall and process-CPU time per call, the
 time each instrumentation adds over ``none``, and llmtrace's added time as a fraction of each
 peer's (goal: at most 0.5).
 
@@ -41,7 +44,13 @@ the run (an instrumentation that did not switch off). Beside them, a count that 
 not move: the Python (and C builtin) function calls each variant adds per call, counted by
 ``cProfile`` in one extra block per variant after the timed ones (``python_calls_added``).
 
-Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10]``; with
+Beside the pooled figures, a position table: the median CPU time each variant adds over ``none``
+at each position of a block (the first timed call after switching on, the second, ...), so a
+warm-up after switching on shows as a falling row, and for which variants. ``--untimed N``
+(default 1) gives every variant N untimed calls after switching on (before the flush), the same
+for all: a figure with more untimed calls leaves out warm-up an app pays once per process.
+
+Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10] [--untimed 1]``; with
 ``--baseline DIR`` (a tree holding another version's ``llmtrace/``) the rounds alternate between that
 version and this checkout, and both are reported: a before/after from one run.
 """
@@ -49,6 +58,7 @@ version and this checkout, and both are reported: a before/after from one run.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -257,10 +267,15 @@ class _Variants:
         self.library = library
 
     def block(
-        self, variant: str, mode: str, calls: int, around: tuple[Callable[[], object], ...] = ()
+        self,
+        variant: str,
+        mode: str,
+        calls: int,
+        around: tuple[Callable[[], object], ...] = (),
+        untimed: int = 1,
     ) -> dict[str, Any]:
-        """One block: switch on, a fresh client, one untimed call, ``calls`` timed calls, switch
-        off. ``around``: (before, after), run just inside each timed call's clock readings
+        """One block: switch on, a fresh client, ``untimed`` untimed calls, ``calls`` timed calls,
+        switch off. ``around``: (before, after), run just inside each timed call's clock readings
         (``instructions.py --as-timed`` counts exactly these calls)."""
         on, off = self.switches[variant]
         on()
@@ -268,10 +283,19 @@ class _Variants:
         # bindings (which langchain-openai uses) on first use, so a client used before a variant was
         # switched on would keep calling past that variant's patch, as in any app.
         call = _workload(self.library)
+        # A young collection, for every variant alike: switching on, the fresh client and the
+        # untimed call leave some 450-650 tracked objects, so the collection the next ~700 set off
+        # fell into a timed call (llmtrace's first on LangChain `invoke`: +80 k instructions, a
+        # quarter of what it adds) — work after switching on, once per process in an app. Before
+        # the untimed call, which then brings back into the caches what the collection pushed out
+        # (run after it, the collection left llmtrace's first timed call +1,200 L2 misses). The
+        # timed calls' own collections still count.
+        gc.collect(0)
         # One untimed call first: what an instrumentation does once after being switched on (llmtrace
         # starts its export thread at the first span) an app pays once per process, not per call;
         # here every block switches on anew, and a timed first call would charge it to the block.
-        call(mode)
+        for _ in range(untimed):
+            call(mode)
         # Then that call's export, flushed, for every variant alike: a thread started at the first
         # span finishes starting on its own time, which fell into the first timed calls
         # (llmtrace's, whose export thread starts anew with every ``instrument()``; the peers'
@@ -299,7 +323,7 @@ class _Variants:
         export = cpu_now() - c0
         spans = len(self.exporter.get_finished_spans())
         self.exporter.clear()
-        return {"wall": wall, "cpu": cpu, "export": export, "spans": spans, "untimed": 1}
+        return {"wall": wall, "cpu": cpu, "export": export, "spans": spans, "untimed": untimed}
 
     def python_calls(self, variant: str, mode: str, calls: int = 20) -> float:
         """Python function calls (and C builtin calls) per call with ``variant`` on, counted by
@@ -338,7 +362,7 @@ def _restore_callback_manager(original: Any) -> None:
         raise RuntimeError("BaseCallbackManager.__init__ still patched after switching off")
 
 
-def _worker(library: str, blocks: int, calls: int) -> None:
+def _worker(library: str, blocks: int, calls: int, untimed: int = 1) -> None:
     """One round: the variants take turns in rotations of blocks, in rotating order."""
     variants = _Variants(library)
     for mode in MODES:  # warm-up: imports, caches, first price lookup
@@ -349,7 +373,7 @@ def _worker(library: str, blocks: int, calls: int) -> None:
         for b in range(blocks):
             shift = b % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:  # rotate who goes first
-                results[mode][variant].append(variants.block(variant, mode, calls))
+                results[mode][variant].append(variants.block(variant, mode, calls, untimed=untimed))
     counts = {m: {v: variants.python_calls(v, m) for v in VARIANTS} for m in MODES}
     if any(block["spans"] for mode in MODES for block in results[mode]["none"]):
         raise RuntimeError("spans in a 'none' block: an instrumentation was not switched off")
@@ -357,10 +381,11 @@ def _worker(library: str, blocks: int, calls: int) -> None:
 
 
 def _round(
-    library: str, blocks: int, calls: int, tree: str | None = None
+    library: str, blocks: int, calls: int, tree: str | None = None, untimed: int = 1
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """One worker process; ``tree``: a source tree to import llmtrace from instead of this one."""
     argv = [sys.executable, __file__, "--worker", library, "--blocks", str(blocks), "--calls", str(calls)]
+    argv += ["--untimed", str(untimed)]
     env = {**os.environ, "PYTHONPATH": tree} if tree else None
     out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
@@ -397,6 +422,11 @@ def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict
         return statistics.median(diffs) / 1000
 
     paired_added = {v: paired(v) for v in VARIANTS if v != "none"}
+
+    def at(v: str, i: int) -> float:
+        return statistics.median(b[metric][i] for r in rounds for b in r[v]) / 1000
+
+    positions = len(rounds[0]["none"][0][metric])
     return {
         "median_us": {v: round(med[v], 1) for v in VARIANTS},
         "added_us": {v: round(a, 1) for v, a in added.items()},
@@ -408,19 +438,34 @@ def _summary(rounds: list[dict[str, list[dict[str, Any]]]], metric: str) -> dict
         "llmtrace_vs": ratios,
         "round_ratios": per_round,
         "goal_met": all(r is not None and r <= 0.5 for r in ratios.values()),
+        "added_us_by_position": {
+            v: [round(at(v, i) - at("none", i), 1) for i in range(positions)] for v in VARIANTS if v != "none"
+        },
     }
 
 
 def main(
-    rounds: int = 3, blocks: int = 20, calls: int = 10, libraries: tuple[str, ...] = LIBRARIES
+    rounds: int = 3,
+    blocks: int = 20,
+    calls: int = 10,
+    libraries: tuple[str, ...] = LIBRARIES,
+    untimed: int = 1,
 ) -> dict[str, Any]:
     """Medians (µs) per library, mode and variant, added time over ``none``, llmtrace's ratio to each peer."""
-    by_library = {library: [_round(library, blocks, calls) for _ in range(rounds)] for library in libraries}
+    by_library = {
+        library: [_round(library, blocks, calls, untimed=untimed) for _ in range(rounds)]
+        for library in libraries
+    }
     return summarize(by_library, blocks, calls)
 
 
 def compare(
-    baseline: str, rounds: int, blocks: int, calls: int, libraries: tuple[str, ...] = LIBRARIES
+    baseline: str,
+    rounds: int,
+    blocks: int,
+    calls: int,
+    libraries: tuple[str, ...] = LIBRARIES,
+    untimed: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """Before/after in one run: rounds of llmtrace imported from ``baseline`` (a source tree holding
     ``llmtrace/``, e.g. ``git archive main llmtrace | tar -x -C DIR``) and from this checkout take
@@ -430,14 +475,20 @@ def compare(
     for i in range(rounds):
         for library in libraries:
             for name in list(trees)[:: 1 if i % 2 == 0 else -1]:
-                by_tree[name][library].append(_round(library, blocks, calls, trees[name]))
+                by_tree[name][library].append(_round(library, blocks, calls, trees[name], untimed))
     return {name: summarize(by_tree[name], blocks, calls) for name in trees}
 
 
 def summarize(by_library: dict[str, list[Any]], blocks: int, calls: int) -> dict[str, Any]:
     """The figures of ``main`` from each library's rounds (worker outputs)."""
     rounds = len(next(iter(by_library.values())))
-    results: dict[str, Any] = {"rounds": rounds, "blocks_per_round": blocks, "calls_per_block": calls}
+    first_block = next(iter(by_library.values()))[0][MODES[0]]["none"][0]
+    results: dict[str, Any] = {
+        "rounds": rounds,
+        "blocks_per_round": blocks,
+        "calls_per_block": calls,
+        "untimed_per_block": first_block.get("untimed", 1),
+    }
     for library, by_round in by_library.items():
         results[library] = {}
         for mode in MODES:
@@ -477,6 +528,7 @@ def print_results(results: dict[str, Any]) -> None:
     print(
         f"framework overhead per call: {results['rounds']} rounds x {results['blocks_per_round']} rotations"
         f" x {results['calls_per_block']} calls per variant and mode"
+        f" ({results['untimed_per_block']} untimed after each switch-on)"
     )
     for library in LIBRARIES:
         if library not in results:
@@ -494,6 +546,10 @@ def print_results(results: dict[str, Any]) -> None:
                     + f" | goal (<= 0.5) {'met' if s['goal_met'] else 'NOT met'}"
                 )
             print(
+                f"  {library:12s} {mode:9s} cpu added by position in the block (µs): "
+                + " | ".join(f"{v} {a}" for v, a in r["cpu"]["added_us_by_position"].items())
+            )
+            print(
                 f"  {library:12s} {mode:9s} spans/call {r['spans_per_call']} | mean CPU incl. export added"
                 f" {r['mean_cpu_with_export_added_us']} µs | Python calls added per call"
                 f" {r['python_calls_added']}"
@@ -506,6 +562,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blocks", type=int, default=20, help="rotations of the variants per round")
     parser.add_argument("--calls", type=int, default=10, help="calls per variant per rotation")
+    parser.add_argument(
+        "--untimed", type=int, default=1, help="untimed calls after switching on, for every variant alike"
+    )
     parser.add_argument("--only", choices=LIBRARIES, help="one library")
     parser.add_argument(
         "--baseline", metavar="DIR", help="also run llmtrace from this source tree, rounds interleaved"
@@ -513,10 +572,11 @@ if __name__ == "__main__":
     args = parser.parse_args()
     libraries = (args.only,) if args.only else LIBRARIES
     if args.worker:
-        _worker(args.worker, args.blocks, args.calls)
+        _worker(args.worker, args.blocks, args.calls, args.untimed)
     elif args.baseline:
-        for name, results in compare(args.baseline, args.rounds, args.blocks, args.calls, libraries).items():
+        compared = compare(args.baseline, args.rounds, args.blocks, args.calls, libraries, args.untimed)
+        for name, results in compared.items():
             print(f"===== llmtrace from {args.baseline if name == 'baseline' else name}")
             print_results(results)
     else:
-        print_results(main(args.rounds, args.blocks, args.calls, libraries))
+        print_results(main(args.rounds, args.blocks, args.calls, libraries, args.untimed))

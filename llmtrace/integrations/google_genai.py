@@ -191,7 +191,11 @@ def usage_of(metadata: Any) -> TokenUsage | None:
 
 
 def _finish_reason(candidate: Any) -> str | None:
-    reason = _get(candidate, "finish_reason")
+    return _reason_name(_get(candidate, "finish_reason"))
+
+
+def _reason_name(reason: Any) -> str | None:
+    """A candidate's ``finish_reason`` (an enum member, or a string from a dict) as recorded."""
     if reason is None:
         return None
     # An enum member's value (``_value_``: a plain attribute, where ``value`` is a Python property).
@@ -233,7 +237,7 @@ def _plain_outcome(call: LLMCall, response: Any) -> Outcome | None:
     except (AttributeError, KeyError, TypeError):
         return None
     text = "".join(texts)
-    reason = (_finish_reason(candidate) or "stop") if finish is not None else "error"
+    reason = (_reason_name(finish) or "stop") if finish is not None else "error"
     out = Outcome(
         response_id=response_id or None,
         response_model=model or None,

@@ -78,6 +78,7 @@ _PARAMS = (
     ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
     ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
 )
+_PARAM_NAMES = dict(_PARAMS)  # (in ``_PARAMS`` order: the last max-tokens name given wins)
 
 
 class _Run:
@@ -387,10 +388,12 @@ class _HandlerMethods:
         session = self._session(metadata, parent)
         attrs = self._common_attrs(sc.KIND_LLM, session, metadata, tags)
         attrs[sc.LANGCHAIN_RUN_NAME] = run_name(serialized, kwargs, params.get("_type") or "llm")
-        for key, name in _PARAMS:
-            value = params.get(key)
+        # Only the parameters given (one or two of the nine, usually), found by a C-level pass, in
+        # ``_PARAMS`` order.
+        for key in filter(params.__contains__, _PARAM_NAMES):
+            value = params[key]
             if value is not None and is_number(value):
-                attrs[name] = value
+                attrs[_PARAM_NAMES[key]] = value
         stop = params.get("stop")
         if isinstance(stop, list | tuple) and stop:
             attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]

@@ -465,3 +465,19 @@ async def test_chat_anthropic_gives_exactly_one_llm_span_with_the_providers_usag
     assert values["gen_ai.usage.cache_read.input_tokens"] == 4000
     assert values["gen_ai.usage.cache_creation.input_tokens"] == 1000
     assert values["llmtrace.cost.usd"] == pytest.approx(COST)
+
+
+def test_request_parameters_are_the_numbers_given_and_the_last_max_tokens_name_wins(
+    cap: CapturedSpans,
+) -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage("fake answer")]))
+    given = {"max_output_tokens": 20, "top_p": "high", "seed": None, "max_tokens": 10, "temperature": 0.3}
+    assert model.invoke("question", **given).content == "fake answer"  # type: ignore[arg-type]
+    values = attrs(cap.spans()[0])
+    requested = {k: v for k, v in values.items() if k.startswith("gen_ai.request.")}
+    # In the integration's order (temperature, top_p, ..., max_tokens, max_output_tokens, seed, ...),
+    # not the caller's; a non-number and a None are not recorded; max_output_tokens is listed last.
+    assert list(requested.items()) == [
+        ("gen_ai.request.temperature", 0.3),
+        ("gen_ai.request.max_tokens", 20),
+    ]
