@@ -44,13 +44,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
@@ -58,16 +57,32 @@ from starlette.concurrency import run_in_threadpool
 from llmtrace.store import Store, StoreError
 from llmtrace.store.arrow import table_to_ipc
 from llmtrace.store.queries.spans import recent_span_keys, stored_span_keys
+from llmtrace_server.seen_keys import Keys, SeenKeys
 from llmtrace_server.spool import Spool
 
 
 @dataclass(slots=True)
 class _Pending:
-    spans: pa.Table
+    spans: pa.Table | None  # None: read from ``spooled`` when its block is written (:meth:`table`)
+    rows: int
     done: asyncio.Future[int]
     spooled: Path | None = None  # its spool file: already acknowledged, written by the writer alone
     queued_at: float = 0.0  # loop time
     attempts: int = 0  # failed INSERTs of a spooled batch (the retry pause grows with them)
+
+    def table(self) -> pa.Table:
+        """The spans, read back from the spool file for a spooled batch.
+
+        A spooled batch waits as its file, not in memory: under load up to ``max_spooled_rows``
+        (64k spans, ~120 MiB of Arrow for content-carrying spans) wait for the INSERTs, and held
+        as tables they were a large share of the server's peak memory. The file is memory-mapped,
+        so its pages are read from the page cache without a copy, once, for the INSERT.
+        """
+        if self.spans is not None:
+            return self.spans
+        assert self.spooled is not None
+        with pa.memory_map(str(self.spooled)) as source:
+            return pa.ipc.open_stream(source).read_all()
 
 
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
@@ -84,10 +99,10 @@ def _key(project: str, trace_id: str, span_id: str) -> int:
     return hash(f"{project}:{trace_id}:{span_id}")
 
 
-def _table_keys(spans: pa.Table) -> list[int]:
+def _table_keys(spans: pa.Table) -> Keys:
     """:func:`_key` of every row of ``spans``; the strings are joined in Arrow, not per row in Python."""
     joined = pc.binary_join_element_wise(*(spans[column] for column in _KEY_COLUMNS), ":")
-    return list(map(hash, joined.to_pylist()))
+    return np.fromiter(map(hash, joined.to_pylist()), dtype=np.int64, count=len(joined))
 
 
 class SpanWriter:
@@ -121,15 +136,12 @@ class SpanWriter:
         self._window_s = window_s
         self._max_keys = max_keys
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._seen: set[int] = set()
-        self._history: deque[tuple[float, list[int]]] = deque()
+        self._seen = SeenKeys(window_s, max_keys)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         rows = await run_in_threadpool(recent_span_keys, self._store, self._window_s, self._max_keys)
-        keys = [_key(*row) for row in rows]
-        self._seen.update(keys)
-        self._remember(keys)
+        self._seen.add(np.fromiter((_key(*row) for row in rows), dtype=np.int64, count=len(rows)))
         if self._spool is not None:
             await self._insert_left_over(self._spool)
         self._task = asyncio.create_task(self._run(), name="llmtrace-span-writer")
@@ -144,7 +156,7 @@ class SpanWriter:
         rest = self._keep_stored(pa.concat_tables(tables), stored)
         if rest.num_rows:
             await self._insert_block(rest, INSERT_ATTEMPTS)  # raises: the server does not start
-            self._keep_stored(rest, set(_table_keys(rest)))
+            self._keep_stored(rest, _table_keys(rest))
         log.info("inserted %d spooled spans left by an earlier process", rest.num_rows)
         for entry, _ in batches:
             spool.remove(entry)
@@ -202,10 +214,10 @@ class SpanWriter:
                 log.warning("cannot spool %d spans (%s); writing them before answering", spans.num_rows, exc)
             else:
                 self._spooled_rows += spans.num_rows
-                self._queue.put_nowait(_Pending(spans, done, entry, loop.time()))
+                self._queue.put_nowait(_Pending(None, spans.num_rows, done, entry, loop.time()))
                 self._arrived.set()
                 return spans.num_rows
-        self._queue.put_nowait(_Pending(spans, done))
+        self._queue.put_nowait(_Pending(spans, spans.num_rows, done))
         self._arrived.set()
         return await asyncio.shield(done)
 
@@ -220,7 +232,7 @@ class SpanWriter:
             else:
                 batch = [await self._queue.get()]
             self._holding = True
-            size = sum(item.spans.num_rows for item in batch)
+            size = sum(item.rows for item in batch)
             spooled = all(item.spooled is not None for item in batch)
             # Only acknowledged rows: gather a large block, up to the spool delay of the oldest
             # (a retry goes with what is queued now: its rows have waited long enough).
@@ -234,7 +246,7 @@ class SpanWriter:
                 while size < self._max_rows and not self._queue.empty():
                     item = self._queue.get_nowait()
                     batch.append(item)
-                    size += item.spans.num_rows
+                    size += item.rows
                     if spooled and item.spooled is None:  # a request waits for this block
                         spooled = False
                         deadline = min(deadline, loop.time() + self._linger_s)
@@ -272,12 +284,12 @@ class SpanWriter:
                 item.attempts += 1
                 self._retry.append(item)  # kept until the store takes it: it was acknowledged
                 continue
-            self._spooled_rows -= item.spans.num_rows
+            self._spooled_rows -= item.rows
             assert self._spool is not None
             if isinstance(result, BaseException):  # the others of its block were written
                 log.error(
                     "the store refuses %d acknowledged spans (%s); their batch is kept in %s",
-                    item.spans.num_rows,
+                    item.rows,
                     result,
                     self._spool.set_aside(item.spooled),
                 )
@@ -287,41 +299,32 @@ class SpanWriter:
     async def _flush(self, batch: list[_Pending]) -> list[int | BaseException]:
         """Write the new spans of ``batch`` as one block; per request, its number of new spans,
         or the error that kept its spans from the store."""
+        spans_of = [item.table() for item in batch]
+        keys = np.concatenate([_table_keys(spans) for spans in spans_of])
+        # New: not remembered, and the first of its key in the block (a repeat later in the block
+        # is dropped too). The keys are remembered once the block is written, not before.
+        new = ~self._seen.contains(keys)
+        first = np.zeros(len(keys), dtype=np.bool_)
+        first[np.unique(keys, return_index=True)[1]] = True
+        new &= first
         tables: list[pa.Table | None] = []  # per request: its new spans (None: none)
-        keys: list[list[int]] = []  # of those spans, remembered provisionally (see the except)
         fresh: list[int | BaseException] = []
-        seen = self._seen
-        for item in batch:
-            spans = item.spans
-            span_keys = _table_keys(spans)
-            if seen.isdisjoint(span_keys) and len(set(span_keys)) == len(span_keys):
-                new_keys = span_keys  # the usual case, checked in C: every span is new
-                seen.update(new_keys)
-            else:
-                new_keys = []
-                keep: list[bool] = []
-                for key in span_keys:
-                    is_new = key not in seen
-                    keep.append(is_new)
-                    if is_new:
-                        seen.add(key)  # also filters repeats later in this block
-                        new_keys.append(key)
+        offset = 0
+        for spans in spans_of:
+            keep = new[offset : offset + spans.num_rows]
+            offset += spans.num_rows
+            count = int(keep.sum())
+            if count < spans.num_rows:
                 spans = spans.filter(pa.array(keep, type=pa.bool_()))
-            tables.append(spans if new_keys else None)
-            keys.append(new_keys)
-            fresh.append(len(new_keys))
+            tables.append(spans if count else None)
+            fresh.append(count)
         written = [table for table in tables if table is not None]
-        all_keys = [key for item_keys in keys for key in item_keys]
         try:
             if written:
                 await self._insert_block(pa.concat_tables(written), INSERT_ATTEMPTS)
         except StoreError as exc:
-            self._seen.difference_update(all_keys)
             return await self._recover(tables, fresh, exc)
-        except BaseException:
-            self._seen.difference_update(all_keys)  # not written: a retry must get through
-            raise
-        self._remember(all_keys)
+        self._seen.add(keys[new])
         return fresh
 
     async def _recover(
@@ -354,37 +357,35 @@ class SpanWriter:
                 try:  # it may have been committed before failing, as the block could be
                     stored_now = await run_in_threadpool(self._stored_keys, [rest])
                 except Exception:
-                    stored_now = set()
+                    stored_now = np.empty(0, dtype=np.int64)
                 if self._keep_stored(rest, stored_now).num_rows:
                     results.append(exc)
                     continue
             else:
-                self._keep_stored(rest, set(_table_keys(rest)))  # all of it is stored now
+                self._keep_stored(rest, _table_keys(rest))  # all of it is stored now
             results.append(count)
         return results
 
-    def _keep_stored(self, table: pa.Table, stored: set[int]) -> pa.Table:
+    def _keep_stored(self, table: pa.Table, stored: Keys) -> pa.Table:
         """Remember the spans of ``table`` whose keys are in ``stored`` (written: a re-send of them
         is dropped); return the others."""
         span_keys = _table_keys(table)
-        present = [key in stored for key in span_keys]
-        done = [key for key, there in zip(span_keys, present, strict=True) if there]
-        self._seen.update(done)
-        self._remember(done)
-        if len(done) == len(span_keys):
+        present = np.isin(span_keys, stored)
+        self._seen.add(span_keys[present])
+        if present.all():
             return table.slice(0, 0)
-        return table.filter(pa.array([not there for there in present], type=pa.bool_()))
+        return table.filter(pa.array(~present, type=pa.bool_()))
 
-    def _stored_keys(self, tables: list[pa.Table]) -> set[int]:
+    def _stored_keys(self, tables: list[pa.Table]) -> Keys:
         """:func:`_key` of the spans of ``tables`` that are in the store."""
         if not tables:
-            return set()
+            return np.empty(0, dtype=np.int64)
         block = pa.concat_tables(tables)
         bounds = pc.min_max(block["start_time"])
         rows = stored_span_keys(
             self._store, block["span_id"].to_pylist(), bounds["min"].as_py(), bounds["max"].as_py()
         )
-        return {_key(*row) for row in rows}
+        return np.fromiter((_key(*row) for row in rows), dtype=np.int64, count=len(rows))
 
     async def _insert_block(self, block: pa.Table, attempts: int) -> None:
         """INSERT ``block``, split by month when it spans more than ClickHouse takes at once."""
@@ -412,16 +413,6 @@ class SpanWriter:
                     "span insert failed (attempt %d of %d); sending the block again", attempt, attempts
                 )
                 await asyncio.sleep(INSERT_RETRY_DELAY_S * attempt)
-
-    def _remember(self, keys: list[int]) -> None:
-        """Keep ``keys`` (already in the filter) for the window (bounded), forgetting the oldest first."""
-        now = time.monotonic()
-        self._history.append((now, keys))
-        while self._history and (
-            self._history[0][0] < now - self._window_s or len(self._seen) > self._max_keys
-        ):
-            _, old = self._history.popleft()
-            self._seen.difference_update(old)
 
 
 def _month_parts(block: pa.Table) -> list[pa.Table]:
