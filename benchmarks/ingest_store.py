@@ -20,7 +20,11 @@ how often a span and its copies are rewritten and does not depend on the machine
 blocks are a few seconds of ingest, where a span is merged about once; ``--cycles N`` inserts them
 N times over (each time some hours later), which reaches the merge levels of a longer run.
 ``query_ms``: three exploration queries timed on the store as each variant left it (a merge
-setting changes how many parts they meet).
+setting changes how many parts they meet). Memory: ``peak_rss_over_start_mib`` and
+``mean_rss_over_start_mib`` (the process's RSS above what it held before the first INSERT, every
+50 ms: the INSERTs' and merges' memory) and ``merge_memory_peak_mib`` (per table, the largest
+merge seen in ``system.merges``, with its algorithm and number of parts). The INSERTs go through
+the server's :func:`llmtrace.store.client.insert_arrow` (a temporary Arrow file).
 
 Run: ``python benchmarks/ingest_store.py [--blocks 16] [--repeats 3] [--variant NAME ...]
 [--cycles 1] [--settle 1]``; ``main()`` returns the dict.
