@@ -86,6 +86,18 @@ class _Pending:
             return pa.ipc.open_stream(source).read_all()
 
 
+class UnreadableSpoolFile(Exception):
+    """A spooled batch's file cannot be read back for its INSERT (removed or damaged outside the
+    server): that batch alone is given up, with an error in the log; its block's others are written."""
+
+
+def _read(item: _Pending) -> pa.Table | UnreadableSpoolFile:
+    try:
+        return item.table()
+    except (OSError, pa.ArrowException) as exc:
+        return UnreadableSpoolFile(f"spool file {item.spooled} cannot be read ({exc})")
+
+
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
 INSERT_ATTEMPTS = 3  # per block, the same block and token each time (see SpanWriter._insert)
 INSERT_RETRY_DELAY_S = 0.2  # times the attempt number
@@ -271,7 +283,10 @@ class SpanWriter:
         """Answer the waiting requests of a written block; forget written spool files; retry the
         spooled batches that were not written, or set aside those the store refuses."""
         # Every request failed: the store is unavailable, not refusing one request's values.
-        outage = all(isinstance(result, BaseException) for result in results)
+        outage = all(
+            isinstance(result, BaseException) and not isinstance(result, UnreadableSpoolFile)
+            for result in results
+        )
         for item, result in zip(batch, results, strict=True):
             if item.spooled is None:
                 if item.done.done():
@@ -287,7 +302,10 @@ class SpanWriter:
                 continue
             self._spooled_rows -= item.rows
             assert self._spool is not None
-            if isinstance(result, BaseException):  # the others of its block were written
+            if isinstance(result, UnreadableSpoolFile):  # never retried: it would hold up the rest
+                log.error("%s; its %d acknowledged spans are lost", result, item.rows)
+                self._spool.set_aside_unreadable(item.spooled)
+            elif isinstance(result, BaseException):  # the others of its block were written
                 log.error(
                     "the store refuses %d acknowledged spans (%s); their batch is kept in %s",
                     item.rows,
@@ -300,8 +318,10 @@ class SpanWriter:
     async def _flush(self, batch: list[_Pending]) -> list[int | BaseException]:
         """Write the new spans of ``batch`` as one block; per request, its number of new spans,
         or the error that kept its spans from the store."""
-        spans_of = [item.table() for item in batch]
-        keys = np.concatenate([_table_keys(spans) for spans in spans_of])
+        read = [_read(item) for item in batch]
+        keys = np.concatenate(
+            [_table_keys(spans) for spans in read if isinstance(spans, pa.Table)] or [np.empty(0, np.int64)]
+        )
         # New: the first of its key in the block (a repeat later in the block is dropped too; the
         # sort is stable) and not remembered. Sorted keys are also searched 2-3x faster. They are
         # remembered once the block is written, not before.
@@ -315,7 +335,11 @@ class SpanWriter:
         tables: list[pa.Table | None] = []  # per request: its new spans (None: none)
         fresh: list[int | BaseException] = []
         offset = 0
-        for spans in spans_of:
+        for spans in read:
+            if isinstance(spans, UnreadableSpoolFile):
+                tables.append(None)
+                fresh.append(spans)
+                continue
             keep = new[offset : offset + spans.num_rows]
             offset += spans.num_rows
             count = int(keep.sum())
