@@ -584,11 +584,24 @@ def main(
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median throughput, and every run's throughput and machine speed."""
+    """The run with the median throughput, and every run's throughput, memory, CPU and machine speed."""
     runs = sorted(runs, key=lambda run: run["spans_per_s"])
     return {
         **runs[len(runs) // 2],
         "spans_per_s_runs": [run["spans_per_s"] for run in runs],
+        # Memory varies from run to run (±100 MiB at 1M spans) apart from the throughput: every run's.
+        **{
+            f"{figure}_runs": [run[figure] for run in runs]
+            for figure in (
+                "peak_pss_tree_mib",
+                "peak_rss_tree_mib",
+                "server_peak_rss_mib",
+                "decode_workers_peak_rss_mib",
+                "server_cpu_us_per_span",
+                "queryable_after_last_ack_s",
+                "load_average_1m",
+            )
+        },
         "machine_reference_ms_runs": [run["machine_reference_ms"] for run in runs],
         "stored_exactly_once": all(run["stored_exactly_once"] for run in runs),
     }

@@ -20,7 +20,11 @@ how often a span and its copies are rewritten and does not depend on the machine
 blocks are a few seconds of ingest, where a span is merged about once; ``--cycles N`` inserts them
 N times over (each time some hours later), which reaches the merge levels of a longer run.
 ``query_ms``: three exploration queries timed on the store as each variant left it (a merge
-setting changes how many parts they meet).
+setting changes how many parts they meet). Memory: ``peak_rss_over_start_mib`` and
+``mean_rss_over_start_mib`` (the process's RSS above what it held before the first INSERT, every
+50 ms: the INSERTs' and merges' memory) and ``merge_memory_peak_mib`` (per table, the largest
+merge seen in ``system.merges``, with its algorithm and number of parts). The INSERTs go through
+the server's :func:`llmtrace.store.client.insert_arrow` (a temporary Arrow file).
 
 Run: ``python benchmarks/ingest_store.py [--blocks 16] [--repeats 3] [--variant NAME ...]
 [--cycles 1] [--settle 1]``; ``main()`` returns the dict.
@@ -158,8 +162,8 @@ INSERT_SETTINGS: dict[str, dict[str, Any]] = {
 VARIANTS.update({name: (32_768, []) for name in INSERT_SETTINGS})
 VARIANTS.update({f"without {view}": (32_768, [f"DROP VIEW {{db}}.{view}"]) for view in SPANS_VIEWS})
 
-# variant -> (the table, or "%MergeTree" for every table of the store; MergeTree settings set on
-# it after migrating)
+# variant -> (the table (or tables, comma-separated), or "%MergeTree" for every table of the store;
+# MergeTree settings set on it after migrating)
 TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     # Wider merges: a merge waits for parts summing to ~base times the largest, so each row is
     # rewritten (and the token index rebuilt) at fewer levels; ClickHouse's default is 5.
@@ -187,6 +191,46 @@ TABLE_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
 }
+# Merge memory (issue 14's 1.5 GB at 1M spans) on the tables whose merges held the most in a
+# running server (docs/scaling.md, "Memory"): smaller blocks per merge step, or vertical merges
+# (the key columns first, then one column at a time) from fewer rows.
+WIDE_TABLES = "spans,trace_summaries,call_samples,llm_calls"
+TABLE_SETTINGS.update(
+    {
+        "merge_max_block_size 1024 on the wide tables": (WIDE_TABLES, {"merge_max_block_size": 1024}),
+        "merge_max_block_size_bytes 2 MiB on the wide tables": (
+            WIDE_TABLES,
+            {"merge_max_block_size_bytes": 2 << 20},
+        ),
+        "vertical merges of the wide tables from 16k rows": (
+            WIDE_TABLES,
+            {
+                "vertical_merge_algorithm_min_rows_to_activate": 16_384,
+                "vertical_merge_algorithm_min_columns_to_activate": 1,
+            },
+        ),
+    }
+)
+# The tables merged row by row (horizontally: an AggregatingMergeTree cannot merge vertically)
+# whose merges held the most: every column of every part merged is read at once, each through a
+# read buffer and a decompressed block of up to max_compress_block_size (1 MiB).
+ROW_MERGED = "trace_summaries,spans_by_id,call_samples"
+TABLE_SETTINGS.update(
+    {
+        "row-merged tables in 256 KiB compressed blocks": (
+            ROW_MERGED,
+            {"max_compress_block_size": 256 << 10},
+        ),
+        "row-merged tables merge at most 5 parts at once": (ROW_MERGED, {"max_parts_to_merge_at_once": 5}),
+    }
+)
+VARIANTS.update({name: (32_768, []) for name in TABLE_SETTINGS})
+# variant -> options of the embedded engine (llmtrace.store.client.EMBEDDED_ENGINE_OPTIONS) added
+ENGINE_OPTIONS: dict[str, dict[str, Any]] = {
+    # The read buffer of each column of each part a merge reads (ClickHouse's default 1 MiB).
+    "engine max_read_buffer_size 256 KiB": {"max_read_buffer_size": 256 << 10},
+}
+VARIANTS.update({name: (32_768, []) for name in ENGINE_OPTIONS})
 # A second merge level at 1M spans: 8k-span blocks make parts a quarter the size, so at base 10
 # the 1M spans reach the level a 32k-span store reaches at ~4M; with and without a cap at 64 MiB
 # (~100k spans, scaled down alike), which stops that second rewrite.
@@ -344,8 +388,10 @@ def _child(
 
     from llmtrace.store import _insert_settings, open_store
     from llmtrace.store.arrow import table_from_ipc
+    from llmtrace.store.client import EMBEDDED_ENGINE_OPTIONS, insert_arrow
 
     block_spans, statements = VARIANTS[variant]
+    EMBEDDED_ENGINE_OPTIONS.update(ENGINE_OPTIONS.get(variant, {}))
     store = open_store(f"chdb://{store_dir}", "bench")
     store.migrate()
     client = store.client
@@ -360,7 +406,7 @@ def _child(
         assignments = ", ".join(f"{key} = {value}" for key, value in table_settings.items())
         for (table,) in client.query(
             "SELECT name FROM system.tables WHERE database = 'bench' AND engine LIKE '%MergeTree'"
-            " AND (name = {t:String} OR {t:String} = '%MergeTree')",
+            " AND (has(splitByChar(',', {t:String}), name) OR {t:String} = '%MergeTree')",
             parameters={"t": tables},
         ).result_rows:
             client.command(f"ALTER TABLE bench.{table} MODIFY SETTING {assignments}")
@@ -370,21 +416,25 @@ def _child(
     spans = rows.num_rows
     inserts = [rows.slice(at, block_spans).combine_chunks() for at in range(0, spans, block_spans)]
     merged_before = _merge_events(client)
+    merge_memory: dict[str, tuple[int, str]] = {}
+    rss = _RssSampler()
     before, started = _thread_cpu_s(), time.monotonic()
-    for number, table in enumerate(inserts):
-        settings = {**_insert_settings(f"b{number}"), **INSERT_SETTINGS.get(variant, {})}
-        client.insert_arrow("spans", table, database="bench", settings=settings)
-    idle_since = None
-    while True:  # until no merge has run for a second (merges start a little after an insert)
-        running = client.query("SELECT count() FROM system.merges WHERE database = 'bench'").result_rows[0][0]
-        now = time.monotonic()
-        if running:
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        elif now - idle_since >= settle_s:
-            break
-        time.sleep(0.1)
+    with rss:
+        for number, table in enumerate(inserts):
+            settings = {**_insert_settings(f"b{number}"), **INSERT_SETTINGS.get(variant, {})}
+            insert_arrow(client, "spans", table, database="bench", settings=settings)
+            _merge_memory(client, merge_memory)
+        idle_since = None
+        while True:  # until no merge has run for a second (merges start a little after an insert)
+            running = _merge_memory(client, merge_memory)
+            now = time.monotonic()
+            if running:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= settle_s:
+                break
+            time.sleep(0.1)
     after = _thread_cpu_s()
     merged = {name: value - merged_before.get(name, 0) for name, value in _merge_events(client).items()}
     parts, stored = client.query(
@@ -413,7 +463,68 @@ def _child(
         "seconds": round(time.monotonic() - started, 1),
         "query_ms": query_ms,
         "rows_per_span_by_table": by_table,
+        # The process's RSS above what it held before the first INSERT (the blocks to insert):
+        # the INSERTs' and merges' memory, sampled every 50 ms.
+        "peak_rss_over_start_mib": round(rss.peak_over_start / 2**20),
+        "mean_rss_over_start_mib": round(rss.mean_over_start / 2**20),
+        # Per table, the largest memory a running merge held when sampled (after each INSERT and
+        # every 0.1 s while waiting for the merges to end), and how it merged.
+        "merge_memory_peak_mib": {
+            table: [round(peak / 2**20, 1), algorithm]
+            for table, (peak, algorithm) in sorted(merge_memory.items())
+        },
     }
+
+
+class _RssSampler:
+    """This process's resident memory every 50 ms, relative to when sampling started."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._samples: list[int] = []
+
+    def __enter__(self) -> _RssSampler:
+        self._start = _rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self._samples.append(_rss_bytes())
+
+    @property
+    def peak_over_start(self) -> int:
+        return max(self._samples, default=self._start) - self._start
+
+    @property
+    def mean_over_start(self) -> float:
+        return statistics.fmean(self._samples) - self._start if self._samples else 0.0
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _merge_memory(client: Any, peaks: dict[str, tuple[int, str]]) -> int:
+    """Record each running merge's memory in ``peaks`` (per table: the largest, its algorithm);
+    return how many merges run."""
+    rows = client.query(
+        "SELECT table, memory_usage, merge_algorithm, num_parts FROM system.merges WHERE database = 'bench'"
+    ).result_rows
+    for table, memory, algorithm, parts in rows:
+        if memory > peaks.get(table, (0, ""))[0]:
+            peaks[table] = (int(memory), f"{algorithm}, {parts} parts")
+    return len(rows)
 
 
 def main(

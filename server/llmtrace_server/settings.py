@@ -24,14 +24,16 @@ MAX_DEFAULT_DECODE_WORKERS = 4
 
 
 def default_decode_workers() -> int:
-    """One decode process per usable CPU, at most 4; none (decode in threads) on a single CPU.
+    """One decode process per two usable CPUs, at most 4; none (decode in threads) on a single CPU.
 
-    Decoding and mapping spans is pure Python and holds the GIL, so in the server process it
-    caps ingest at one core (~21k spans/s on the benchmark); two workers on a 2-core machine reach
-    ~50k. At most 4 by default: each worker is a Python process of about 100 MB.
+    Decoding spans holds the GIL, so in the server process it would cap ingest at one core. Out
+    of it, one worker is enough for two cores: the C reader decodes the common body in ~9 µs a
+    span (one worker: ~110k spans/s) while the store takes ~60 µs a content-carrying span on the
+    other threads. Each worker is a Python process of ~110 MB of its own (issue 14's memory
+    budget: docs/scaling.md, "The writer's memory and one decode worker per two CPUs").
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(cpus, MAX_DEFAULT_DECODE_WORKERS) if cpus >= 2 else 0
+    return min(max(cpus // 2, 1), MAX_DEFAULT_DECODE_WORKERS) if cpus >= 2 else 0
 
 
 class Settings(BaseSettings):
@@ -70,7 +72,7 @@ class Settings(BaseSettings):
         default_factory=default_decode_workers,
         ge=0,
         description="Processes decoding OTLP bodies; 0 = threads of the server process. "
-        "Default: one per CPU (at most 4) when there are two or more, else 0.",
+        "Default: one per two CPUs (at most 4) when there are two or more, else 0.",
     )
     insert_max_rows: int = Field(default=32_768, gt=0, description="Most spans one INSERT carries.")
     dedup_window_s: int = Field(default=900, ge=0, description="How long re-sent spans are recognised.")

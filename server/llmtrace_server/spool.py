@@ -15,6 +15,7 @@ retries it): it is skipped at start.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -64,6 +65,12 @@ class Spool:
         entry.rename(refused)
         return refused
 
+    def set_aside_unreadable(self, entry: Path) -> None:
+        """Keep a batch whose file cannot be read back out of the way (``*.unreadable``), if the
+        file is there at all."""
+        with contextlib.suppress(FileNotFoundError):
+            entry.rename(entry.with_suffix(".unreadable"))
+
     def pending(self) -> list[tuple[Path, pa.Table]]:
         """The batches left by an earlier process, oldest first (unfinished writes are removed)."""
         for partial in self.path.glob("*.partial"):
@@ -74,7 +81,7 @@ class Spool:
                 batches.append((entry, table_from_ipc(entry.read_bytes())))
             except (OSError, pa.ArrowException) as exc:  # kept for a look, never read again
                 log.error("spool file %s is unreadable (%s); renamed to *.unreadable", entry, exc)
-                entry.rename(entry.with_suffix(".unreadable"))
+                self.set_aside_unreadable(entry)
         return batches
 
 

@@ -15,12 +15,13 @@ lone request is written at once, and a block never waits for requests that are n
 Because the composition of a block depends on timing, a retried request would not carry the same
 ClickHouse de-duplication token as its first attempt. Duplicates are therefore filtered per span:
 the writer remembers the (project, trace_id, span_id) of spans written in the last ``window_s``
-seconds (at most ``max_keys``) and drops re-sent ones. The memory is rebuilt from the store at
+seconds (at most ``max_keys``, 12 bytes each: :mod:`llmtrace_server.seen_keys`) and drops re-sent
+ones. The memory is rebuilt from the store at
 start, so a batch acknowledged just before a crash is still recognised when the exporter retries it.
 Under load, "acknowledged" means "in the spool" instead (:mod:`llmtrace_server.spool`, when the
 server has one): a request that arrives while an INSERT runs or rows wait for the next one is
-answered once its spans are in a spool file, and they are inserted with the others' within
-``spool_delay_s`` (a block is written sooner once it holds ``min_rows``). A sender's throughput is
+answered once its spans are in a spool file (where they wait: not in memory), and they are
+inserted with the others' within ``spool_delay_s`` (a block is written sooner once it holds ``min_rows``). A sender's throughput is
 what it keeps in flight divided by the answer's latency, so waiting for the INSERT capped a
 sender with 4 or 16 batches in flight far below what the store can take; and the blocks such
 senders made (all they had in flight: 2k-8k spans) cost the store several times the CPU per span
@@ -44,13 +45,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from starlette.concurrency import run_in_threadpool
@@ -58,16 +58,44 @@ from starlette.concurrency import run_in_threadpool
 from llmtrace.store import Store, StoreError
 from llmtrace.store.arrow import table_to_ipc
 from llmtrace.store.queries.spans import recent_span_keys, stored_span_keys
+from llmtrace_server.seen_keys import Keys, SeenKeys
 from llmtrace_server.spool import Spool
 
 
 @dataclass(slots=True)
 class _Pending:
-    spans: pa.Table
+    spans: pa.Table | None  # None: read from ``spooled`` when its block is written (:meth:`table`)
+    rows: int
     done: asyncio.Future[int]
     spooled: Path | None = None  # its spool file: already acknowledged, written by the writer alone
     queued_at: float = 0.0  # loop time
     attempts: int = 0  # failed INSERTs of a spooled batch (the retry pause grows with them)
+
+    def table(self) -> pa.Table:
+        """The spans, read back from the spool file for a spooled batch.
+
+        A spooled batch waits as its file, not in memory: under load up to ``max_spooled_rows``
+        (64k spans, ~120 MiB of Arrow for content-carrying spans) wait for the INSERTs, and held
+        as tables they were a large share of the server's peak memory. The file is memory-mapped,
+        so its pages are read from the page cache without a copy, once, for the INSERT.
+        """
+        if self.spans is not None:
+            return self.spans
+        assert self.spooled is not None
+        with pa.memory_map(str(self.spooled)) as source:
+            return pa.ipc.open_stream(source).read_all()
+
+
+class UnreadableSpoolFile(Exception):
+    """A spooled batch's file cannot be read back for its INSERT (removed or damaged outside the
+    server): that batch alone is given up, with an error in the log; its block's others are written."""
+
+
+def _read(item: _Pending) -> pa.Table | UnreadableSpoolFile:
+    try:
+        return item.table()
+    except (OSError, pa.ArrowException) as exc:
+        return UnreadableSpoolFile(f"spool file {item.spooled} cannot be read ({exc})")
 
 
 _KEY_COLUMNS = ("project", "trace_id", "span_id")
@@ -84,10 +112,10 @@ def _key(project: str, trace_id: str, span_id: str) -> int:
     return hash(f"{project}:{trace_id}:{span_id}")
 
 
-def _table_keys(spans: pa.Table) -> list[int]:
+def _table_keys(spans: pa.Table) -> Keys:
     """:func:`_key` of every row of ``spans``; the strings are joined in Arrow, not per row in Python."""
     joined = pc.binary_join_element_wise(*(spans[column] for column in _KEY_COLUMNS), ":")
-    return list(map(hash, joined.to_pylist()))
+    return np.fromiter(map(hash, joined.to_pylist()), dtype=np.int64, count=len(joined))
 
 
 class SpanWriter:
@@ -121,15 +149,12 @@ class SpanWriter:
         self._window_s = window_s
         self._max_keys = max_keys
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._seen: set[int] = set()
-        self._history: deque[tuple[float, list[int]]] = deque()
+        self._seen = SeenKeys(window_s, max_keys)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         rows = await run_in_threadpool(recent_span_keys, self._store, self._window_s, self._max_keys)
-        keys = [_key(*row) for row in rows]
-        self._seen.update(keys)
-        self._remember(keys)
+        self._seen.add(np.fromiter((_key(*row) for row in rows), dtype=np.int64, count=len(rows)))
         if self._spool is not None:
             await self._insert_left_over(self._spool)
         self._task = asyncio.create_task(self._run(), name="llmtrace-span-writer")
@@ -144,7 +169,7 @@ class SpanWriter:
         rest = self._keep_stored(pa.concat_tables(tables), stored)
         if rest.num_rows:
             await self._insert_block(rest, INSERT_ATTEMPTS)  # raises: the server does not start
-            self._keep_stored(rest, set(_table_keys(rest)))
+            self._keep_stored(rest, _table_keys(rest))
         log.info("inserted %d spooled spans left by an earlier process", rest.num_rows)
         for entry, _ in batches:
             spool.remove(entry)
@@ -202,10 +227,10 @@ class SpanWriter:
                 log.warning("cannot spool %d spans (%s); writing them before answering", spans.num_rows, exc)
             else:
                 self._spooled_rows += spans.num_rows
-                self._queue.put_nowait(_Pending(spans, done, entry, loop.time()))
+                self._queue.put_nowait(_Pending(None, spans.num_rows, done, entry, loop.time()))
                 self._arrived.set()
                 return spans.num_rows
-        self._queue.put_nowait(_Pending(spans, done))
+        self._queue.put_nowait(_Pending(spans, spans.num_rows, done))
         self._arrived.set()
         return await asyncio.shield(done)
 
@@ -220,7 +245,7 @@ class SpanWriter:
             else:
                 batch = [await self._queue.get()]
             self._holding = True
-            size = sum(item.spans.num_rows for item in batch)
+            size = sum(item.rows for item in batch)
             spooled = all(item.spooled is not None for item in batch)
             # Only acknowledged rows: gather a large block, up to the spool delay of the oldest
             # (a retry goes with what is queued now: its rows have waited long enough).
@@ -234,7 +259,7 @@ class SpanWriter:
                 while size < self._max_rows and not self._queue.empty():
                     item = self._queue.get_nowait()
                     batch.append(item)
-                    size += item.spans.num_rows
+                    size += item.rows
                     if spooled and item.spooled is None:  # a request waits for this block
                         spooled = False
                         deadline = min(deadline, loop.time() + self._linger_s)
@@ -258,7 +283,10 @@ class SpanWriter:
         """Answer the waiting requests of a written block; forget written spool files; retry the
         spooled batches that were not written, or set aside those the store refuses."""
         # Every request failed: the store is unavailable, not refusing one request's values.
-        outage = all(isinstance(result, BaseException) for result in results)
+        outage = all(
+            isinstance(result, BaseException) and not isinstance(result, UnreadableSpoolFile)
+            for result in results
+        )
         for item, result in zip(batch, results, strict=True):
             if item.spooled is None:
                 if item.done.done():
@@ -272,12 +300,15 @@ class SpanWriter:
                 item.attempts += 1
                 self._retry.append(item)  # kept until the store takes it: it was acknowledged
                 continue
-            self._spooled_rows -= item.spans.num_rows
+            self._spooled_rows -= item.rows
             assert self._spool is not None
-            if isinstance(result, BaseException):  # the others of its block were written
+            if isinstance(result, UnreadableSpoolFile):  # never retried: it would hold up the rest
+                log.error("%s; its %d acknowledged spans are lost", result, item.rows)
+                self._spool.set_aside_unreadable(item.spooled)
+            elif isinstance(result, BaseException):  # the others of its block were written
                 log.error(
                     "the store refuses %d acknowledged spans (%s); their batch is kept in %s",
-                    item.spans.num_rows,
+                    item.rows,
                     result,
                     self._spool.set_aside(item.spooled),
                 )
@@ -287,41 +318,42 @@ class SpanWriter:
     async def _flush(self, batch: list[_Pending]) -> list[int | BaseException]:
         """Write the new spans of ``batch`` as one block; per request, its number of new spans,
         or the error that kept its spans from the store."""
+        read = [_read(item) for item in batch]
+        keys = np.concatenate(
+            [_table_keys(spans) for spans in read if isinstance(spans, pa.Table)] or [np.empty(0, np.int64)]
+        )
+        # New: the first of its key in the block (a repeat later in the block is dropped too; the
+        # sort is stable) and not remembered. Sorted keys are also searched 2-3x faster. They are
+        # remembered once the block is written, not before.
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        new_ordered = np.ones(len(ordered), dtype=np.bool_)
+        new_ordered[1:] = ordered[1:] != ordered[:-1]
+        new_ordered &= ~self._seen.contains(ordered)
+        new = np.empty_like(new_ordered)
+        new[order] = new_ordered
         tables: list[pa.Table | None] = []  # per request: its new spans (None: none)
-        keys: list[list[int]] = []  # of those spans, remembered provisionally (see the except)
         fresh: list[int | BaseException] = []
-        seen = self._seen
-        for item in batch:
-            spans = item.spans
-            span_keys = _table_keys(spans)
-            if seen.isdisjoint(span_keys) and len(set(span_keys)) == len(span_keys):
-                new_keys = span_keys  # the usual case, checked in C: every span is new
-                seen.update(new_keys)
-            else:
-                new_keys = []
-                keep: list[bool] = []
-                for key in span_keys:
-                    is_new = key not in seen
-                    keep.append(is_new)
-                    if is_new:
-                        seen.add(key)  # also filters repeats later in this block
-                        new_keys.append(key)
+        offset = 0
+        for spans in read:
+            if isinstance(spans, UnreadableSpoolFile):
+                tables.append(None)
+                fresh.append(spans)
+                continue
+            keep = new[offset : offset + spans.num_rows]
+            offset += spans.num_rows
+            count = int(keep.sum())
+            if count < spans.num_rows:
                 spans = spans.filter(pa.array(keep, type=pa.bool_()))
-            tables.append(spans if new_keys else None)
-            keys.append(new_keys)
-            fresh.append(len(new_keys))
+            tables.append(spans if count else None)
+            fresh.append(count)
         written = [table for table in tables if table is not None]
-        all_keys = [key for item_keys in keys for key in item_keys]
         try:
             if written:
                 await self._insert_block(pa.concat_tables(written), INSERT_ATTEMPTS)
         except StoreError as exc:
-            self._seen.difference_update(all_keys)
             return await self._recover(tables, fresh, exc)
-        except BaseException:
-            self._seen.difference_update(all_keys)  # not written: a retry must get through
-            raise
-        self._remember(all_keys)
+        self._seen.add(ordered[new_ordered])
         return fresh
 
     async def _recover(
@@ -354,37 +386,35 @@ class SpanWriter:
                 try:  # it may have been committed before failing, as the block could be
                     stored_now = await run_in_threadpool(self._stored_keys, [rest])
                 except Exception:
-                    stored_now = set()
+                    stored_now = np.empty(0, dtype=np.int64)
                 if self._keep_stored(rest, stored_now).num_rows:
                     results.append(exc)
                     continue
             else:
-                self._keep_stored(rest, set(_table_keys(rest)))  # all of it is stored now
+                self._keep_stored(rest, _table_keys(rest))  # all of it is stored now
             results.append(count)
         return results
 
-    def _keep_stored(self, table: pa.Table, stored: set[int]) -> pa.Table:
+    def _keep_stored(self, table: pa.Table, stored: Keys) -> pa.Table:
         """Remember the spans of ``table`` whose keys are in ``stored`` (written: a re-send of them
         is dropped); return the others."""
         span_keys = _table_keys(table)
-        present = [key in stored for key in span_keys]
-        done = [key for key, there in zip(span_keys, present, strict=True) if there]
-        self._seen.update(done)
-        self._remember(done)
-        if len(done) == len(span_keys):
+        present = np.isin(span_keys, stored)
+        self._seen.add(span_keys[present])
+        if present.all():
             return table.slice(0, 0)
-        return table.filter(pa.array([not there for there in present], type=pa.bool_()))
+        return table.filter(pa.array(~present, type=pa.bool_()))
 
-    def _stored_keys(self, tables: list[pa.Table]) -> set[int]:
+    def _stored_keys(self, tables: list[pa.Table]) -> Keys:
         """:func:`_key` of the spans of ``tables`` that are in the store."""
         if not tables:
-            return set()
+            return np.empty(0, dtype=np.int64)
         block = pa.concat_tables(tables)
         bounds = pc.min_max(block["start_time"])
         rows = stored_span_keys(
             self._store, block["span_id"].to_pylist(), bounds["min"].as_py(), bounds["max"].as_py()
         )
-        return {_key(*row) for row in rows}
+        return np.fromiter((_key(*row) for row in rows), dtype=np.int64, count=len(rows))
 
     async def _insert_block(self, block: pa.Table, attempts: int) -> None:
         """INSERT ``block``, split by month when it spans more than ClickHouse takes at once."""
@@ -412,16 +442,6 @@ class SpanWriter:
                     "span insert failed (attempt %d of %d); sending the block again", attempt, attempts
                 )
                 await asyncio.sleep(INSERT_RETRY_DELAY_S * attempt)
-
-    def _remember(self, keys: list[int]) -> None:
-        """Keep ``keys`` (already in the filter) for the window (bounded), forgetting the oldest first."""
-        now = time.monotonic()
-        self._history.append((now, keys))
-        while self._history and (
-            self._history[0][0] < now - self._window_s or len(self._seen) > self._max_keys
-        ):
-            _, old = self._history.popleft()
-            self._seen.difference_update(old)
 
 
 def _month_parts(block: pa.Table) -> list[pa.Table]:

@@ -11,10 +11,10 @@ from llmtrace_server.gc_tuning import GEN0_THRESHOLD, tune_gc
 from llmtrace_server.settings import MAX_DEFAULT_DECODE_WORKERS, Settings, default_decode_workers
 
 
-def test_default_decode_workers_are_one_per_cpu_up_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_decode_workers_are_one_per_two_cpus_up_to_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLMTRACE_DECODE_WORKERS", raising=False)
     cpus = len(os.sched_getaffinity(0))
-    expected = min(cpus, MAX_DEFAULT_DECODE_WORKERS) if cpus >= 2 else 0
+    expected = min(max(cpus // 2, 1), MAX_DEFAULT_DECODE_WORKERS) if cpus >= 2 else 0
     assert default_decode_workers() == expected
     assert Settings().decode_workers == expected
     assert Settings(decode_workers=0).decode_workers == 0  # threads of the server process

@@ -178,6 +178,34 @@ async def test_a_spooled_batch_the_store_refuses_is_set_aside_and_the_others_wri
     assert kept.endswith(".refused")  # not lost without a trace, not retried for ever
 
 
+async def test_a_spooled_batch_whose_file_is_gone_is_given_up_alone(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spooled batch waits as its file; a file removed before the INSERT loses that batch (said in
+    the log), never the block's others, and is not retried for ever ahead of later blocks."""
+    spool = Spool(tmp_path / "spool")
+    writer = await spooling_writer(store, spool)
+    try:
+        async with open_block(writer, rows(3)) as waiting:
+            assert await writer.write(rows(4)) == 4
+            [gone] = spool.path.iterdir()
+            assert await writer.write(rows(5)) == 5
+            gone.unlink()  # removed by hand, say
+        assert await asyncio.wait_for(waiting, 30) == 3
+        for _ in range(100):
+            if not spooled_files(spool):
+                break
+            await asyncio.sleep(0.1)
+        assert stored(store) == 3 + 5 and spooled_files(spool) == []
+        async with open_block(writer, rows(2)) as later:  # the writer goes on as before
+            assert await writer.write(rows(1)) == 1
+        assert await asyncio.wait_for(later, 30) == 2
+    finally:
+        await writer.close()
+    assert stored(store) == 3 + 5 + 2 + 1
+    assert f"{gone} cannot be read" in caplog.text and "its 4 acknowledged spans are lost" in caplog.text
+
+
 async def test_a_request_that_cannot_be_spooled_waits_for_its_write(store: Store, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     writer = await spooling_writer(store, spool)
