@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--decode-workers",
         type=int,
         metavar="N",
-        help="processes that decode OTLP bodies (default: one per CPU, at most 4, when there are "
+        help="processes that decode OTLP bodies (default: one per two CPUs, at most 4, when there are "
         "two or more; 0 decodes in threads of the server process)",
     )
     parser.add_argument(
