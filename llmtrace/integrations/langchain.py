@@ -66,19 +66,18 @@ _HIDDEN_TAG = "langsmith:hidden"
 _INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
 _MAX_OPEN_RUNS = 10_000  # runs whose end never came (an abandoned stream) are dropped past this
 
-# invocation_params -> attribute
-_PARAMS = (
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
-    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("max_output_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
-    ("seed", sc.GEN_AI_REQUEST_SEED),
-    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-)
-_PARAM_NAMES = dict(_PARAMS)  # (in ``_PARAMS`` order: the last max-tokens name given wins)
+# invocation_params -> attribute (in this order: the last max-tokens name given wins)
+_PARAMS = {
+    "temperature": sc.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": sc.GEN_AI_REQUEST_TOP_P,
+    "top_k": sc.GEN_AI_REQUEST_TOP_K,
+    "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_output_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
+    "seed": sc.GEN_AI_REQUEST_SEED,
+    "presence_penalty": sc.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "frequency_penalty": sc.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+}
 
 
 class _Run:
@@ -390,10 +389,10 @@ class _HandlerMethods:
         attrs[sc.LANGCHAIN_RUN_NAME] = run_name(serialized, kwargs, params.get("_type") or "llm")
         # Only the parameters given (one or two of the nine, usually), found by a C-level pass, in
         # ``_PARAMS`` order.
-        for key in filter(params.__contains__, _PARAM_NAMES):
+        for key in filter(params.__contains__, _PARAMS):
             value = params[key]
             if value is not None and is_number(value):
-                attrs[_PARAM_NAMES[key]] = value
+                attrs[_PARAMS[key]] = value
         stop = params.get("stop")
         if isinstance(stop, list | tuple) and stop:
             attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
