@@ -16,13 +16,14 @@ Because the composition of a block depends on timing, a retried request would no
 ClickHouse de-duplication token as its first attempt. Duplicates are therefore filtered per span:
 the writer remembers the (project, trace_id, span_id) of spans written in the last ``window_s``
 seconds (at most ``max_keys``, 12 bytes each: :mod:`llmtrace_server.seen_keys`) and drops re-sent
-ones. The memory is rebuilt from the store at
-start, so a batch acknowledged just before a crash is still recognised when the exporter retries it.
+ones. The memory is rebuilt from the store at start, so a batch acknowledged just before a crash is
+still recognised when the exporter retries it.
 Under load, "acknowledged" means "in the spool" instead (:mod:`llmtrace_server.spool`, when the
 server has one): a request that arrives while an INSERT runs or rows wait for the next one is
 answered once its spans are in a spool file (where they wait: not in memory), and they are
-inserted with the others' within ``spool_delay_s`` (a block is written sooner once it holds ``min_rows``). A sender's throughput is
-what it keeps in flight divided by the answer's latency, so waiting for the INSERT capped a
+inserted with the others' within ``spool_delay_s`` (a block is written sooner once it holds
+``min_rows``). A sender's throughput is what it keeps in flight divided by the answer's latency,
+so waiting for the INSERT capped a
 sender with 4 or 16 batches in flight far below what the store can take; and the blocks such
 senders made (all they had in flight: 2k-8k spans) cost the store several times the CPU per span
 of a 32k-span block in INSERTs and merges. A lone request is still written before it is answered
