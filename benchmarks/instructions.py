@@ -16,8 +16,18 @@ untimed call), counting only the variant's timed calls and not the export (which
 runs at switch-off, outside its timed calls): whether the CPU benchmark's path does work this
 count's does not. ``--variants llmtrace,openllmetry`` counts only those (and ``none``).
 
+``--cache`` adds callgrind's cache simulation with a last level the size of this machine's
+per-core L2 (1 MiB; its L3 is 32 MiB, where nothing a call touches misses) and counts the calls
+without their export (as the CPU benchmark times them): instructions and L2 misses added per call,
+and the CPU time they predict, ``--ns-per-instruction`` x instructions + ``--ns-per-miss`` x
+misses. The default coefficients (0.0825 ns, 26.8 ns) were fitted to the quiet-machine CPU
+figures of LangChain ``invoke`` (llmtrace +131 µs, OpenLLMetry +248 µs); with them the other
+rows' predicted ratios fall within what the CPU benchmark measured on a quiet machine, without
+its run-to-run spread: llmtrace runs little code, once per call, and pays for it in misses
+(docs/integrations.md, "What a call costs: instructions and misses").
+
 Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]
-[--repeat 3] [--variants V,...] [--as-timed 4]``;
+[--repeat 3] [--variants V,...] [--as-timed 4] [--cache]``;
 ``PYTHONPATH=DIR`` counts another tree's llmtrace (to compare two trees, count both that way,
 this one with ``PYTHONPATH=..``: how llmtrace is imported moves a call's count by up to 0.5%, a
 quarter of what llmtrace adds to a stream). Each
@@ -58,7 +68,9 @@ def _window_library(directory: str) -> str:
     return library
 
 
-def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> None:
+def _worker(
+    library: str, variant: str, mode: str, calls: int, window: str, export_counted: bool = True
+) -> None:
     # No price re-resolution inside the count: llmtrace resolves a model's price data again once a
     # minute (so prices an app swaps in apply), once per ~thousands of an app's calls; under
     # callgrind a minute is a few dozen calls, and when it fell inside the window (the later the
@@ -83,6 +95,8 @@ def _worker(library: str, variant: str, mode: str, calls: int, window: str) -> N
     counting.window_start()
     for _ in range(calls):
         call(mode)
+    if not export_counted:  # ``--cache``: the calls alone, as the CPU benchmark times them
+        counting.window_stop()
     llmtrace.flush()  # the export of the counted calls' spans is counted too (switching off is not)
     variants.provider.force_flush()
     counting.window_stop()
@@ -108,8 +122,27 @@ def _timed_worker(library: str, variant: str, mode: str, blocks: int, window: st
 _TIMED_CALLS = 6  # per block, as ``overhead_frameworks.py --calls 6``
 
 
-def _count(library: str, variant: str, mode: str, calls: int, window: str, timed_blocks: int = 0) -> float:
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null"]
+# The simulated caches of ``--cache``: this CPU's (AMD EPYC) 32 KiB first levels and, as the last
+# level, its 1 MiB per-core L2.
+_CACHE_SIM = ["--cache-sim=yes", "--I1=32768,8,64", "--D1=32768,8,64", "--LL=1048576,8,64"]
+_MISSES = ("ILmr", "DLmr", "DLmw")  # last-level misses: instruction reads, data reads, data writes
+
+
+def _count(
+    library: str,
+    variant: str,
+    mode: str,
+    calls: int,
+    window: str,
+    timed_blocks: int = 0,
+    cache: str | None = None,
+) -> dict[str, float]:
+    """Events per counted call: ``Ir`` (instructions), and with ``cache`` (a directory for
+    callgrind's output) ``misses`` (of the simulated L2)."""
+    output = os.path.join(cache, f"{library}.{variant}.{mode}.%p") if cache else "/dev/null"
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={output}"]
+    if cache:
+        argv += _CACHE_SIM
     if timed_blocks:
         argv += [
             sys.executable,
@@ -124,6 +157,8 @@ def _count(library: str, variant: str, mode: str, calls: int, window: str, timed
         calls = timed_blocks * _TIMED_CALLS
     else:
         argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
+        if cache:
+            argv.append("--calls-only")
     # One hash seed for every worker: string hashing decides dict and set layouts, whose work
     # would otherwise differ from process to process. No export on a timer: under callgrind a
     # call takes ~50 times as long, so the export threads' periodic wake-ups (llmtrace's every
@@ -140,7 +175,18 @@ def _count(library: str, variant: str, mode: str, calls: int, window: str, timed
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or found is None:
         raise RuntimeError(f"callgrind worker failed: {out.stderr.strip()[-2000:]}")
-    return int(found.group(1)) / calls
+    counts = {"Ir": int(found.group(1)) / calls}
+    if cache:
+        pid = re.search(r"^==(\d+)==", out.stderr, re.M)
+        assert pid is not None, out.stderr[-2000:]
+        with open(output.replace("%p", pid.group(1))) as dump:
+            text = dump.read()
+        events = re.search(r"^events: (.*)$", text, re.M)
+        totals = re.search(r"^totals: (.*)$", text, re.M)
+        assert events is not None and totals is not None, text[-2000:]
+        by_event = dict(zip(events.group(1).split(), map(int, totals.group(1).split()), strict=True))
+        counts["misses"] = sum(by_event[e] for e in _MISSES) / calls
+    return counts
 
 
 def main(
@@ -151,16 +197,20 @@ def main(
     repeat: int = 1,
     variants: tuple[str, ...] = frameworks.VARIANTS,
     timed_blocks: int = 0,
+    cache: bool = False,
+    ns_per: tuple[float, float] = (0.0825, 26.8),
 ) -> None:
     with tempfile.TemporaryDirectory() as directory:
         window = _window_library(directory)
         cases = [(lib, v, m) for lib in libraries for m in modes for v in variants]
         stream_calls = max(calls // 2, 1)
 
-        def count(case: tuple[str, str, str]) -> float:
+        def count(case: tuple[str, str, str]) -> dict[str, float]:
             library, variant, mode = case
             count_calls = calls if mode == "nonstream" else stream_calls
-            return _count(library, variant, mode, count_calls, window, timed_blocks)
+            return _count(
+                library, variant, mode, count_calls, window, timed_blocks, directory if cache else None
+            )
 
         # Each case ``repeat`` times, in turns, and its median: a 50-chunk stream's count moves by
         # a few hundred thousand instructions between processes (threads' timing decides where
@@ -168,26 +218,58 @@ def main(
         runs = [case for _ in range(repeat) for case in cases]
         with ThreadPoolExecutor(jobs) as pool:
             results = list(pool.map(count, runs))
-        counts = {case: statistics.median(results[i :: len(cases)]) for i, case in enumerate(cases)}
+        events = results[0].keys()
+        counts = {
+            case: {e: statistics.median(r[e] for r in results[i :: len(cases)]) for e in events}
+            for i, case in enumerate(cases)
+        }
     for lib in libraries:
         for mode in modes:
             none = counts[lib, "none", mode]
-            added = {v: counts[lib, v, mode] - none for v in variants if v != "none"}
-            ratios = {
-                p: round(added["llmtrace"] / added[p], 3)
-                for p in frameworks.PEERS
-                if p in added and "llmtrace" in added and added[p] > 0
+            added = {
+                v: {e: counts[lib, v, mode][e] - none[e] for e in events} for v in variants if v != "none"
             }
+            if cache:  # the CPU time the counts predict, by the fitted cost of each
+                for a in added.values():
+                    a["us"] = (a["Ir"] * ns_per[0] + a["misses"] * ns_per[1]) / 1000
             print(
-                f"{lib:12s} {mode:9s} instructions/call none {none / 1e6:.3f} M | "
-                + " | ".join(f"{v} +{a / 1e3:.0f} k" for v, a in added.items())
-                + f" | llmtrace/peer {ratios}"
+                f"{lib:12s} {mode:9s} instructions/call none {none['Ir'] / 1e6:.3f} M | "
+                + " | ".join(f"{v} +{a['Ir'] / 1e3:.0f} k" for v, a in added.items())
+                + f" | llmtrace/peer {_ratios(added, 'Ir')}"
             )
+            if cache:
+                print(
+                    f"{'':22s} L2 misses/call none {none['misses']:.0f} | "
+                    + " | ".join(f"{v} +{a['misses']:.0f}" for v, a in added.items())
+                    + f" | llmtrace/peer {_ratios(added, 'misses')}"
+                )
+                print(
+                    f"{'':22s} estimated µs/call | "
+                    + " | ".join(f"{v} +{a['us']:.1f}" for v, a in added.items())
+                    + f" | llmtrace/peer {_ratios(added, 'us')}"
+                )
+
+
+def _ratios(added: dict[str, dict[str, float]], event: str) -> dict[str, float]:
+    """llmtrace's added ``event`` as a fraction of each peer's."""
+    if "llmtrace" not in added:
+        return {}
+    ours = added["llmtrace"][event]
+    return {
+        p: round(ours / added[p][event], 3) for p in frameworks.PEERS if p in added and added[p][event] > 0
+    }
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+        _worker(
+            sys.argv[2],
+            sys.argv[3],
+            sys.argv[4],
+            int(sys.argv[5]),
+            sys.argv[6],
+            "--calls-only" not in sys.argv,
+        )
         sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--timed-worker":
         _timed_worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
@@ -211,7 +293,17 @@ if __name__ == "__main__":
         help="count the CPU benchmark's own sequence instead: BLOCKS rotations of all variants,"
         f" {_TIMED_CALLS} counted calls per block of the variant (overhead_frameworks.py's path)",
     )
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="simulate the caches (last level = this CPU's 1 MiB L2); count the calls without their"
+        " export; report L2 misses and the CPU time predicted",
+    )
+    parser.add_argument("--ns-per-instruction", type=float, default=0.0825, help="for the --cache estimate")
+    parser.add_argument("--ns-per-miss", type=float, default=26.8, help="for the --cache estimate")
     args = parser.parse_args()
+    if args.cache and args.as_timed:
+        parser.error("--cache counts back-to-back calls; it does not combine with --as-timed")
     chosen = ("none", *(v for v in args.variants.split(",") if v in frameworks.VARIANTS and v != "none"))
     main(
         (args.only,) if args.only else frameworks.LIBRARIES,
@@ -221,4 +313,6 @@ if __name__ == "__main__":
         args.repeat,
         chosen,
         args.as_timed,
+        args.cache,
+        (args.ns_per_instruction, args.ns_per_miss),
     )
