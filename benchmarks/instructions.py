@@ -22,8 +22,8 @@ without their export (as the CPU benchmark times them): instructions and L2 miss
 and the CPU time they predict, ``--ns-per-instruction`` x instructions + ``--ns-per-miss`` x
 misses. The default coefficients (0.0825 ns, 26.8 ns) were fitted to the quiet-machine CPU
 figures of LangChain ``invoke`` (llmtrace +131 µs, OpenLLMetry +248 µs); with them the other
-rows' predicted ratios fall within what the CPU benchmark measured on a quiet machine, without
-its run-to-run spread: llmtrace runs little code, once per call, and pays for it in misses
+rows' predicted ratios fall inside the spread of the CPU benchmark's quiet runs (at their low
+end), without that spread: llmtrace runs little code, once per call, and pays for it in misses
 (docs/integrations.md, "What a call costs: instructions and misses").
 
 Run: ``python benchmarks/instructions.py [--calls 20] [--only google_genai] [--mode nonstream]
@@ -48,6 +48,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import overhead_frameworks as frameworks
+import overhead_positions as positions
 
 import llmtrace
 from llmtrace._internal import pricing
@@ -122,10 +123,8 @@ def _timed_worker(library: str, variant: str, mode: str, blocks: int, window: st
 _TIMED_CALLS = 6  # per block, as ``overhead_frameworks.py --calls 6``
 
 
-# The simulated caches of ``--cache``: this CPU's (AMD EPYC) 32 KiB first levels and, as the last
-# level, its 1 MiB per-core L2.
-_CACHE_SIM = ["--cache-sim=yes", "--I1=32768,8,64", "--D1=32768,8,64", "--LL=1048576,8,64"]
-_MISSES = ("ILmr", "DLmr", "DLmw")  # last-level misses: instruction reads, data reads, data writes
+# ``--cache``'s cost of an instruction and of an L2 miss, in ns (see the module docstring).
+_NS_PER = (0.0825, 26.8)
 
 
 def _count(
@@ -142,7 +141,7 @@ def _count(
     output = os.path.join(cache, f"{library}.{variant}.{mode}.%p") if cache else "/dev/null"
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={output}"]
     if cache:
-        argv += _CACHE_SIM
+        argv += positions.cache_sim()
     if timed_blocks:
         argv += [
             sys.executable,
@@ -180,12 +179,9 @@ def _count(
         pid = re.search(r"^==(\d+)==", out.stderr, re.M)
         assert pid is not None, out.stderr[-2000:]
         with open(output.replace("%p", pid.group(1))) as dump:
-            text = dump.read()
-        events = re.search(r"^events: (.*)$", text, re.M)
-        totals = re.search(r"^totals: (.*)$", text, re.M)
-        assert events is not None and totals is not None, text[-2000:]
-        by_event = dict(zip(events.group(1).split(), map(int, totals.group(1).split()), strict=True))
-        counts["misses"] = sum(by_event[e] for e in _MISSES) / calls
+            by_event = positions.event_totals(dump.read())
+        assert by_event is not None, output
+        counts["misses"] = sum(by_event[e] for e in positions.LAST_LEVEL_MISSES) / calls
     return counts
 
 
@@ -198,7 +194,7 @@ def main(
     variants: tuple[str, ...] = frameworks.VARIANTS,
     timed_blocks: int = 0,
     cache: bool = False,
-    ns_per: tuple[float, float] = (0.0825, 26.8),
+    ns_per: tuple[float, float] = _NS_PER,
 ) -> None:
     with tempfile.TemporaryDirectory() as directory:
         window = _window_library(directory)
@@ -299,8 +295,10 @@ if __name__ == "__main__":
         help="simulate the caches (last level = this CPU's 1 MiB L2); count the calls without their"
         " export; report L2 misses and the CPU time predicted",
     )
-    parser.add_argument("--ns-per-instruction", type=float, default=0.0825, help="for the --cache estimate")
-    parser.add_argument("--ns-per-miss", type=float, default=26.8, help="for the --cache estimate")
+    parser.add_argument(
+        "--ns-per-instruction", type=float, default=_NS_PER[0], help="for the --cache estimate"
+    )
+    parser.add_argument("--ns-per-miss", type=float, default=_NS_PER[1], help="for the --cache estimate")
     args = parser.parse_args()
     if args.cache and args.as_timed:
         parser.error("--cache counts back-to-back calls; it does not combine with --as-timed")

@@ -41,13 +41,35 @@ void toggle(void) { CALLGRIND_TOGGLE_COLLECT; }
 void dump(const char *s) { CALLGRIND_DUMP_STATS_AT(s); }
 """
 _CALLS = 6  # timed calls per block, as ``overhead_frameworks.py --calls 6``
+LAST_LEVEL_MISSES = ("ILmr", "DLmr", "DLmw")  # callgrind's: instruction reads, data reads, data writes
 # Reported event groups: (label, callgrind events summed).
 _GROUPS = (
     ("instructions", ("Ir",)),
     ("L1 misses", ("I1mr", "D1mr", "D1mw")),
-    ("last-level misses", ("ILmr", "DLmr", "DLmw")),
+    ("last-level misses", LAST_LEVEL_MISSES),
     ("mispredicted branches", ("Bcm", "Bim")),
 )
+
+
+def cache_sim(ll_bytes: int = 1 << 20) -> list[str]:
+    """callgrind's cache simulation of this CPU (AMD EPYC): 32 KiB first levels and, as the last
+    level, ``ll_bytes`` (default its 1 MiB per-core L2; also used by ``instructions.py --cache``)."""
+    return ["--cache-sim=yes", "--I1=32768,8,64", "--D1=32768,8,64", f"--LL={ll_bytes},8,64"]
+
+
+def event_totals(text: str) -> dict[str, int] | None:
+    """The event totals of a callgrind output file, by event name (None if it has none).
+
+    ``totals:`` where there is one (a file written at exit can have ``summary: 0`` beside it, the
+    part after the last zeroing); callgrind leaves trailing zero counts off a line, so missing ones
+    are 0."""
+    events = re.search(r"^events: (.*)$", text, re.M)
+    totals = re.search(r"^totals: (.*)$", text, re.M) or re.search(r"^summary: (.*)$", text, re.M)
+    if events is None or totals is None:
+        return None
+    counts = dict.fromkeys(events.group(1).split(), 0)
+    counts.update(zip(counts, map(int, totals.group(1).split()), strict=False))
+    return counts
 
 
 def _worker(library: str, mode: str, rotations: int, window: str) -> None:
@@ -78,11 +100,9 @@ def _dumps(directory: str) -> dict[tuple[str, int], list[dict[str, int]]]:
         with open(path) as dump:
             text = dump.read()
         trigger = re.search(r"^desc: Trigger: Client Request: (\w+) (\d+)$", text, re.M)
-        events = re.search(r"^events: (.*)$", text, re.M)
-        totals = re.search(r"^(?:summary|totals): (.*)$", text, re.M)
-        if trigger is None or events is None or totals is None:
+        counts = event_totals(text)
+        if trigger is None or counts is None:
             continue
-        counts = dict(zip(events.group(1).split(), map(int, totals.group(1).split()), strict=True))
         found.setdefault((trigger.group(1), int(trigger.group(2))), []).append(counts)
     return found
 
@@ -90,19 +110,16 @@ def _dumps(directory: str) -> dict[tuple[str, int], list[dict[str, int]]]:
 def main(library: str, mode: str, rotations: int, ll_bytes: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         source, window = os.path.join(directory, "window.c"), os.path.join(directory, "window.so")
-        with open(source, "w") as out:
-            out.write(_CLIENT_REQUESTS)
+        with open(source, "w") as c_file:
+            c_file.write(_CLIENT_REQUESTS)
         subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", window, source], check=True)
         argv = [
             "valgrind",
             "--tool=callgrind",
             "--instr-atstart=no",
             "--collect-atstart=no",
-            "--cache-sim=yes",
+            *cache_sim(ll_bytes),
             "--branch-sim=yes",
-            "--I1=32768,8,64",
-            "--D1=32768,8,64",
-            f"--LL={ll_bytes},8,64",
             f"--callgrind-out-file={directory}/out.%p",
             sys.executable,
             __file__,
