@@ -7,13 +7,14 @@ import secrets
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from llmtrace_server.api_errors import validation_error_response
 from llmtrace_server.auth import project_for
 from llmtrace_server.ui import alerts, drift, explore, overview, prompts, traces
 from llmtrace_server.ui.render import STATIC, render
@@ -90,7 +91,7 @@ def mount_ui(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
-            return await request_validation_exception_handler(request, exc)
+            return validation_error_response(exc)
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'][1:]) or 'request'}: {err['msg']}" for err in exc.errors()
         )
