@@ -110,6 +110,11 @@ CONTENT_COLUMNS: tuple[str, ...] = (
 DEFAULT_PROJECT = "default"
 MAX_TEXT_CHARS = 1_000_000  # input/output columns; the SDK caps far lower (64 KiB by default)
 MAX_ATTRIBUTE_CHARS = 256 * 1024  # one attribute value; larger values reject the span
+# The most one span may cost, in USD; more rejects the span. The rollups sum costs as
+# Decimal(76, 15) and their squares as Decimal(76, 30) (the regression report's variances): a cost
+# of ~1e23 failed the INSERT of its whole block, every project's spans in it, at the views. No
+# call costs a billion dollars: a span that says so carries a bad value, and is refused alone.
+MAX_COST_USD = 1e9
 MAX_FUTURE_SKEW_NS = 24 * 3600 * 1_000_000_000  # a start time more than a day ahead is a bug
 _DAY_NS = 24 * 3600 * 1_000_000_000
 _UINT32_MAX = 2**32 - 1
@@ -383,6 +388,10 @@ def span_values(
     cost = values[_COST]
     if cost is not None:
         cost = _non_negative(cost, f"attribute {sc.LLMTRACE_COST_USD!r}")
+        if cost > MAX_COST_USD:
+            raise InvalidSpan(
+                f"attribute {sc.LLMTRACE_COST_USD!r} is out of range: {cost!r} (at most {MAX_COST_USD:g})"
+            )
     elif kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and (input_tokens or output_tokens):
         cost = call_cost(
             prices or default_price_book,

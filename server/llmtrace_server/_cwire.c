@@ -953,8 +953,8 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         case F_IN_TOK: case F_OUT_TOK: case F_CACHED: case F_CACHE_WRITE: case F_REASONING:
             if (a->kind != V_INT || a->i < 0 || a->i > 0xFFFFFFFFLL) FAIL(r);
             break;
-        case F_COST:
-            if (a->kind != V_DOUBLE || !(a->d >= 0.0) || a->d > 1.7976931348623157e308) FAIL(r);
+        case F_COST: /* at most rows.MAX_COST_USD (cwire's _C_LITERALS checks the two agree) */
+            if (a->kind != V_DOUBLE || !(a->d >= 0.0) || a->d > 1e9) FAIL(r);
             break;
         case F_TTFT_MS: case F_TTFT_S: /* rows._non_negative of an int or a double */
             if (a->kind == V_INT) {

@@ -116,6 +116,7 @@ _C_LITERALS = (
     (rows._EMBEDDING_OPERATIONS, {"embeddings", "embedding"}),
     (set(dialects.OPERATION_ALIASES), {"completion", "embedding"}),
     (rows.MAX_ATTRIBUTE_CHARS, 256 * 1024),
+    (rows.MAX_COST_USD, 1e9),
 )
 
 

@@ -150,6 +150,7 @@ GENAI_ATTRS: dict[str, Any] = {
         {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.output_tokens": 0},  # a model, no operation
         {"gen_ai.request.model": "no-such-model", "gen_ai.usage.input_tokens": 10},  # unpriced
         {**GENAI_ATTRS, "llmtrace.cost.usd": 0.25},
+        {**GENAI_ATTRS, "llmtrace.cost.usd": 1e9},  # rows.MAX_COST_USD, the most one span may cost
         {**GENAI_ATTRS, "llmtrace.cost.usd": -0.0},
         {**GENAI_ATTRS, "gen_ai.usage.input_tokens": 2**32 - 1},
         {"error.type": "RateLimitError"},
@@ -393,6 +394,7 @@ def test_sdk_shapes_left_to_python_decline(reader: cwire.ColumnReader, attrs: di
         ([span({"gen_ai.provider.name": "ÖpenAI"})], None),  # str.lower() beyond ASCII
         ([span({"gen_ai.usage.input_tokens": -1})], None),  # rejected by rows.py
         ([span({"gen_ai.usage.input_tokens": 2**32})], None),
+        ([span({"llmtrace.cost.usd": 2e9})], None),  # over rows.MAX_COST_USD: rejected by rows.py
         ([span({"gen_ai.usage.input_tokens": 5.0})], None),  # a float token count
         ([span({"gen_ai.request.model": ""})], None),  # an empty value: the next name would be read
         ([span({"gen_ai.request.model": 4})], None),

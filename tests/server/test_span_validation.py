@@ -7,10 +7,12 @@ import json
 import time
 
 import otlp_build as ob
+import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from llmtrace._internal import semconv as sc
+from llmtrace.store.rows import MAX_COST_USD
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}
@@ -71,6 +73,25 @@ def test_non_finite_numbers_reject_their_span_only(client: TestClient) -> None:
     assert "finite" in partial["errorMessage"] and "span #3" in partial["errorMessage"]
     assert stored_ids(client) == sorted(s.span_id.hex() for s in good)
     assert counts(client) == (3, 3, 3)
+
+
+def test_a_cost_over_the_most_one_span_may_cost_rejects_its_span_only(client: TestClient) -> None:
+    """A finite cost too large for the rollups' Decimal sums (~1e23 USD) failed its whole block's
+    INSERT at the views, after the raw table had taken it; now anything over MAX_COST_USD is
+    refused, and the rest of the request is stored in every table."""
+    good = [ob.span(CHAT), ob.span({**CHAT, sc.LLMTRACE_COST_USD: MAX_COST_USD})]
+    too_much = [ob.span({**CHAT, sc.LLMTRACE_COST_USD: 1e300}), ob.span({**CHAT, sc.LLMTRACE_COST_USD: 2e9})]
+    response = client.post("/v1/traces", content=ob.request(good + too_much).SerializeToString(), headers=PB)
+    assert response.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_spans == 2 and "'llmtrace.cost.usd' is out of range" in partial.error_message
+    assert stored_ids(client) == sorted(s.span_id.hex() for s in good)
+    assert counts(client) == (2, 2, 2)
+    store = client.app.state.store  # type: ignore[attr-defined]
+    calls, cost = store.client.query(
+        f"SELECT sum(calls), sum(cost_sum) FROM {store.database}.calls_hourly"
+    ).result_rows[0]
+    assert calls == 2 and float(cost) > MAX_COST_USD
 
 
 def test_infinite_protobuf_double_is_rejected_in_partial_success(client: TestClient) -> None:
@@ -157,15 +178,22 @@ def test_invalid_utf8_in_a_protobuf_span_rejects_that_span_only(client: TestClie
     assert stored_ids(client) == [good.span_id.hex()]
 
 
-def test_one_projects_poison_span_never_fails_or_duplicates_another_projects_spans(make_client) -> None:
-    """The issue's scenario: project A ingests while project B sends one Infinity cost."""
+@pytest.mark.parametrize(
+    "cost",
+    [
+        {"doubleValue": "Infinity"},
+        {"doubleValue": 1e300},  # finite, and more than the rollups' Decimal sums hold: failed the block
+    ],
+)
+def test_one_projects_poison_span_never_fails_or_duplicates_another_projects_spans(
+    make_client, cost: dict
+) -> None:
+    """The issue's scenario: project A ingests while project B sends one cost the store cannot take."""
     from concurrent.futures import ThreadPoolExecutor
 
     client = make_client(api_keys=["key-of-a-000000:a", "key-of-b-000000:b"])
     a_batches = [ob.request([ob.span(CHAT) for _ in range(50)]) for _ in range(10)]
-    poison = json_body(
-        [ob.span(CHAT)], lambda objs: set_attr(objs[0], sc.LLMTRACE_COST_USD, {"doubleValue": "Infinity"})
-    )
+    poison = json_body([ob.span(CHAT)], lambda objs: set_attr(objs[0], sc.LLMTRACE_COST_USD, cost))
 
     def send_a(req) -> int:
         headers = {**PB, "Authorization": "Bearer key-of-a-000000"}
@@ -194,3 +222,7 @@ def test_one_projects_poison_span_never_fails_or_duplicates_another_projects_spa
         f"SELECT project, countMerge(calls) FROM {db}.spans_hourly GROUP BY project"
     ).result_rows
     assert hourly == [("a", 500)]
+    calls = store.client.query(
+        f"SELECT project, sum(calls) FROM {db}.calls_hourly GROUP BY project"
+    ).result_rows
+    assert calls == [("a", 500)]
