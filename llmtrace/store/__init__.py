@@ -121,8 +121,15 @@ class Store:
     def insert_span_content(
         self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None
     ) -> None:
-        """Insert ``span_content`` rows: GenAI event content for spans (POST /v1/logs)."""
-        self._insert("span_content", CONTENT_COLUMNS, rows, dedup_token)
+        """Insert ``span_content`` rows: GenAI event content for spans (POST /v1/logs).
+
+        One request's events may fall in many months (a store without retention takes any past
+        date): one INSERT takes them all, where ClickHouse refuses more than 100 partitions of
+        one block by default, and the request would have been answered 503 for ever.
+        """
+        self._insert(
+            "span_content", CONTENT_COLUMNS, rows, dedup_token, {"max_partitions_per_insert_block": 0}
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -134,7 +141,12 @@ class Store:
         self.close()
 
     def _insert(
-        self, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], dedup_token: str | None
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        dedup_token: str | None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         if not rows:
             return
@@ -147,7 +159,7 @@ class Store:
                 data,
                 column_names=list(columns),
                 database=self.database,
-                settings=_insert_settings(dedup_token),
+                settings={**_insert_settings(dedup_token), **(settings or {})},
                 column_oriented=True,
             )
 

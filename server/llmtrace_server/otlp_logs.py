@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +26,13 @@ from llmtrace._internal.clock import utc_from_ns
 from llmtrace.store.dialects import event_content
 from llmtrace.store.rows import CONTENT_COLUMNS
 from llmtrace_server import otlp
+from llmtrace_server.ingest import SpanLimits
 
 _TRACE_ID_HEX = 32
 _SPAN_ID_HEX = 16
 _JSON_METRIC_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "exponential_histogram", "summary")
 MAX_REPORTED = 3
+_DAY_NS = 86_400 * 10**9
 
 
 @dataclass(slots=True)
@@ -68,8 +71,20 @@ class PreparedLogs:
         return "logs-" + digest.hexdigest()
 
 
-def prepare_logs(body: bytes, media: str, project: str) -> PreparedLogs:
-    """Map every GenAI event of an ExportLogsServiceRequest body to a `span_content` row."""
+def prepare_logs(body: bytes, media: str, project: str, limits: SpanLimits | None = None) -> PreparedLogs:
+    """Map every GenAI event of an ExportLogsServiceRequest body to a `span_content` row.
+
+    An event's time is held to the window spans are (``limits``): an event the retention would
+    delete at once, or dated further ahead than the skew allowed (up to the uint64 a client may
+    send, beyond what the column holds), is rejected alone, in partial success. A store refusing
+    it failed the whole request with 503, which exporters retry without end. So is an event with
+    no time at all (OTLP's 0, and no observed time), which was stored at 1970 and deleted by the
+    TTL unseen; dating it on arrival would store a re-sent event twice (its key holds its time).
+    """
+    limits = limits or SpanLimits()
+    now_ns = time.time_ns()
+    oldest_ns = now_ns - limits.max_age_days * _DAY_NS if limits.max_age_days else 0
+    latest_ns = now_ns + limits.max_future_skew_s * 10**9
     prepared = PreparedLogs()
     records = _pb_records(body) if media == otlp.PROTOBUF else _json_records(body)
     for record in records:
@@ -87,6 +102,20 @@ def prepare_logs(body: bytes, media: str, project: str) -> PreparedLogs:
             continue
         if record.trace_id == "0" * _TRACE_ID_HEX or record.span_id == "0" * _SPAN_ID_HEX:
             prepared.reject(f"{record.event_name} names no span (all-zero trace_id or span_id)")
+            continue
+        if not record.time_ns:
+            prepared.reject(f"{record.event_name} has no time (time_unix_nano or observed_time_unix_nano)")
+            continue
+        if record.time_ns < oldest_ns:
+            prepared.reject(
+                f"{record.event_name} is older than the store's retention of "
+                f"{limits.max_age_days} days (the TTL would delete it)"
+            )
+            continue
+        if record.time_ns > latest_ns:
+            prepared.reject(
+                f"{record.event_name} is dated more than {limits.max_future_skew_s} s in the future"
+            )
             continue
         input_text, output_text = content
         key = hashlib.blake2b(

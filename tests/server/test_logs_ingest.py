@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from typing import Any
 
 import otlp_build as ob
@@ -25,6 +26,7 @@ PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}
 CHAT = {sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"}
 KEY = "logs-key-0123456789"
+DAY_NS = 86_400 * 10**9
 
 
 def log_request(records: list[dict[str, Any]]) -> ExportLogsServiceRequest:
@@ -186,6 +188,47 @@ def test_malformed_unsupported_and_oversized_bodies(make_client) -> None:
     bad = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": 5}]}]}]}).encode()
     response = client.post("/v1/logs", content=bad, headers=JS)
     assert response.status_code == 200 and response.json()["partialSuccess"]["rejectedLogRecords"] == "1"
+
+
+def stored_events(client: TestClient) -> int:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    return int(store.client.query(f"SELECT count() FROM {store.database}.span_content").result_rows[0][0])
+
+
+def test_events_outside_the_spans_time_window_are_rejected_alone(client: TestClient) -> None:
+    """Spans' rules hold for events: a store refusing a time failed the whole request with 503 (an
+    exporter retries that for ever), and a 1970 or expired time was taken and deleted by the TTL."""
+    now = time.time_ns()
+    spans = [ob.span(CHAT) for _ in range(5)]
+    records = [details(s.trace_id.hex(), s.span_id.hex()) for s in spans]
+    records[1]["time"] = 0  # no time, no observed time
+    records[2]["time"] = now - 100 * DAY_NS  # older than the 90 days the store keeps
+    records[3]["time"] = now + 2 * DAY_NS
+    records[4]["time"] = 2**64 - 1  # year 2554: more than the column's int64 nanoseconds hold
+    response = client.post("/v1/logs", content=log_request(records).SerializeToString(), headers=PB)
+    assert response.status_code == 200
+    partial = ExportLogsServiceResponse.FromString(response.content).partial_success
+    assert partial.rejected_log_records == 4
+    message = partial.error_message
+    assert "has no time" in message and "retention of 90 days" in message and "in the future" in message
+    assert stored_events(client) == 1
+    client.post("/v1/traces", content=ob.request(spans).SerializeToString(), headers=PB)
+    assert span_row(client, spans[0].span_id.hex())["input"]
+
+
+def test_one_requests_events_over_many_months_are_stored(make_client) -> None:
+    """Without a retention any past date is taken; 150 months in one request were more partitions
+    than one INSERT may make (100), and the request failed with 503 for ever."""
+    client: TestClient = make_client(span_ttl_days=0)  # keep everything: no retention window
+    now = time.time_ns()
+    records = []
+    for month in range(150):
+        s = ob.span(CHAT)
+        records.append({**details(s.trace_id.hex(), s.span_id.hex()), "time": now - month * 31 * DAY_NS})
+    response = client.post("/v1/logs", content=log_request(records).SerializeToString(), headers=PB)
+    assert response.status_code == 200, response.content
+    assert not ExportLogsServiceResponse.FromString(response.content).HasField("partial_success")
+    assert stored_events(client) == 150
 
 
 def test_logs_and_metrics_need_the_api_key_and_keep_projects_apart(make_client) -> None:

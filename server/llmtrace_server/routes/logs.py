@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store import Store, StoreError
 from llmtrace_server import otlp, otlp_logs
+from llmtrace_server.ingest import SpanLimits
 from llmtrace_server.ingest_gate import IngestGate, Overloaded
 from llmtrace_server.routes._otlp_http import (
     REQUEST_BODY_DOC,
@@ -82,7 +83,9 @@ async def _export(request: Request, signal: str) -> Response:
             if signal == "metrics":
                 points = await run_in_threadpool(_metric_points, received, settings)
                 return _metrics_answer(media, points)
-            prepared = await run_in_threadpool(_prepare_logs, received, settings)
+            prepared = await run_in_threadpool(
+                _prepare_logs, received, settings, request.app.state.span_limits
+            )
             store: Store = request.app.state.store
             await run_in_threadpool(
                 store.insert_span_content, prepared.rows, dedup_token=prepared.dedup_token()
@@ -105,9 +108,9 @@ async def _export(request: Request, signal: str) -> Response:
     return encoded(media, 200, message)
 
 
-def _prepare_logs(received: Received, settings: Settings) -> otlp_logs.PreparedLogs:
+def _prepare_logs(received: Received, settings: Settings, limits: SpanLimits) -> otlp_logs.PreparedLogs:
     body = otlp.decompress(received.body, received.encoding, settings.max_body_bytes)
-    return otlp_logs.prepare_logs(body, received.media, received.project)
+    return otlp_logs.prepare_logs(body, received.media, received.project, limits)
 
 
 def _metric_points(received: Received, settings: Settings) -> int:
