@@ -38,6 +38,11 @@ __all__ = ["Store", "StoreError", "open_store"]
 _DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
+# For a small INSERT whose rows may fall in many months: ClickHouse refuses more than 100
+# partitions of one block by default, and the request would fail however often it is re-sent.
+_ANY_PARTITIONS = {"max_partitions_per_insert_block": 0}
+
+
 def _insert_settings(dedup_token: str | None) -> dict[str, Any]:
     settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
     if dedup_token:
@@ -113,8 +118,9 @@ class Store:
 
     def insert_scores(self, rows: Sequence[Mapping[str, Any]], *, dedup_token: str | None = None) -> None:
         """Insert ``scores`` rows (dicts keyed by :data:`llmtrace.store.rows.SCORE_COLUMNS`) and
-        record which LLM call each counts for (:func:`attribution.scores_written`)."""
-        self._insert("scores", SCORE_COLUMNS, rows, dedup_token)
+        record which LLM call each counts for (:func:`attribution.scores_written`). One request's
+        scores may fall in any number of months, as :meth:`insert_span_content`'s events may."""
+        self._insert("scores", SCORE_COLUMNS, rows, dedup_token, _ANY_PARTITIONS)
         with self._insert_errors("scored_calls"):
             attribution.scores_written(self, rows)
 
@@ -127,9 +133,7 @@ class Store:
         date): one INSERT takes them all, where ClickHouse refuses more than 100 partitions of
         one block by default, and the request would have been answered 503 for ever.
         """
-        self._insert(
-            "span_content", CONTENT_COLUMNS, rows, dedup_token, {"max_partitions_per_insert_block": 0}
-        )
+        self._insert("span_content", CONTENT_COLUMNS, rows, dedup_token, _ANY_PARTITIONS)
 
     def close(self) -> None:
         self.client.close()

@@ -1,4 +1,4 @@
-"""The API's answer to a request that failed validation: FastAPI's 422 body, always encodable.
+"""The API's answers to a request that failed validation (422) and to a store that failed (503).
 
 FastAPI's own handler echoes each error's ``input`` back through ``jsonable_encoder`` and a strict
 JSON encoder, so the inputs a client most needs told off broke it into a 500: a body that is not
@@ -16,8 +16,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from llmtrace.store import StoreError
+
 # An input echoed back is cut to this many characters: a rejected 10 MB body is not sent back.
 ECHO_CHARS = 1_000
+RETRY_AFTER_S = 1  # as the OTLP endpoints answer a store outage
 
 
 def validation_error_response(exc: RequestValidationError) -> JSONResponse:
@@ -37,3 +40,13 @@ def _encodable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_encodable(item) for item in value]
     return value
+
+
+def store_unavailable_response(exc: StoreError) -> JSONResponse:
+    """503 with ``Retry-After``: the store refused or could not take a write (nothing of the
+    request was written by then, or a retry is deduplicated); FastAPI would answer 500."""
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"store unavailable: {exc}"},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )

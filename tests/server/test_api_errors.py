@@ -42,3 +42,13 @@ def test_a_long_refused_input_is_echoed_cut(client: TestClient) -> None:
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "scores", 0, "trace_id"]
     assert error["input"] == "z" * ECHO_CHARS + "…"
+
+
+def test_a_store_that_cannot_take_a_write_is_503_with_retry_after(client: TestClient) -> None:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    store.client.command(f"DROP TABLE {store.database}.scores SYNC")  # the store refuses the INSERT
+    body = {"scores": [{"trace_id": TRACE_ID, "name": "quality", "value": 1}]}
+    response = client.post("/api/v1/scores", json=body)
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["detail"].startswith("store unavailable: insert into ")

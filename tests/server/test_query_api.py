@@ -203,6 +203,26 @@ def test_scores_rescore_replaces_and_filters(client: TestClient) -> None:
         assert client.post("/api/v1/scores", json=body).status_code == 422, body
 
 
+def test_one_requests_scores_over_many_months_are_stored(client: TestClient) -> None:
+    """150 months of back-filled scores in one request: more partitions than one INSERT may make
+    by default (100), which answered 500, the same again on every retry."""
+    scores = [
+        {
+            "trace_id": f"{i + 1:032x}",
+            "name": "q",
+            "value": 1,
+            "timestamp": f"{2026 - i // 12}-{i % 12 + 1:02d}-01T00:00:00Z",
+        }
+        for i in range(150)
+    ]
+    response = client.post("/api/v1/scores", json={"scores": scores})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"accepted": 150}
+    first = get(client, "/api/v1/scores", limit=100)
+    rest = get(client, "/api/v1/scores", limit=100, cursor=first["next_cursor"])
+    assert len(first["data"]) + len(rest["data"]) == 150
+
+
 @pytest.mark.parametrize("interval", ["1m", "1h"])  # raw spans and the hourly rollup agree
 def test_metrics_series_grouped_and_filled(client: TestClient, interval: str) -> None:
     spans = []
