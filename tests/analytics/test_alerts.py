@@ -141,6 +141,49 @@ def test_rules_crud_and_validation(store, chdb_dsn) -> None:
         assert client.delete(f"/api/v1/alerts/rules/{rid}").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("rule_type", "params", "named"),
+    [
+        ("cost_spike", '{"window_minutes": NaN}', "window_minutes"),  # JSON bodies may carry NaN
+        ("cost_spike", '{"ratio": Infinity}', "ratio"),
+        ("cost_spike", '{"window_minutes": 1e20}', "window_minutes"),  # failed every evaluation
+        ("cost_spike", '{"baseline_days": 400}', "baseline_days"),
+        ("cost_spike", '{"renotify_hours": 1e300}', "renotify_hours"),
+        ("budget", '{"daily_budget_usd": "ten"}', "daily_budget_usd"),
+        ("budget", '{"daily_budget_usd": -1}', "daily_budget_usd"),
+        ("threshold", '{"metric": "calls", "value": NaN}', "value"),
+    ],
+)
+def test_rule_params_no_evaluation_could_use_are_refused(
+    store, chdb_dsn, rule_type: str, params: str, named: str
+) -> None:
+    body = f'{{"name": "r", "type": "{rule_type}", "params": {params}}}'
+    with _app(store, chdb_dsn) as client:
+        response = client.post(
+            "/api/v1/alerts/rules", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert f"params.{named}" in response.json()["detail"]
+        assert client.get("/api/v1/alerts/rules").json()["data"] == []
+
+
+def test_a_rule_stored_before_its_params_were_checked_still_lists(store, chdb_dsn) -> None:
+    from llmtrace.store.queries import alerts as q
+
+    q.insert_rule(
+        store,
+        "default",
+        {"id": "legacy00legacy00", "name": "old", "type": "cost_spike", "params": {"window_minutes": 1e20}},
+    )
+    with _app(store, chdb_dsn) as client:
+        (rule,) = client.get("/api/v1/alerts/rules").json()["data"]
+        assert rule["effective_params"]["window_minutes"] == 1e20 and rule["effective_params"]["ratio"] == 2.0
+        assert client.get("/alerts").status_code == 200
+        errors = client.post("/api/v1/alerts/evaluate").json()["errors"]
+        assert [e["rule_id"] for e in errors] == ["legacy00legacy00"]
+        assert "window_minutes" in errors[0]["error"]
+
+
 def test_budget_and_threshold_rules_and_failed_delivery(store, chdb_dsn) -> None:
     midnight = NOW.replace(hour=0) - timedelta(days=1)
     now = midnight + timedelta(hours=12)

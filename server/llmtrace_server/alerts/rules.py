@@ -6,6 +6,7 @@ metric and value), so ``{"name", "type": "cost_spike", "webhook_url"}`` is a com
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -45,6 +46,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "group_by": None,
     },
 }
+# The duration parameters, in days per unit. Each is at most MAX_DAYS: the evaluator turns them
+# into dates and SQL intervals, and a longer one (1e20 minutes) failed the rule at every
+# evaluation; the rollups keep 400 days, so a longer window or baseline would read nothing more.
+MAX_DAYS = 366
+DURATIONS: dict[str, float] = {
+    "window_minutes": 1 / 1440,
+    "keep_firing_minutes": 1 / 1440,
+    "refire_cooldown_minutes": 1 / 1440,
+    "renotify_hours": 1 / 24,
+    "baseline_days": 1.0,
+    "min_history_days": 1.0,
+}
+_AMOUNTS = frozenset({"daily_budget_usd"})  # numbers with no default (required)
 REQUIRED: dict[str, tuple[str, ...]] = {
     "cost_spike": (),
     "budget": ("daily_budget_usd",),
@@ -66,9 +80,15 @@ def effective_params(rule_type: str, given: Mapping[str, Any]) -> dict[str, Any]
             raise ValueError(f"a {rule_type} rule needs params.{name}")
     for name, value in params.items():
         default = allowed[name]
-        numeric = isinstance(default, int | float) and not isinstance(default, bool)
-        if numeric and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise ValueError(f"params.{name} must be a non-negative number")
+        numeric = (isinstance(default, int | float) and not isinstance(default, bool)) or name in _AMOUNTS
+        if numeric and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf
+        ):  # (NaN fails the comparison too: JSON bodies may carry NaN and Infinity)
+            raise ValueError(f"params.{name} must be a finite non-negative number")
+        if name in DURATIONS and value * DURATIONS[name] > MAX_DAYS:
+            raise ValueError(
+                f"params.{name} must be at most {MAX_DAYS / DURATIONS[name]:g} ({MAX_DAYS} days)"
+            )
     if params.get("group_by") not in (None, *GROUPABLE):
         raise ValueError(f"params.group_by must be one of {', '.join(GROUPABLE)}")
     if rule_type == "threshold":
@@ -78,11 +98,23 @@ def effective_params(rule_type: str, given: Mapping[str, Any]) -> dict[str, Any]
             raise ValueError("params.operator must be '>' or '<'")
         for name in ("value", "resolve_value"):
             v = params[name]
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise ValueError(f"params.{name} must be a number")
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            ):
+                raise ValueError(f"params.{name} must be a finite number")
     if params["pending_evaluations"] < 1:
         raise ValueError("params.pending_evaluations must be at least 1")
     return params
+
+
+def shown_params(rule_type: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`effective_params` of a stored rule, for showing it: a rule stored before a check
+    was added (a NaN window, say) still lists, with its parameters over the defaults as given;
+    evaluating it reports why it cannot run."""
+    try:
+        return effective_params(rule_type, given)
+    except ValueError:
+        return {**COMMON, **DEFAULTS.get(rule_type, {}), **given}
 
 
 class RuleIn(BaseModel):

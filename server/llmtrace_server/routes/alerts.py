@@ -18,7 +18,7 @@ from llmtrace_server.alerts.public import (
     AlertRulePublic,
     AlertRulesPublic,
 )
-from llmtrace_server.alerts.rules import RuleIn, effective_params
+from llmtrace_server.alerts.rules import RuleIn, effective_params, shown_params
 from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 from llmtrace_server.deps import ProjectDep, StoreDep
 from llmtrace_server.routes.drift import aware
@@ -34,7 +34,7 @@ class EvaluateIn(BaseModel):
 
 def _public(rule: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in rule.items() if k != "project"}
-    out["effective_params"] = effective_params(rule["type"], rule["params"])
+    out["effective_params"] = shown_params(rule["type"], rule["params"])
     if isinstance(out.get("created_at"), datetime):
         out["created_at"] = out["created_at"].isoformat()
     return out

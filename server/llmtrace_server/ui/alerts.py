@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from llmtrace.store.queries import alerts as q
 from llmtrace_server.alerts.notify import post_webhook
-from llmtrace_server.alerts.rules import COMMON, DEFAULTS, RuleIn, effective_params
+from llmtrace_server.alerts.rules import COMMON, DEFAULTS, RuleIn, effective_params, shown_params
 from llmtrace_server.deps import StoreDep
 from llmtrace_server.ui.render import render
 from llmtrace_server.ui.session import FormData, ProjectPage
@@ -60,7 +60,7 @@ def _page(
         states = q.load_states(store, rule["id"]).values()
         rule["firing"] = sorted(s["key"] for s in states if s["state"] == "firing")
         rule["pending"] = sum(1 for s in states if s["state"] == "pending")
-        rule["effective"] = effective_params(rule["type"], rule["params"])
+        rule["effective"] = shown_params(rule["type"], rule["params"])
     events = q.list_events(store, project, limit=100)
     return render(
         request,
