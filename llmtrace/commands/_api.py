@@ -53,22 +53,38 @@ def call(
         headers["Content-Type"] = "application/json"
     if args.api_key:
         headers["Authorization"] = f"Bearer {args.api_key}"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    except ValueError as exc:  # urllib's own check of the URL (e.g. "Invalid IPv6 URL")
+        raise ApiError(f"invalid --endpoint {args.endpoint!r}: {exc}") from None
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             raw = response.read()
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
+        text = exc.read().decode(errors="replace")
         try:
-            detail = json.loads(detail).get("detail", detail)
-        except (ValueError, AttributeError):
-            pass
+            detail = json.loads(text).get("detail", text)
+        except (ValueError, AttributeError):  # not the API's JSON: a page, a proxy's error
+            detail = _not_json(text)
         raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ApiError(
             f"cannot reach {args.endpoint}: {getattr(exc, 'reason', exc)} (is `llmtrace serve` running?)"
         ) from None
-    return json.loads(raw) if raw else None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise ApiError(
+            f"{method} {path}: the reply is not JSON: {_not_json(raw.decode(errors='replace'))}"
+        ) from None
+
+
+def _not_json(text: str) -> str:
+    """A reply that is not the API's JSON, shortened to a line: an HTML page says where it came from."""
+    if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+        return "an HTML page (is --endpoint the llmtrace server's address, without a path?)"
+    line = " ".join(text.split())
+    return line if len(line) <= 200 else line[:200] + "…"
 
 
 def fmt(value: Any) -> str:

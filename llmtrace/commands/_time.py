@@ -25,7 +25,10 @@ def parse_time(text: str, now: datetime | None = None) -> str:
         return named[value].isoformat()
     match = _RELATIVE.match(value)
     if match:
-        return (now - timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])).isoformat()
+        try:
+            return (now - timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])).isoformat()
+        except OverflowError:  # before year 1: no store holds it
+            raise ValueError(f"invalid time {text!r}: too far back") from None
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

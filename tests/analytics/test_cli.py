@@ -138,6 +138,52 @@ def test_time_flags_take_iso_and_relative_times_and_say_so(endpoint: str) -> Non
     assert "24h, 7d" in _cli("drift", "--help").stdout
 
 
+def test_cli_mistakes_get_one_line_not_a_traceback(endpoint: str) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Page(BaseHTTPRequestHandler):  # any other web server: 200 and a page
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<!doctype html><html><body>welcome</body></html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        cases = [
+            (
+                ("compare", "--since", "1000000d", "--endpoint", endpoint),
+                2,
+                "invalid time '1000000d': too far back",
+            ),
+            (
+                ("compare", "--endpoint", "http://[::1"),
+                1,
+                "invalid --endpoint 'http://[::1': Invalid IPv6 URL",
+            ),
+            (
+                ("alerts", "events", "--endpoint", endpoint + "/nowhere"),
+                1,
+                "HTTP 404: an HTML page (is --endpoint",
+            ),
+            (
+                ("alerts", "events", "--endpoint", f"http://127.0.0.1:{other.server_port}"),
+                1,
+                "the reply is not JSON: an HTML page",
+            ),
+        ]
+        for args, code, said in cases:
+            out = _cli(*args)
+            assert out.returncode == code, (args, out.stderr)
+            assert said in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    finally:
+        other.shutdown()
+
+
 def test_drift_cli_says_what_is_missing(endpoint: str) -> None:
     out = _cli("drift", "input_tokens", "--endpoint", endpoint).stdout
     assert out.startswith("input_tokens: insufficient_data  (n_ref=0, n_cur=0)\n")
