@@ -156,6 +156,9 @@ class Settings:
     redact: Callable[[str], str] | None = None
     sample_rate: float = 1.0
     providers: tuple[str, ...] | None = None
+    # True when `providers` came from LLMTRACE_PROVIDERS: a name there that is unknown or not
+    # installed is warned about and skipped, as any bad environment value is (never raised).
+    providers_from_env: bool = False
     price_book: PriceBook = field(default=default_price_book)
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
     queue_size: int = 2048
@@ -311,6 +314,7 @@ def resolve(
         redact=_redactor(redact, env),
         sample_rate=float(rate),
         providers=tuple(providers) if providers is not None else env_value("LLMTRACE_PROVIDERS", env),
+        providers_from_env=providers is None,
         price_book=_price_book(prices, env),
         max_content_chars=cap,
         queue_size=qsize,

@@ -47,7 +47,13 @@ class ModelPrice:
                 "a price needs 'input' and 'output' (USD per million tokens) and may have "
                 f"'cached_input' and 'cache_write'; got {sorted(value)}"
             )
-        return cls(**{k: float(v) for k, v in value.items()})
+        rates = {k: float(v) for k, v in value.items()}
+        bad = sorted(k for k, v in rates.items() if not 0 <= v < math.inf)  # (NaN fails too)
+        if bad:  # a NaN or negative rate made every call's cost one the server rejects, with its span
+            raise ValueError(
+                f"a price is a finite, non-negative USD per million tokens; got {bad[0]}={value[bad[0]]!r}"
+            )
+        return cls(**rates)
 
     def cost(self, input_tokens: int, output_tokens: int, cached: int, cache_write: int) -> float:
         uncached = max(input_tokens - cached - cache_write, 0)

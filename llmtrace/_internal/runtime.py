@@ -205,25 +205,29 @@ def start(settings: Settings) -> Runtime:
             atexit.register(_at_exit)
             _atexit_registered = True
     try:
-        runtime.integrations = _enable_integrations(settings.providers)
-    except ImportError:
+        runtime.integrations = _enable_integrations(
+            settings.providers, strict=not settings.providers_from_env
+        )
+    except (ImportError, ValueError):  # a provider not installed, or not known: nothing stays on
         stop(timeout_s=0.0)
         raise
     return runtime
 
 
-def _enable_integrations(providers: Sequence[str] | None) -> list[str]:
+def _enable_integrations(providers: Sequence[str] | None, *, strict: bool = True) -> list[str]:
     try:
         from llmtrace import integrations
     except ModuleNotFoundError as exc:
         if exc.name != "llmtrace.integrations":
             raise
-        if providers:
+        if providers and strict:
             raise ImportError(
                 f"llmtrace has no provider integrations installed; cannot enable {list(providers)}"
             ) from exc
         return []
-    enabled: list[str] = integrations.enable(list(providers) if providers is not None else None)
+    enabled: list[str] = integrations.enable(
+        list(providers) if providers is not None else None, strict=strict
+    )
     return enabled
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -72,28 +73,39 @@ _BY_NAME = {i.name: i for i in INTEGRATIONS}
 _lock = threading.Lock()
 _enabled: dict[str, Integration] = {}
 _instrumented: set[str] = set()  # enabled and their package imported: instrument() has run
+logger = logging.getLogger("llmtrace")
 _hooked: set[str] = set()  # post-import hooks cannot be removed: register each once per process
 
 
-def enable(names: Sequence[str] | None) -> list[str]:
+def enable(names: Sequence[str] | None, *, strict: bool = True) -> list[str]:
     """Instrument the named providers (None: every installed one); returns the names enabled.
 
-    A name given explicitly whose SDK is missing raises ImportError naming the pip extra;
-    discovery (``None``) silently skips what is absent.
+    A name given explicitly that is unknown raises ValueError, one whose SDK is missing ImportError
+    naming the pip extra; with ``strict`` off (names from the environment) each is a warning and
+    is skipped instead. Discovery (``None``) silently skips what is absent.
     """
     explicit = names is not None
     chosen: list[Integration] = []
     for name in INTEGRATIONS if names is None else names:
         integration = name if isinstance(name, Integration) else _BY_NAME.get(str(name).strip().lower())
+        problem: Exception | None = None
         if integration is None:
-            raise ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_BY_NAME))}")
-        if importlib.util.find_spec(integration.sdk_module) is None:
-            if explicit:
-                raise ImportError(
-                    f"llmtrace: provider {integration.name!r} needs the {integration.sdk_module!r} package: "
-                    f"pip install 'llmtrace[{integration.extra}]'"
-                )
+            problem = ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_BY_NAME))}")
+        elif importlib.util.find_spec(integration.sdk_module) is None:
+            if not explicit:
+                continue
+            problem = ImportError(
+                f"llmtrace: provider {integration.name!r} needs the {integration.sdk_module!r} package: "
+                f"pip install 'llmtrace[{integration.extra}]'"
+            )
+        if problem is not None:
+            if strict:
+                raise problem
+            logger.warning(
+                "llmtrace: LLMTRACE_PROVIDERS: %s; skipping it", str(problem).removeprefix("llmtrace: ")
+            )
             continue
+        assert integration is not None
         chosen.append(integration)
     with _lock:
         restore_buried()

@@ -170,6 +170,45 @@ def test_settings_expose_price_book_from_prices() -> None:
     assert cost == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize(
+    "price",
+    [
+        '{"m": {"input": NaN, "output": 1}}',
+        '{"m": {"input": 1, "output": -2}}',
+        '{"m": {"input": 1, "output": Infinity}}',
+    ],
+)
+def test_a_price_no_cost_could_use_is_ignored_with_a_warning(
+    price: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A NaN or negative rate made every call's cost one the server rejects, and the call's span with it."""
+    s = resolve(environ={"LLMTRACE_PRICES": price})
+    assert s.price_book is default_price_book
+    assert "ignoring LLMTRACE_PRICES (a price is a finite, non-negative USD per million tokens" in caplog.text
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        resolve(prices={"m": {"input": float("nan"), "output": 1}})
+
+
+def test_an_unknown_provider_leaves_nothing_switched_on() -> None:
+    with pytest.raises(ValueError, match="unknown provider 'nosuch'"):
+        llmtrace.instrument(providers=["nosuch"], exporter=InMemorySpanExporter())
+    assert llmtrace._internal.runtime.active() is None
+
+
+def test_an_unknown_provider_in_the_environment_is_skipped_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As every bad environment value: a typo in a deployment never stops the service (it raised)."""
+    monkeypatch.setenv("LLMTRACE_PROVIDERS", "opneai, openai")
+    try:
+        llmtrace.instrument(exporter=InMemorySpanExporter())
+        runtime = llmtrace._internal.runtime.active()
+        assert runtime is not None and runtime.integrations == ["openai"]
+    finally:
+        llmtrace.uninstrument()
+    assert "LLMTRACE_PROVIDERS: unknown provider 'opneai'" in caplog.text
+
+
 def test_store_backend_without_driver_raises_clear_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
