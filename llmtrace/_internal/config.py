@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -197,6 +198,19 @@ def settings() -> Settings:
     return _defaults
 
 
+def _is_http_url(value: str) -> bool:
+    """An http(s) URL with a host that urllib can send to (``http://[::1`` or a port of ``x`` is
+    not: every export would fail on it)."""
+    if not value.startswith(("http://", "https://")):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
 def env_value(name: str, environ: Mapping[str, str] | None = None) -> Any:
     """The typed value of a registry variable, or its default (with a warning) when unparsable."""
     var = ENV[name]
@@ -265,7 +279,7 @@ def resolve(
     for label, value in (("endpoint", endpoint), ("store", store)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ValueError(f"{label}= must be a non-empty string, got {value!r}")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+    if endpoint is not None and not _is_http_url(endpoint):
         raise ValueError(f"endpoint= must be an http(s) URL, got {endpoint!r}")
 
     # Precedence: exporter > store > endpoint > environment (store, then endpoint) > default endpoint.
@@ -276,7 +290,7 @@ def resolve(
     else:
         resolved_store = env_value("LLMTRACE_STORE", env)
     resolved_endpoint = (endpoint or env_value("LLMTRACE_ENDPOINT", env) or DEFAULT_ENDPOINT).rstrip("/")
-    if not resolved_endpoint.startswith(("http://", "https://")):
+    if not _is_http_url(resolved_endpoint):
         logger.warning(
             "llmtrace: LLMTRACE_ENDPOINT=%r is not an http(s) URL; using %s",
             resolved_endpoint,

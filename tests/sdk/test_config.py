@@ -105,6 +105,15 @@ def test_bad_env_values_warn_and_fall_back(caplog: pytest.LogCaptureFixture) -> 
         assert name in warned, name
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://llmtrace:port", "http://:7878", "https://host:99999"])
+def test_an_endpoint_urllib_cannot_send_to_is_refused(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Every export to it failed (``ValueError: Invalid IPv6 URL``), span after span."""
+    with pytest.raises(ValueError, match="endpoint= must be an http"):
+        resolve(endpoint=url, environ={})
+    assert resolve(environ={"LLMTRACE_ENDPOINT": url}).endpoint == DEFAULT_ENDPOINT
+    assert f"LLMTRACE_ENDPOINT={url!r} is not an http(s) URL" in caplog.text
+
+
 def test_env_values_apply() -> None:
     env = {
         "LLMTRACE_SAMPLE_RATE": "0.5",
