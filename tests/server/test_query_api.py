@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -75,6 +76,42 @@ def test_span_filters_and_free_text(client: TestClient) -> None:
     start = datetime.fromtimestamp(a.start_time_unix_nano / 1e9, UTC)
     assert ids(since=(start + timedelta(hours=1)).isoformat()) == set()
     assert ids(until=(start - timedelta(hours=1)).isoformat()) == set()
+
+
+def test_free_text_finds_the_first_word_of_a_line(client: TestClient) -> None:
+    """Messages are stored as JSON text, where a line break before a word is ``\\n`` glued to it
+    (token ``nanswer``): the first word of every line of a prompt was not found."""
+
+    def messages(text: str) -> str:
+        return json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": text}]}], ensure_ascii=False
+        )
+
+    lines = ob.span(
+        llm(
+            "m",
+            "p",
+            "v1",
+            **{sc.GEN_AI_INPUT_MESSAGES: messages("You are terse.\nAnswer\tbriefly\r\nPlease")},
+        )
+    )
+    word = ob.span(llm("m", "p", "v1", **{sc.GEN_AI_INPUT_MESSAGES: messages("a nanswer and a tbriefly")}))
+    neither = ob.span(
+        llm("m", "p", "v1", **{sc.GEN_AI_INPUT_MESSAGES: messages("answering briefly\\nothing")})
+    )
+    ingest(client, [lines, word, neither])
+
+    def found(q: str) -> set[str]:
+        named = {lines.span_id.hex(): "lines", word.span_id.hex(): "word", neither.span_id.hex(): "neither"}
+        return {named[r["span_id"]] for r in get(client, "/api/v1/spans", q=q)["data"]}
+
+    assert found("answer") == {"lines"}  # after \n; "nanswer" and "answering" are other words
+    assert found("briefly") == {"lines", "neither"}  # after \t, and after a space
+    assert found("please") == {"lines"}  # after \r\n
+    assert found("You answer please") == {"lines"}
+    assert found("othing") == set()  # "\\nothing" is a backslash and the word "nothing"
+    trace_ids = {r["trace_id"] for r in get(client, "/api/v1/traces", q="answer")["data"]}
+    assert trace_ids == {lines.trace_id.hex()}
 
 
 def test_newest_first_cursor_pagination_visits_every_span_once(client: TestClient) -> None:

@@ -92,16 +92,40 @@ def search_words(text: str) -> list[str]:
     return words
 
 
-def text_condition(text: str, params: dict[str, Any]) -> str:
-    """The span condition "input or output contains every word of ``text``"; binds the words.
+# The JSON escapes of the whitespace a prompt has between words (``\n``, ``\t``, ``\r``): the
+# content columns hold messages as JSON text, where "line one\nAnswer" is stored with a backslash
+# and an ``n`` glued to the next word, so its token is ``nanswer``, not ``answer``.
+_ESCAPE_LETTERS = ("n", "t", "r")
+_AFTER_ESCAPE = r"(^|[^\\])(\\\\)*\\[ntr]"  # RE2, as ClickHouse's match() reads it
+_WORD_END = r"([^0-9a-z\x{80}-\x{10FFFF}]|$)"
 
-    Exact (hasToken), and served by the token bloom-filter index, which skips the granules
-    where a word cannot be.
+
+def text_condition(text: str, params: dict[str, Any]) -> str:
+    r"""The span condition "input or output contains every word of ``text``"; binds the words.
+
+    Exact, and served by the token bloom-filter index, which skips the granules where a word
+    cannot be. A word right after an escaped line break or tab (the first word of every line of a
+    prompt) is a token with the escape's letter in front; so the index is asked for the word or
+    any of those (``answer``, ``nanswer``, ...), and a row found by one of the latter must have
+    the backslash there too (``\nanswer`` is the word; "nanswer" in the text is another one).
     """
     conditions = []
     for i, word in enumerate(search_words(text)):
-        params[f"word_{i}"] = word
-        conditions.append(f"hasToken({_SEARCHED}, {{word_{i}:String}})")
+        name = f"word_{i}"
+        params[name] = word
+        candidates = [f"hasToken({_SEARCHED}, {{{name}:String}})"]
+        for letter in _ESCAPE_LETTERS:
+            params[f"{name}_{letter}"] = letter + word
+            candidates.append(f"hasToken({_SEARCHED}, {{{name}_{letter}:String}})")
+        # An escape (a backslash not itself escaped: after an even number of them), the word, then
+        # a separator (what ends a token: an ASCII character not a letter or digit) or the end.
+        # The word is letters, digits and non-ASCII characters only (`search_words`): safe in
+        # the pattern as it is.
+        params[f"{name}_escaped"] = _AFTER_ESCAPE + word + _WORD_END
+        conditions.append(
+            f"({' OR '.join(candidates)})"
+            f" AND ({candidates[0]} OR match({_SEARCHED}, {{{name}_escaped:String}}))"
+        )
     return "(" + " AND ".join(conditions) + ")"
 
 
