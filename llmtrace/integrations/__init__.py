@@ -88,25 +88,24 @@ def enable(names: Sequence[str] | None, *, strict: bool = True) -> list[str]:
     chosen: list[Integration] = []
     for name in INTEGRATIONS if names is None else names:
         integration = name if isinstance(name, Integration) else _BY_NAME.get(str(name).strip().lower())
-        problem: Exception | None = None
-        if integration is None:
-            problem = ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_BY_NAME))}")
-        elif importlib.util.find_spec(integration.sdk_module) is None:
-            if not explicit:
-                continue
-            problem = ImportError(
+        if integration is not None and importlib.util.find_spec(integration.sdk_module) is not None:
+            chosen.append(integration)
+            continue
+        if integration is not None and not explicit:
+            continue  # discovery: not installed
+        problem = (
+            ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_BY_NAME))}")
+            if integration is None
+            else ImportError(
                 f"llmtrace: provider {integration.name!r} needs the {integration.sdk_module!r} package: "
                 f"pip install 'llmtrace[{integration.extra}]'"
             )
-        if problem is not None:
-            if strict:
-                raise problem
-            logger.warning(
-                "llmtrace: LLMTRACE_PROVIDERS: %s; skipping it", str(problem).removeprefix("llmtrace: ")
-            )
-            continue
-        assert integration is not None
-        chosen.append(integration)
+        )
+        if strict:
+            raise problem
+        logger.warning(
+            "llmtrace: LLMTRACE_PROVIDERS: %s; skipping it", str(problem).removeprefix("llmtrace: ")
+        )
     with _lock:
         restore_buried()
         STATE.active = True
