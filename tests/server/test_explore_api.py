@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from urllib.parse import quote
 
 import otlp_build as ob
 from fastapi.testclient import TestClient
@@ -161,3 +163,19 @@ def test_lists_are_per_project(make_client) -> None:
         assert shop.status_code == 200 and shop.json()
         bank = client.get(path, headers={"Authorization": f"Bearer {BANK}"})
         assert bank.status_code == 404 if path.endswith("ann-1") else bank.json()["data"] == []
+
+
+def test_a_session_id_with_slashes_opens_in_the_api_and_the_ui(client: TestClient) -> None:
+    """Ids like ``team/alice/42`` were a 404 in both: the route took one path segment."""
+    ids = ["team/alice/42", "/leading", "trailing/"]
+    ingest(client, [ob.span(chat("gpt-4o", "u", session)) for session in ids])
+    for session in ids:
+        found = get(client, "/api/v1/sessions/" + quote(session, safe=""))
+        assert found["session"]["session_id"] == session
+    page = client.get("/sessions").text
+    links = re.findall(r'href="(/sessions/[^"]+)"', page)
+    assert len(links) == 3
+    for link in links:
+        opened = client.get(link)
+        assert opened.status_code == 200, link
+        assert any(session in opened.text for session in ids)

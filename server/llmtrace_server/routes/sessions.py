@@ -42,7 +42,7 @@ def list_sessions(
 
 
 @router.get(
-    "/sessions/{session_id}",
+    "/sessions/{session_id:path}",  # an id may hold "/" (team/alice/42)
     summary="Get a session",
     response_model=SessionDetailPublic,
     responses={404: {"description": "No span of this project carries this session.id"}},

@@ -201,7 +201,7 @@ def _list(
     )
 
 
-@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+@router.get("/sessions/{session_id:path}", response_class=HTMLResponse)  # an id may hold "/"
 def session_page(
     request: Request,
     store: StoreDep,
