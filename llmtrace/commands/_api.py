@@ -63,7 +63,7 @@ def call(
     except urllib.error.HTTPError as exc:
         text = exc.read().decode(errors="replace")
         try:
-            detail = json.loads(text).get("detail", text)
+            detail = _said(json.loads(text).get("detail", text))
         except (ValueError, AttributeError):  # not the API's JSON: a page, a proxy's error
             detail = _not_json(text)
         raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
@@ -77,6 +77,21 @@ def call(
         raise ApiError(
             f"{method} {path}: the reply is not JSON: {_not_json(raw.decode(errors='replace'))}"
         ) from None
+
+
+def _said(detail: Any) -> Any:
+    """The API's error ``detail`` as a line: a 422's list of problems as ``where: what; ...``."""
+    if not isinstance(detail, list):
+        return detail
+    problems = []
+    for problem in detail:
+        if not isinstance(problem, dict):
+            problems.append(str(problem))
+            continue
+        where = ".".join(str(part) for part in problem.get("loc", ())[1:])  # [0] is body/query
+        what = str(problem.get("msg", problem)).removeprefix("Value error, ")
+        problems.append(f"{where}: {what}" if where else what)
+    return "; ".join(problems)
 
 
 def _not_json(text: str) -> str:

@@ -81,6 +81,24 @@ def test_alerts_cli_round_trip(endpoint: str) -> None:
     assert _cli("alerts", "rules", "delete", rule["id"], "--endpoint", endpoint).returncode == 0
     missing = _cli("alerts", "rules", "delete", rule["id"], "--endpoint", endpoint)
     assert missing.returncode == 1 and "404" in missing.stderr
+    refused = _cli(
+        "alerts",
+        "rules",
+        "create",
+        "--name",
+        "x",
+        "--type",
+        "cost_spike",
+        "--filter",
+        "bogus=1",
+        "--endpoint",
+        endpoint,
+    )  # a 422's problems, one line each "where: what", not the API's list printed as Python
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "llmtrace: POST /api/v1/alerts/rules: HTTP 422: filters: unknown filters ['bogus'];"
+        " use service, model, prompt, environment"
+    )
 
 
 def test_drift_and_compare_cli_on_empty_store(endpoint: str) -> None:
