@@ -17,10 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from llmtrace.store import StoreError
+from llmtrace_server.routes._otlp_http import RETRY_AFTER_S  # as the OTLP endpoints answer an outage
 
 # An input echoed back is cut to this many characters: a rejected 10 MB body is not sent back.
 ECHO_CHARS = 1_000
-RETRY_AFTER_S = 1  # as the OTLP endpoints answer a store outage
 
 
 def validation_error_response(exc: RequestValidationError) -> JSONResponse:
