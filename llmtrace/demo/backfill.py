@@ -31,6 +31,7 @@ from llmtrace._internal.pricing import default_price_book
 from llmtrace.demo import scenario
 from llmtrace.demo.behaviour import Outcome
 from llmtrace.demo.fake_provider import FakeProvider
+from llmtrace.demo.overhead import Overhead, OverheadSampler
 
 NS_PER_HOUR = 3600 * 1_000_000_000
 CONTENT_CHARS = 2000  # captured prompt/answer text per backfilled span (the live calls keep more)
@@ -70,14 +71,15 @@ def run(
     now_ns: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
-    overheads: Mapping[str, Sequence[tuple[float | None, float]]] | None = None,
+    overheads: Mapping[str, Sequence[Overhead]] | None = None,
 ) -> Backfill:
     """Generate ``HISTORY_HOURS`` of traffic ending at ``now_ns`` and export it to ``endpoint``.
 
     ``overheads`` (per prompt, from the live calls: wall-clock TTFT and latency beyond the
     provider's planned times) are added to the planned times, one live call's drawn per
-    backfilled call: the live calls' TTFT is measured on the wall clock by the SDK, so history
-    measured any other way would drift from it by construction (issue 18, item 4).
+    backfilled call among those planned closest to it (:mod:`llmtrace.demo.overhead`): the live
+    calls' TTFT is measured on the wall clock by the SDK, so history measured any other way would
+    drift from it by construction (issue 18, item 4).
     """
     resource = Resource.create(
         {
@@ -97,6 +99,7 @@ def run(
     rng = random.Random(seed)
     result = Backfill()
     hour0 = now_ns - scenario.HISTORY_HOURS * NS_PER_HOUR
+    samplers = {prompt: OverheadSampler(samples) for prompt, samples in (overheads or {}).items()}
     for hour in range(scenario.HISTORY_HOURS):
         slot_ns = hour0 + hour * NS_PER_HOUR
         hour_of_day = (slot_ns // NS_PER_HOUR) % 24
@@ -104,8 +107,8 @@ def run(
             for _ in range(poisson(rng, workload.per_hour * scenario.diurnal(hour_of_day))):
                 start_ns = slot_ns + int(rng.random() * NS_PER_HOUR)
                 hours_ago = (now_ns - start_ns) / NS_PER_HOUR
-                samples = (overheads or {}).get(workload.prompt, ())
-                _call(tracer, provider, workload, rng, start_ns, hours_ago, result, samples)
+                sampler = samplers.get(workload.prompt)
+                _call(tracer, provider, workload, rng, start_ns, hours_ago, result, sampler)
         if progress is not None:
             progress(hour + 1, scenario.HISTORY_HOURS)
     tracer_provider.force_flush(timeout_millis=120_000)
@@ -121,15 +124,15 @@ def _call(
     start_ns: int,
     hours_ago: float,
     result: Backfill,
-    overheads: Sequence[tuple[float | None, float]] = (),
+    overheads: OverheadSampler | None = None,
 ) -> None:
     body = scenario.request(workload, rng, hours_ago)
     outcome = provider.outcome(workload.path, body)
     if overheads and outcome.error_status is None:
         # Its own generator, so the story's draws (and the planted effects) stay as they were.
-        ttft_extra, latency_extra = random.Random(start_ns).choice(overheads)
-        ttft = outcome.ttft_ms + max(ttft_extra or 0.0, 0.0)
-        outcome = replace(outcome, ttft_ms=ttft, latency_ms=max(outcome.latency_ms + latency_extra, ttft))
+        extra = overheads.draw(outcome.ttft_ms, outcome.latency_ms, random.Random(start_ns))
+        ttft = outcome.ttft_ms + max(extra.ttft_ms or 0.0, 0.0)
+        outcome = replace(outcome, ttft_ms=ttft, latency_ms=max(outcome.latency_ms + extra.latency_ms, ttft))
     version = scenario.prompt_version(workload.prompt, hours_ago)
     context_attrs: dict[str, Any] = {
         sc.LLMTRACE_PROMPT_NAME: workload.prompt,

@@ -18,16 +18,16 @@ from typing import Any
 
 import llmtrace
 from llmtrace.demo import scenario
+from llmtrace.demo.overhead import Overhead
 
 
 @dataclass(slots=True)
 class LiveResult:
     calls: Counter[str] = field(default_factory=Counter)  # per prompt
     errors: Counter[str] = field(default_factory=Counter)  # per error class
-    # per prompt: (TTFT, latency) the live calls took on the wall clock beyond the provider's
-    # planned times (HTTP, SDK, threads); the backfill adds these so history and live calls are
-    # measured alike. TTFT is None for calls that do not stream.
-    overheads: dict[str, list[tuple[float | None, float]]] = field(default_factory=dict)
+    # per prompt: what the live calls took on the wall clock beyond the provider's planned times
+    # (HTTP, SDK, threads); the backfill adds these so history and live calls are measured alike.
+    overheads: dict[str, list[Overhead]] = field(default_factory=dict)
 
 
 # The provider's planned (TTFT ms, latency ms) for a request, or None when it fails.
@@ -127,8 +127,9 @@ def run(
                 plan = planned(workload, body) if planned is not None else None
                 if plan is not None:
                     ttft = (first_text_ns[0] - started_ns) / 1e6 - plan[0] if first_text_ns else None
+                    overhead = Overhead(plan[0], plan[1], ttft, took_ms - plan[1])
                     with lock:
-                        result.overheads.setdefault(workload.prompt, []).append((ttft, took_ms - plan[1]))
+                        result.overheads.setdefault(workload.prompt, []).append(overhead)
         with lock:
             result.calls[workload.prompt] += 1
 

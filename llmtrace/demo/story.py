@@ -21,6 +21,7 @@ from llmtrace.demo.fake_provider import FakeProvider
 from llmtrace.demo.webhook import WebhookInbox
 
 ALERT_RULE = {"name": "LLM spend spike", "type": "cost_spike"}
+STORE_WAIT_S = 60.0  # for the last spans acknowledged to become queryable
 
 
 @dataclass(slots=True)
@@ -125,7 +126,42 @@ def tell(
             f"spans and scores delivered to the server: {'all' if delivered else 'NOT all (see llmtrace.stats())'}"
         )
         llmtrace.shutdown()
+    sent = sum(live.calls.values()) + sum(history.calls.values())
+    since = datetime.fromtimestamp(now_ns / 1e9, UTC) - timedelta(hours=scenario.HISTORY_HOURS + 1)
+    waited = time.monotonic()
+    stored = wait_stored(Api(server_url), sent, since)
+    took_s = time.monotonic() - waited
+    late = f" (waited {took_s:.1f} s)" if took_s >= 0.1 else ""
+    progress.step(
+        f"calls queryable: {stored} of {sent}" + (late if stored == sent else f" after {took_s:.0f} s")
+    )
     return Told(history, live, time.monotonic() - started)
+
+
+def wait_stored(api: Api, expected: int, since: datetime, timeout_s: float = STORE_WAIT_S) -> int:
+    """Wait until the server answers for ``expected`` calls since ``since``; returns how many it has.
+
+    A busy server acknowledges spans once they are spooled and inserts them within a second or
+    so (:mod:`llmtrace_server.spool`): delivered is not yet queryable, and a report asked for
+    at once would see the week without its last hours (a drift report of ``insufficient_data``,
+    or of live calls against part of the backfill).
+    """
+    deadline = time.monotonic() + timeout_s
+    params = {
+        "interval": "1d",
+        "since": since.isoformat(),
+        "until": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    }
+    stored = 0
+    while True:
+        try:
+            series = api.get("/api/v1/metrics", params).get("series", [])
+        except ApiError:
+            series = []
+        stored = sum(point["calls"] for line in series for point in line["points"])
+        if stored >= expected or time.monotonic() >= deadline:
+            return stored
+        time.sleep(0.2)
 
 
 def _planned_times(fake: FakeProvider) -> service.Planned:

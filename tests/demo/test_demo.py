@@ -62,6 +62,19 @@ def test_demo_delivers_every_span(demo_output: str) -> None:
     assert live and int(live.group(1)) > 500
 
 
+def test_demo_reports_on_every_call_it_made(demo_output: str) -> None:
+    """The reports wait for the last acknowledged spans to be queryable, not only delivered: a busy
+    server spools them first, and a report asked for at once missed the week's last hours."""
+    stored = re.search(r"calls queryable: (\d+) of (\d+)(?: \(waited [\d.]+ s\))?$", demo_output, re.MULTILINE)
+    assert stored and stored.group(1) == stored.group(2), demo_output[:3000]
+    live = re.search(r"live traffic: (\d+) calls", demo_output)
+    backfilled = re.search(r"\]\s+(\d+) calls \(summarize", demo_output)
+    assert live and backfilled and int(stored.group(2)) == int(live.group(1)) + int(backfilled.group(1))
+    metrics = demo_output.split("== Metrics")[1].split("\n==")[0]
+    rows = re.findall(r"^\S+\s+\w+\s+\d+\s+([\d,]+)\s", metrics, re.MULTILINE)
+    assert sum(int(calls.replace(",", "")) for calls in rows) == int(stored.group(2))  # the whole week
+
+
 def test_demo_metrics_show_both_prompt_versions(demo_output: str) -> None:
     rows = [
         line for line in demo_output.splitlines() if line.startswith("gpt-4o-mini") and "summarize" in line
