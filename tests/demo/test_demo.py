@@ -65,7 +65,9 @@ def test_demo_delivers_every_span(demo_output: str) -> None:
 def test_demo_reports_on_every_call_it_made(demo_output: str) -> None:
     """The reports wait for the last acknowledged spans to be queryable, not only delivered: a busy
     server spools them first, and a report asked for at once missed the week's last hours."""
-    stored = re.search(r"calls queryable: (\d+) of (\d+)(?: \(waited [\d.]+ s\))?$", demo_output, re.MULTILINE)
+    stored = re.search(
+        r"calls queryable: (\d+) of (\d+)(?: \(waited [\d.]+ s\))?$", demo_output, re.MULTILINE
+    )
     assert stored and stored.group(1) == stored.group(2), demo_output[:3000]
     live = re.search(r"live traffic: (\d+) calls", demo_output)
     backfilled = re.search(r"\]\s+(\d+) calls \(summarize", demo_output)
