@@ -133,6 +133,8 @@ def cases(
         "time_range": lambda i: SpanQuery(since=day[0], until=day[1]),
         # A word no span contains, new every run: the whole project is searched.
         "text_search": lambda i: SpanQuery(text=f"walrus{i}"),
+        # The same with a non-ASCII letter: looked for as UTF-8 and as a sender's JSON escapes.
+        "text_search_non_ascii": lambda i: SpanQuery(text=f"zürich{i}"),
         # Words of the generator's vocabulary, new every run: most pages fill from the newest spans.
         "text_search_common": lambda i: SpanQuery(text=common_words[i]),
     }

@@ -114,6 +114,42 @@ def test_free_text_finds_the_first_word_of_a_line(client: TestClient) -> None:
     assert trace_ids == {lines.trace_id.hex()}
 
 
+def test_free_text_finds_words_a_sender_escaped(client: TestClient) -> None:
+    """Python's ``json.dumps`` (OpenTelemetry instrumentations' message attributes) escapes every
+    non-ASCII letter: "Zürich" arrives as ``Z\\u00fcrich``; it was not found by ``zürich``."""
+
+    def messages(text: str, ascii_only: bool = True) -> str:
+        content = [{"role": "user", "parts": [{"type": "text", "content": text}]}]
+        return json.dumps(content, ensure_ascii=ascii_only)
+
+    def span(text: str, ascii_only: bool = True) -> object:
+        return ob.span(llm("m", "p", "v1", **{sc.GEN_AI_INPUT_MESSAGES: messages(text, ascii_only)}))
+
+    spans = {
+        "escaped": span("Flights to Zürich,\nÜber alles: naïve café 😀!"),
+        "utf8": span("Flights to Zürich über alles", ascii_only=False),
+        "longer": span("Zürichsee and Überall, naïveté at the cafés"),  # other words, escaped
+        "literal": span("a literal \\u00fcber and ZÜRICH"),  # the six characters, and another Ü
+    }
+    ingest(client, list(spans.values()))
+    named = {sp.span_id.hex(): name for name, sp in spans.items()}  # type: ignore[attr-defined]
+
+    def found(q: str) -> set[str]:
+        return {named[r["span_id"]] for r in get(client, "/api/v1/spans", q=q)["data"]}
+
+    assert found("zürich") == {"escaped", "utf8"}
+    assert found("Zürich flights") == {"escaped", "utf8"}
+    assert found("Über") == {"escaped"}  # at a line's start (after \n); Ü is not ü (A-Z only)
+    assert found("über") == {"utf8"}
+    assert found("naïve café") == {"escaped"}  # not "naïveté", "cafés"
+    assert found("😀") == {"escaped"}  # a surrogate pair: two escapes
+    assert found("zürichsee") == {"longer"}
+    assert found("ZÜRICH") == {"literal"}
+    assert found("ürich") == set()
+    trace_ids = {r["trace_id"] for r in get(client, "/api/v1/traces", q="café")["data"]}
+    assert trace_ids == {spans["escaped"].trace_id.hex()}  # type: ignore[attr-defined]
+
+
 def test_newest_first_cursor_pagination_visits_every_span_once(client: TestClient) -> None:
     same_time = BASE_NS + 5 * 10**9
     batch = [ob.span(llm("gpt-4o-mini", "p", "v1"), start_ns=BASE_NS + i * 10**9) for i in range(7)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,11 @@ def search_words(text: str) -> list[str]:
 _ESCAPE_LETTERS = ("n", "t", "r")
 _AFTER_ESCAPE = r"(^|[^\\])(\\\\)*\\[ntr]"  # RE2, as ClickHouse's match() reads it
 _WORD_END = r"([^0-9a-z\x{80}-\x{10FFFF}]|$)"
+# An escaped word (`_escaped_word_condition`) starts the text, follows a separator (not a
+# backslash: that would make its first escape a literal "\\u"), or follows an escaped line break;
+# it ends at the text's end or a separator that does not start another escaped letter.
+_ESCAPED_WORD_START = r"(^|[^0-9a-z\x{80}-\x{10FFFF}\\]|" + _AFTER_ESCAPE + ")"
+_ESCAPED_WORD_END = r"([^0-9a-z\x{80}-\x{10FFFF}\\]|\\[^u]|$)"
 
 
 def text_condition(text: str, params: dict[str, Any]) -> str:
@@ -108,6 +114,8 @@ def text_condition(text: str, params: dict[str, Any]) -> str:
     prompt) is a token with the escape's letter in front; so the index is asked for the word or
     any of those (``answer``, ``nanswer``, ...), and a row found by one of the latter must have
     the backslash there too (``\nanswer`` is the word; "nanswer" in the text is another one).
+    A word with non-ASCII letters is also looked for as a sender may have escaped it
+    (:func:`_escaped_word_condition`).
     """
     conditions = []
     for i, word in enumerate(search_words(text)):
@@ -122,11 +130,34 @@ def text_condition(text: str, params: dict[str, Any]) -> str:
         # The word is letters, digits and non-ASCII characters only (`search_words`): safe in
         # the pattern as it is.
         params[f"{name}_escaped"] = _AFTER_ESCAPE + word + _WORD_END
-        conditions.append(
+        condition = (
             f"({' OR '.join(candidates)})"
             f" AND ({candidates[0]} OR match({_SEARCHED}, {{{name}_escaped:String}}))"
         )
+        if not word.isascii():
+            condition = f"(({condition}) OR ({_escaped_word_condition(word, name, params)}))"
+        conditions.append(condition)
     return "(" + " AND ".join(conditions) + ")"
+
+
+def _escaped_word_condition(word: str, name: str, params: dict[str, Any]) -> str:
+    r"""``word`` as JSON text escapes it by default (Python's ``json.dumps``, so OpenTelemetry
+    instrumentations' message attributes): ``zürich`` is stored ``z\u00fcrich`` (lower-cased,
+    hex digits included), the tokens ``z`` and ``u00fcrich``.
+
+    Each piece that starts at an escape is a whole token, asked of the index; the first piece may
+    carry a line break's letter or be empty, so the exact check (``match``) covers it: the
+    escaped word at a word start (the text's start, a separator, or an escaped line break) and
+    followed by a separator that does not begin another escaped letter.
+    """
+    escaped = json.dumps(word)[1:-1]  # the word is letters and digits only: nothing else escaped
+    pieces = escaped.split("\\")[1:]
+    tokens = []
+    for j, piece in enumerate(pieces):
+        params[f"{name}_u{j}"] = piece
+        tokens.append(f"hasToken({_SEARCHED}, {{{name}_u{j}:String}})")
+    params[f"{name}_u"] = _ESCAPED_WORD_START + re.escape(escaped) + _ESCAPED_WORD_END
+    return " AND ".join([*tokens, f"match({_SEARCHED}, {{{name}_u:String}})"])
 
 
 # Newest first, in the order of the `spans` sorting key (migration 0060): ClickHouse reads the
