@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -28,6 +28,10 @@ from llmtrace._internal.export import PermanentError, RetryableError, Score
 from llmtrace._internal.pricing import PriceBook
 
 _RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+# A request body is kept under this size, well below the server's default limit (16 MiB, 413
+# above it): a batch of 512 spans whose prompts and completions reach max_content_chars (64k
+# characters each) can be 60 MB, so a large batch goes in halves.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 _USER_AGENT = "llmtrace-python"
 
 
@@ -60,14 +64,53 @@ class EndpointBackend:
         self._opener = urllib.request.build_opener()
 
     def export_spans(self, spans: Sequence[ReadableSpan], timeout_s: float) -> None:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-        body = encode_spans(spans).SerializeToString()
-        self._post(self.traces_url, body, "application/x-protobuf", timeout_s)
+        self._send(spans, _spans_body, self.traces_url, "application/x-protobuf", timeout_s)
 
     def export_scores(self, scores: Sequence[Score], timeout_s: float) -> None:
-        payload = {"scores": [_score_json(s) for s in scores]}
-        self._post(self.scores_url, json.dumps(payload).encode(), "application/json", timeout_s)
+        self._send(scores, _scores_body, self.scores_url, "application/json", timeout_s)
+
+    def _send(
+        self,
+        items: Sequence[Any],
+        encode: Callable[[Sequence[Any]], bytes],
+        url: str,
+        content_type: str,
+        timeout_s: float,
+    ) -> None:
+        """POST ``items`` in as few requests as the body limits allow.
+
+        A batch's body is halved until it is under :data:`MAX_REQUEST_BYTES`, and again when the
+        server answers 413 (its limit may be set lower). One item the server refuses alone is not
+        delivered; the others are, and only it counts as failed.
+        """
+        refused = self._send_halving(items, encode, url, content_type, timeout_s)
+        if refused:
+            raise PermanentError(
+                f"{url} refused {refused} of {len(items)} items as too large even alone (HTTP 413)",
+                undelivered=refused,
+            )
+
+    def _send_halving(
+        self,
+        items: Sequence[Any],
+        encode: Callable[[Sequence[Any]], bytes],
+        url: str,
+        content_type: str,
+        timeout_s: float,
+    ) -> int:
+        """POST ``items``, split in halves while too large; the count the server refused alone."""
+        body = encode(items)
+        if len(body) <= MAX_REQUEST_BYTES or len(items) == 1:
+            try:
+                self._post(url, body, content_type, timeout_s)
+                return 0
+            except _TooLarge:
+                if len(items) == 1:
+                    return 1
+        half = len(items) // 2
+        return self._send_halving(items[:half], encode, url, content_type, timeout_s) + self._send_halving(
+            items[half:], encode, url, content_type, timeout_s
+        )
 
     def _post(self, url: str, body: bytes, content_type: str, timeout_s: float) -> None:
         request = urllib.request.Request(
@@ -82,12 +125,28 @@ class EndpointBackend:
                 raise RetryableError(
                     f"{url} answered {exc.code}", _retry_after(exc.headers.get("Retry-After"))
                 ) from None
+            if exc.code == 413:
+                raise _TooLarge(f"{url} answered 413: {detail}") from None
             raise PermanentError(f"{url} answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise RetryableError(f"{url} unreachable: {exc}") from None
 
     def shutdown(self) -> None:
         return None
+
+
+class _TooLarge(PermanentError):
+    """The server answered 413: the body is over its limit."""
+
+
+def _spans_body(spans: Sequence[ReadableSpan]) -> bytes:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return encode_spans(spans).SerializeToString()  # type: ignore[no-any-return]
+
+
+def _scores_body(scores: Sequence[Score]) -> bytes:
+    return json.dumps({"scores": [_score_json(s) for s in scores]}).encode()
 
 
 def _score_json(score: Score) -> dict[str, Any]:

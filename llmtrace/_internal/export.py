@@ -42,7 +42,14 @@ class RetryableError(Exception):
 
 
 class PermanentError(Exception):
-    """A delivery that will never succeed as is (400, 401, 404, invalid data)."""
+    """A delivery that will never succeed as is (400, 401, 404, invalid data).
+
+    ``undelivered``: how many of the items failed, when the backend delivered the others (None: all).
+    """
+
+    def __init__(self, message: str, undelivered: int | None = None) -> None:
+        super().__init__(message)
+        self.undelivered = undelivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,33 +327,38 @@ class Pipeline:
             limit = self._limit(started, deadline)
             remaining = limit - time.monotonic()
             if remaining <= 0:
-                self._give_up(kind, items, "retry window or shutdown deadline passed")
+                self._give_up(kind, len(items), "retry window or shutdown deadline passed")
                 return
             try:
                 send(items, min(self.request_timeout_s, remaining))
             except RetryableError as exc:
                 wait = max(backoff, exc.retry_after or 0.0)
                 if time.monotonic() + wait > self._limit(started, deadline):
-                    self._give_up(kind, items, f"{exc} (retried for {time.monotonic() - started:.1f}s)")
+                    self._give_up(kind, len(items), f"{exc} (retried for {time.monotonic() - started:.1f}s)")
                     return
                 self._retries += 1
                 self._pause(wait, started, deadline)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
                 continue
             except PermanentError as exc:
-                self._give_up(kind, items, str(exc))
+                failed = len(items) if exc.undelivered is None else exc.undelivered
+                self._delivered(kind, len(items) - failed)
+                self._give_up(kind, failed, str(exc))
                 return
             except Exception as exc:  # a custom exporter's bug: not ours to re-raise, but never silent
-                self._give_up(kind, items, f"exporter raised {exc!r}")
+                self._give_up(kind, len(items), f"exporter raised {exc!r}")
                 return
-            with self._lock:
-                if self._abandoned:  # already counted as failed by shutdown
-                    return
-                if kind == "spans":
-                    self._exported += len(items)
-                else:
-                    self._scores_exported += len(items)
+            self._delivered(kind, len(items))
             return
+
+    def _delivered(self, kind: str, count: int) -> None:
+        with self._lock:
+            if self._abandoned:  # already counted as failed by shutdown
+                return
+            if kind == "spans":
+                self._exported += count
+            else:
+                self._scores_exported += count
 
     def _limit(self, started: float, deadline: float | None) -> float:
         limit = started + self.retry_window_s
@@ -360,17 +372,17 @@ class Pipeline:
         while (now := time.monotonic()) < end and now < self._limit(started, deadline):
             time.sleep(min(_SLICE_S, end - now))
 
-    def _give_up(self, kind: str, items: Sequence[Any], reason: str) -> None:
+    def _give_up(self, kind: str, count: int, reason: str) -> None:
         with self._lock:
             self._last_failure = reason
             if self._abandoned:  # already counted as failed by shutdown
                 return
             if kind == "spans":
-                self._failed += len(items)
+                self._failed += count
             else:
-                self._scores_failed += len(items)
+                self._scores_failed += count
             self._fail_warnings += 1
-        self._warn_fail("llmtrace: could not deliver %d %s: %s", len(items), kind, reason)
+        self._warn_fail("llmtrace: could not deliver %d %s: %s", count, kind, reason)
 
 
 def _after_fork_in_child() -> None:

@@ -23,12 +23,13 @@ from llmtrace_server import __version__
 from llmtrace_server.alerts.delivery import WebhookDispatcher
 from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 from llmtrace_server.arrow_pool import use_system_pool
-from llmtrace_server.body_deadline import BodyReadDeadline
 from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest import SpanLimits
 from llmtrace_server.ingest_gate import IngestGate
+from llmtrace_server.request_body import RequestBodyLimits
 from llmtrace_server.routes import ROUTERS
+from llmtrace_server.routes._otlp_http import OTLP_PATHS
 from llmtrace_server.settings import Settings
 from llmtrace_server.spool import ingest_spool
 from llmtrace_server.ui import mount_ui
@@ -95,7 +96,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     )
     app.state.settings = settings
     app.state.webhook_policy = WebhookPolicy.allowing(settings.allow_webhook_hosts)
-    app.add_middleware(BodyReadDeadline, timeout_s=settings.body_read_timeout_seconds)
+    app.add_middleware(
+        RequestBodyLimits,
+        timeout_s=settings.body_read_timeout_seconds,
+        max_bytes=settings.max_body_bytes,
+        exempt=OTLP_PATHS,  # they answer a body over the limit in OTLP's own shape
+    )
     for router in ROUTERS:
         app.include_router(router)
     mount_ui(app)

@@ -170,3 +170,19 @@ def test_permanent_error_is_not_retried(server: FakeServer) -> None:
     assert llmtrace.flush(5.0) is False
     assert server.answered == [400]
     assert llmtrace.stats().failed == 1
+
+
+def test_a_large_batch_goes_in_requests_under_the_size_cap(server: FakeServer) -> None:
+    """A batch of spans with long content (here ~100 KB each) can be far over the server's body
+    limit (16 MiB by default, 413 above it): it is sent in parts, each under MAX_REQUEST_BYTES."""
+    from llmtrace._internal.backends import MAX_REQUEST_BYTES
+
+    llmtrace.instrument(endpoint=server.url)
+    for i in range(100):
+        with llmtrace.span(f"long-{i}") as span:
+            span.set_attribute("note", "y" * 100_000)
+    assert llmtrace.flush(10.0) is True
+    bodies = [r.body for r in server.delivered("/v1/traces")]
+    assert len(bodies) >= 3 and max(len(b) for b in bodies) <= MAX_REQUEST_BYTES
+    assert sorted(s["name"] for b in bodies for s in _decode(b)) == sorted(f"long-{i}" for i in range(100))
+    assert llmtrace.stats().exported == 100

@@ -3,7 +3,7 @@
 Each request is checked in the same order before any capacity is taken: its Content-Type (415),
 its API key (401), then its body is read in full against the size limit (413; a client that
 hangs up mid-body gets 400). The body is read before a slot of the ingest gate is taken, so a
-stalled upload (cut off by the body read deadline, :mod:`llmtrace_server.body_deadline`) holds no
+stalled upload (cut off by the body read deadline, :mod:`llmtrace_server.request_body`) holds no
 capacity other clients need. Errors are answered as the ``google.rpc.Status`` that OTLP/HTTP
 prescribes, in the encoding of the request.
 """
@@ -24,6 +24,8 @@ from llmtrace_server.auth import project_for
 from llmtrace_server.settings import Settings
 
 RETRY_AFTER_S = 1
+# The OTLP/HTTP endpoints: they check a body's size themselves (`_read_body`, `otlp.decompress`).
+OTLP_PATHS = ("/v1/traces", "/v1/logs", "/v1/metrics")
 
 REQUEST_BODY_DOC = {
     "description": "OTLP/HTTP Export*ServiceRequest (application/x-protobuf or application/json).",
@@ -69,16 +71,19 @@ class _BodyTooLarge(Exception):
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, or _BodyTooLarge once it is over ``limit``: the rest is read and dropped first (so
+    the client reads the 413 rather than a reset connection; the body read deadline bounds it)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
     chunks: list[bytes] = []
     size = 0
+    too_large = declared is not None and declared.isdigit() and int(declared) > limit
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
+        too_large = too_large or size > limit
+        if not too_large:
+            chunks.append(chunk)
+    if too_large:
+        raise _BodyTooLarge
     return b"".join(chunks)
 
 
