@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from time import monotonic
 
 import pytest
 from fastapi.testclient import TestClient
 
+from llmtrace.store.queries import alerts as aq
+from llmtrace_server.alerts.delivery import WebhookDispatcher
 from llmtrace_server.alerts.engine import acquire_lease, evaluate
 from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 from llmtrace_server.app import create_app
@@ -223,6 +227,94 @@ def test_budget_and_threshold_rules_and_failed_delivery(store, chdb_dsn) -> None
     assert (by_rule["budget"]["delivered"], by_rule["budget"]["attempts"]) == (0, 3)
     assert by_rule["budget"]["error"] == "refused"  # a category, not the socket's text
     assert by_rule["cpc"]["error"] == "no webhook_url"
+
+
+class HangingReceiver:
+    """A webhook that reads the request and never answers (until ``release``): a dead receiver."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.open_now = 0
+        self.most_open = 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    outer.open_now += 1
+                    outer.most_open = max(outer.most_open, outer.open_now)
+                outer.released.wait(30)
+                with lock:
+                    outer.open_now -= 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_dead_webhooks_of_one_project_do_not_delay_another_projects(store, chdb_dsn, receiver) -> None:
+    """Project a's six rules notify a webhook that never answers (each delivery holds a worker for
+    up to 3 x 5 s); project b's one notification is sent at once, not after a's time out."""
+    midnight = NOW.replace(hour=0) - timedelta(days=1)
+    now = midnight + timedelta(hours=12)
+    rows = steady(now - timedelta(hours=2), now, every_s=60, cost=0.05, seed=8)
+    store.insert_spans([{**row, "project": project} for project in ("a", "b") for row in rows])
+    hanging = HangingReceiver()
+    keys = {"key-of-project-a": "a", "key-of-project-b": "b"}
+    settings = Settings(
+        store=chdb_dsn, database=store.database, allow_webhook_hosts=["127.0.0.1"], api_keys=keys
+    )
+    rule = {
+        "type": "threshold",
+        "params": {"metric": "cost_per_call_usd", "value": 0.01, "pending_evaluations": 1},
+    }
+    with TestClient(create_app(settings)) as client:
+        for i in range(6):
+            answer = client.post(
+                "/api/v1/alerts/rules",
+                json={**rule, "name": f"a{i}", "webhook_url": hanging.url},
+                headers={"Authorization": "Bearer key-of-project-a"},
+            )
+            assert answer.status_code in (200, 201), answer.text
+        client.post(
+            "/api/v1/alerts/rules",
+            json={**rule, "name": "b0", "webhook_url": receiver.url},
+            headers={"Authorization": "Bearer key-of-project-b"},
+        )
+    # A backlog of 4 per project: a's six notifications fill its own (2 sent, 2 waiting, 2 refused).
+    dispatcher = WebhookDispatcher(
+        store, WebhookPolicy.allowing(["127.0.0.1"]), max_pending=4, backoff_s=0.01
+    )
+    try:
+        evaluate(store, now, project="a", deliver=dispatcher.submit)
+        started = monotonic()
+        evaluate(store, now, project="b", deliver=dispatcher.submit)
+        while not receiver.bodies and monotonic() - started < 10:
+            time.sleep(0.02)
+        waited = monotonic() - started
+        assert receiver.bodies and waited < 3.0, f"project b waited {waited:.1f} s"
+        assert hanging.most_open == 2  # a's deliveries in flight: its share, not every worker
+    finally:
+        hanging.released.set()  # the receiver comes back: what was in flight or waiting gets through
+        assert dispatcher.wait_idle(60)
+        dispatcher.close()
+        hanging.close()
+    errors = sorted(str(e["error"]) for e in aq.list_events(store, "a"))
+    assert errors == ["", "", "", "", "backlog_full", "backlog_full"]
+    assert [e["delivered"] for e in aq.list_events(store, "b")] == [1]
 
 
 def test_lease_elects_one_evaluator(store) -> None:
