@@ -23,6 +23,10 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+# The most of a refused body read (and dropped) so its client reads the 413; beyond it the
+# connection is closed unread, as a body far over any limit is not a client's honest mistake.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -96,18 +100,21 @@ class RequestBodyLimits:
 
 
 async def drain(receive: Receive, deadline: float) -> None:
-    """Read and drop the rest of a body that will be refused, until ``deadline`` at most.
+    """Read and drop the rest of a body that will be refused: until ``deadline``, and at most
+    :data:`DRAIN_MAX_BYTES`.
 
     Answering before the body is read makes the server close a socket with data unread, which
     resets the connection: a client still uploading (urllib, the OTLP exporters) sees "connection
     reset" and retries instead of reading the 413 and sending less.
     """
+    dropped = 0
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout_at(deadline):
-            while True:
+            while dropped <= DRAIN_MAX_BYTES:
                 message = await receive()
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     return
+                dropped += len(message.get("body", b""))
 
 
 def _declared_length(scope: MutableMapping[str, Any]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -98,3 +99,25 @@ def test_a_batch_over_the_limit_is_delivered_in_parts(server: ServerProcess, sdk
     assert names == {f"part-{i}" for i in range(40)}
     for trace_id in (trace_ids[0], trace_ids[-1]):
         assert len(get(server, f"/api/v1/scores?trace_id={trace_id}")["data"]) == 1
+
+
+def test_a_body_far_over_the_limit_is_not_read_to_its_end(server: ServerProcess) -> None:
+    """The server reads (and drops) at most DRAIN_MAX_BYTES of a refused body, then closes."""
+    from llmtrace_server.request_body import DRAIN_MAX_BYTES
+
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        b"POST /api/v1/scores HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000000\r\n\r\n"
+    )
+    chunk, sent = b"0" * (1 << 20), 0
+    try:
+        while sent < 400 * (1 << 20):
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:  # reset or broken pipe: the server stopped reading
+        pass
+    finally:
+        sock.close()
+    assert DRAIN_MAX_BYTES < sent < DRAIN_MAX_BYTES + 64 * (1 << 20)  # + what socket buffers hold
+    assert get(server, "/api/v1/scores?limit=1")["data"] is not None  # and it goes on serving

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from llmtrace_server import otlp
 from llmtrace_server.auth import project_for
+from llmtrace_server.request_body import DRAIN_MAX_BYTES
 from llmtrace_server.settings import Settings
 
 RETRY_AFTER_S = 1
@@ -71,8 +72,9 @@ class _BodyTooLarge(Exception):
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, or _BodyTooLarge once it is over ``limit``: the rest is read and dropped first (so
-    the client reads the 413 rather than a reset connection; the body read deadline bounds it)."""
+    """The body, or _BodyTooLarge once it is over ``limit``: up to DRAIN_MAX_BYTES of the rest are
+    read and dropped first (so the client reads the 413 rather than a reset connection; the body
+    read deadline bounds the time)."""
     declared = request.headers.get("content-length")
     chunks: list[bytes] = []
     size = 0
@@ -82,6 +84,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
         too_large = too_large or size > limit
         if not too_large:
             chunks.append(chunk)
+        elif size > limit + DRAIN_MAX_BYTES:
+            break
     if too_large:
         raise _BodyTooLarge
     return b"".join(chunks)
