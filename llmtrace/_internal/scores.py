@@ -16,6 +16,8 @@ _TRACE_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}\Z")
 _MAX_NAME = 200
 _MAX_TEXT = 8192
+# The server's limit: a longer source got the whole batch (up to 512 scores) refused with a 422.
+_MAX_SOURCE = 256
 
 
 def score(
@@ -38,15 +40,17 @@ def score(
             ...
             llmtrace.score("helpfulness", 0.8, comment="thumbs up")
 
-    Raises ``ValueError`` for an empty name, a non-finite value, malformed ids, or when no ids
-    are given outside any span.
+    Raises ``ValueError`` for an empty name, a non-finite value, a source longer than 256
+    characters, malformed ids, or when no ids are given outside any span.
     """
     if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
         raise ValueError(f"a score needs a non-empty name of at most {_MAX_NAME} characters, got {name!r}")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"a score value must be a finite number, got {value!r}")
-    if not isinstance(source, str) or not source:
-        raise ValueError(f"source= must be a non-empty string, got {source!r}")
+    if not isinstance(source, str) or not source or len(source) > _MAX_SOURCE:
+        raise ValueError(
+            f"source= must be a non-empty string of at most {_MAX_SOURCE} characters, got {source!r}"
+        )
     if trace_id is None:
         if span_id is not None:
             raise ValueError("span_id= needs trace_id= too")

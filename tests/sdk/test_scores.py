@@ -47,6 +47,8 @@ def test_score_links_to_current_span_or_given_ids(capture_spans: CapturedSpans) 
         (("x", 1.0), {"trace_id": "a" * 32, "span_id": "a" * 16 + "\n"}, "span_id"),
         (("x", 1.0), {"span_id": "a" * 16}, "trace_id"),
         (("x", 1.0), {}, "outside a span"),
+        (("x", 1.0), {"trace_id": "a" * 32, "source": ""}, "source"),
+        (("x", 1.0), {"trace_id": "a" * 32, "source": "s" * 257}, "source"),  # over the server's limit
     ],
 )
 def test_bad_scores_raise_value_error(
