@@ -52,3 +52,16 @@ def test_a_store_that_cannot_take_a_write_is_503_with_retry_after(client: TestCl
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "1"
     assert response.json()["detail"].startswith("store unavailable: insert into ")
+
+
+def test_a_read_the_store_cannot_answer_is_503_on_the_api_and_a_page_in_the_ui(client: TestClient) -> None:
+    """A ClickHouse error on a read (the store unreachable, out of memory, a table gone) was a 500."""
+    store = client.app.state.store  # type: ignore[attr-defined]
+    store.client.command(f"DROP TABLE {store.database}.spans SYNC")
+    response = client.get("/api/v1/spans")
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["detail"] == "store unavailable: UNKNOWN_TABLE; see the server log"  # no SQL
+    page = client.get(f"/traces/{TRACE_ID}", headers={"Accept": "text/html"})
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html") and "store unavailable" in page.text

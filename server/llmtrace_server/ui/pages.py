@@ -14,8 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llmtrace.store import StoreError
-from llmtrace_server.api_errors import store_unavailable_response, validation_error_response
+from llmtrace_server.api_errors import (
+    STORE_FAILURES,
+    store_unavailable_response,
+    store_unavailable_text,
+    validation_error_response,
+)
 from llmtrace_server.auth import project_for
 from llmtrace_server.ui import alerts, drift, explore, overview, prompts, traces
 from llmtrace_server.ui.render import STATIC, render
@@ -89,11 +93,13 @@ def mount_ui(app: FastAPI) -> None:
             request, "error.html", status_code=exc.status_code, status=exc.status_code, message=exc.detail
         )
 
-    @app.exception_handler(StoreError)
-    async def store_failed(request: Request, exc: StoreError) -> Response:
+    async def store_failed(request: Request, exc: Exception) -> Response:
         if _is_api(request):
             return store_unavailable_response(exc)
-        return render(request, "error.html", status_code=503, status=503, message=f"store unavailable: {exc}")
+        return render(request, "error.html", status_code=503, status=503, message=store_unavailable_text(exc))
+
+    for failure in STORE_FAILURES:
+        app.add_exception_handler(failure, store_failed)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
