@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from time import monotonic
 
@@ -20,6 +20,7 @@ from llmtrace_server.alerts.delivery import WebhookDispatcher
 from llmtrace_server.alerts.engine import acquire_lease, evaluate
 from llmtrace_server.alerts.webhook_policy import WebhookPolicy
 from llmtrace_server.app import create_app
+from llmtrace_server.routes.alerts import MAX_RULES_PER_PROJECT
 from llmtrace_server.settings import Settings
 from tests.analytics.synth import NOW, steady
 
@@ -98,7 +99,7 @@ def test_cost_spike_notifies_once_survives_restart_and_resolves(store, chdb_dsn,
             rule["effective_params"]["ratio"] == 2.0 and rule["effective_params"]["pending_evaluations"] == 2
         )
         for now in times[:20]:  # through T + 65 min: fires, then the restart
-            assert client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()}).status_code == 200
+            assert client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()}).status_code == 201
     assert [b["state"] for b in receiver.bodies] == ["firing"]
     fired = receiver.bodies[0]
     assert fired["key"] == {"service": "chat", "model": "gpt-4o", "prompt": "answer"}
@@ -182,7 +183,7 @@ def test_a_rule_stored_before_its_params_were_checked_still_lists(store, chdb_ds
     with _app(store, chdb_dsn) as client:
         (rule,) = client.get("/api/v1/alerts/rules").json()["data"]
         assert rule["effective_params"]["window_minutes"] == 1e20 and rule["effective_params"]["ratio"] == 2.0
-        assert client.get("/alerts").status_code == 200
+        assert client.get("/alerts").status_code == 201
         errors = client.post("/api/v1/alerts/evaluate").json()["errors"]
         assert [e["rule_id"] for e in errors] == ["legacy00legacy00"]
         assert "window_minutes" in errors[0]["error"]
@@ -317,6 +318,62 @@ def test_dead_webhooks_of_one_project_do_not_delay_another_projects(store, chdb_
     assert [e["delivered"] for e in aq.list_events(store, "b")] == [1]
 
 
+def _firing_rules_client(store, chdb_dsn, projects: tuple[str, ...]) -> tuple[TestClient, datetime]:
+    """An app with one key per project, and calls whose cost per call breaches a 0.01 threshold."""
+    now = NOW.replace(hour=12)
+    rows = steady(now - timedelta(hours=2), now, every_s=60, cost=0.05, seed=9)
+    store.insert_spans([{**row, "project": project} for project in projects for row in rows])
+    keys = {f"key-of-project-{p}": p for p in projects}
+    settings = Settings(store=chdb_dsn, database=store.database, api_keys=keys)
+    return TestClient(create_app(settings)), now
+
+
+THRESHOLD = {
+    "type": "threshold",
+    "params": {"metric": "cost_per_call_usd", "value": 0.01, "pending_evaluations": 1},
+}
+
+
+def test_projects_take_turns_in_an_evaluation_pass(store, chdb_dsn) -> None:
+    """Rules were evaluated project by project: a project with thousands of rules (7 ms each)
+    delayed every later project's alerts; now each project's first rule goes first."""
+    client, now = _firing_rules_client(store, chdb_dsn, ("a", "b", "c"))
+    with client:
+        for project, count in (("a", 5), ("b", 1), ("c", 2)):
+            for i in range(count):
+                answer = client.post(
+                    "/api/v1/alerts/rules",
+                    json={**THRESHOLD, "name": f"{project}{i}"},
+                    headers={"Authorization": f"Bearer key-of-project-{project}"},
+                )
+                assert answer.status_code == 201, answer.text
+    order = [event["project"] for event in evaluate(store, now)["events"]]
+    assert order == ["a", "b", "c", "a", "c", "a", "a", "a"]
+
+
+def test_a_project_has_at_most_500_rules(store, chdb_dsn) -> None:
+    client, _ = _firing_rules_client(store, chdb_dsn, ("a", "b"))
+    for i in range(MAX_RULES_PER_PROJECT):
+        aq.insert_rule(
+            store, "a", {**THRESHOLD, "name": f"a{i}", "filters": {}, "webhook_url": None, "id": f"{i:016x}"}
+        )
+    with client:
+        a = {"Authorization": "Bearer key-of-project-a"}
+        refused = client.post("/api/v1/alerts/rules", json={**THRESHOLD, "name": "one more"}, headers=a)
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == "a project has at most 500 alert rules; delete one first"
+        b = {"Authorization": "Bearer key-of-project-b"}
+        assert (
+            client.post("/api/v1/alerts/rules", json={**THRESHOLD, "name": "b0"}, headers=b).status_code
+            == 201
+        )
+        assert client.delete(f"/api/v1/alerts/rules/{0:016x}", headers=a).status_code == 204
+        assert (
+            client.post("/api/v1/alerts/rules", json={**THRESHOLD, "name": "now"}, headers=a).status_code
+            == 201
+        )
+
+
 def test_lease_elects_one_evaluator(store) -> None:
     assert acquire_lease(store, "replica-a", timedelta(seconds=60), settle_s=0)
     assert not acquire_lease(store, "replica-b", timedelta(seconds=60), settle_s=0)
@@ -352,7 +409,7 @@ def test_keys_of_one_service_firing_together_share_one_webhook(store, chdb_dsn, 
         ).json()
         for i in range(34):  # T - 10 min .. T + 155 min: fire, decay, resolve
             now = T - timedelta(minutes=10) + timedelta(minutes=5 * i)
-            assert client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()}).status_code == 200
+            assert client.post("/api/v1/alerts/evaluate", json={"now": now.isoformat()}).status_code == 201
         assert client.app.state.webhooks.wait_idle(30)  # type: ignore[attr-defined]  # sent off the evaluation path
         events = client.get("/api/v1/alerts/events", params={"rule_id": rule["id"]}).json()["data"]
 

@@ -57,7 +57,7 @@ def evaluate(
     base = (link_base or os.environ.get("LLMTRACE_PUBLIC_URL") or "http://127.0.0.1:7878/").rstrip("/")
     events: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
-    rules = q.list_rules(store, project)
+    rules = in_turns(q.list_rules(store, project))
     for rule in rules:
         try:
             params = effective_params(rule["type"], rule["params"])
@@ -67,6 +67,19 @@ def evaluate(
             log.warning("alert rule %s failed: %s", rule["id"], exc)
             errors.append({"rule_id": rule["id"], "error": str(exc)[:300]})
     return {"now": now.isoformat(), "rules": len(rules), "errors": errors, "events": events}
+
+
+def in_turns(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules with the projects taking turns: each project's first, then each one's second, ...
+
+    A pass evaluates one rule after another (7 ms each on a small store); listed by project, a
+    project with thousands of rules delayed every later project's alerts by as many times that.
+    """
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        by_project.setdefault(rule["project"], []).append(rule)
+    queues = list(by_project.values())
+    return [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
 
 
 def _step_rule(

@@ -25,6 +25,10 @@ from llmtrace_server.routes.drift import aware
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], lifespan=scheduler.lifespan)
 
+# Every rule is evaluated on every pass (one after another, projects taking turns): a bound per
+# project keeps one project's rules from stretching the pass that the others' alerts wait for.
+MAX_RULES_PER_PROJECT = 500
+
 
 class EvaluateIn(BaseModel):
     """Evaluate as if the clock read ``now`` (tests, backfills); default: the current time."""
@@ -60,6 +64,11 @@ def create_rule(request: Request, store: StoreDep, project: ProjectDep, rule: Ru
     refusal = policy.refusal(rule.webhook_url) if rule.webhook_url else None
     if refusal:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refusal)
+    if len(q.list_rules(store, project)) >= MAX_RULES_PER_PROJECT:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"a project has at most {MAX_RULES_PER_PROJECT} alert rules; delete one first",
+        )
     row = {**rule.model_dump(), "id": uuid.uuid4().hex[:16], "created_at": datetime.now(UTC)}
     q.insert_rule(store, project, row)
     return _public({**row, "project": project})
