@@ -83,34 +83,26 @@ class EndpointBackend:
         server answers 413 (its limit may be set lower). One item the server refuses alone is not
         delivered; the others are, and only it counts as failed.
         """
-        refused = self._send_halving(items, encode, url, content_type, timeout_s)
+
+        def send_halving(part: Sequence[Any]) -> int:
+            """POST ``part``, split in halves while too large; the count the server refused alone."""
+            body = encode(part)
+            if len(body) <= MAX_REQUEST_BYTES or len(part) == 1:
+                try:
+                    self._post(url, body, content_type, timeout_s)
+                    return 0
+                except _TooLarge:
+                    if len(part) == 1:
+                        return 1
+            half = len(part) // 2
+            return send_halving(part[:half]) + send_halving(part[half:])
+
+        refused = send_halving(items)
         if refused:
             raise PermanentError(
                 f"{url} refused {refused} of {len(items)} items as too large even alone (HTTP 413)",
                 undelivered=refused,
             )
-
-    def _send_halving(
-        self,
-        items: Sequence[Any],
-        encode: Callable[[Sequence[Any]], bytes],
-        url: str,
-        content_type: str,
-        timeout_s: float,
-    ) -> int:
-        """POST ``items``, split in halves while too large; the count the server refused alone."""
-        body = encode(items)
-        if len(body) <= MAX_REQUEST_BYTES or len(items) == 1:
-            try:
-                self._post(url, body, content_type, timeout_s)
-                return 0
-            except _TooLarge:
-                if len(items) == 1:
-                    return 1
-        half = len(items) // 2
-        return self._send_halving(items[:half], encode, url, content_type, timeout_s) + self._send_halving(
-            items[half:], encode, url, content_type, timeout_s
-        )
 
     def _post(self, url: str, body: bytes, content_type: str, timeout_s: float) -> None:
         request = urllib.request.Request(
