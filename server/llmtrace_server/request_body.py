@@ -136,7 +136,7 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),  # the rest of the body is never read
+                (b"connection", b"close"),  # what is left of the body is not read
             ],
         }
     )
