@@ -27,6 +27,7 @@ from llmtrace_server.decode_pool import decode_pool
 from llmtrace_server.gc_tuning import tune_gc
 from llmtrace_server.ingest import SpanLimits
 from llmtrace_server.ingest_gate import IngestGate
+from llmtrace_server.read_turns import ReadTurns
 from llmtrace_server.request_body import RequestBodyLimits
 from llmtrace_server.routes import ROUTERS
 from llmtrace_server.routes._otlp_http import OTLP_PATHS
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     )
     app.state.settings = settings
     app.state.webhook_policy = WebhookPolicy.allowing(settings.allow_webhook_hosts)
+    app.add_middleware(ReadTurns, slots=settings.read_concurrency)
     app.add_middleware(
         RequestBodyLimits,
         timeout_s=settings.body_read_timeout_seconds,

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="Most of the ingest capacity (ingest_concurrency + ingest_queue) one project may "
         "hold when API keys map to several projects; its further requests get 503.",
     )
+    read_concurrency: int = Field(
+        default=4,
+        gt=0,
+        description="Query API and UI reads running at once; the callers take turns for more.",
+    )
     body_read_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A request body not received within this time gets 408."
     )
