@@ -43,10 +43,20 @@ class ReadTurns:
             await self.app(scope, receive, send)
             return
         await self._take(_caller(scope))
+        held = True
+
+        async def send_freeing(message: Message) -> None:
+            nonlocal held
+            if held and message["type"] == "http.response.start":
+                held = False  # the answer is made: sending it waits on the client, not the store,
+                self._give_back()  # and a client reading slowly must not hold a slot
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_freeing)
         finally:
-            self._give_back()
+            if held:
+                self._give_back()
 
     async def _take(self, caller: str) -> None:
         if self.free and not self.turns:

@@ -107,6 +107,31 @@ def test_a_read_given_up_while_waiting_leaves_its_place(at_once: bool) -> None:
     asyncio.run(scenario())
 
 
+def test_a_client_reading_its_answer_slowly_holds_no_slot() -> None:
+    async def scenario() -> None:
+        store = SlowReads()
+        turns = ReadTurns(store, slots=1)
+        reading = asyncio.Event()
+
+        async def slow_client(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                await reading.wait()  # its socket's buffers are full
+
+        scope = {"type": "http", "method": "GET", "path": "/a0", "headers": [(b"authorization", b"k-a")]}
+        first = asyncio.create_task(turns(scope, None, slow_client))  # type: ignore[arg-type]
+        await settle()
+        store.finish["a0"].set()
+        other = get(turns, "b0", key="key-b")
+        await settle()
+        assert store.started == ["a0", "b0"] and not first.done()
+        store.finish["b0"].set()
+        reading.set()
+        await asyncio.gather(first, other)
+        assert turns.free == 1
+
+    asyncio.run(scenario())
+
+
 def test_static_files_and_writes_do_not_wait() -> None:
     async def scenario() -> None:
         store = SlowReads()
