@@ -1,8 +1,9 @@
 """``llmtrace.context(...)``: user, session, prompt, tags and metadata for every span inside.
 
 Values live in one ``ContextVar``, so they follow ``await`` and are copied into asyncio tasks at
-creation. Threads start with an empty context: :func:`wrap_context` carries the caller's into a
-function run elsewhere (``ThreadPoolExecutor.submit(llmtrace.wrap_context(fn), ...)``). The span
+creation. Threads start with an empty context: thread pool jobs get their submitter's while
+llmtrace is instrumented (``thread_pools``), and :func:`wrap_context` carries the caller's into a
+function run elsewhere (``threading.Thread(target=llmtrace.wrap_context(fn))``). The span
 processor (``processor.ContextSpanProcessor``) stamps the values on every span at start, including
 spans made by provider integrations, which therefore do nothing for them.
 """
@@ -120,13 +121,13 @@ class context:  # lowercase: used like a function: `with llmtrace.context(user_i
 def wrap_context(fn: Callable[P, R]) -> Callable[P, R]:
     """``fn`` bound to the caller's current context (llmtrace values *and* the active span).
 
-    Threads do not inherit context variables, so spans made in a ``ThreadPoolExecutor`` would
-    otherwise become new root traces without user/session values. Each call runs in a fresh
-    copy, so one wrapped function may run in many threads at once:
+    Threads do not inherit context variables, so spans made in a thread would otherwise become
+    new root traces without user/session values (thread pool jobs need no wrapping while
+    llmtrace is instrumented). Each call runs in a fresh copy, so one wrapped function may run
+    in many threads at once:
 
         with llmtrace.context(user_id="u1"), llmtrace.span("fan-out"):
-            with ThreadPoolExecutor() as pool:
-                results = list(pool.map(llmtrace.wrap_context(answer), questions))
+            workers = [threading.Thread(target=llmtrace.wrap_context(answer), args=(q,)) for q in questions]
     """
     captured = contextvars.copy_context()
 

@@ -34,6 +34,7 @@ from opentelemetry.util.types import Attributes
 
 from llmtrace._internal import active as active_view
 from llmtrace._internal import semconv as sc
+from llmtrace._internal import thread_pools
 from llmtrace._internal.active import VERSION
 from llmtrace._internal.backends import EndpointBackend, ExporterBackend, StoreBackend
 from llmtrace._internal.config import Settings
@@ -155,7 +156,8 @@ def _same_delivery(a: Settings, b: Settings) -> bool:
 
 
 def start(settings: Settings) -> Runtime:
-    """Make ``settings`` active: provider, processor, sampler, pipeline, integrations."""
+    """Make ``settings`` active: provider, processor, sampler, pipeline, integrations, and
+    thread pools that carry their submitter's context."""
     global _runtime, _atexit_registered
     with _lock:
         previous = _runtime
@@ -204,6 +206,7 @@ def start(settings: Settings) -> Runtime:
         if not _atexit_registered:
             atexit.register(_at_exit)
             _atexit_registered = True
+        thread_pools.carry_context()
     try:
         runtime.integrations = _enable_integrations(
             settings.providers, strict=not settings.providers_from_env
@@ -259,6 +262,7 @@ def stop(timeout_s: float | None = None) -> bool:
         _processor.runtime = None
         active_view.publish(None)
         _sampler.set_rate(1.0)
+        thread_pools.stop_carrying()
     _disable_integrations()
     if timeout_s is None:
         _retire(runtime.pipeline, runtime.settings.exit_timeout_s)

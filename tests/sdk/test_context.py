@@ -112,19 +112,24 @@ def test_context_follows_awaits_and_tasks(capture_spans: CapturedSpans) -> None:
         assert s.parent is not None and s.parent.span_id == parent.context.span_id
 
 
-def test_threads_need_wrap_context(capture_spans: CapturedSpans) -> None:
+def test_plain_threads_need_wrap_context(capture_spans: CapturedSpans) -> None:
+    """Thread pools carry the context (tests/integrations/test_thread_pools.py); a ``Thread`` does not."""
+
     @llmtrace.trace
     def job(i: int) -> int:
         return i
 
-    with llmtrace.context(user_id="u1"), llmtrace.span("fan-out") as root, ThreadPoolExecutor(3) as pool:
-        wrapped = list(pool.map(llmtrace.wrap_context(job), range(6)))
-        bare = pool.submit(job, 99).result()
-    assert wrapped == list(range(6)) and bare == 99
+    with llmtrace.context(user_id="u1"), llmtrace.span("fan-out") as root:
+        threads = [threading.Thread(target=llmtrace.wrap_context(job), args=(i,)) for i in range(3)]
+        threads.append(threading.Thread(target=job, args=(99,)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     spans = capture_spans.spans()
     jobs = {s.attributes[sc.LLMTRACE_OUTPUT]: s for s in spans if s.name.endswith("job")}
     root_id = root.get_span_context().span_id
-    for i in range(6):
+    for i in range(3):
         s = jobs[str(i)]
         assert s.attributes[sc.USER_ID] == "u1"
         assert s.parent is not None and s.parent.span_id == root_id
