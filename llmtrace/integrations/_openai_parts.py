@@ -113,8 +113,8 @@ def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
     if plain is not None:
         return plain
     out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
-    choices = resp.choices
-    if len(choices) == 1:
+    choices: Any = resp.choices or ()  # (``null`` from some compatible servers, as may be a message)
+    if len(choices) == 1 and choices[0].message is not None:
         choice = choices[0]
         msg = choice.message
         text = msg.content
@@ -127,13 +127,13 @@ def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
             _openai_extras(out, resp)
             return out
     messages: list[dict[str, Any]] | None = [] if call.capture else None
-    for choice in resp.choices:
+    for choice in choices:
         out.finish_reasons.append(choice.finish_reason or "error")
         msg = choice.message
-        text, refusal = msg.content, getattr(msg, "refusal", None)
+        text, refusal = getattr(msg, "content", None), getattr(msg, "refusal", None)
         out.output_chars += len(text or "") + len(refusal or "")
         parts = _text_parts(text, refusal) if messages is not None else []
-        for tc in msg.tool_calls or ():
+        for tc in getattr(msg, "tool_calls", None) or ():
             fn = getattr(tc, "function", None) or getattr(tc, "custom", None)
             name = getattr(fn, "name", "") or ""
             args = getattr(fn, "arguments", None) or getattr(fn, "input", None) or ""
@@ -345,15 +345,30 @@ class ChatStream:
     def _tool_deltas(self, index: int, deltas: Any) -> None:
         self._content()
         for tc in deltas:
-            slot = self.tools.get((index, tc.index))
+            position = getattr(tc, "index", None)
+            if type(position) is not int:
+                position = self._position_of_indexless(index, tc.id)
+            slot = self.tools.get((index, position))
             if slot is None:
-                slot = self.tools[(index, tc.index)] = {"id": tc.id, "name": "", "arguments": ""}
+                slot = self.tools[(index, position)] = {"id": tc.id, "name": "", "arguments": ""}
+            elif tc.id and not slot["id"]:
+                slot["id"] = tc.id
             fn = tc.function
             if fn is not None:
                 if fn.name:
                     slot["name"] += fn.name
                 if fn.arguments:
                     slot["arguments"] += fn.arguments
+
+    def _position_of_indexless(self, index: int, call_id: str | None) -> int:
+        """Where a tool-call delta without ``index`` goes (Gemini's OpenAI-compatible stream and
+        some proxies send none): a new id starts the choice's next call, no id continues the last."""
+        taken = [position for choice, position in self.tools if choice == index]
+        if not taken:
+            return 0
+        last = max(taken)
+        known = self.tools[(index, last)]["id"]
+        return last + 1 if call_id and known and call_id != known else last
 
     def outcome(self) -> Outcome:
         usage = chat_usage(self.usage) or self.vendor_usage

@@ -131,9 +131,10 @@ def message_outcome(call: LLMCall, message: Any) -> Outcome:
     for block in message.content or ():
         kind = block.type
         if kind == "text":
-            out.output_chars += len(block.text)
+            text = block.text or ""  # (null from some Anthropic-compatible servers)
+            out.output_chars += len(text)
             if call.capture:
-                parts.append({"type": "text", "content": block.text})
+                parts.append({"type": "text", "content": text})
         elif kind == "tool_use":
             args = json.dumps(block.input, ensure_ascii=False)
             out.output_chars += len(args)
@@ -154,7 +155,17 @@ def message_outcome(call: LLMCall, message: Any) -> Outcome:
 class MessageStreamHandler:
     """Accumulates raw stream events. Delta usage is cumulative, so each one overwrites."""
 
-    __slots__ = ("blocks", "call", "chars", "id", "model", "start_usage", "stop_reason", "usage")
+    __slots__ = (
+        "blocks",
+        "call",
+        "chars",
+        "final_usage",
+        "id",
+        "model",
+        "start_usage",
+        "stop_reason",
+        "usage",
+    )
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call
@@ -162,6 +173,7 @@ class MessageStreamHandler:
         self.model: str | None = None
         self.start_usage: Any = None
         self.usage: TokenUsage | None = None
+        self.final_usage = False  # a message_delta's usage arrived: `usage` is no longer provisional
         self.stop_reason: str | None = None
         self.chars = 0
         self.blocks: dict[int, dict[str, Any]] = {}
@@ -175,8 +187,9 @@ class MessageStreamHandler:
             block = self.blocks.setdefault(event.index, {"type": "text", "text": ""})
             dkind = delta.type
             if dkind == "text_delta":
-                self.chars += len(delta.text)
-                block["text"] += delta.text
+                text = delta.text or ""  # (null from some Anthropic-compatible servers)
+                self.chars += len(text)
+                block["text"] += text
             elif dkind == "input_json_delta":
                 self.chars += len(delta.partial_json)
                 block["arguments"] = block.get("arguments", "") + delta.partial_json
@@ -194,7 +207,8 @@ class MessageStreamHandler:
             self.usage = usage_of(message.usage)
         elif kind == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
-            self._merge_usage(event.usage)
+            if event.usage is not None:  # (a compatible server may leave it out)
+                self._merge_usage(event.usage)
         return False
 
     def _merge_usage(self, delta: Any) -> None:
@@ -214,6 +228,7 @@ class MessageStreamHandler:
         details = delta.output_tokens_details
         reasoning = getattr(details, "thinking_tokens", None) if details is not None else None
         read, write, base = read or 0, write or 0, base or 0
+        self.final_usage = True
         self.usage = TokenUsage(
             input=base + read + write,
             output=delta.output_tokens or 0,
@@ -226,8 +241,8 @@ class MessageStreamHandler:
         out = Outcome(response_id=self.id, response_model=self.model, output_chars=self.chars)
         out.finish_reasons = [self.stop_reason or "error"]
         # Usage from message_start alone is provisional (output not final): only trust it once
-        # message_delta arrived; otherwise estimate from what was streamed.
-        out.usage = self.usage if self.stop_reason else None
+        # message_delta brought its own; otherwise estimate from what was streamed.
+        out.usage = self.usage if self.stop_reason and self.final_usage else None
         for _, block in sorted(self.blocks.items()):
             if block["type"] == "tool_use":
                 out.tool_calls.append(

@@ -97,6 +97,47 @@ async def test_create_stream_usage_is_cumulative_not_summed(cap: CapturedSpans, 
     }
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_stream_of_a_compatible_server_that_leaves_fields_null(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """An Anthropic-compatible server whose message_delta has no usage and one text delta null:
+    the text and stop reason are kept, output tokens estimated (message_start's are provisional)."""
+    events = [e for e in p.events(["Hi", " there"]) if e["type"] != "message_delta"]
+    events.insert(
+        2, {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": None}}
+    )
+    events.insert(-1, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": None})
+    server = FakeServer()
+    server.stream("/v1/messages", sse(events, done=False, named=True))
+    stream = await resolve(
+        client(server, is_async).messages.create(model=MODEL, max_tokens=256, messages=MESSAGES, stream=True)
+    )
+    assert [e.type for e in await drain(stream)][-2:] == ["message_delta", "message_stop"]
+    values = attrs(cap.spans()[0])
+    assert values["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert values["llmtrace.output.chars"] == 8
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [
+        {"type": "text", "content": "Hi there"}
+    ]
+    assert values["llmtrace.usage.source"] == "estimated"
+    assert values["gen_ai.usage.output_tokens"] == 2  # from 8 characters, not message_start's provisional 1
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_message_of_a_compatible_server_with_a_null_text_block(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    body = p.message().model_dump(mode="json")
+    body["content"] = [{"type": "text", "text": None}, {"type": "text", "text": "Hi"}]
+    server = FakeServer()
+    server.json("/v1/messages", body)
+    await resolve(client(server, is_async).messages.create(model=MODEL, max_tokens=256, messages=MESSAGES))
+    values = attrs(cap.spans()[0])
+    assert values["llmtrace.output.chars"] == 2
+    assert values["gen_ai.usage.output_tokens"] == 20 and values["llmtrace.usage.source"] == "reported"
+
+
 async def test_stream_helper_sync(cap: CapturedSpans) -> None:
     server = FakeServer()
     server.stream("/v1/messages", sse(p.events(["Hi", " there"]), done=False, named=True))

@@ -7,6 +7,7 @@ only when asked). Expected costs come from genai-prices itself.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -144,3 +145,87 @@ async def test_stream_usage_is_asked_only_of_servers_that_accept_it(
         assert values["llmtrace.usage.source"] == ("reported" if asked else "estimated")
         if asked:
             assert values["gen_ai.usage.output_tokens"] == 200
+
+
+GEMINI_OPENAI = "https://generativelanguage.googleapis.com/v1beta/openai/"
+
+
+def _gemini_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A chunk as Gemini's OpenAI-compatible endpoint sends it: tool calls carry no ``index``."""
+    choice: dict[str, Any] = {"delta": delta, "index": 0}
+    if finish is not None:
+        choice["finish_reason"] = finish
+    return {
+        "choices": [choice],
+        "created": 1,
+        "id": "gem-1",
+        "model": "gemini-2.5-flash",
+        "object": "chat.completion.chunk",
+        **extra,
+    }
+
+
+def _indexless_call(call_id: str, name: str | None, arguments: str) -> dict[str, Any]:
+    function = {"arguments": arguments} | ({"name": name} if name else {})
+    return {"role": "assistant", "tool_calls": [{"function": function, "id": call_id, "type": "function"}]}
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_gemini_stream_tool_calls_without_index_stay_apart(cap: CapturedSpans, is_async: bool) -> None:
+    """Gemini's OpenAI-compatible stream numbers no tool calls: a new id is a new call, a delta
+    with an empty id continues the last one, and the stream ends with "stop" and its usage."""
+    server = FakeServer()
+    server.stream(
+        "/chat/completions",
+        sse(
+            [
+                _gemini_chunk(_indexless_call("function-call-1", "get_weather", '{"city": "Sydney"}')),
+                _gemini_chunk(_indexless_call("function-call-2", "get_time", '{"city": ')),
+                _gemini_chunk(_indexless_call("", None, '"Paris"}')),
+                _gemini_chunk(
+                    {"role": "assistant"},
+                    "stop",
+                    usage={"completion_tokens": 20, "prompt_tokens": 50, "total_tokens": 70},
+                ),
+            ]
+        ),
+    )
+    client = _client(server, GEMINI_OPENAI, is_async)
+    await drain(
+        await resolve(
+            client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True)
+        )
+    )
+    values = attrs(cap.spans()[0])
+    calls = [
+        {"id": "function-call-1", "name": "get_weather", "arguments": '{"city": "Sydney"}'},
+        {"id": "function-call-2", "name": "get_time", "arguments": '{"city": "Paris"}'},
+    ]
+    assert json.loads(values["llmtrace.tool_calls"]) == calls
+    (message,) = json.loads(values["gen_ai.output.messages"])
+    assert message["parts"] == [{"type": "tool_call", **call} for call in calls]
+    assert values["gen_ai.provider.name"] == "gcp.gemini"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (50, 20)
+    price = calc_price(Usage(input_tokens=50, output_tokens=20), "gemini-2.5-flash", provider_id="google")
+    assert values["llmtrace.cost.usd"] == pytest.approx(float(price.total_price))
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(
+    ("choices", "finish_reasons"),
+    [(None, None), ([{"finish_reason": "content_filter", "index": 0, "message": None}], ("content_filter",))],
+)
+async def test_response_without_choices_or_message_keeps_its_usage(
+    cap: CapturedSpans, is_async: bool, choices: Any, finish_reasons: Any
+) -> None:
+    """A compatible server's answer with ``choices: null``, or a choice whose message is
+    ``null``, is still a call with its id and usage."""
+    server = FakeServer()
+    server.json("/chat/completions", p.chat(model="llama3.2").model_dump(mode="json") | {"choices": choices})
+    client = _client(server, "http://localhost:11434/v1", is_async)
+    await resolve(client.chat.completions.create(model="llama3.2", messages=MESSAGES))
+    values = attrs(cap.spans()[0])
+    assert values["gen_ai.response.id"] == "chatcmpl-1"
+    assert values.get("gen_ai.response.finish_reasons") == finish_reasons
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values["llmtrace.usage.source"] == "reported"
