@@ -11,10 +11,13 @@ by genai-prices under ``aws``. Token semantics: Converse's ``inputTokens`` exclu
 input is ``inputTokens + cacheReadInputTokens + cacheWriteInputTokens`` (cache reads and writes
 recorded as their subsets). ``converse_stream``'s event stream is wrapped (the caller iterates it
 as before); usage comes from its ``metadata`` event. ``invoke_model`` bodies are read per model
-family — Anthropic (Messages API), Meta Llama, Amazon Titan Text — and handed back to the caller
-as an unread body with the same bytes; ``invoke_model_with_response_stream``'s event stream is
-wrapped like Converse's, its chunks read per family (usage from the family's own stream events,
-else from the ``amazon-bedrock-invocationMetrics`` Bedrock adds to the last chunk).
+family — Anthropic (Messages API), Amazon Nova (Converse's shape), Meta Llama, Amazon Titan Text,
+and the OpenAI-style ``choices`` of gpt-oss and DeepSeek — and handed back to the caller as an
+unread body with the same bytes; a family whose body has no usage (or is not read here) takes the
+token counts Bedrock sends in every answer's ``x-amzn-bedrock-*-token-count`` headers.
+``invoke_model_with_response_stream``'s event stream is wrapped like Converse's, its chunks read
+per family (usage from the family's own stream events, else from the
+``amazon-bedrock-invocationMetrics`` Bedrock adds to the last chunk).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ _BODY_PARAMS = (
     ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
     ("max_gen_len", sc.GEN_AI_REQUEST_MAX_TOKENS),
     ("maxTokenCount", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_new_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
     ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
     ("top_p", sc.GEN_AI_REQUEST_TOP_P),
     ("topP", sc.GEN_AI_REQUEST_TOP_P),
@@ -115,8 +120,13 @@ def _with_cache(usage: dict[str, Any], uncached: str, output: str, cached: str, 
 
 
 def converse_usage(usage: Any) -> TokenUsage | None:
+    """Converse's usage, or Amazon Nova's in ``invoke_model`` (its cache counts named ``...Count``)."""
     if not isinstance(usage, dict):
         return None
+    if "cacheReadInputTokenCount" in usage or "cacheWriteInputTokenCount" in usage:
+        return _with_cache(
+            usage, "inputTokens", "outputTokens", "cacheReadInputTokenCount", "cacheWriteInputTokenCount"
+        )
     return _with_cache(usage, "inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 
@@ -159,16 +169,23 @@ class _Request(Endpoint):
         capture = config.capture_content
         if self.operation.startswith("InvokeModel"):
             body = _json_body(kwargs.get("body"))
+            config_of_family = body.get("textGenerationConfig") or body.get("inferenceConfig") or {}
             for key, name in _BODY_PARAMS:
-                value = body.get(key, (body.get("textGenerationConfig") or {}).get(key))
+                value = body.get(
+                    key, config_of_family.get(key) if isinstance(config_of_family, dict) else None
+                )
                 if _number(value):
                     attrs[name] = value
             if capture:
                 attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_body_messages(body), config)
-                if isinstance(body.get("system"), str):
+                system = body.get("system")
+                if isinstance(system, str):
                     attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(
-                        [{"type": "text", "content": body["system"]}], config
+                        [{"type": "text", "content": system}], config
                     )
+                elif isinstance(system, list):  # Amazon Nova: ``[{"text": ...}]``
+                    parts = [{"type": "text", "content": s["text"]} for s in system if "text" in s]
+                    attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(parts, config)
         else:
             inference = kwargs.get("inferenceConfig") or {}
             for key, name in _INFERENCE:
@@ -229,7 +246,8 @@ def _json_body(body: Any) -> dict[str, Any]:
 
 
 def _body_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The request of an Anthropic (``messages``), Llama (``prompt``) or Titan (``inputText``) body."""
+    """The request of a body with ``messages`` (Anthropic, Nova, gpt-oss), a ``prompt`` (Llama,
+    DeepSeek) or an ``inputText`` (Titan)."""
     if isinstance(body.get("messages"), list):
         out = []
         for message in body["messages"]:
@@ -240,7 +258,7 @@ def _body_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
                 else [
                     {"type": "text", "content": b.get("text", "")}
                     for b in content or ()
-                    if b.get("type") == "text"
+                    if b.get("type", "text") == "text" and "text" in b  # (Nova's blocks have no type)
                 ]
             )
             out.append({"role": message.get("role", "user"), "parts": parts})
@@ -250,10 +268,18 @@ def _body_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _invoke_outcome(call: LLMCall, result: Any) -> Outcome:
-    """Read (and put back) an ``invoke_model`` body: Anthropic, Llama or Titan shapes."""
+    """Read (and put back) an ``invoke_model`` body; usage from Bedrock's headers if it has none."""
     raw = result["body"].read()
     result["body"] = _body(raw)
-    body = _json_body(raw)
+    out = _family_outcome(call, _json_body(raw))
+    if out is None:  # a family not read here: the body's size stands for the output
+        out = Outcome(output_chars=len(raw))
+    if out.usage is None:
+        out.usage = _header_usage(result)
+    return out
+
+
+def _family_outcome(call: LLMCall, body: dict[str, Any]) -> Outcome | None:
     if "content" in body and "usage" in body:  # Anthropic Messages API
         tokens = _anthropic_usage(body["usage"] or {})
         parts: list[dict[str, Any]] = []
@@ -273,6 +299,14 @@ def _invoke_outcome(call: LLMCall, result: Any) -> Outcome:
         out.response_id = body.get("id")
         out.response_model = body.get("model")
         return out
+    if isinstance(body.get("output"), dict) and "stopReason" in body:  # Amazon Nova: Converse's shape
+        message = body["output"].get("message") or {}
+        return _finish(
+            call,
+            _converse_parts(message.get("content")),
+            body["stopReason"],
+            converse_usage(body.get("usage")),
+        )
     if "generation" in body:  # Meta Llama
         tokens = TokenUsage(
             input=int(body.get("prompt_token_count") or 0),
@@ -288,7 +322,36 @@ def _invoke_outcome(call: LLMCall, result: Any) -> Outcome:
         )
         text = [{"type": "text", "content": str(first.get("outputText") or "")}]
         return _finish(call, text, first.get("completionReason"), tokens)
-    return Outcome(output_chars=len(raw))
+    if isinstance(body.get("choices"), list):  # OpenAI-style: gpt-oss (a chat), DeepSeek-R1 (a text)
+        first = body["choices"][0] if body["choices"] and isinstance(body["choices"][0], dict) else {}
+        message = first.get("message")
+        answer = message.get("content") if isinstance(message, dict) else first.get("text")
+        usage = body.get("usage")
+        reported = (
+            TokenUsage(
+                input=int(usage.get("prompt_tokens") or 0), output=int(usage.get("completion_tokens") or 0)
+            )
+            if isinstance(usage, dict)
+            else None
+        )
+        out = _finish(
+            call,
+            [{"type": "text", "content": str(answer or "")}],
+            first.get("finish_reason") or first.get("stop_reason"),
+            reported,
+        )
+        out.response_id = body.get("id")
+        out.response_model = body.get("model")
+        return out
+    return None
+
+
+def _header_usage(result: Any) -> TokenUsage | None:
+    """The token counts Bedrock sends with every ``invoke_model`` answer, whatever the model."""
+    headers = (result.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    given = headers.get("x-amzn-bedrock-input-token-count"), headers.get("x-amzn-bedrock-output-token-count")
+    counts = [int(count) for count in given if isinstance(count, str) and count.isdigit()]
+    return TokenUsage(input=counts[0], output=counts[1]) if len(counts) == 2 else None
 
 
 def _body(raw: bytes) -> Any:
@@ -353,12 +416,17 @@ class _ConverseStream:
         return _finish(self.call, parts, self.reason, self.usage)
 
 
+_CONVERSE_EVENTS = frozenset(
+    ("messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata")
+)
+
+
 class _InvokeStream:
     """Accumulates ``invoke_model_with_response_stream`` chunks. Each ``{"chunk": {"bytes": ...}}``
     is one JSON event of the model family's own stream: Anthropic's Messages API events (usage in
-    ``message_start`` and ``message_delta``), Meta Llama's ``generation`` pieces or Amazon Titan's
-    ``outputText`` pieces; Bedrock adds ``amazon-bedrock-invocationMetrics`` (token counts, for
-    every family) to the last one."""
+    ``message_start`` and ``message_delta``), Amazon Nova's (Converse's stream events), Meta
+    Llama's ``generation`` pieces or Amazon Titan's ``outputText`` pieces; Bedrock adds
+    ``amazon-bedrock-invocationMetrics`` (token counts, for every family) to the last one."""
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call
@@ -368,6 +436,7 @@ class _InvokeStream:
         self.anthropic_usage: dict[str, Any] = {}
         self.counts: dict[str, int] = {}  # Llama's or Titan's own token counts
         self.metrics: dict[str, Any] = {}
+        self.nova: _ConverseStream | None = None  # Amazon Nova's events, read as Converse's
         self.response_id: str | None = None
         self.model: str | None = None
 
@@ -376,7 +445,15 @@ class _InvokeStream:
         if not chunk:
             return False
         data = _json_body(chunk.get("bytes"))
-        text = self._anthropic(data) if "type" in data else self._llama_or_titan(data)
+        text = None
+        if "type" in data:
+            text = self._anthropic(data)
+        elif not _CONVERSE_EVENTS.isdisjoint(data):
+            if self.nova is None:
+                self.nova = _ConverseStream(self.call)
+            self.nova.on_chunk(data)
+        else:
+            text = self._llama_or_titan(data)
         if text:
             if self.parts and self.parts[-1]["type"] == "text":
                 self.parts[-1]["content"] += text
@@ -452,6 +529,10 @@ class _InvokeStream:
         return None
 
     def outcome(self) -> Outcome:
+        if self.nova is not None:
+            out = self.nova.outcome()
+            out.usage = out.usage or self._usage()
+            return out
         for index, raw in self.tool_input.items():
             try:
                 self.parts[index]["arguments"] = json.loads(raw or "{}")

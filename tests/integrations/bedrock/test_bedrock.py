@@ -58,6 +58,7 @@ class FakeBedrock:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.headers: dict[str, dict[str, str]] = {}  # operation -> extra response headers
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -71,6 +72,8 @@ class FakeBedrock:
                 self.send_response(status)
                 self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(content)))
+                for name, value in fake.headers.get(operation, {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(content)
 
@@ -88,8 +91,15 @@ class FakeBedrock:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def json(self, operation: str, payload: dict[str, Any], status: int = 200) -> None:
+    def json(
+        self,
+        operation: str,
+        payload: dict[str, Any],
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.routes[operation] = lambda body: (status, "application/json", json.dumps(payload).encode())
+        self.headers[operation] = headers or {}
 
     def stream(self, operation: str, events: list[tuple[str, dict[str, Any]]]) -> None:
         content = b"".join(event(t, p) for t, p in events)
@@ -236,6 +246,47 @@ INVOKE_BODIES = [
         },
         (3, 5, "Howdy", "FINISH"),
     ),
+    (
+        "us.amazon.nova-lite-v1:0",
+        {
+            "schemaVersion": "messages-v1",
+            "system": [{"text": "be brief"}],
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"max_new_tokens": 50},
+        },
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "Hello!"}]}},
+            "stopReason": "end_turn",
+            "usage": {
+                "inputTokens": 9,
+                "outputTokens": 3,
+                "totalTokens": 12,
+                "cacheReadInputTokenCount": 0,
+                "cacheWriteInputTokenCount": 0,
+            },
+        },
+        (9, 3, "Hello!", "end_turn"),
+    ),
+    (
+        "openai.gpt-oss-120b-1:0",
+        {"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 50},
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "openai.gpt-oss-120b-1:0",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Hey"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 2, "total_tokens": 10},
+        },
+        (8, 2, "Hey", "stop"),
+    ),
+    (  # no usage in the body: Bedrock's headers carry it
+        "us.deepseek.r1-v1:0",
+        {"prompt": "hi", "max_tokens": 50},
+        {"choices": [{"text": "Hi!", "stop_reason": "stop"}]},
+        (6, 2, "Hi!", "stop"),
+    ),
 ]
 
 
@@ -243,12 +294,16 @@ INVOKE_BODIES = [
 def test_invoke_model_reads_each_family_and_gives_the_body_back(
     cap: CapturedSpans, bedrock: FakeBedrock, model: str, request_body: Any, response_body: Any, expected: Any
 ) -> None:
-    bedrock.json("invoke", response_body)
+    input_tokens, output_tokens, text, reason = expected
+    token_headers = {
+        "x-amzn-bedrock-input-token-count": str(input_tokens),
+        "x-amzn-bedrock-output-token-count": str(output_tokens),
+    }
+    bedrock.json("invoke", response_body, headers=token_headers)
     result = bedrock.client().invoke_model(modelId=model, body=json.dumps(request_body))
     assert json.loads(result["body"].read()) == response_body  # the caller still reads the whole body
     (span,) = cap.spans()
     values = attrs(span)
-    input_tokens, output_tokens, text, reason = expected
     assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (
         input_tokens,
         output_tokens,
@@ -257,6 +312,29 @@ def test_invoke_model_reads_each_family_and_gives_the_body_back(
     assert values["gen_ai.response.finish_reasons"] == (reason,)
     assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": text}]
     assert json.loads(values["gen_ai.input.messages"])[0]["parts"] == [{"type": "text", "content": "hi"}]
+    assert values["llmtrace.usage.source"] == "reported"
+    assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(model, input_tokens, output_tokens))
+    if "nova" in model:
+        assert values["gen_ai.system_instructions"] == '[{"type": "text", "content": "be brief"}]'
+
+
+def test_invoke_model_of_a_family_not_read_takes_bedrocks_token_counts(
+    cap: CapturedSpans, bedrock: FakeBedrock
+) -> None:
+    """Cohere's body is not read, but every InvokeModel answer carries Bedrock's token counts."""
+    body = {"generation_id": "g-1", "text": "Hi", "finish_reason": "COMPLETE"}
+    bedrock.json(
+        "invoke",
+        body,
+        headers={"x-amzn-bedrock-input-token-count": "11", "x-amzn-bedrock-output-token-count": "4"},
+    )
+    result = bedrock.client().invoke_model(
+        modelId="cohere.command-r-v1:0", body=json.dumps({"message": "hi"})
+    )
+    assert json.loads(result["body"].read()) == body
+    values = attrs(cap.spans()[0])
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (11, 4)
+    assert values["llmtrace.usage.source"] == "reported"
 
 
 def test_errors_are_recorded_and_reraised(cap: CapturedSpans, bedrock: FakeBedrock) -> None:
@@ -356,6 +434,27 @@ STREAM_BODIES = [
         ],
         (3, 5, 0, "Howdy", "FINISH"),
     ),
+    (
+        "us.amazon.nova-lite-v1:0",
+        {
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"max_new_tokens": 50},
+        },
+        [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"delta": {"text": "Hi"}, "contentBlockIndex": 0}},
+            {"contentBlockDelta": {"delta": {"text": " there"}, "contentBlockIndex": 0}},
+            {"contentBlockStop": {"contentBlockIndex": 0}},
+            {"messageStop": {"stopReason": "end_turn"}},
+            {
+                "metadata": {
+                    "usage": {"inputTokens": 12, "outputTokens": 4, "cacheReadInputTokenCount": 100}
+                },
+                METRICS: {"inputTokenCount": 12, "outputTokenCount": 4},
+            },
+        ],
+        (112, 4, 100, "Hi there", "end_turn"),
+    ),
 ]
 
 
@@ -390,7 +489,7 @@ def test_invoke_model_stream_reads_each_family_with_usage_and_cost(
     assert values["llmtrace.ttft_ms"] > 0
     assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": text}]
     assert json.loads(values["gen_ai.input.messages"])[0]["parts"] == [{"type": "text", "content": "hi"}]
-    if model == HAIKU:
+    if model == HAIKU or "nova" in model:
         assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(model, 112, 4, cached=100))
 
 
