@@ -36,6 +36,21 @@ def test_anthropic_cache_reads_and_writes_use_their_own_rates() -> None:
     assert cost == pytest.approx((100 * 3 + 4000 * 0.30 + 1000 * 3.75 + 200 * 15) / 1e6)
 
 
+def test_anthropic_one_hour_cache_writes_cost_more_than_five_minute_ones() -> None:
+    book = PriceBook()
+    # claude-sonnet-4-5: $3 input, $3.75 per MTok written for 5 minutes, $6 for an hour.
+    costs = [
+        book.cost_now("anthropic", "claude-sonnet-4-5", 1000, 0, 0, 1000, 0, one_hour)
+        for one_hour in (0, 1000, 400, 0)  # 400: 600 x 3.75 + 400 x 6 (all but the first: cached rates)
+    ]
+    assert costs == [
+        pytest.approx(0.00375),
+        pytest.approx(0.006),
+        pytest.approx(0.00465),
+        pytest.approx(0.00375),
+    ]
+
+
 def test_unknown_model_costs_none_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     book = PriceBook()
     with caplog.at_level(logging.WARNING, logger="llmtrace.pricing"):
@@ -99,6 +114,7 @@ def _genai(provider: str, model: str, when: datetime | None = None, **tokens: An
         output_tokens=tokens.get("output_tokens", 0),
         cache_read_tokens=tokens.get("cached_input_tokens") or None,
         cache_write_tokens=tokens.get("cache_write_tokens") or None,
+        cache_write_1h_tokens=tokens.get("cache_write_1h_tokens") or None,
         output_reasoning_tokens=tokens.get("reasoning_tokens") or None,
     )
     return float(calc_price(usage, model, provider_id=provider, genai_request_timestamp=when).total_price)
@@ -133,6 +149,27 @@ def _genai(provider: str, model: str, when: datetime | None = None, **tokens: An
             {"input_tokens": 200_001, "output_tokens": 900, "cached_input_tokens": 5},
         ),
         ("anthropic", "claude-3-5-haiku-20241022", {"input_tokens": 3999, "output_tokens": 799}),
+        # Anthropic's 1-hour cache writes: 2x the input price, against 1.25x for 5 minutes.
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            {
+                "input_tokens": 9100,
+                "output_tokens": 77,
+                "cache_write_tokens": 5000,
+                "cache_write_1h_tokens": 3000,
+            },
+        ),
+        (  # a price without a 1-hour rate: those writes at the cache write rate
+            "google",
+            "gemini-2.5-flash",
+            {
+                "input_tokens": 900,
+                "output_tokens": 7,
+                "cache_write_tokens": 500,
+                "cache_write_1h_tokens": 500,
+            },
+        ),
     ],
 )
 def test_the_fast_path_equals_genai_prices_exactly(provider: str, model: str, tokens: dict[str, Any]) -> None:
@@ -173,6 +210,7 @@ def test_random_usages_match_genai_prices_exactly_across_models() -> None:
             "output_tokens": out,
             "cached_input_tokens": cached,
             "cache_write_tokens": write,
+            "cache_write_1h_tokens": rng.randrange(0, write + 1),
             "reasoning_tokens": rng.randrange(0, out + 1),
         }
         when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 60 * 24 * 400))

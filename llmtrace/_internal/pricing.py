@@ -169,8 +169,12 @@ class PriceBook:
         reasoning_tokens: int = 0,
         when: datetime | None = None,
         when_ns: int | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> float | None:
         """Cost of one call in USD, or ``None`` when the model's price is unknown.
+
+        ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` kept for an hour
+        (Anthropic's 1-hour cache TTL), which costs more to write where the price says so.
 
         ``when`` (or ``when_ns``, nanoseconds since the epoch, turned into a datetime only for a
         price that depends on time) is the call's time; default now.
@@ -189,7 +193,12 @@ class PriceBook:
         known = self._linear.get(key)
         if known is not None and known[0] >= now:
             cost = known[1].cost(
-                input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+                cache_write_1h_tokens,
             )
             if cost is not None:
                 return cost
@@ -212,7 +221,12 @@ class PriceBook:
             None
             if rates is None
             else rates.cost(
-                input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
+                input_tokens,
+                output_tokens,
+                cached_input_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
+                cache_write_1h_tokens,
             )
         )
         if cost is not None:
@@ -226,6 +240,7 @@ class PriceBook:
             cache_write_tokens,
             reasoning_tokens,
             _moment(when, when_ns),
+            cache_write_1h_tokens,
         )
 
     def cost_now(
@@ -237,6 +252,7 @@ class PriceBook:
         cached_input_tokens: int,
         cache_write_tokens: int,
         reasoning_tokens: int,
+        cache_write_1h_tokens: int = 0,
     ) -> float | None:
         """`cost_usd` at the current time, with positional counts: the per-call path. A model
         with one linear price resolved within the last `_RESOLVE_TTL_S` (every call but a
@@ -246,7 +262,12 @@ class PriceBook:
             known = self._linear.get((provider, model))
             if known is not None and known[0] >= time.monotonic():
                 cost = known[1].cost(
-                    input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens
+                    input_tokens,
+                    output_tokens,
+                    cached_input_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                    cache_write_1h_tokens,
                 )
                 if cost is not None:
                     return cost
@@ -258,6 +279,7 @@ class PriceBook:
             cached_input_tokens=cached_input_tokens,
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
+            cache_write_1h_tokens=cache_write_1h_tokens,
         )
 
     def _warn_unknown(self, provider: str, model: str) -> None:
@@ -341,17 +363,29 @@ class _Rates:
     input: int  # uncached input
     cache_read: int
     cache_write: int
+    cache_write_1h: int  # a cache write kept an hour (the cache write's rate where none is set)
     output: int  # non-reasoning output
     reasoning: int
     den: int
     max_input: float
 
     def cost(
-        self, input_tokens: int, output_tokens: int, cached: int, cache_write: int, reasoning: int
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached: int,
+        cache_write: int,
+        reasoning: int,
+        cache_write_1h: int = 0,
     ) -> float | None:
         """The cost of this usage, or None where these rates do not apply (above the first tier,
         or counts that do not add up: genai-prices decides those)."""
-        if input_tokens > self.max_input or cached + cache_write > input_tokens or reasoning > output_tokens:
+        if (
+            input_tokens > self.max_input
+            or cached + cache_write > input_tokens
+            or reasoning > output_tokens
+            or cache_write_1h > cache_write
+        ):
             return None
         cost = (
             self.fixed
@@ -361,7 +395,7 @@ class _Rates:
         if cached:
             cost += self.cache_read * cached
         if cache_write:
-            cost += self.cache_write * cache_write
+            cost += self.cache_write * (cache_write - cache_write_1h) + self.cache_write_1h * cache_write_1h
         if reasoning:
             cost += self.reasoning * reasoning
         return cost / self.den
@@ -411,19 +445,20 @@ def _probe_rates(prices: Any) -> _Rates | None:
 
     try:
         fixed = cost()
-        den, (n_fixed, n_input, n_read, n_write, n_output, n_reasoning) = _common_denominator(
+        den, (n_fixed, n_input, n_read, n_write, n_write_1h, n_output, n_reasoning) = _common_denominator(
             [
                 fixed,
                 cost(input_tokens=1) - fixed,
                 cost(input_tokens=1, cache_read_tokens=1) - fixed,
                 cost(input_tokens=1, cache_write_tokens=1) - fixed,
+                cost(input_tokens=1, cache_write_tokens=1, cache_write_1h_tokens=1) - fixed,
                 cost(output_tokens=1) - fixed,
                 cost(output_tokens=1, output_reasoning_tokens=1) - fixed,
             ]
         )
     except (LookupError, ValueError):  # a price genai-prices cannot apply to token counts alone
         return None
-    return _Rates(n_fixed, n_input, n_read, n_write, n_output, n_reasoning, den, max_input)
+    return _Rates(n_fixed, n_input, n_read, n_write, n_write_1h, n_output, n_reasoning, den, max_input)
 
 
 def _genai_price(
@@ -435,6 +470,7 @@ def _genai_price(
     cache_write: int,
     reasoning: int,
     when: datetime | None,
+    cache_write_1h: int = 0,
 ) -> float | None:
     """genai-prices' own calculation; None for usage it refuses (cache reads above the input)."""
     from genai_prices import Usage
@@ -444,6 +480,7 @@ def _genai_price(
         output_tokens=output_tokens,
         cache_read_tokens=cached or None,
         cache_write_tokens=cache_write or None,
+        cache_write_1h_tokens=cache_write_1h or None,
         output_reasoning_tokens=reasoning or None,
     )
     try:

@@ -202,6 +202,7 @@ class TokenUsage:
     cached: int = 0
     cache_write: int = 0
     reasoning: int = 0
+    cache_write_1h: int = 0  # of cache_write, kept an hour (Anthropic's 1-hour TTL, priced higher)
 
 
 @dataclass(slots=True)
@@ -587,7 +588,14 @@ def _tokens_from_chars(chars: int) -> int:
 
 def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:
     return book.cost_now(
-        provider, model, usage.input, usage.output, usage.cached, usage.cache_write, usage.reasoning
+        provider,
+        model,
+        usage.input,
+        usage.output,
+        usage.cached,
+        usage.cache_write,
+        usage.reasoning,
+        usage.cache_write_1h,
     )
 
 

@@ -111,7 +111,16 @@ def usage_of(usage: Any) -> TokenUsage | None:
         cached=read,
         cache_write=write,
         reasoning=(getattr(details, "thinking_tokens", None) or 0) if details is not None else 0,
+        cache_write_1h=_written_for_an_hour(usage, write),
     )
+
+
+def _written_for_an_hour(usage: Any, write: int) -> int:
+    """Of ``write`` cache-write tokens, those written with the 1-hour TTL (2x the input price
+    where the 5-minute TTL is 1.25x): ``usage.cache_creation``'s breakdown, when given."""
+    creation = getattr(usage, "cache_creation", None)
+    one_hour = getattr(creation, "ephemeral_1h_input_tokens", None) if creation is not None else None
+    return min(one_hour, write) if isinstance(one_hour, int) and one_hour > 0 else 0
 
 
 def _cache_ttl_attrs(usage: Any, attrs: dict[str, Any]) -> None:
@@ -235,6 +244,7 @@ class MessageStreamHandler:
             cached=read,
             cache_write=write,
             reasoning=reasoning or (self.usage.reasoning if self.usage else 0),
+            cache_write_1h=_written_for_an_hour(start, write),  # (the breakdown is message_start's)
         )
 
     def outcome(self) -> Outcome:

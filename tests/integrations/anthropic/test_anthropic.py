@@ -77,6 +77,38 @@ async def test_create_records_usage_with_cache_tokens_and_cost(cap: CapturedSpan
     }
 
 
+# The same call with its 1,000 cache-write tokens written for an hour: $6/M instead of $3.75/M.
+COST_1H = (100 * 3 + 4000 * 0.30 + 1000 * 6 + 20 * 15) / 1e6
+ONE_HOUR = {"ephemeral_1h_input_tokens": 1000, "ephemeral_5m_input_tokens": 0}
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_one_hour_cache_writes_are_priced_at_their_rate(
+    cap: CapturedSpans, is_async: bool, stream: bool
+) -> None:
+    server = FakeServer()
+    if stream:
+        events = p.events(["Hi"])
+        events[0]["message"]["usage"]["cache_creation"] = ONE_HOUR
+        server.stream("/v1/messages", sse(events, done=False, named=True))
+    else:
+        body = p.message().model_dump(mode="json")
+        body["usage"]["cache_creation"] = ONE_HOUR
+        server.json("/v1/messages", body)
+    result = await resolve(
+        client(server, is_async).messages.create(
+            model=MODEL, max_tokens=256, messages=MESSAGES, stream=stream
+        )
+    )
+    if stream:
+        await drain(result)
+    values = attrs(cap.spans()[0])
+    assert values["gen_ai.usage.cache_creation.input_tokens"] == 1000
+    assert values["anthropic.usage.cache_creation.ephemeral_1h_input_tokens"] == 1000
+    assert values["llmtrace.cost.usd"] == pytest.approx(COST_1H)
+
+
 @pytest.mark.parametrize("is_async", [False, True])
 async def test_create_stream_usage_is_cumulative_not_summed(cap: CapturedSpans, is_async: bool) -> None:
     server = FakeServer()
