@@ -39,32 +39,26 @@ def _cell(value: Any) -> str:
 
 
 def metrics_table(response: Mapping[str, Any]) -> list[str]:
-    """Totals per series of ``GET /api/v1/metrics`` (latency: call-weighted mean of bucket quantiles)."""
+    """Each series' totals of ``GET /api/v1/metrics`` (latency quantiles: the window's own)."""
     rows = []
     for series in response.get("series", []):
-        points = [p for p in series["points"] if p["calls"]]
-        calls = sum(p["calls"] for p in points)
+        totals = series["totals"]
+        calls = totals["calls"]
         if not calls:
             continue
         group = series["group"]
-
-        def weighted(key: str, points: list[dict[str, Any]] = points) -> float | None:
-            known = [(p[key], p["calls"]) for p in points if p.get(key) is not None]
-            total = sum(n for _, n in known)
-            return sum(v * n for v, n in known) / total if total else None
-
-        cost = sum(p["cost_usd"] or 0.0 for p in points)
+        cost = totals["cost_usd"]
         rows.append(
             (
                 group.get("model", ""),
                 group.get("prompt", ""),
                 group.get("prompt_version", ""),
                 calls,
-                f"{100.0 * sum(p['errors'] for p in points) / calls:.1f}%",
-                round(sum(p["input_tokens"] for p in points) / calls),
-                round(sum(p["output_tokens"] for p in points) / calls),
-                weighted("latency_p50_ms"),
-                weighted("latency_p95_ms"),
+                f"{100.0 * totals['errors'] / calls:.1f}%",
+                round(totals["input_tokens"] / calls),
+                round(totals["output_tokens"] / calls),
+                totals["latency_p50_ms"],
+                totals["latency_p95_ms"],
                 f"${cost:,.2f}",
                 f"${cost / calls:.5f}",
             )

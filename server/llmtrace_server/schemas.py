@@ -161,8 +161,7 @@ class ScoresAcceptedPublic(BaseModel):
     accepted: int
 
 
-class MetricPointPublic(BaseModel):
-    t: datetime
+class MetricTotalsPublic(BaseModel):
     calls: int
     errors: int
     error_rate: float | None
@@ -176,9 +175,16 @@ class MetricPointPublic(BaseModel):
     ttft_p95_ms: float | None
 
 
+class MetricPointPublic(MetricTotalsPublic):
+    t: datetime
+
+
 class MetricSeriesPublic(BaseModel):
     group: dict[str, str]
     points: list[MetricPointPublic]
+    totals: MetricTotalsPublic = Field(
+        description="over all the series' buckets; its quantiles are the window's own, not an average of the buckets'"
+    )
 
 
 class MetricsPublic(BaseModel):

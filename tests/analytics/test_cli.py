@@ -255,3 +255,69 @@ def test_compare_defaults_to_the_busiest_prompts_two_latest_versions(tmp_path: P
     report = json.loads(by_prompt.stdout)  # --json prints only the JSON
     assert report["cohorts"]["a"]["value"] == "9" and report["cohorts"]["b"]["value"] == "10"
     assert report["filters"] == {"prompt": "chat"}
+
+
+def test_metrics_cli_prints_the_windows_totals_per_group(tmp_path: Path) -> None:
+    """Two hours of gpt-4o calls (100..600 ms) and one of gpt-4o-mini: per-model totals, the
+    window's own p95, the buckets with --series, the JSON with --json."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    import otlp_build as ob
+
+    from tests.server.server_proc import ServerProcess
+
+    hour_ns = 3_600_000_000_000
+    start_ns = (time.time_ns() // hour_ns - 3) * hour_ns  # three whole hours ago
+    spans = []
+    for i in range(6):
+        attrs = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 10,
+        }
+        at = start_ns + (0 if i < 4 else hour_ns) + i * 1_000_000_000
+        spans.append(ob.span(attrs, start_ns=at, duration_ms=100.0 * (i + 1), error=i == 1))
+    mini = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 7,
+    }
+    spans.append(ob.span(mini, start_ns=start_ns + 5_000_000_000, duration_ms=50.0))
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        body = ob.request(spans).SerializeToString()
+        request = urllib.request.Request(
+            server.url + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
+        )
+        urllib.request.urlopen(request, timeout=30).read()
+        window = ("--since", "4h", "--endpoint", server.url)
+        for _ in range(100):  # acknowledged once spooled: wait until the calls are queryable
+            counted = json.loads(_cli("metrics", *window, "--json").stdout)["series"][0]["totals"]["calls"]
+            if counted == 7:
+                break
+            time.sleep(0.1)
+        out = _cli("metrics", "--group-by", "model", *window)
+        series = _cli("metrics", "--group-by", "model", "--series", *window)
+        raw = json.loads(_cli("metrics", "--group-by", "model", "--json", *window).stdout)
+        wrong = _cli("metrics", "--group-by", "user_id", *window)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "whole 1h buckets" in lines[0]
+    assert lines[1].split()[:4] == ["model", "calls", "errors", "error"]
+    rows = {line.split()[0]: line.split() for line in lines[3:]}
+    # model, calls, errors, error %, cost $, p50 ms, p95 ms, ...
+    assert rows["gpt-4o"][1:4] == ["6", "1", "16.67"]
+    assert 570 <= int(rows["gpt-4o"][6]) <= 600  # the window's p95, not the buckets' p95s averaged
+    assert rows["gpt-4o-mini"][1:3] == ["1", "0"]
+    bucket_rows = [line for line in series.stdout.splitlines() if line.startswith("gpt-4o ")]
+    calls = [row.split()[2] for row in bucket_rows[1:]]  # after the totals row, one row per bucket
+    assert calls[:3] == ["0", "4", "2"] and set(calls[3:]) == {"0"} and len(calls) == 5  # 4h in whole hours
+    totals = {tuple(s["group"].values()): s["totals"] for s in raw["series"]}
+    assert totals[("gpt-4o",)]["calls"] == 6 and totals[("gpt-4o-mini",)]["input_tokens"] == 7
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert wrong.stderr.strip() == (
+        "llmtrace: GET /api/v1/metrics: HTTP 400: cannot group by 'user_id'; "
+        "use service, model, provider, prompt, prompt_version, environment"
+    )

@@ -332,6 +332,20 @@ def test_metrics_series_grouped_and_filled(client: TestClient, interval: str) ->
     assert first["cost_usd"] > 0
     empty = next(p for p in series["points"] if not p["calls"])
     assert empty["error_rate"] is None and empty["latency_p95_ms"] is None and empty["cost_usd"] == 0
+    totals = series["totals"]
+    assert (totals["calls"], totals["errors"], totals["input_tokens"], totals["output_tokens"]) == (
+        6,
+        1,
+        600,
+        60,
+    )
+    assert totals["error_rate"] == pytest.approx(1 / 6)
+    assert totals["cost_usd"] == pytest.approx(sum(p["cost_usd"] for p in series["points"]))
+    # The window's own p95 (of 100..600 ms), not the buckets' p95s averaged (~470).
+    assert totals["latency_p95_ms"] == pytest.approx(600, rel=0.05)
+    assert totals["latency_p50_ms"] == pytest.approx(350, rel=0.15) and totals[
+        "ttft_p50_ms"
+    ] == pytest.approx(50)
     grouped = get(
         client,
         "/api/v1/metrics",
@@ -343,6 +357,7 @@ def test_metrics_series_grouped_and_filled(client: TestClient, interval: str) ->
     groups = {
         tuple(sorted(s["group"].items())): sum(p["calls"] for p in s["points"]) for s in grouped["series"]
     }
+    assert all(s["totals"]["calls"] == 3 for s in grouped["series"])
     assert groups == {
         (("model", "gpt-4o"), ("prompt", "p")): 3,
         (("model", "gpt-4o-mini"), ("prompt", "p")): 3,

@@ -4,6 +4,8 @@ Buckets cover whole intervals aligned to the Unix epoch (UTC): ``since`` is roun
 ``until`` up to the interval, so a bucket means the same whichever table answered. Intervals of an
 hour or more read ``spans_hourly`` (a few rows per hour and key); shorter ones read each call
 (``llm_calls``, the LLM and embedding spans, as in the rollup) with the same t-digest quantiles.
+Each series also has its totals over all its buckets, from the same scan (``GROUPING SETS``):
+the window's own quantiles, which no average of the buckets' quantiles gives.
 """
 
 from __future__ import annotations
@@ -74,14 +76,19 @@ def check_size(query: MetricsQuery) -> int:
 
 
 def metrics_series(store: Any, project: str, query: MetricsQuery) -> dict[str, Any]:
-    """``{"interval", "series": [{"group": {...}, "points": [...]}]}`` with empty buckets filled."""
+    """``{"interval", "series": [{"group": {...}, "points": [...], "totals": {...}}]}`` with
+    empty buckets filled."""
     buckets = check_size(query)
     rows = _bucket_rows(store, project, query)
     start, _ = query.bounds()
     series: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
+    totals: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[f"g_{g}"] for g in query.group_by)
-        series.setdefault(key, {})[row["bucket"]] = row
+        if row["is_total"]:
+            totals[key] = row
+        else:
+            series.setdefault(key, {})[row["bucket"]] = row
     if not query.group_by:
         series.setdefault((), {})
     if len(series) * buckets > MAX_POINTS:
@@ -99,6 +106,7 @@ def metrics_series(store: Any, project: str, query: MetricsQuery) -> dict[str, A
                     _point(start + i * query.step, by_bucket.get(start + i * query.step))
                     for i in range(buckets)
                 ],
+                "totals": _measures(totals.get(key)),
             }
             for key, by_bucket in ordered
         ],
@@ -150,13 +158,15 @@ def _bucket_rows(store: Any, project: str, query: MetricsQuery) -> list[dict[str
         table = "llm_calls"
     select = [
         f"intDiv(toUnixTimestamp({time_column}), {{step:UInt32}}) * {{step:UInt32}} AS bucket",
+        "grouping(bucket) AS is_total",  # 1 on a series' totals row (standard GROUPING, ClickHouse 22.12+)
         *groups,
         *measures,
     ]
-    group_keys = ["bucket", *(f"g_{g}" for g in query.group_by)]
+    group_keys = ", ".join(f"g_{g}" for g in query.group_by)
     sql = (
         f"SELECT {', '.join(select)} FROM {{db:Identifier}}.{table}"
-        f" WHERE {' AND '.join(conditions)} GROUP BY {', '.join(group_keys)}"
+        f" WHERE {' AND '.join(conditions)}"
+        f" GROUP BY GROUPING SETS ((bucket{', ' if group_keys else ''}{group_keys}), ({group_keys}))"
     )
     result = store.client.query(sql, parameters=params)
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
@@ -164,9 +174,12 @@ def _bucket_rows(store: Any, project: str, query: MetricsQuery) -> list[dict[str
 
 def _point(bucket: int, row: Mapping[str, Any] | None) -> dict[str, Any]:
     t = datetime.fromtimestamp(bucket, UTC).isoformat().replace("+00:00", "Z")
+    return {"t": t, **_measures(row)}
+
+
+def _measures(row: Mapping[str, Any] | None) -> dict[str, Any]:
     if row is None or not row["n_calls"]:
         return {
-            "t": t,
             "calls": 0,
             "errors": 0,
             "error_rate": None,
@@ -182,7 +195,6 @@ def _point(bucket: int, row: Mapping[str, Any] | None) -> dict[str, Any]:
     calls = int(row["n_calls"])
     lat, ttft = row["lat_q"], row["first_token_q"]
     return {
-        "t": t,
         "calls": calls,
         "errors": int(row["n_errors"]),
         "error_rate": int(row["n_errors"]) / calls,
