@@ -162,6 +162,37 @@ def test_a_key_sees_only_its_project(make_client: Callable[..., TestClient]) -> 
     assert other.status_code == 404 and "not found" in other.text and "only for beta" not in other.text
 
 
+def test_the_overview_breakdown_shows_each_groups_own_quantiles(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """p50 and p95 over the whole range, from the API's totals; "worst p95" the chart's highest."""
+    client = make_client()
+    now = time.time_ns()
+    for i, model in enumerate(["gpt-4o"] * 9 + ["gpt-4o-mini"]):
+        _, body = otlp_trace(f"call-{i}")
+        span = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        span["startTimeUnixNano"] = str(now - (i + 1) * 60 * 10**9)  # a minute apart, 100..1,000 ms
+        span["endTimeUnixNano"] = str(now - (i + 1) * 60 * 10**9 + (i + 1) * 100_000_000)
+        span["attributes"][2]["value"]["stringValue"] = model
+        assert client.post("/v1/traces", json=body).status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the writer batches inserts
+        series = client.get("/api/v1/metrics", params={"group_by": "model"}).json()["series"]
+        if sum(s["totals"]["calls"] for s in series) == 10:
+            break
+        time.sleep(0.2)
+    totals = {s["group"]["model"]: s["totals"] for s in series}
+    html = client.get("/ui/overview/charts", params={"range": "24h", "group_by": "model"}).text
+    row = re.search(r"<tr>\s*<td><a href=\"/traces\?model=gpt-4o\">.*?</tr>", html, re.S)
+    assert row, html
+    cells = [
+        re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+    ]
+    assert cells[1] == "9"
+    assert cells[6:8] == [f"{round(totals['gpt-4o'][k]):,} ms" for k in ("latency_p50_ms", "latency_p95_ms")]
+    assert 400 <= totals["gpt-4o"]["latency_p50_ms"] <= 600 and totals["gpt-4o"]["latency_p95_ms"] >= 850
+
+
 def test_forms_without_the_csrf_token_change_nothing(make_client: Callable[..., TestClient]) -> None:
     client = make_client()
     rule = {"name": "spend", "type": "cost_spike"}

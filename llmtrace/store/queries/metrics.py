@@ -50,6 +50,7 @@ class MetricsQuery:
     until: datetime
     group_by: Sequence[str] = ()
     equals: Mapping[str, str] = field(default_factory=dict)
+    totals: bool = True  # each series' totals too (merging every state twice: a chart need not)
 
     @property
     def step(self) -> int:
@@ -106,7 +107,7 @@ def metrics_series(store: Any, project: str, query: MetricsQuery) -> dict[str, A
                     _point(start + i * query.step, by_bucket.get(start + i * query.step))
                     for i in range(buckets)
                 ],
-                "totals": _measures(totals.get(key)),
+                **({"totals": _measures(totals.get(key))} if query.totals else {}),
             }
             for key, by_bucket in ordered
         ],
@@ -162,11 +163,13 @@ def _bucket_rows(store: Any, project: str, query: MetricsQuery) -> list[dict[str
         *groups,
         *measures,
     ]
-    group_keys = ", ".join(f"g_{g}" for g in query.group_by)
+    group_keys = "".join(f", g_{g}" for g in query.group_by)
+    grouping = (
+        f"GROUPING SETS ((bucket{group_keys}), ({group_keys[2:]}))" if query.totals else f"bucket{group_keys}"
+    )
     sql = (
         f"SELECT {', '.join(select)} FROM {{db:Identifier}}.{table}"
-        f" WHERE {' AND '.join(conditions)}"
-        f" GROUP BY GROUPING SETS ((bucket{', ' if group_keys else ''}{group_keys}), ({group_keys}))"
+        f" WHERE {' AND '.join(conditions)} GROUP BY {grouping}"
     )
     result = store.client.query(sql, parameters=params)
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]

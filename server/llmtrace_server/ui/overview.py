@@ -70,7 +70,11 @@ def overview_charts(
         store,
         project,
         metric_queries.MetricsQuery(
-            interval=tr.interval, since=tr.since, until=tr.until, group_by=(group,) if group else ()
+            interval=tr.interval,
+            since=tr.since,
+            until=tr.until,
+            group_by=(group,) if group else (),
+            totals=bool(group),  # the breakdown table's
         ),
     )["series"]
     charts = _metric_charts(series, group)
@@ -185,6 +189,8 @@ def _breakdown_row(series: dict[str, Any], by: str | None) -> dict[str, Any]:
         "cost_usd": cost,
         "cost_per_call": cost / calls if calls else None,
         "tokens": sum(p["input_tokens"] + p["output_tokens"] for p in points),
+        "latency_p50_ms": series["totals"]["latency_p50_ms"],  # the range's own quantiles
+        "latency_p95_ms": series["totals"]["latency_p95_ms"],
         "latency_p95_max_ms": max(p95) if p95 else None,
     }
 
