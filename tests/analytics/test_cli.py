@@ -321,3 +321,62 @@ def test_metrics_cli_prints_the_windows_totals_per_group(tmp_path: Path) -> None
         "llmtrace: GET /api/v1/metrics: HTTP 400: cannot group by 'user_id'; "
         "use service, model, provider, prompt, prompt_version, environment"
     )
+
+
+def test_scores_cli_prints_quality_per_prompt_version(tmp_path: Path) -> None:
+    """Version 1's 20 calls all scored 0.8, version 2's half 0.8 and half 0.2."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    import otlp_build as ob
+
+    from tests.server.server_proc import ServerProcess
+
+    now_ns = time.time_ns()
+    spans, scores = [], []
+    for version in ("1", "2"):
+        for i in range(20):
+            attrs = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "llmtrace.prompt.name": "summarize",
+                "llmtrace.prompt.version": version,
+            }
+            span = ob.span(attrs, start_ns=now_ns - (i + 1) * 60_000_000_000)
+            spans.append(span)
+            value = 0.2 if version == "2" and i % 2 else 0.8
+            scores.append(
+                {
+                    "trace_id": span.trace_id.hex(),
+                    "span_id": span.span_id.hex(),
+                    "name": "quality",
+                    "value": value,
+                }
+            )
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        for data, kind, path in (
+            (ob.request(spans).SerializeToString(), "application/x-protobuf", "/v1/traces"),
+            (json.dumps({"scores": scores}).encode(), "application/json", "/api/v1/scores"),
+        ):
+            request = urllib.request.Request(server.url + path, data=data, headers={"Content-Type": kind})
+            urllib.request.urlopen(request, timeout=30).read()
+        args = ("quality", "--group-by", "prompt_version", "--since", "2d", "--endpoint", server.url)
+        for _ in range(100):  # acknowledged once spooled: wait until every score counts
+            raw = json.loads(_cli("scores", *args, "--json").stdout)
+            if sum(s["totals"]["count"] for s in raw["series"]) == 40:
+                break
+            time.sleep(0.1)
+        out = _cli("scores", *args)
+        wrong = _cli("scores", "--group-by", "user_id", "--endpoint", server.url)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[1]: line.split() for line in out.stdout.splitlines() if line.startswith("quality ")}
+    assert rows["1"][2:5] == ["20", "0.8", "1"]  # n, mean, pass rate
+    assert rows["2"][2:5] == ["20", "0.5", "0.5"]
+    totals = {s["group"]["prompt_version"]: s["totals"] for s in raw["series"]}
+    lo, hi = totals["2"]["pass_rate_ci_95"]
+    assert " ".join(rows["2"][5:]) == f"[{lo:.3f}, {hi:.3f}]" and lo < 0.5 < hi
+    assert wrong.returncode == 2  # argparse's: the flag and what it takes
+    assert wrong.stderr.strip().endswith(
+        "argument --group-by: cannot group by 'user_id'; use prompt_version, model, service"
+    )

@@ -82,3 +82,13 @@ def test_regressions_and_trends_endpoints(store, client) -> None:
     assert {s["group"]["prompt_version"] for s in series} == {"6", "7"}
     assert sum(p["count"] for s in series for p in s["points"]) == 1200
     assert all(0.0 <= p["pass_rate"] <= 1.0 for s in series for p in s["points"])
+    for s in series:  # the window's totals: every point's scores together
+        totals, points = s["totals"], s["points"]
+        assert totals["count"] == sum(p["count"] for p in points)
+        assert totals["mean"] == pytest.approx(sum(p["mean"] * p["count"] for p in points) / totals["count"])
+        passes = sum(round(p["pass_rate"] * p["count"]) for p in points)
+        assert totals["pass_rate"] == pytest.approx(passes / totals["count"])
+        lo, hi = totals["pass_rate_ci_95"]
+        assert lo < totals["pass_rate"] < hi and hi - lo < min(
+            p["pass_rate_ci_95"][1] - p["pass_rate_ci_95"][0] for p in points
+        )

@@ -283,18 +283,22 @@ class RegressionReportPublic(PublicModel):
 # ---- score trends ----------------------------------------------------------------------------
 
 
-class TrendPointPublic(PublicModel):
-    t: IsoTime
+class TrendTotalsPublic(PublicModel):
     count: int
     mean: float
     pass_rate: float
     pass_rate_ci_95: list[float] = Field(description="95% Wilson interval")
 
 
+class TrendPointPublic(TrendTotalsPublic):
+    t: IsoTime
+
+
 class TrendSeriesPublic(PublicModel):
     name: str
     group: dict[str, str]
     points: list[TrendPointPublic]
+    totals: TrendTotalsPublic = Field(description="over the whole window: the scores of every point")
 
 
 class ScoreTrendsPublic(PublicModel):

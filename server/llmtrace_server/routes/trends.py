@@ -38,7 +38,8 @@ def get_score_trends(
     pass_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """One series per score name and group; each point has ``count``, ``mean``, ``pass_rate`` and
-    a 95% Wilson interval for the pass rate (wide intervals mean few scores, not a real move)."""
+    a 95% Wilson interval for the pass rate (wide intervals mean few scores, not a real move), and
+    so have the series' ``totals`` over the whole window."""
     try:
         until = _aware(until) if until else datetime.now(UTC)
         since = _aware(since) if since else until - DEFAULT_RANGE
@@ -62,24 +63,27 @@ def get_score_trends(
         pass_threshold=pass_threshold,
     )
     series: dict[tuple[Any, ...], dict[str, Any]] = {}
+    window: dict[tuple[Any, ...], list[float]] = {}  # key -> [count, sum of values, passes]
     for r in rows:
         key = (r["sname"], *(r[f"g_{g}"] for g in groups))
         s = series.setdefault(
             key, {"name": r["sname"], "group": {g: r[f"g_{g}"] for g in groups}, "points": []}
         )
-        lo, hi = wilson_interval(r["passes"], r["n"])
-        s["points"].append(
-            {
-                "t": r["t"].isoformat(),
-                "count": r["n"],
-                "mean": r["mean"],
-                "pass_rate": r["passes"] / r["n"],
-                "pass_rate_ci_95": [lo, hi],
-            }
-        )
+        s["points"].append({"t": r["t"].isoformat(), **_quality(r["n"], r["mean"], r["passes"])})
+        sums = window.setdefault(key, [0, 0.0, 0])
+        sums[0] += r["n"]
+        sums[1] += r["mean"] * r["n"]
+        sums[2] += r["passes"]
+    for key, (n, total, passes) in window.items():
+        series[key]["totals"] = _quality(int(n), total / n, int(passes))
     return {
         "interval": interval,
         "since": since.isoformat(),
         "until": until.isoformat(),
         "series": list(series.values()),
     }
+
+
+def _quality(n: int, mean: float, passes: int) -> dict[str, Any]:
+    lo, hi = wilson_interval(passes, n)
+    return {"count": n, "mean": mean, "pass_rate": passes / n, "pass_rate_ci_95": [lo, hi]}
