@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-COMMANDS = ("migrate", "serve", "demo", "metrics", "scores", "drift", "compare", "alerts")
+COMMANDS = ("migrate", "serve", "demo", "traces", "metrics", "scores", "drift", "compare", "alerts")
 
 EXIT_USAGE = 2  # argparse's code for bad usage; also used for errors the user can fix
 

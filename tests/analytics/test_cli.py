@@ -380,3 +380,68 @@ def test_scores_cli_prints_quality_per_prompt_version(tmp_path: Path) -> None:
     assert wrong.stderr.strip().endswith(
         "argument --group-by: cannot group by 'user_id'; use prompt_version, model, service"
     )
+
+
+def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    import otlp_build as ob
+
+    from tests.server.server_proc import ServerProcess
+
+    now_ns = time.time_ns()
+    root = ob.span({"llmtrace.span.kind": "agent"}, name="answer_ticket", start_ns=now_ns - 5_000_000_000)
+    trace_id = root.trace_id.hex()
+    messages = '[{"role": "user", "parts": [{"type": "text", "content": "where is my refund?"}]}]'
+    call = ob.span(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 120,
+            "gen_ai.usage.output_tokens": 30,
+            "gen_ai.input.messages": messages,
+            "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "tool_call", "name": "lookup", "arguments": {"id": 7}}]}]',
+        },
+        trace_id=trace_id,
+        parent_span_id=root.span_id.hex(),
+        start_ns=now_ns - 4_900_000_000,
+    )
+    other = ob.span(
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
+        start_ns=now_ns - 1_000_000_000,
+        error=True,
+    )
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        request = urllib.request.Request(
+            server.url + "/v1/traces",
+            data=ob.request([root, call, other]).SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        urllib.request.urlopen(request, timeout=30).read()
+        at = ("--endpoint", server.url)
+        for _ in range(100):  # acknowledged once spooled: wait until both traces are listed
+            if len(json.loads(_cli("traces", "--json", *at).stdout)["data"]) == 2:
+                break
+            time.sleep(0.1)
+        first = _cli("traces", "--limit", "1", *at)
+        cursor = first.stdout.split("more: --cursor ")[1].strip()
+        second = _cli("traces", "--limit", "1", "--cursor", cursor, *at)
+        found = _cli("traces", "-q", "refund", *at)
+        errors = _cli("traces", "--status", "error", *at)
+        tree = _cli("traces", trace_id, "--content", *at)
+        missing = _cli("traces", "0" * 32, *at)
+    finally:
+        server.stop()
+    assert first.returncode == 0, first.stderr
+    assert other.trace_id.hex() in first.stdout and trace_id not in first.stdout  # newest first
+    assert trace_id in second.stdout and "more:" not in second.stdout
+    assert trace_id in found.stdout and other.trace_id.hex() not in found.stdout
+    assert other.trace_id.hex() in errors.stdout and trace_id not in errors.stdout
+    lines = tree.stdout.splitlines()
+    assert lines[0] == f"trace {trace_id}: 2 spans"
+    assert lines[1].startswith("answer_ticket  [agent, 250 ms, ok")
+    child = next(line for line in lines if line.startswith("└─ "))
+    assert child.startswith("└─ chat gpt-4o-mini  [llm, 250 ms, ok, gpt-4o-mini, 120->30 tokens, $")
+    assert "     input: user: where is my refund?" in lines
+    assert '     output: assistant: lookup({"id": 7})' in lines
+    assert missing.returncode == 1 and f"trace {'0' * 32} not found" in missing.stderr
