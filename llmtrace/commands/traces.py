@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from llmtrace.commands._api import add_connection_args, call, filter_args, filters, fmt, rounded, run, table
@@ -20,7 +21,7 @@ CONTENT_CHARS = 400  # of a span's input and output with --content (the UI shows
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("traces", help="recent traces (search, filters), or one trace's span tree")
-    parser.add_argument("trace_id", nargs="?", help="show this trace's spans as a tree")
+    parser.add_argument("trace_id", nargs="?", type=_trace_id, help="show this trace's spans as a tree")
     parser.add_argument(
         "-q", "--query", dest="q", metavar="WORDS", help="words a span's input or output contains"
     )
@@ -94,6 +95,13 @@ def _traces(args: argparse.Namespace) -> int:
     if page.get("next_cursor"):
         print(f"\nmore: --cursor {page['next_cursor']}")
     return 0
+
+
+def _trace_id(text: str) -> str:
+    """argparse ``type=``: a trace id is 32 hex digits (the URL is built from it)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a trace id (32 hex digits)")
+    return text.lower()
 
 
 def _tree(trace: dict[str, Any], content: bool) -> list[str]:

@@ -430,6 +430,7 @@ def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> Non
         errors = _cli("traces", "--status", "error", *at)
         tree = _cli("traces", trace_id, "--content", *at)
         missing = _cli("traces", "0" * 32, *at)
+        not_an_id = _cli("traces", "../alerts/rules", *at)
     finally:
         server.stop()
     assert first.returncode == 0, first.stderr
@@ -445,3 +446,7 @@ def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> Non
     assert "     input: user: where is my refund?" in lines
     assert '     output: assistant: lookup({"id": 7})' in lines
     assert missing.returncode == 1 and f"trace {'0' * 32} not found" in missing.stderr
+    assert (
+        not_an_id.returncode == 2
+        and "'../alerts/rules' is not a trace id (32 hex digits)" in not_an_id.stderr
+    )
