@@ -188,18 +188,19 @@ class PriceBook:
                 return override.cost(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
         if provider in _SELF_HOSTED:
             return None
+        counts = (
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            cache_write_1h_tokens,
+        )
         key = (provider, model)
         now = time.monotonic()
         known = self._linear.get(key)
         if known is not None and known[0] >= now:
-            cost = known[1].cost(
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                cache_write_tokens,
-                reasoning_tokens,
-                cache_write_1h_tokens,
-            )
+            cost = known[1].cost(*counts)
             if cost is not None:
                 return cost
         resolved = _resolve(provider, model)
@@ -217,31 +218,10 @@ class PriceBook:
                 if len(self._linear) >= _CACHE_LIMIT:
                     self._linear.clear()
                 self._linear[key] = (now + _RESOLVE_TTL_S, rates)
-        cost = (
-            None
-            if rates is None
-            else rates.cost(
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                cache_write_tokens,
-                reasoning_tokens,
-                cache_write_1h_tokens,
-            )
-        )
+        cost = None if rates is None else rates.cost(*counts)
         if cost is not None:
             return cost
-        return _genai_price(
-            genai_provider,
-            info,
-            input_tokens,
-            output_tokens,
-            cached_input_tokens,
-            cache_write_tokens,
-            reasoning_tokens,
-            _moment(when, when_ns),
-            cache_write_1h_tokens,
-        )
+        return _genai_price(genai_provider, info, counts, _moment(when, when_ns))
 
     def cost_now(
         self,
@@ -462,19 +442,13 @@ def _probe_rates(prices: Any) -> _Rates | None:
 
 
 def _genai_price(
-    provider: Any,
-    info: Any,
-    input_tokens: int,
-    output_tokens: int,
-    cached: int,
-    cache_write: int,
-    reasoning: int,
-    when: datetime | None,
-    cache_write_1h: int = 0,
+    provider: Any, info: Any, counts: tuple[int, int, int, int, int, int], when: datetime | None
 ) -> float | None:
-    """genai-prices' own calculation; None for usage it refuses (cache reads above the input)."""
+    """genai-prices' own calculation of ``counts`` (input, output, cache reads, cache writes,
+    reasoning, 1-hour cache writes); None for usage it refuses (cache reads above the input)."""
     from genai_prices import Usage
 
+    input_tokens, output_tokens, cached, cache_write, reasoning, cache_write_1h = counts
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,

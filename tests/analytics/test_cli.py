@@ -11,8 +11,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.server.server_proc import ServerProcess
 
 LLMTRACE = [sys.executable, "-m", "llmtrace.cli"]
 
@@ -45,6 +48,24 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _otlp_build() -> Any:
+    """tests/server's OTLP request builder (a plain module there, put on the path when asked)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+    import otlp_build
+
+    return otlp_build
+
+
+def _send(url: str, spans: list[Any], scores: list[dict[str, Any]] | None = None) -> None:
+    """POST ``spans`` as OTLP protobuf, then ``scores`` as JSON, to the server at ``url``."""
+    bodies = [("/v1/traces", _otlp_build().request(spans).SerializeToString(), "application/x-protobuf")]
+    if scores:
+        bodies.append(("/api/v1/scores", json.dumps({"scores": scores}).encode(), "application/json"))
+    for path, data, kind in bodies:
+        request = urllib.request.Request(url + path, data=data, headers={"Content-Type": kind})
+        urllib.request.urlopen(request, timeout=30).read()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -214,11 +235,7 @@ def test_drift_cli_says_what_is_missing(endpoint: str) -> None:
 
 def test_compare_defaults_to_the_busiest_prompts_two_latest_versions(tmp_path: Path) -> None:
     """Prompt summarize (busiest) has versions 1, 2, 3 introduced in that order; chat has 9 and 10."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-    import otlp_build as ob
-
-    from tests.server.server_proc import ServerProcess
-
+    ob = _otlp_build()
     hour_ns = 3_600_000_000_000
     now_ns = time.time_ns()
     spans = []
@@ -236,11 +253,7 @@ def test_compare_defaults_to_the_busiest_prompts_two_latest_versions(tmp_path: P
                 spans.append(ob.span(attrs, start_ns=now_ns - (age * 24 + 1) * hour_ns - i * 1_000_000_000))
     server = ServerProcess(tmp_path / "data").start()
     try:
-        body = ob.request(spans).SerializeToString()
-        request = urllib.request.Request(
-            server.url + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
-        )
-        urllib.request.urlopen(request, timeout=30).read()
+        _send(server.url, spans)
         out = _cli("compare", "--endpoint", server.url)
         by_prompt = _cli("compare", "--prompt", "chat", "--endpoint", server.url, "--json")
     finally:
@@ -260,11 +273,7 @@ def test_compare_defaults_to_the_busiest_prompts_two_latest_versions(tmp_path: P
 def test_metrics_cli_prints_the_windows_totals_per_group(tmp_path: Path) -> None:
     """Two hours of gpt-4o calls (100..600 ms) and one of gpt-4o-mini: per-model totals, the
     window's own p95, the buckets with --series, the JSON with --json."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-    import otlp_build as ob
-
-    from tests.server.server_proc import ServerProcess
-
+    ob = _otlp_build()
     hour_ns = 3_600_000_000_000
     start_ns = (time.time_ns() // hour_ns - 3) * hour_ns  # three whole hours ago
     spans = []
@@ -285,11 +294,7 @@ def test_metrics_cli_prints_the_windows_totals_per_group(tmp_path: Path) -> None
     spans.append(ob.span(mini, start_ns=start_ns + 5_000_000_000, duration_ms=50.0))
     server = ServerProcess(tmp_path / "data").start()
     try:
-        body = ob.request(spans).SerializeToString()
-        request = urllib.request.Request(
-            server.url + "/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
-        )
-        urllib.request.urlopen(request, timeout=30).read()
+        _send(server.url, spans)
         window = ("--since", "4h", "--endpoint", server.url)
         for _ in range(100):  # acknowledged once spooled: wait until the calls are queryable
             counted = json.loads(_cli("metrics", *window, "--json").stdout)["series"][0]["totals"]["calls"]
@@ -325,11 +330,7 @@ def test_metrics_cli_prints_the_windows_totals_per_group(tmp_path: Path) -> None
 
 def test_scores_cli_prints_quality_per_prompt_version(tmp_path: Path) -> None:
     """Version 1's 20 calls all scored 0.8, version 2's half 0.8 and half 0.2."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-    import otlp_build as ob
-
-    from tests.server.server_proc import ServerProcess
-
+    ob = _otlp_build()
     now_ns = time.time_ns()
     spans, scores = [], []
     for version in ("1", "2"):
@@ -353,12 +354,7 @@ def test_scores_cli_prints_quality_per_prompt_version(tmp_path: Path) -> None:
             )
     server = ServerProcess(tmp_path / "data").start()
     try:
-        for data, kind, path in (
-            (ob.request(spans).SerializeToString(), "application/x-protobuf", "/v1/traces"),
-            (json.dumps({"scores": scores}).encode(), "application/json", "/api/v1/scores"),
-        ):
-            request = urllib.request.Request(server.url + path, data=data, headers={"Content-Type": kind})
-            urllib.request.urlopen(request, timeout=30).read()
+        _send(server.url, spans, scores)
         args = ("quality", "--group-by", "prompt_version", "--since", "2d", "--endpoint", server.url)
         for _ in range(100):  # acknowledged once spooled: wait until every score counts
             raw = json.loads(_cli("scores", *args, "--json").stdout)
@@ -383,11 +379,7 @@ def test_scores_cli_prints_quality_per_prompt_version(tmp_path: Path) -> None:
 
 
 def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-    import otlp_build as ob
-
-    from tests.server.server_proc import ServerProcess
-
+    ob = _otlp_build()
     now_ns = time.time_ns()
     root = ob.span({"llmtrace.span.kind": "agent"}, name="answer_ticket", start_ns=now_ns - 5_000_000_000)
     trace_id = root.trace_id.hex()
@@ -412,12 +404,7 @@ def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> Non
     )
     server = ServerProcess(tmp_path / "data").start()
     try:
-        request = urllib.request.Request(
-            server.url + "/v1/traces",
-            data=ob.request([root, call, other]).SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"},
-        )
-        urllib.request.urlopen(request, timeout=30).read()
+        _send(server.url, [root, call, other])
         at = ("--endpoint", server.url)
         for _ in range(100):  # acknowledged once spooled: wait until both traces are listed
             if len(json.loads(_cli("traces", "--json", *at).stdout)["data"]) == 2:
