@@ -51,6 +51,27 @@ def test_anthropic_one_hour_cache_writes_cost_more_than_five_minute_ones() -> No
     ]
 
 
+@pytest.mark.parametrize("tier", ["flex", "priority", "default", "scale"])
+def test_the_service_tier_that_served_the_call_sets_its_price(tier: str) -> None:
+    """gpt-5: flex about half the standard price, priority about twice; default and scale the standard."""
+    book = PriceBook()
+    tokens = {"input_tokens": 3000, "output_tokens": 700, "cached_input_tokens": 1000}
+    usage = Usage(input_tokens=3000, output_tokens=700, cache_read_tokens=1000)
+    expected = float(
+        calc_price(usage, "gpt-5", provider_id="openai", price_context={"service_tier": tier}).total_price
+    )
+    standard = book.cost_usd(provider="openai", model="gpt-5", **tokens)
+    for _ in range(2):  # the tier's rates probed, then cached
+        assert book.cost_usd(provider="openai", model="gpt-5", service_tier=tier, **tokens) == expected
+        assert book.cost_now("openai", "gpt-5", 3000, 700, 1000, 0, 0, 0, tier) == expected
+    assert (expected < standard, expected > standard) == (tier == "flex", tier == "priority")
+    # A call before the tier prices began (2026-10-15 in genai-prices) is not priced from the cache.
+    before = datetime(2026, 1, 1, tzinfo=UTC)
+    assert (
+        book.cost_usd(provider="openai", model="gpt-5", service_tier=tier, when=before, **tokens) == standard
+    )
+
+
 def test_unknown_model_costs_none_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     book = PriceBook()
     with caplog.at_level(logging.WARNING, logger="llmtrace.pricing"):

@@ -153,9 +153,9 @@ class PriceBook:
         self.overrides = {k.lower(): ModelPrice.parse(v) for k, v in (overrides or {}).items()}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        # (provider, model) -> (expiry, rates) for a model with one unconditional linear price: the
-        # common case, priced without resolving the model again (see `_linear_rates_for`).
-        self._linear: dict[tuple[str, str], tuple[float, _Rates]] = {}
+        # (provider, model[, service tier]) -> (expiry, rates) for a model with one unconditional
+        # linear price: the common case, priced without resolving the model again.
+        self._linear: dict[tuple[str, ...], tuple[float, _Rates]] = {}
 
     def cost_usd(
         self,
@@ -170,11 +170,14 @@ class PriceBook:
         when: datetime | None = None,
         when_ns: int | None = None,
         cache_write_1h_tokens: int = 0,
+        service_tier: str | None = None,
     ) -> float | None:
         """Cost of one call in USD, or ``None`` when the model's price is unknown.
 
         ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` kept for an hour
         (Anthropic's 1-hour cache TTL), which costs more to write where the price says so.
+        ``service_tier`` is the tier that served the call (OpenAI's ``flex`` at about half the
+        price, ``priority`` at about twice); its price where genai-prices has one.
 
         ``when`` (or ``when_ns``, nanoseconds since the epoch, turned into a datetime only for a
         price that depends on time) is the call's time; default now.
@@ -196,9 +199,12 @@ class PriceBook:
             reasoning_tokens,
             cache_write_1h_tokens,
         )
-        key = (provider, model)
+        tier = _priced_tier(service_tier)
+        at = _moment(when, when_ns)
+        # A tier's rates are cached as of now (its prices may change on a date): not for a past call.
+        key = (provider, model) if tier is None else (provider, model, tier)
         now = time.monotonic()
-        known = self._linear.get(key)
+        known = self._linear.get(key) if tier is None or at is None else None
         if known is not None and known[0] >= now:
             cost = known[1].cost(*counts)
             if cost is not None:
@@ -209,8 +215,15 @@ class PriceBook:
             return None
         genai_provider, info = resolved
         prices = info.prices
-        if isinstance(prices, list):  # conditional prices: the one in effect at the call's time
-            prices = info.get_prices(_moment(when, when_ns) or datetime.now(UTC))
+        context = None if tier is None else {"service_tier": tier}
+        if context is not None and info.price_variants:
+            rates = _probe_rates(info.get_prices(at or datetime.now(UTC), context))  # a fresh object
+            if rates is not None and at is None:
+                if len(self._linear) >= _CACHE_LIMIT:
+                    self._linear.clear()
+                self._linear[key] = (now + _RESOLVE_TTL_S, rates)
+        elif isinstance(prices, list):  # conditional prices: the one in effect at the call's time
+            prices = info.get_prices(at or datetime.now(UTC))
             rates = _linear_rates(prices)
         else:
             rates = _linear_rates(prices)
@@ -221,7 +234,7 @@ class PriceBook:
         cost = None if rates is None else rates.cost(*counts)
         if cost is not None:
             return cost
-        return _genai_price(genai_provider, info, counts, _moment(when, when_ns))
+        return _genai_price(genai_provider, info, counts, at, context)
 
     def cost_now(
         self,
@@ -233,12 +246,13 @@ class PriceBook:
         cache_write_tokens: int,
         reasoning_tokens: int,
         cache_write_1h_tokens: int = 0,
+        service_tier: str | None = None,
     ) -> float | None:
         """`cost_usd` at the current time, with positional counts: the per-call path. A model
         with one linear price resolved within the last `_RESOLVE_TTL_S` (every call but a
         model's first each minute) costs one lookup and the rates' arithmetic; anything else
         (overrides, a first or expired resolution, usage the rates do not cover) is `cost_usd`'s."""
-        if not self.overrides:
+        if not self.overrides and _priced_tier(service_tier) is None:
             known = self._linear.get((provider, model))
             if known is not None and known[0] >= time.monotonic():
                 cost = known[1].cost(
@@ -260,6 +274,7 @@ class PriceBook:
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
             cache_write_1h_tokens=cache_write_1h_tokens,
+            service_tier=service_tier,
         )
 
     def _warn_unknown(self, provider: str, model: str) -> None:
@@ -277,6 +292,11 @@ class PriceBook:
             provider,
             model,
         )
+
+
+def _priced_tier(service_tier: str | None) -> str | None:
+    """The tier to price, or None for the standard price (none given, ``default``, ``auto``)."""
+    return None if not service_tier or service_tier in ("default", "auto") else service_tier
 
 
 def _moment(when: datetime | None, when_ns: int | None) -> datetime | None:
@@ -442,7 +462,11 @@ def _probe_rates(prices: Any) -> _Rates | None:
 
 
 def _genai_price(
-    provider: Any, info: Any, counts: tuple[int, int, int, int, int, int], when: datetime | None
+    provider: Any,
+    info: Any,
+    counts: tuple[int, int, int, int, int, int],
+    when: datetime | None,
+    context: Mapping[str, str] | None = None,
 ) -> float | None:
     """genai-prices' own calculation of ``counts`` (input, output, cache reads, cache writes,
     reasoning, 1-hour cache writes); None for usage it refuses (cache reads above the input)."""
@@ -458,7 +482,7 @@ def _genai_price(
         output_reasoning_tokens=reasoning or None,
     )
     try:
-        result = info.calc_price(usage, provider, genai_request_timestamp=when)
+        result = info.calc_price(usage, provider, genai_request_timestamp=when, price_context=context)
     except (LookupError, ValueError):
         return None
     return float(result.total_price)

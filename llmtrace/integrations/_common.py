@@ -219,6 +219,7 @@ class Outcome:
     output_json: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)  # provider-specific extras
+    service_tier: str | None = None  # the tier that served the call (OpenAI's flex, priority): its price
 
 
 class LLMCall:
@@ -529,9 +530,10 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     book = call.price_book
     if book is not None:
         model = outcome.response_model or call.request_model
-        cost = _book_cost(book, call.provider, model, usage)
+        cost = _book_cost(book, call.provider, model, usage, outcome.service_tier)
         if cost is None and model != call.request_model and call.request_model:
-            cost = _book_cost(book, call.provider, call.request_model, usage)  # a snapshot the data lacks
+            # a snapshot the data lacks
+            cost = _book_cost(book, call.provider, call.request_model, usage, outcome.service_tier)
         if cost is not None:
             attrs[sc.LLMTRACE_COST_USD] = cost
     if cancelled:
@@ -586,7 +588,9 @@ def _tokens_from_chars(chars: int) -> int:
     return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
-def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) -> float | None:
+def _book_cost(
+    book: PriceBook, provider: str, model: str, usage: TokenUsage, service_tier: str | None
+) -> float | None:
     return book.cost_now(
         provider,
         model,
@@ -596,6 +600,7 @@ def _book_cost(book: PriceBook, provider: str, model: str, usage: TokenUsage) ->
         usage.cache_write,
         usage.reasoning,
         usage.cache_write_1h,
+        service_tier,
     )
 
 

@@ -101,7 +101,7 @@ def _plain_chat_outcome(call: LLMCall, resp: Any) -> Outcome | None:
     if call.capture:
         out.output_json = text_message_json(text, reason)
     if tier:
-        out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+        out.service_tier = out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
     if fingerprint:
         out.attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
     return out
@@ -150,7 +150,7 @@ def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
 def _openai_extras(out: Outcome, resp: Any) -> None:
     tier = getattr(resp, "service_tier", None)
     if tier:
-        out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
+        out.service_tier = out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(tier)
     fingerprint = getattr(resp, "system_fingerprint", None)
     if fingerprint:
         out.attributes[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
@@ -215,6 +215,7 @@ class ChatStream:
         "hide_usage",
         "id",
         "model",
+        "service_tier",
         "text0",
         "text_mode",
         "texts",
@@ -229,6 +230,7 @@ class ChatStream:
         self.text_mode = text_mode
         self.id: str | None = None
         self.model: str | None = None
+        self.service_tier: str | None = None
         self.usage: Any = None
         self.vendor_usage: TokenUsage | None = None  # a compatible server's own usage field (Groq)
         self.texts: dict[int, list[str]] = {}  # choice index -> text deltas, joined once at the end
@@ -315,6 +317,7 @@ class ChatStream:
         """Any chunk: the first, usage, several choices, tool calls, finish reasons."""
         if self.id is None:
             self.id, self.model = chunk.id, chunk.model
+            self.service_tier = getattr(chunk, "service_tier", None)
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
@@ -373,6 +376,8 @@ class ChatStream:
     def outcome(self) -> Outcome:
         usage = chat_usage(self.usage) or self.vendor_usage
         out = Outcome(response_id=self.id, response_model=self.model, usage=usage)
+        if self.service_tier:
+            out.service_tier = out.attributes[sc.OPENAI_RESPONSE_SERVICE_TIER] = str(self.service_tier)
         texts = {i: "".join(t) for i, t in self.texts.items()}
         chars = 0
         for text in texts.values():

@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 import pytest
+from genai_prices import Usage, calc_price
 from pydantic import BaseModel
 
 from llmtrace.testing import CapturedSpans
@@ -139,6 +140,41 @@ async def test_chat_stream_usage_asked_by_caller_is_reported_and_visible(
     assert values["llmtrace.usage.source"] == "reported"
     assert values["gen_ai.usage.input_tokens"] == 1000
     assert values["llmtrace.cost.usd"] == pytest.approx(GPT4O_COST)
+
+
+def _tier_cost(tier: str) -> float:
+    """gpt-5's price of the payloads' usage (1,000 in of which 800 cached, 200 out, 50 reasoning)."""
+    usage = Usage(input_tokens=1000, cache_read_tokens=800, output_tokens=200, output_reasoning_tokens=50)
+    return float(
+        calc_price(usage, "gpt-5", provider_id="openai", price_context={"service_tier": tier}).total_price
+    )
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(("tier", "stream"), [("priority", False), ("flex", True)])
+async def test_the_service_tier_that_served_the_call_is_priced(
+    cap: CapturedSpans, is_async: bool, tier: str, stream: bool
+) -> None:
+    """Flex is about half the standard price and priority about twice (gpt-5)."""
+    server = FakeServer()
+    if stream:
+        chunks = [c | {"service_tier": tier, "model": "gpt-5"} for c in p.chat_chunks(["Hi"], usage=True)]
+        server.stream("/chat/completions", sse(chunks))
+    else:
+        server.json(
+            "/chat/completions", p.chat(model="gpt-5").model_dump(mode="json") | {"service_tier": tier}
+        )
+    result = await resolve(
+        client(server, is_async).chat.completions.create(
+            model="gpt-5", messages=MESSAGES, service_tier=tier, stream=stream
+        )
+    )
+    if stream:
+        await drain(result)
+    values = attrs(cap.spans()[0])
+    assert values["openai.response.service_tier"] == tier
+    assert values["llmtrace.cost.usd"] == pytest.approx(_tier_cost(tier))
+    assert values["llmtrace.cost.usd"] != pytest.approx(_tier_cost("default"))
 
 
 @pytest.mark.parametrize("is_async", [False, True])
