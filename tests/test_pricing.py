@@ -137,6 +137,7 @@ def _genai(provider: str, model: str, when: datetime | None = None, **tokens: An
         cache_write_tokens=tokens.get("cache_write_tokens") or None,
         cache_write_1h_tokens=tokens.get("cache_write_1h_tokens") or None,
         output_reasoning_tokens=tokens.get("reasoning_tokens") or None,
+        web_searches=tokens.get("web_searches") or None,
     )
     return float(calc_price(usage, model, provider_id=provider, genai_request_timestamp=when).total_price)
 
@@ -181,6 +182,10 @@ def _genai(provider: str, model: str, when: datetime | None = None, **tokens: An
                 "cache_write_1h_tokens": 3000,
             },
         ),
+        # Web searches: $10 per 1,000 on Anthropic and OpenAI; a model without the price ignores them.
+        ("anthropic", "claude-sonnet-4-5", {"input_tokens": 900, "output_tokens": 70, "web_searches": 3}),
+        ("openai", "gpt-4o", {"input_tokens": 900, "output_tokens": 70, "web_searches": 2}),
+        ("deepseek", "deepseek-chat", {"input_tokens": 900, "output_tokens": 70, "web_searches": 2}),
         (  # a price without a 1-hour rate: those writes at the cache write rate
             "google",
             "gemini-2.5-flash",

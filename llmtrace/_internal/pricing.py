@@ -171,6 +171,7 @@ class PriceBook:
         when_ns: int | None = None,
         cache_write_1h_tokens: int = 0,
         service_tier: str | None = None,
+        web_searches: int = 0,
     ) -> float | None:
         """Cost of one call in USD, or ``None`` when the model's price is unknown.
 
@@ -178,6 +179,8 @@ class PriceBook:
         (Anthropic's 1-hour cache TTL), which costs more to write where the price says so.
         ``service_tier`` is the tier that served the call (OpenAI's ``flex`` at about half the
         price, ``priority`` at about twice); its price where genai-prices has one.
+        ``web_searches`` the provider's web search tool ran for the call (Anthropic: $10 per
+        1,000), at the model's price for them.
 
         ``when`` (or ``when_ns``, nanoseconds since the epoch, turned into a datetime only for a
         price that depends on time) is the call's time; default now.
@@ -198,6 +201,7 @@ class PriceBook:
             cache_write_tokens,
             reasoning_tokens,
             cache_write_1h_tokens,
+            web_searches,
         )
         tier = _priced_tier(service_tier)
         at = _moment(when, when_ns)
@@ -247,6 +251,7 @@ class PriceBook:
         reasoning_tokens: int,
         cache_write_1h_tokens: int = 0,
         service_tier: str | None = None,
+        web_searches: int = 0,
     ) -> float | None:
         """`cost_usd` at the current time, with positional counts: the per-call path. A model
         with one linear price resolved within the last `_RESOLVE_TTL_S` (every call but a
@@ -262,6 +267,7 @@ class PriceBook:
                     cache_write_tokens,
                     reasoning_tokens,
                     cache_write_1h_tokens,
+                    web_searches,
                 )
                 if cost is not None:
                     return cost
@@ -275,6 +281,7 @@ class PriceBook:
             reasoning_tokens=reasoning_tokens,
             cache_write_1h_tokens=cache_write_1h_tokens,
             service_tier=service_tier,
+            web_searches=web_searches,
         )
 
     def _warn_unknown(self, provider: str, model: str) -> None:
@@ -366,6 +373,7 @@ class _Rates:
     cache_write_1h: int  # a cache write kept an hour (the cache write's rate where none is set)
     output: int  # non-reasoning output
     reasoning: int
+    web_search: int  # one search of the provider's web search tool
     den: int
     max_input: float
 
@@ -377,6 +385,7 @@ class _Rates:
         cache_write: int,
         reasoning: int,
         cache_write_1h: int = 0,
+        web_searches: int = 0,
     ) -> float | None:
         """The cost of this usage, or None where these rates do not apply (above the first tier,
         or counts that do not add up: genai-prices decides those)."""
@@ -398,6 +407,8 @@ class _Rates:
             cost += self.cache_write * (cache_write - cache_write_1h) + self.cache_write_1h * cache_write_1h
         if reasoning:
             cost += self.reasoning * reasoning
+        if web_searches:
+            cost += self.web_search * web_searches
         return cost / self.den
 
 
@@ -445,34 +456,40 @@ def _probe_rates(prices: Any) -> _Rates | None:
 
     try:
         fixed = cost()
-        den, (n_fixed, n_input, n_read, n_write, n_write_1h, n_output, n_reasoning) = _common_denominator(
-            [
-                fixed,
-                cost(input_tokens=1) - fixed,
-                cost(input_tokens=1, cache_read_tokens=1) - fixed,
-                cost(input_tokens=1, cache_write_tokens=1) - fixed,
-                cost(input_tokens=1, cache_write_tokens=1, cache_write_1h_tokens=1) - fixed,
-                cost(output_tokens=1) - fixed,
-                cost(output_tokens=1, output_reasoning_tokens=1) - fixed,
-            ]
+        den, (n_fixed, n_input, n_read, n_write, n_write_1h, n_output, n_reasoning, n_search) = (
+            _common_denominator(
+                [
+                    fixed,
+                    cost(input_tokens=1) - fixed,
+                    cost(input_tokens=1, cache_read_tokens=1) - fixed,
+                    cost(input_tokens=1, cache_write_tokens=1) - fixed,
+                    cost(input_tokens=1, cache_write_tokens=1, cache_write_1h_tokens=1) - fixed,
+                    cost(output_tokens=1) - fixed,
+                    cost(output_tokens=1, output_reasoning_tokens=1) - fixed,
+                    cost(web_searches=1) - fixed,
+                ]
+            )
         )
     except (LookupError, ValueError):  # a price genai-prices cannot apply to token counts alone
         return None
-    return _Rates(n_fixed, n_input, n_read, n_write, n_write_1h, n_output, n_reasoning, den, max_input)
+    return _Rates(
+        n_fixed, n_input, n_read, n_write, n_write_1h, n_output, n_reasoning, n_search, den, max_input
+    )
 
 
 def _genai_price(
     provider: Any,
     info: Any,
-    counts: tuple[int, int, int, int, int, int],
+    counts: tuple[int, int, int, int, int, int, int],
     when: datetime | None,
     context: Mapping[str, str] | None = None,
 ) -> float | None:
     """genai-prices' own calculation of ``counts`` (input, output, cache reads, cache writes,
-    reasoning, 1-hour cache writes); None for usage it refuses (cache reads above the input)."""
+    reasoning, 1-hour cache writes, web searches); None for usage it refuses (cache reads above
+    the input)."""
     from genai_prices import Usage
 
-    input_tokens, output_tokens, cached, cache_write, reasoning, cache_write_1h = counts
+    input_tokens, output_tokens, cached, cache_write, reasoning, cache_write_1h, web_searches = counts
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -480,6 +497,7 @@ def _genai_price(
         cache_write_tokens=cache_write or None,
         cache_write_1h_tokens=cache_write_1h or None,
         output_reasoning_tokens=reasoning or None,
+        web_searches=web_searches or None,
     )
     try:
         result = info.calc_price(usage, provider, genai_request_timestamp=when, price_context=context)

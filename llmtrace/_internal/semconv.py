@@ -176,6 +176,7 @@ LLMTRACE_TAGS: Final = "llmtrace.tags"  # string[]
 LLMTRACE_METADATA_PREFIX: Final = "llmtrace.metadata."  # llmtrace.metadata.<key>
 LLMTRACE_COST_USD: Final = "llmtrace.cost.usd"
 LLMTRACE_USAGE_SOURCE: Final = "llmtrace.usage.source"  # reported / estimated / none
+LLMTRACE_USAGE_WEB_SEARCHES: Final = "llmtrace.usage.web_searches"  # the web search tool's searches (priced)
 LLMTRACE_STATUS: Final = "llmtrace.status"  # set to "cancelled" for abandoned streams
 LLMTRACE_TTFT_MS: Final = "llmtrace.ttft_ms"  # first *content* chunk, milliseconds
 LLMTRACE_INPUT: Final = "llmtrace.input"  # captured arguments of a traced function (JSON)

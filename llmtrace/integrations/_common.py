@@ -203,6 +203,7 @@ class TokenUsage:
     cache_write: int = 0
     reasoning: int = 0
     cache_write_1h: int = 0  # of cache_write, kept an hour (Anthropic's 1-hour TTL, priced higher)
+    web_searches: int = 0  # searches of the provider's web search tool, priced per search
 
 
 @dataclass(slots=True)
@@ -515,6 +516,8 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
         attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write
     if usage.reasoning:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning
+    if usage.web_searches:
+        attrs[sc.LLMTRACE_USAGE_WEB_SEARCHES] = usage.web_searches
     attrs[sc.LLMTRACE_OUTPUT_CHARS] = outcome.output_chars
     if outcome.tool_calls:
         attrs[sc.LLMTRACE_TOOL_CALLS] = _tool_calls_json(call, outcome.tool_calls)
@@ -601,6 +604,7 @@ def _book_cost(
         usage.reasoning,
         usage.cache_write_1h,
         service_tier,
+        usage.web_searches,
     )
 
 

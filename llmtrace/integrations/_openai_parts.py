@@ -200,6 +200,11 @@ def responses_outcome(call: LLMCall, resp: Any) -> Outcome:
         elif kind == "reasoning" and call.capture:
             for summary in getattr(item, "summary", None) or ():
                 parts.append({"type": "reasoning", "content": getattr(summary, "text", "")})
+        elif kind == "web_search_call" and out.usage is not None:
+            # Billed per search (opening or reading a found page is not one).
+            action = getattr(getattr(item, "action", None), "type", "search")
+            if action == "search":
+                out.usage.web_searches += 1
     if call.capture:
         out.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": out.finish_reasons[0]}]
     _openai_extras(out, resp)

@@ -112,7 +112,15 @@ def usage_of(usage: Any) -> TokenUsage | None:
         cache_write=write,
         reasoning=(getattr(details, "thinking_tokens", None) or 0) if details is not None else 0,
         cache_write_1h=_written_for_an_hour(usage, write),
+        web_searches=_web_searches(usage),
     )
+
+
+def _web_searches(usage: Any) -> int:
+    """Searches the server-side web search tool ran (``usage.server_tool_use``), $10 per 1,000."""
+    server = getattr(usage, "server_tool_use", None)
+    searches = getattr(server, "web_search_requests", None) if server is not None else None
+    return searches if isinstance(searches, int) and searches > 0 else 0
 
 
 def _written_for_an_hour(usage: Any, write: int) -> int:
@@ -245,6 +253,7 @@ class MessageStreamHandler:
             cache_write=write,
             reasoning=reasoning or (self.usage.reasoning if self.usage else 0),
             cache_write_1h=_written_for_an_hour(start, write),  # (the breakdown is message_start's)
+            web_searches=_web_searches(delta) or _web_searches(start),  # (cumulative, as the rest)
         )
 
     def outcome(self) -> Outcome:

@@ -110,6 +110,33 @@ async def test_one_hour_cache_writes_are_priced_at_their_rate(
 
 
 @pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_web_searches_are_priced(cap: CapturedSpans, is_async: bool, stream: bool) -> None:
+    """Three searches of the server-side web search tool: $10 per 1,000 on top of the tokens."""
+    server = FakeServer()
+    if stream:
+        events = p.events(["Hi"])
+        for event in events:
+            if event["type"] == "message_delta":
+                event["usage"]["server_tool_use"] = {"web_search_requests": 3}
+        server.stream("/v1/messages", sse(events, done=False, named=True))
+    else:
+        body = p.message().model_dump(mode="json")
+        body["usage"]["server_tool_use"] = {"web_search_requests": 3}
+        server.json("/v1/messages", body)
+    result = await resolve(
+        client(server, is_async).messages.create(
+            model=MODEL, max_tokens=256, messages=MESSAGES, stream=stream
+        )
+    )
+    if stream:
+        await drain(result)
+    values = attrs(cap.spans()[0])
+    assert values["llmtrace.usage.web_searches"] == 3
+    assert values["llmtrace.cost.usd"] == pytest.approx(COST + 0.03)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
 async def test_create_stream_usage_is_cumulative_not_summed(cap: CapturedSpans, is_async: bool) -> None:
     server = FakeServer()
     server.stream("/v1/messages", sse(p.events(["Hi", " there"]), done=False, named=True))

@@ -178,6 +178,34 @@ async def test_the_service_tier_that_served_the_call_is_priced(
 
 
 @pytest.mark.parametrize("is_async", [False, True])
+async def test_responses_web_searches_are_priced(cap: CapturedSpans, is_async: bool) -> None:
+    """Two searches of the web search tool ($10 per 1,000 on gpt-4o); opening a page is not one."""
+    body = p.response().model_dump(mode="json")
+    searches = [
+        ("ws_1", {"type": "search", "query": "llm tracing"}),
+        ("ws_2", {"type": "search", "query": "otel"}),
+    ]
+    opened = ("ws_3", {"type": "open_page", "url": "https://example.com"})
+    body["output"][:0] = [
+        {"id": i, "type": "web_search_call", "status": "completed", "action": action}
+        for i, action in [*searches, opened]
+    ]
+    server = FakeServer()
+    server.json("/responses", body)
+    await resolve(
+        client(server, is_async).responses.create(model="gpt-4o", input="hi", tools=[{"type": "web_search"}])
+    )
+    values = attrs(cap.spans()[0])
+    assert values["llmtrace.usage.web_searches"] == 2
+    usage = Usage(input_tokens=1000, cache_read_tokens=800, output_tokens=200, output_reasoning_tokens=50)
+    usage.web_searches = 2
+    assert values["llmtrace.cost.usd"] == pytest.approx(
+        float(calc_price(usage, "gpt-4o", provider_id="openai").total_price)
+    )
+    assert values["llmtrace.cost.usd"] == pytest.approx(GPT4O_COST + 0.02)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
 async def test_injected_stream_usage_is_hidden_from_the_caller(is_async: bool) -> None:
     import llmtrace.testing
 
