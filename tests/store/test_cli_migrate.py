@@ -87,10 +87,19 @@ def test_help_lists_the_existing_commands(capsys: pytest.CaptureFixture[str]) ->
         build_parser().parse_args(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    names = ("migrate", "serve", "demo", "traces", "metrics", "scores", "drift", "compare", "alerts")
-    assert COMMANDS == names
+    assert COMMANDS == (
+        "migrate",
+        "serve",
+        "demo",
+        "traces",
+        "metrics",
+        "scores",
+        "drift",
+        "compare",
+        "alerts",
+    )
     listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()]
-    assert [name for name in listed if name in names] == list(names)  # each with its help line
+    assert [name for name in listed if name in COMMANDS] == list(COMMANDS)  # each with its help line
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
