@@ -77,6 +77,31 @@ async def test_create_records_usage_with_cache_tokens_and_cost(cap: CapturedSpan
     }
 
 
+async def _create_with_usage(
+    is_async: bool, stream: bool, extra: dict[str, Any], *, in_delta: bool = False
+) -> None:
+    """One ``messages.create`` whose usage also has ``extra``: a stream's in message_start's usage,
+    or (``in_delta``) in each message_delta's, as the API sends cumulative counts."""
+    server = FakeServer()
+    if stream:
+        events = p.events(["Hi"])
+        for event in events:
+            if event["type"] == ("message_delta" if in_delta else "message_start"):
+                (event["usage"] if in_delta else event["message"]["usage"]).update(extra)
+        server.stream("/v1/messages", sse(events, done=False, named=True))
+    else:
+        body = p.message().model_dump(mode="json")
+        body["usage"].update(extra)
+        server.json("/v1/messages", body)
+    result = await resolve(
+        client(server, is_async).messages.create(
+            model=MODEL, max_tokens=256, messages=MESSAGES, stream=stream
+        )
+    )
+    if stream:
+        await drain(result)
+
+
 # The same call with its 1,000 cache-write tokens written for an hour: $6/M instead of $3.75/M.
 COST_1H = (100 * 3 + 4000 * 0.30 + 1000 * 6 + 20 * 15) / 1e6
 ONE_HOUR = {"ephemeral_1h_input_tokens": 1000, "ephemeral_5m_input_tokens": 0}
@@ -87,22 +112,7 @@ ONE_HOUR = {"ephemeral_1h_input_tokens": 1000, "ephemeral_5m_input_tokens": 0}
 async def test_one_hour_cache_writes_are_priced_at_their_rate(
     cap: CapturedSpans, is_async: bool, stream: bool
 ) -> None:
-    server = FakeServer()
-    if stream:
-        events = p.events(["Hi"])
-        events[0]["message"]["usage"]["cache_creation"] = ONE_HOUR
-        server.stream("/v1/messages", sse(events, done=False, named=True))
-    else:
-        body = p.message().model_dump(mode="json")
-        body["usage"]["cache_creation"] = ONE_HOUR
-        server.json("/v1/messages", body)
-    result = await resolve(
-        client(server, is_async).messages.create(
-            model=MODEL, max_tokens=256, messages=MESSAGES, stream=stream
-        )
-    )
-    if stream:
-        await drain(result)
+    await _create_with_usage(is_async, stream, {"cache_creation": ONE_HOUR})
     values = attrs(cap.spans()[0])
     assert values["gen_ai.usage.cache_creation.input_tokens"] == 1000
     assert values["anthropic.usage.cache_creation.ephemeral_1h_input_tokens"] == 1000
@@ -113,24 +123,7 @@ async def test_one_hour_cache_writes_are_priced_at_their_rate(
 @pytest.mark.parametrize("stream", [False, True])
 async def test_web_searches_are_priced(cap: CapturedSpans, is_async: bool, stream: bool) -> None:
     """Three searches of the server-side web search tool: $10 per 1,000 on top of the tokens."""
-    server = FakeServer()
-    if stream:
-        events = p.events(["Hi"])
-        for event in events:
-            if event["type"] == "message_delta":
-                event["usage"]["server_tool_use"] = {"web_search_requests": 3}
-        server.stream("/v1/messages", sse(events, done=False, named=True))
-    else:
-        body = p.message().model_dump(mode="json")
-        body["usage"]["server_tool_use"] = {"web_search_requests": 3}
-        server.json("/v1/messages", body)
-    result = await resolve(
-        client(server, is_async).messages.create(
-            model=MODEL, max_tokens=256, messages=MESSAGES, stream=stream
-        )
-    )
-    if stream:
-        await drain(result)
+    await _create_with_usage(is_async, stream, {"server_tool_use": {"web_search_requests": 3}}, in_delta=True)
     values = attrs(cap.spans()[0])
     assert values["llmtrace.usage.web_searches"] == 3
     assert values["llmtrace.cost.usd"] == pytest.approx(COST + 0.03)
