@@ -119,5 +119,7 @@ def test_a_body_far_over_the_limit_is_not_read_to_its_end(server: ServerProcess)
         pass
     finally:
         sock.close()
-    assert DRAIN_MAX_BYTES < sent < DRAIN_MAX_BYTES + 64 * (1 << 20)  # + what socket buffers hold
+    # Drained to the cap and no further (+ what socket buffers hold); the connection may break
+    # right at the cap, a whole number of the client's chunks.
+    assert DRAIN_MAX_BYTES <= sent < DRAIN_MAX_BYTES + 64 * (1 << 20)
     assert get(server, "/api/v1/scores?limit=1")["data"] is not None  # and it goes on serving
