@@ -257,7 +257,7 @@ class PriceBook:
         with one linear price resolved within the last `_RESOLVE_TTL_S` (every call but a
         model's first each minute) costs one lookup and the rates' arithmetic; anything else
         (overrides, a first or expired resolution, usage the rates do not cover) is `cost_usd`'s."""
-        if not self.overrides and _priced_tier(service_tier) is None:
+        if not self.overrides and (not service_tier or service_tier in _STANDARD_TIERS):
             known = self._linear.get((provider, model))
             if known is not None and known[0] >= time.monotonic():
                 cost = known[1].cost(
@@ -301,9 +301,12 @@ class PriceBook:
         )
 
 
+_STANDARD_TIERS = frozenset(("default", "auto"))  # a service tier priced at the standard price
+
+
 def _priced_tier(service_tier: str | None) -> str | None:
     """The tier to price, or None for the standard price (none given, ``default``, ``auto``)."""
-    return None if not service_tier or service_tier in ("default", "auto") else service_tier
+    return None if not service_tier or service_tier in _STANDARD_TIERS else service_tier
 
 
 def _moment(when: datetime | None, when_ns: int | None) -> datetime | None:
