@@ -175,22 +175,21 @@ def _quality_chart(store: Any, project: str, tr: TimeRange, by: str | None) -> d
 
 
 def _breakdown_row(series: dict[str, Any], by: str | None) -> dict[str, Any]:
-    points = series["points"]
-    calls = sum(p["calls"] for p in points)
-    errors = sum(p["errors"] for p in points)
-    p95 = [p["latency_p95_ms"] for p in points if p["latency_p95_ms"] is not None]
-    cost = sum(p["cost_usd"] for p in points)
+    """One group's row: the range's totals (the API's), and the highest p95 of the chart's points."""
+    totals = series["totals"]
+    calls, cost = totals["calls"], totals["cost_usd"]
+    p95 = [p["latency_p95_ms"] for p in series["points"] if p["latency_p95_ms"] is not None]
     return {
         "label": _label(series["group"], by),
         "value": series["group"].get(by) if by else None,
         "calls": calls,
-        "errors": errors,
-        "error_rate": errors / calls if calls else None,
+        "errors": totals["errors"],
+        "error_rate": totals["error_rate"],
         "cost_usd": cost,
         "cost_per_call": cost / calls if calls else None,
-        "tokens": sum(p["input_tokens"] + p["output_tokens"] for p in points),
-        "latency_p50_ms": series["totals"]["latency_p50_ms"],  # the range's own quantiles
-        "latency_p95_ms": series["totals"]["latency_p95_ms"],
+        "tokens": totals["input_tokens"] + totals["output_tokens"],
+        "latency_p50_ms": totals["latency_p50_ms"],
+        "latency_p95_ms": totals["latency_p95_ms"],
         "latency_p95_max_ms": max(p95) if p95 else None,
     }
 
