@@ -88,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         server.stop()
-        if not args.store:  # a temporary store lives as long as the demo
-            shutil.rmtree(workdir, ignore_errors=True)
+        # The server's log (and a temporary store) live as long as the demo; errors quote the log.
+        shutil.rmtree(workdir, ignore_errors=True)

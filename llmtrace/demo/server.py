@@ -58,7 +58,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(
-                    f"the llmtrace server exited with code {self._process.returncode}; see {self.log_path}"
+                    f"the llmtrace server exited with code {self._process.returncode}:\n{self.log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
@@ -69,8 +69,16 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(
-            f"the llmtrace server did not become ready in {timeout_s:.0f} s; see {self.log_path}"
+            f"the llmtrace server did not become ready in {timeout_s:.0f} s:\n{self.log_tail()}"
         )
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the server's output, for an error message: the log file may not outlive it."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as exc:
+            return f"(no server log: {exc})"
+        return "\n".join(text.rstrip().splitlines()[-lines:])
 
     def wait(self) -> int:
         assert self._process is not None

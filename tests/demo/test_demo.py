@@ -114,3 +114,28 @@ def test_demo_fires_the_cost_alert_once_for_the_research_agent(demo_output: str)
     assert len(firing) == 1, firing
     assert "model=claude-opus-4-1" in firing[0] and "prompt=research" in firing[0]
     assert "webhook received: [FIRING]" in demo_output
+
+
+def test_a_server_that_cannot_start_is_explained_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The reason comes from the server's log, quoted in the error: the log's directory is removed."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from llmtrace.cli import main; sys.exit(main())",
+            "demo",
+            "--no-serve",
+            "--store",
+            "http://127.0.0.1:9/db",  # the discard port: no ClickHouse answers there
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "the llmtrace server exited with code 1" in completed.stderr
+    assert "cannot reach ClickHouse at http://127.0.0.1:9/db" in completed.stderr
+    assert list(scratch.iterdir()) == []
