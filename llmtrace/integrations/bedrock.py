@@ -77,8 +77,10 @@ def _number(value: Any) -> bool:
 def _converse_parts(content: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for block in content or ():
+        if not isinstance(block, dict):  # a ``null`` block in a malformed body: the rest is recorded
+            continue
         if "text" in block:
-            out.append({"type": "text", "content": block["text"]})
+            out.append({"type": "text", "content": block["text"] or ""})
         elif "toolUse" in block:
             use = block["toolUse"]
             out.append(
@@ -284,8 +286,10 @@ def _family_outcome(call: LLMCall, body: dict[str, Any]) -> Outcome | None:
         tokens = _anthropic_usage(body["usage"] or {})
         parts: list[dict[str, Any]] = []
         for block in body.get("content") or ():
+            if not isinstance(block, dict):
+                continue
             if block.get("type") == "text":
-                parts.append({"type": "text", "content": block.get("text", "")})
+                parts.append({"type": "text", "content": block.get("text") or ""})
             elif block.get("type") == "tool_use":
                 parts.append(
                     {

@@ -318,6 +318,66 @@ def test_invoke_model_reads_each_family_and_gives_the_body_back(
         assert values["gen_ai.system_instructions"] == '[{"type": "text", "content": "be brief"}]'
 
 
+NULL_BLOCK_BODIES = [
+    (  # Converse's shape (Amazon Nova)
+        "us.amazon.nova-lite-v1:0",
+        {
+            "output": {"message": {"role": "assistant", "content": [None, {"text": None}, {"text": "Hi"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 9, "outputTokens": 3, "totalTokens": 12},
+        },
+    ),
+    (  # the Anthropic Messages API's
+        HAIKU,
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-haiku-20240307",
+            "content": [None, {"type": "text", "text": None}, {"type": "text", "text": "Hi"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 9, "output_tokens": 3},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "response_body"), NULL_BLOCK_BODIES)
+def test_invoke_model_records_a_body_with_null_blocks(
+    cap: CapturedSpans, bedrock: FakeBedrock, model: str, response_body: Any
+) -> None:
+    """A ``null`` block or text loses that block only: usage, cost and the other text are kept."""
+    bedrock.json("invoke", response_body)
+    result = bedrock.client().invoke_model(modelId=model, body=json.dumps({"messages": []}))
+    assert json.loads(result["body"].read()) == response_body
+    values = attrs(cap.spans()[0])
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (9, 3)
+    assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(model, 9, 3))
+    assert values["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [
+        {"type": "text", "content": ""},
+        {"type": "text", "content": "Hi"},
+    ]
+    assert values["llmtrace.output.chars"] == 2
+
+
+def test_converse_records_a_null_content_block(cap: CapturedSpans, bedrock: FakeBedrock) -> None:
+    bedrock.json(
+        "converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [None, {"text": "Hi"}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 9, "outputTokens": 3, "totalTokens": 12},
+            "metrics": {"latencyMs": 10},
+        },
+    )
+    bedrock.client().converse(modelId=HAIKU, messages=MESSAGES)
+    values = attrs(cap.spans()[0])
+    assert values["gen_ai.usage.output_tokens"] == 3
+    assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(HAIKU, 9, 3))
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "Hi"}]
+
+
 def test_invoke_model_of_a_family_not_read_takes_bedrocks_token_counts(
     cap: CapturedSpans, bedrock: FakeBedrock
 ) -> None:
