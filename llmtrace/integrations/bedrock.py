@@ -365,6 +365,11 @@ def _body(raw: bytes) -> Any:
     return StreamingBody(io.BytesIO(raw), len(raw))
 
 
+def _block_index(event: dict[str, Any]) -> int:
+    index = event.get("contentBlockIndex")
+    return index if type(index) is int else 0
+
+
 class _ConverseStream:
     """Accumulates ``converse_stream`` events (dicts keyed by event type)."""
 
@@ -375,26 +380,28 @@ class _ConverseStream:
         self.usage: TokenUsage | None = None
 
     def on_chunk(self, event: Any) -> bool:
+        # ``or {}`` / ``or ""`` throughout: a ``null`` where an object or a text is due (a raw
+        # invoke stream's JSON) loses that value, not the event or the stream's outcome.
         if "contentBlockDelta" in event:
-            delta = event["contentBlockDelta"]
-            index = delta.get("contentBlockIndex", 0)
+            delta = event["contentBlockDelta"] or {}
+            block = self.blocks.setdefault(_block_index(delta), {"text": "", "tool": None, "input": ""})
             body = delta.get("delta") or {}
-            block = self.blocks.setdefault(index, {"text": "", "tool": None, "input": ""})
             if "text" in body:
-                block["text"] += body["text"]
-                if body["text"] and not self.call.first_content_ns:
+                text = body["text"] or ""
+                block["text"] += text
+                if text and not self.call.first_content_ns:
                     self.call.first_content_ns = time.perf_counter_ns()
             elif "toolUse" in body:
-                block["input"] += body["toolUse"].get("input", "")
+                block["input"] += (body["toolUse"] or {}).get("input") or ""
         elif "contentBlockStart" in event:
-            start = event["contentBlockStart"]
+            start = event["contentBlockStart"] or {}
             tool = (start.get("start") or {}).get("toolUse")
             if tool:
-                self.blocks[start.get("contentBlockIndex", 0)] = {"text": "", "tool": tool, "input": ""}
+                self.blocks[_block_index(start)] = {"text": "", "tool": tool, "input": ""}
         elif "messageStop" in event:
-            self.reason = event["messageStop"].get("stopReason")
+            self.reason = (event["messageStop"] or {}).get("stopReason")
         elif "metadata" in event:
-            self.usage = converse_usage(event["metadata"].get("usage"))
+            self.usage = converse_usage((event["metadata"] or {}).get("usage"))
         return False
 
     def outcome(self) -> Outcome:

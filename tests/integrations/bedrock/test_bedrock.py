@@ -553,6 +553,43 @@ def test_invoke_model_stream_reads_each_family_with_usage_and_cost(
         assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(model, 112, 4, cached=100))
 
 
+def test_a_nova_stream_with_nulls_keeps_its_outcome(cap: CapturedSpans, bedrock: FakeBedrock) -> None:
+    """``null`` where an event's object, a text, a block index or a tool's input is due loses that
+    value only: the text around it, the tool call, the reason and the usage are recorded."""
+    nova = "us.amazon.nova-lite-v1:0"
+    chunks = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": None},
+        {"contentBlockDelta": {"delta": {"text": "Hi"}, "contentBlockIndex": None}},
+        {"contentBlockDelta": {"delta": {"text": None}, "contentBlockIndex": 0}},
+        {"contentBlockDelta": {"delta": {"text": " there"}, "contentBlockIndex": 0}},
+        {
+            "contentBlockStart": {
+                "start": {"toolUse": {"toolUseId": "t1", "name": "f"}},
+                "contentBlockIndex": 1,
+            }
+        },
+        {"contentBlockDelta": {"delta": {"toolUse": None}, "contentBlockIndex": 1}},
+        {"contentBlockDelta": {"delta": {"toolUse": {"input": '{"a": 1}'}}, "contentBlockIndex": 1}},
+        {"contentBlockStart": None},
+        {"messageStop": {"stopReason": "tool_use"}},
+        {"metadata": {"usage": {"inputTokens": 12, "outputTokens": 4}}},
+    ]
+    bedrock.stream("invoke-with-response-stream", chunk_events(chunks))
+    result = bedrock.client().invoke_model_with_response_stream(
+        modelId=nova, body=json.dumps({"messages": []})
+    )
+    assert [json.loads(event["chunk"]["bytes"]) for event in result["body"]] == chunks
+    values = attrs(cap.spans()[0])
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (12, 4)
+    assert values["llmtrace.cost.usd"] == pytest.approx(aws_cost(nova, 12, 4))
+    assert values["gen_ai.response.finish_reasons"] == ("tool_use",)
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [
+        {"type": "text", "content": "Hi there"},
+        {"type": "tool_call", "id": "t1", "name": "f", "arguments": {"a": 1}},
+    ]
+
+
 def test_invoke_model_stream_tool_use_and_an_abandoned_stream(
     cap: CapturedSpans, bedrock: FakeBedrock
 ) -> None:
