@@ -16,6 +16,7 @@ from llmtrace._internal import semconv as sc
 from llmtrace._internal.content import text_message_json
 from llmtrace._internal.guard import internal_error
 from llmtrace.integrations._common import LLMCall, Outcome, TokenUsage
+from llmtrace.integrations._streams import index_order
 
 
 def _details(obj: Any, name: str, field: str) -> int:
@@ -114,7 +115,7 @@ def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
         return plain
     out = Outcome(response_id=resp.id, response_model=resp.model, usage=chat_usage(resp.usage))
     choices: Any = resp.choices or ()  # (``null`` from some compatible servers, as may be a message)
-    if len(choices) == 1 and choices[0].message is not None:
+    if len(choices) == 1 and choices[0] is not None and choices[0].message is not None:
         choice = choices[0]
         msg = choice.message
         text = msg.content
@@ -128,12 +129,16 @@ def chat_outcome(call: LLMCall, resp: Any) -> Outcome:
             return out
     messages: list[dict[str, Any]] | None = [] if call.capture else None
     for choice in choices:
+        if choice is None:  # (a malformed answer's ``null`` choice: the others are recorded)
+            continue
         out.finish_reasons.append(choice.finish_reason or "error")
         msg = choice.message
         text, refusal = getattr(msg, "content", None), getattr(msg, "refusal", None)
         out.output_chars += len(text or "") + len(refusal or "")
         parts = _text_parts(text, refusal) if messages is not None else []
         for tc in getattr(msg, "tool_calls", None) or ():
+            if tc is None:
+                continue
             fn = getattr(tc, "function", None) or getattr(tc, "custom", None)
             name = getattr(fn, "name", "") or ""
             args = getattr(fn, "arguments", None) or getattr(fn, "input", None) or ""
@@ -390,17 +395,18 @@ class ChatStream:
         for tool in self.tools.values():
             chars += len(tool["arguments"])
         out.output_chars = chars
-        indexes = sorted(set(texts) | set(self.finish) | {i for i, _ in self.tools})
+        indexes = sorted(set(texts) | set(self.finish) | {i for i, _ in self.tools}, key=index_order)
         # A choice whose finish reason never arrived was cut short (spec: report "error").
         out.finish_reasons = [self.finish.get(i, "error") for i in indexes]
-        out.tool_calls = [self.tools[k] for k in sorted(self.tools)]
+        tools = sorted(self.tools.items(), key=lambda item: (index_order(item[0][0]), item[0][1]))
+        out.tool_calls = [tool for _, tool in tools]
         if self.call.capture and indexes == [0] and not self.tools:  # the common shape: one text choice
             out.output_json = text_message_json(texts.get(0, ""), self.finish.get(0, "error"))
         elif self.call.capture:
             messages = []
             for i in indexes:
                 parts = _text_parts(texts.get(i, ""))
-                parts += [{"type": "tool_call", **t} for (ci, _), t in sorted(self.tools.items()) if ci == i]
+                parts += [{"type": "tool_call", **t} for (ci, _), t in tools if ci == i]
                 messages.append(
                     {"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "error")}
                 )

@@ -32,6 +32,12 @@ class StreamHandler(Protocol):
         ...
 
 
+def index_order(index: Any) -> int:
+    """Sort key of a streamed choice's or content block's index: a malformed stream may send
+    ``null``, which sorts first instead of failing the stream's outcome."""
+    return index if type(index) is int else -1
+
+
 class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, call: LLMCall, handler: StreamHandler) -> None:
         super().__init__(wrapped)

@@ -33,7 +33,7 @@ from llmtrace.integrations._common import (
     start_call,
     text_chars,
 )
-from llmtrace.integrations._streams import StreamHandler
+from llmtrace.integrations._streams import StreamHandler, index_order
 from llmtrace.integrations._wrappers import Endpoint, async_wrapper, run_async, run_sync, sync_wrapper
 
 PROVIDER = "anthropic"
@@ -146,6 +146,8 @@ def message_outcome(call: LLMCall, message: Any) -> Outcome:
     out.finish_reasons = [message.stop_reason or "error"]
     parts: list[dict[str, Any]] = []
     for block in message.content or ():
+        if block is None:  # (a malformed answer's ``null`` block: the others are recorded)
+            continue
         kind = block.type
         if kind == "text":
             text = block.text or ""  # (null from some Anthropic-compatible servers)
@@ -262,7 +264,8 @@ class MessageStreamHandler:
         # Usage from message_start alone is provisional (output not final): only trust it once
         # message_delta brought its own; otherwise estimate from what was streamed.
         out.usage = self.usage if self.stop_reason and self.final_usage else None
-        for _, block in sorted(self.blocks.items()):
+        blocks = [block for _, block in sorted(self.blocks.items(), key=lambda item: index_order(item[0]))]
+        for block in blocks:
             if block["type"] == "tool_use":
                 out.tool_calls.append(
                     {
@@ -273,7 +276,7 @@ class MessageStreamHandler:
                 )
         if self.call.capture:
             parts: list[dict[str, Any]] = []
-            for _, block in sorted(self.blocks.items()):
+            for block in blocks:
                 if block["type"] == "tool_use":
                     parts.append(
                         {

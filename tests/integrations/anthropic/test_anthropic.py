@@ -190,6 +190,38 @@ async def test_message_of_a_compatible_server_with_a_null_text_block(
     assert values["gen_ai.usage.output_tokens"] == 20 and values["llmtrace.usage.source"] == "reported"
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_null_block_or_block_index_loses_only_itself(cap: CapturedSpans, is_async: bool) -> None:
+    """A malformed answer's ``null`` content block, or a streamed block's ``index: null``: the
+    call keeps its usage and the other text (the whole outcome was lost)."""
+    body = p.message().model_dump(mode="json")
+    body["content"] = [None, {"type": "text", "text": "Hi"}]
+    events = p.events(["Hi", " there"])
+    for event in events:
+        if event["type"] == "content_block_delta" and event["delta"]["text"] == "Hi":
+            event["index"] = None
+    server = FakeServer()
+    server.json("/v1/messages", body)
+    server_stream = FakeServer()
+    server_stream.stream("/v1/messages", sse(events, done=False, named=True))
+    await resolve(client(server, is_async).messages.create(model=MODEL, max_tokens=256, messages=MESSAGES))
+    stream = await resolve(
+        client(server_stream, is_async).messages.create(
+            model=MODEL, max_tokens=256, messages=MESSAGES, stream=True
+        )
+    )
+    await drain(stream)
+    message, streamed = (attrs(span) for span in cap.spans())
+    assert message["llmtrace.output.chars"] == 2
+    assert message["gen_ai.usage.output_tokens"] == 20 and message["llmtrace.usage.source"] == "reported"
+    assert streamed["llmtrace.usage.source"] == "reported"
+    assert streamed["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert [part["content"] for part in json.loads(streamed["gen_ai.output.messages"])[0]["parts"]] == [
+        "Hi",
+        " there",
+    ]
+
+
 async def test_stream_helper_sync(cap: CapturedSpans) -> None:
     server = FakeServer()
     server.stream("/v1/messages", sse(p.events(["Hi", " there"]), done=False, named=True))

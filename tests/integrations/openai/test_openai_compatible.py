@@ -229,3 +229,44 @@ async def test_response_without_choices_or_message_keeps_its_usage(
     assert values.get("gen_ai.response.finish_reasons") == finish_reasons
     assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
     assert values["llmtrace.usage.source"] == "reported"
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_null_choice_or_tool_call_loses_only_itself(cap: CapturedSpans, is_async: bool) -> None:
+    """A malformed answer with a ``null`` among its choices or tool calls: the call keeps its
+    usage, cost and the tool call that was there (the whole outcome was lost)."""
+    body = p.chat(content=None, tool_calls=[p.tool_call()]).model_dump(mode="json")
+    body["choices"] = [None, *body["choices"]]
+    body["choices"][1]["message"]["tool_calls"].insert(0, None)
+    server = FakeServer()
+    server.json("/chat/completions", body)
+    client = _client(server, "http://127.0.0.1:8000/v1", is_async)
+    await resolve(client.chat.completions.create(model="gpt-4o", messages=MESSAGES))
+    values = attrs(cap.spans()[0])
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values["llmtrace.cost.usd"] > 0
+    assert [call["name"] for call in json.loads(values["llmtrace.tool_calls"])] == ["get_weather"]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_stream_choice_with_a_null_index_keeps_the_streams_outcome(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """One chunk's choice ``index: null`` (a malformed stream): the text, finish reason and usage
+    are still recorded (the stream's whole outcome was lost)."""
+    chunks = p.chat_chunks(["Hel", "lo"], usage=True)
+    chunks[1]["choices"][0]["index"] = None
+    server = FakeServer()
+    server.stream("/chat/completions", sse(chunks))
+    client = _client(server, "http://127.0.0.1:8000/v1", is_async)
+    await drain(
+        await resolve(
+            client.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+        )
+    )
+    values = attrs(cap.spans()[0])
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values["llmtrace.output.chars"] == 5
+    assert "stop" in values["gen_ai.response.finish_reasons"]
