@@ -331,11 +331,13 @@ class ChatStream:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        elif self.usage is None and choices and choices[0].finish_reason:
+        elif self.usage is None and choices and getattr(choices[0], "finish_reason", None):
             self.vendor_usage = groq_usage(chunk)
         if not choices:
             return self.hide_usage and usage is not None
         for choice in choices:
+            if choice is None:  # (a malformed chunk's ``null`` choice)
+                continue
             if self.text_mode:
                 text = choice.text
             else:
@@ -358,6 +360,8 @@ class ChatStream:
     def _tool_deltas(self, index: int, deltas: Any) -> None:
         self._content()
         for tc in deltas:
+            if tc is None:
+                continue
             position = getattr(tc, "index", None)
             if type(position) is not int:
                 position = self._position_of_indexless(index, tc.id)

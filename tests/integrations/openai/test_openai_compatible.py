@@ -270,3 +270,31 @@ async def test_a_stream_choice_with_a_null_index_keeps_the_streams_outcome(
     assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
     assert values["llmtrace.output.chars"] == 5
     assert "stop" in values["gen_ai.response.finish_reasons"]
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_null_among_a_chunks_choices_or_tool_calls_loses_only_itself(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """A malformed chunk with a ``null`` before a choice or a tool-call delta: what follows the
+    ``null`` in that chunk is still recorded (it was lost with the chunk)."""
+    chunks = p.chat_chunks([], usage=True, tools=True)
+    for chunk in chunks:
+        delta = chunk["choices"][0]["delta"] if chunk["choices"] else {}
+        if delta.get("tool_calls"):
+            delta["tool_calls"].insert(0, None)
+            chunk["choices"].insert(0, None)
+    server = FakeServer()
+    server.stream("/chat/completions", sse(chunks))
+    client = _client(server, "http://127.0.0.1:8000/v1", is_async)
+    await drain(
+        await resolve(
+            client.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+        )
+    )
+    values = attrs(cap.spans()[0])
+    (call,) = json.loads(values["llmtrace.tool_calls"])
+    assert (call["name"], call["arguments"]) == ("get_weather", '{"city": "Paris"}')
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
