@@ -13,6 +13,14 @@ import pytest
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: any non-loopback HTTP attempt fails loudly
 
 
+def _demo(args: list[str], env: dict[str, str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """``llmtrace demo --no-serve ARGS`` in a subprocess."""
+    command = [sys.executable, "-c", "import sys; from llmtrace.cli import main; sys.exit(main())"]
+    return subprocess.run(
+        [*command, "demo", "--no-serve", *args], capture_output=True, text=True, timeout=timeout_s, env=env
+    )
+
+
 @pytest.fixture(scope="module")
 def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     env = {
@@ -28,19 +36,7 @@ def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
         env.pop(name, None)
     site = Path(sys.prefix) / "lib"
     before = sorted(p.name for p in site.glob("python*/site-packages/*"))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from llmtrace.cli import main; sys.exit(main())",
-            "demo",
-            "--no-serve",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
+    completed = _demo([], env, timeout_s=180)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert sorted(p.name for p in site.glob("python*/site-packages/*")) == before
     return completed.stdout
@@ -120,20 +116,9 @@ def test_a_server_that_cannot_start_is_explained_and_leaves_nothing_behind(tmp_p
     """The reason comes from the server's log, quoted in the error: the log's directory is removed."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from llmtrace.cli import main; sys.exit(main())",
-            "demo",
-            "--no-serve",
-            "--store",
-            "http://127.0.0.1:9/db",  # the discard port: no ClickHouse answers there
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TMPDIR": str(scratch)},
+    # The discard port: no ClickHouse answers there.
+    completed = _demo(
+        ["--store", "http://127.0.0.1:9/db"], {**os.environ, "TMPDIR": str(scratch)}, timeout_s=120
     )
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "the llmtrace server exited with code 1" in completed.stderr

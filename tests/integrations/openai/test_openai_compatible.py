@@ -248,14 +248,8 @@ async def test_a_null_choice_or_tool_call_loses_only_itself(cap: CapturedSpans, 
     assert [call["name"] for call in json.loads(values["llmtrace.tool_calls"])] == ["get_weather"]
 
 
-@pytest.mark.parametrize("is_async", [False, True])
-async def test_a_stream_choice_with_a_null_index_keeps_the_streams_outcome(
-    cap: CapturedSpans, is_async: bool
-) -> None:
-    """One chunk's choice ``index: null`` (a malformed stream): the text, finish reason and usage
-    are still recorded (the stream's whole outcome was lost)."""
-    chunks = p.chat_chunks(["Hel", "lo"], usage=True)
-    chunks[1]["choices"][0]["index"] = None
+async def _streamed(cap: CapturedSpans, chunks: list[dict[str, Any]], is_async: bool) -> dict[str, Any]:
+    """The span's attributes after a gpt-4o stream of ``chunks`` from an OpenAI-compatible server."""
     server = FakeServer()
     server.stream("/chat/completions", sse(chunks))
     client = _client(server, "http://127.0.0.1:8000/v1", is_async)
@@ -266,7 +260,18 @@ async def test_a_stream_choice_with_a_null_index_keeps_the_streams_outcome(
             )
         )
     )
-    values = attrs(cap.spans()[0])
+    return attrs(cap.spans()[0])
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_stream_choice_with_a_null_index_keeps_the_streams_outcome(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """One chunk's choice ``index: null`` (a malformed stream): the text, finish reason and usage
+    are still recorded (the stream's whole outcome was lost)."""
+    chunks = p.chat_chunks(["Hel", "lo"], usage=True)
+    chunks[1]["choices"][0]["index"] = None
+    values = await _streamed(cap, chunks, is_async)
     assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
     assert values["llmtrace.output.chars"] == 5
     assert "stop" in values["gen_ai.response.finish_reasons"]
@@ -284,17 +289,7 @@ async def test_a_null_among_a_chunks_choices_or_tool_calls_loses_only_itself(
         if delta.get("tool_calls"):
             delta["tool_calls"].insert(0, None)
             chunk["choices"].insert(0, None)
-    server = FakeServer()
-    server.stream("/chat/completions", sse(chunks))
-    client = _client(server, "http://127.0.0.1:8000/v1", is_async)
-    await drain(
-        await resolve(
-            client.chat.completions.create(
-                model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-            )
-        )
-    )
-    values = attrs(cap.spans()[0])
+    values = await _streamed(cap, chunks, is_async)
     (call,) = json.loads(values["llmtrace.tool_calls"])
     assert (call["name"], call["arguments"]) == ("get_weather", '{"city": "Paris"}')
     assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
