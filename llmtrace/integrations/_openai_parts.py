@@ -448,12 +448,13 @@ class ResponsesStream:
             if not self.call.first_content_ns:
                 self.call.first_content_ns = time.perf_counter_ns()
             if kind != "response.reasoning_text.delta" and kind != "response.reasoning_summary_text.delta":
-                self.chars += len(event.delta)
+                delta = event.delta or ""  # (``null`` in a malformed stream)
+                self.chars += len(delta)
                 if kind != "response.function_call_arguments.delta":
-                    self.texts.append(event.delta)
+                    self.texts.append(delta)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = event.response
-        elif kind == "response.created":
+        elif kind == "response.created" and event.response is not None:
             self.id, self.model = event.response.id, event.response.model
         return False
 

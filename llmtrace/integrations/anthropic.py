@@ -204,28 +204,37 @@ class MessageStreamHandler:
                 self.call.first_content_ns = time.perf_counter_ns()
             delta = event.delta
             block = self.blocks.setdefault(event.index, {"type": "text", "text": ""})
-            dkind = delta.type
+            try:  # (free on the per-token path unless it raises)
+                dkind = delta.type
+            except AttributeError:  # a malformed stream's ``null`` delta: nothing to add
+                return False
             if dkind == "text_delta":
                 text = delta.text or ""  # (null from some Anthropic-compatible servers)
                 self.chars += len(text)
                 block["text"] += text
             elif dkind == "input_json_delta":
-                self.chars += len(delta.partial_json)
-                block["arguments"] = block.get("arguments", "") + delta.partial_json
+                partial = delta.partial_json or ""
+                self.chars += len(partial)
+                block["arguments"] = block.get("arguments", "") + partial
             elif dkind == "thinking_delta":
-                block["thinking"] = block.get("thinking", "") + delta.thinking
+                block["thinking"] = block.get("thinking", "") + (delta.thinking or "")
         elif kind == "content_block_start":
             cb = event.content_block
+            if cb is None:  # (``null`` objects in a malformed stream's events: each loses itself)
+                return False
             block = {"type": cb.type, "text": getattr(cb, "text", "") or ""}
             if cb.type == "tool_use":
                 block.update(id=cb.id, name=cb.name, arguments="")
             self.blocks[event.index] = block
         elif kind == "message_start":
             message = event.message
+            if message is None:
+                return False
             self.id, self.model, self.start_usage = message.id, message.model, message.usage
             self.usage = usage_of(message.usage)
         elif kind == "message_delta":
-            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            if event.delta is not None:
+                self.stop_reason = event.delta.stop_reason or self.stop_reason
             if event.usage is not None:  # (a compatible server may leave it out)
                 self._merge_usage(event.usage)
         return False
