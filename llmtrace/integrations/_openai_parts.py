@@ -260,9 +260,9 @@ class ChatStream:
         if text0 is not None and chunk.usage is None:
             try:
                 (choice,) = chunk.choices
-            except (ValueError, TypeError):  # several choices, or none (a usage chunk)
+                delta = choice.delta
+            except (ValueError, TypeError, AttributeError):  # several choices, none, or a ``null``
                 return self._on_chunk(chunk, chunk.choices)
-            delta = choice.delta
             if not choice.finish_reason and choice.index == 0 and delta is not None and not delta.tool_calls:
                 text = delta.content or delta.refusal
                 if text:

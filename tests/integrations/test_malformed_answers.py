@@ -10,6 +10,7 @@ recording failure anywhere (a chunk, the outcome) fails the comparison with the 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import random
@@ -107,6 +108,19 @@ def openai_chat_stream(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
     )
 
 
+def openai_chat_stream_async(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
+    """The async client's stream: its chunks take another path than the sync stream's."""
+    server = FakeServer()
+    server.stream("/chat/completions", sse(answer))
+
+    async def read() -> list[Any]:
+        client = openai.AsyncOpenAI(api_key="k", http_client=server.async_client(), max_retries=0)
+        stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        return [chunk async for chunk in stream]
+
+    return lambda: asyncio.run(read())
+
+
 def openai_responses_stream(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
     server = FakeServer()
     server.stream("/responses", sse(answer))
@@ -144,6 +158,19 @@ def gemini_stream(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
     )
 
 
+def gemini_stream_async(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
+    server = FakeServer()
+    server.stream(":streamGenerateContent", gemini.sse_body(answer))
+
+    async def read() -> list[Any]:
+        models = gemini.client(server).aio.models
+        return [
+            chunk async for chunk in await models.generate_content_stream(model=gemini.MODEL, contents="hi")
+        ]
+
+    return lambda: asyncio.run(read())
+
+
 def mistral_chat(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
     server = FakeServer()
     server.json("/v1/chat/completions", answer)
@@ -162,9 +189,35 @@ def mistral_stream(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
     )
 
 
+def mistral_stream_async(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
+    server = FakeServer()
+    server.stream("/v1/chat/completions", sse(answer))
+
+    async def read() -> list[Any]:
+        client = Mistral(api_key="k", async_client=server.async_client())
+        stream = await client.chat.stream_async(model="mistral-large-latest", messages=MESSAGES)
+        return [event async for event in stream]
+
+    return lambda: asyncio.run(read())
+
+
 def _mistral_chunks() -> list[dict[str, Any]]:
     body = mistral.stream_body(["Bon", "jour"]).decode()
     return [json.loads(line[len("data: ") :]) for line in body.split("\n\n") if line.startswith("data: {")]
+
+
+def anthropic_stream_async(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
+    server = FakeServer()
+    server.stream("/v1/messages", sse(answer, done=False, named=True))
+
+    async def read() -> list[Any]:
+        client = anthropic.AsyncAnthropic(api_key="k", http_client=server.async_client(), max_retries=0)
+        stream = await client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=9, messages=MESSAGES, stream=True
+        )
+        return [event async for event in stream]
+
+    return lambda: asyncio.run(read())
 
 
 def bedrock_converse(answer: Any, bedrock: FakeBedrock) -> Callable[[], Any]:
@@ -228,6 +281,11 @@ SHAPES: dict[
         openai_chat_stream,
         frozenset(),
     ),
+    "openai chat stream, async": (
+        lambda: op.chat_chunks(["Hel", "lo"], usage=True, tools=True),
+        openai_chat_stream_async,
+        frozenset(),
+    ),
     "openai responses stream": (
         lambda: op.response_events(["Hel", "lo"]),
         openai_responses_stream,
@@ -239,14 +297,21 @@ SHAPES: dict[
         anthropic_stream,
         frozenset({"type"}),
     ),
+    "anthropic stream, async": (
+        lambda: ap.events(["Hel", "lo"], tool=True),
+        anthropic_stream_async,
+        frozenset({"type"}),
+    ),
     "google-genai generate_content": (
         lambda: gemini.response([types.Part(text="Hi", thought=True), types.Part(text="Hello")], thoughts=5),
         gemini_generate,
         frozenset(),
     ),
     "google-genai stream": (gemini.stream_chunks, gemini_stream, frozenset()),
+    "google-genai stream, async": (gemini.stream_chunks, gemini_stream_async, frozenset()),
     "mistral chat": (lambda: mistral.completion(), mistral_chat, frozenset()),
     "mistral stream": (_mistral_chunks, mistral_stream, frozenset()),
+    "mistral stream, async": (_mistral_chunks, mistral_stream_async, frozenset()),
     "bedrock converse": (lambda: CONVERSE, bedrock_converse, frozenset()),
     "bedrock invoke, anthropic body": (
         lambda: ap.tool_message().model_dump(mode="json"),
