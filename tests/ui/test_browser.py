@@ -127,6 +127,12 @@ def test_overview_draws_charts_and_links_banners(watched: Watched, tmp_path: Pat
     page.select_option("select[name=group_by]", "model")
     page.wait_for_url(re.compile(r"group_by=model"))
     expect(page.locator("#charts table.grid")).to_contain_text("claude-opus-4-1", timeout=20_000)
+    # Each group's row: its own p50 and p95 over the range (the API's totals), then the worst point.
+    expect(page.locator("#charts table.grid thead")).to_contain_text("p50p95worst p95")
+    cells = page.locator("#charts table.grid tbody tr", has_text="claude-opus-4-1").locator("td")
+    p50, p95 = (cells.nth(i).inner_text() for i in (6, 7))
+    assert re.fullmatch(r"[\d,]+ ms", p50) and re.fullmatch(r"[\d,]+ ms", p95), (p50, p95)
+    assert int(p50[:-3].replace(",", "")) <= int(p95[:-3].replace(",", ""))
     assert watched.errors == []
 
 
