@@ -113,8 +113,9 @@ def _tree(trace: dict[str, Any], content: bool) -> list[str]:
 
 def _span_lines(span: dict[str, Any], lead: str, child_lead: str, lines: list[str], content: bool) -> None:
     facts = [span["kind"], f"{span['duration_ms']:.0f} ms", span["status"]]
-    if span["status"] == "error":
-        facts.append(f"{span['error_type']}: {span['error_message']}".strip(": "))
+    error = ": ".join(said for said in (span["error_type"], span["error_message"]) if said)
+    if span["status"] == "error" and error:
+        facts.append(error)
     if span["model"]:
         facts.append(span["model"])
     if span["input_tokens"] or span["output_tokens"]:

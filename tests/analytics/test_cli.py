@@ -416,6 +416,7 @@ def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> Non
         found = _cli("traces", "-q", "refund", *at)
         errors = _cli("traces", "--status", "error", *at)
         tree = _cli("traces", trace_id, "--content", *at)
+        failed = _cli("traces", other.trace_id.hex(), *at)
         missing = _cli("traces", "0" * 32, *at)
         not_an_id = _cli("traces", "../alerts/rules", *at)
     finally:
@@ -432,6 +433,8 @@ def test_traces_cli_lists_searches_pages_and_shows_a_tree(tmp_path: Path) -> Non
     assert child.startswith("└─ chat gpt-4o-mini  [llm, 250 ms, ok, gpt-4o-mini, 120->30 tokens, $")
     assert "     input: user: where is my refund?" in lines
     assert '     output: assistant: lookup({"id": 7})' in lines
+    # An errored span: its error type (the server's "_OTHER" when the span names none) and message.
+    assert failed.stdout.splitlines()[1] == "chat gpt-4o-mini  [llm, 250 ms, error, _OTHER, gpt-4o]"
     assert missing.returncode == 1 and f"trace {'0' * 32} not found" in missing.stderr
     assert (
         not_an_id.returncode == 2
