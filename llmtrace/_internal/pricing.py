@@ -153,9 +153,9 @@ class PriceBook:
         self.overrides = {k.lower(): ModelPrice.parse(v) for k, v in (overrides or {}).items()}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        # (provider, model[, service tier]) -> (expiry, rates) for a model with one unconditional
-        # linear price: the common case, priced without resolving the model again.
-        self._linear: dict[tuple[str, ...], tuple[float, _Rates]] = {}
+        # (provider, model[, service tier[, minute of a past call]]) -> (expiry, rates) for a model
+        # with one linear price: the common case, priced without resolving the model again.
+        self._linear: dict[tuple[str | int, ...], tuple[float, _Rates]] = {}
 
     def cost_usd(
         self,
@@ -205,10 +205,17 @@ class PriceBook:
         )
         tier = _priced_tier(service_tier)
         at = _moment(when, when_ns)
-        # A tier's rates are cached as of now (its prices may change on a date): not for a past call.
-        key = (provider, model) if tier is None else (provider, model, tier)
+        # A tier's rates hold as of a moment (its prices may change on a date or at a time of day,
+        # in whole minutes in genai-prices' data): a past call's are cached for its minute, since
+        # finding them costs ~0.6 ms, and the server prices every span of a tier that way.
+        if tier is None:
+            key: tuple[str | int, ...] = (provider, model)
+        elif at is None:
+            key = (provider, model, tier)
+        else:
+            key = (provider, model, tier, int(at.timestamp()) // 60)
         now = time.monotonic()
-        known = self._linear.get(key) if tier is None or at is None else None
+        known = self._linear.get(key)
         if known is not None and known[0] >= now:
             cost = known[1].cost(*counts)
             if cost is not None:
@@ -222,7 +229,7 @@ class PriceBook:
         context = None if tier is None else {"service_tier": tier}
         if context is not None and info.price_variants:
             rates = _probe_rates(info.get_prices(at or datetime.now(UTC), context))  # a fresh object
-            if rates is not None and at is None:
+            if rates is not None:
                 if len(self._linear) >= _CACHE_LIMIT:
                     self._linear.clear()
                 self._linear[key] = (now + _RESOLVE_TTL_S, rates)

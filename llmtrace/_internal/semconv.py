@@ -206,6 +206,9 @@ USAGE_NONE: Final = "none"
 OPENAI_API_TYPE: Final = "openai.api.type"  # chat_completions | responses | completions | embeddings
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+# The names before semconv v1.37 (other instrumentations still send them).
+OPENAI_RESPONSE_SERVICE_TIER_COMPAT: Final = ("gen_ai.openai.response.service_tier",)
+OPENAI_REQUEST_SERVICE_TIER_COMPAT: Final = ("gen_ai.openai.request.service_tier",)
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 ANTHROPIC_CACHE_CREATION_5M_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_CACHE_CREATION_1H_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"

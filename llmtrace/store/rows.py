@@ -281,6 +281,14 @@ _FLATTENED_PREFIXES = (
     sc.OPENINFERENCE_PROMPTS_PREFIX,
     sc.OPENINFERENCE_EMBEDDINGS_PREFIX,
 )
+# The tier that served an OpenAI call, which sets its price (flex about half the standard, priority
+# about twice): the response's, else the one requested (a string; kept in `attributes` too).
+SERVICE_TIER_NAMES = (
+    sc.OPENAI_RESPONSE_SERVICE_TIER,
+    *sc.OPENAI_RESPONSE_SERVICE_TIER_COMPAT,
+    sc.OPENAI_REQUEST_SERVICE_TIER,
+    *sc.OPENAI_REQUEST_SERVICE_TIER_COMPAT,
+)
 _KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
 _ENVIRONMENT_NAMES = (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT)  # on the resource
 
@@ -400,6 +408,7 @@ def span_values(
             request_model,
             (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0),
             record.start_ns,
+            service_tier(attrs),
         )
 
     ttft_ms = values[_TTFT_MS]
@@ -548,19 +557,35 @@ def call_cost(
     request_model: str,
     tokens: tuple[int, int, int, int, int],
     start_ns: int,
+    tier: str | None = None,
 ) -> float | None:
     """The price of a call whose span carries no cost: of the response's model, else of the
-    requested one (e.g. an unpriced dated snapshot). Shared with the C column reader
-    (:mod:`llmtrace_server.cwire`), which calls it for every span it prices."""
+    requested one (e.g. an unpriced dated snapshot), at the service tier that served it (see
+    :func:`service_tier`). Shared with the C column reader (:mod:`llmtrace_server.cwire`), which
+    calls it for every span it prices."""
     model = response_model or request_model
-    cost = _cost(book, provider, model, tokens, start_ns)
+    cost = _cost(book, provider, model, tokens, start_ns, tier)
     if cost is None and request_model and request_model != model:
-        cost = _cost(book, provider, request_model, tokens, start_ns)
+        cost = _cost(book, provider, request_model, tokens, start_ns, tier)
     return cost
 
 
+def service_tier(attributes: Mapping[str, Any]) -> str | None:
+    """The first non-empty string among a span's :data:`SERVICE_TIER_NAMES`, or None."""
+    for name in SERVICE_TIER_NAMES:
+        value = attributes.get(name)
+        if type(value) is str and value:
+            return value
+    return None
+
+
 def _cost(
-    book: PriceBook, provider: str, model: str, tokens: tuple[int, int, int, int, int], start_ns: int
+    book: PriceBook,
+    provider: str,
+    model: str,
+    tokens: tuple[int, int, int, int, int],
+    start_ns: int,
+    tier: str | None,
 ) -> float | None:
     """Price ``tokens`` (input, output, cache read, cache write, reasoning) of one call of ``model``."""
     return book.cost_usd(
@@ -572,6 +597,7 @@ def _cost(
         cache_write_tokens=tokens[3],
         reasoning_tokens=tokens[4],
         when_ns=start_ns,
+        service_tier=tier,
     )
 
 

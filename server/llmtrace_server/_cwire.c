@@ -13,7 +13,7 @@
  * rows.py would reject or remap, and everything llmtrace_server.otlp_wire refuses, makes `decode`
  * return None: the caller then takes the Python path for the batch, whose results (and rejection
  * messages) are the reference. Pricing stays in Python: the caller's `price` callable is called for
- * each span that needs a price.
+ * each span that needs a price, with the span's service tier (OpenAI's flex or priority) if it has one.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -753,6 +753,15 @@ static const char *const LLM_OPERATIONS[] = {"chat", "text_completion", "generat
 static const char *const EMBEDDING_OPERATIONS[] = {"embeddings", "embedding", NULL};
 static const char *const ALIASED_OPERATIONS[] = {"completion", "embedding", NULL};
 static const char *const USAGE_SOURCES[] = {"reported", "estimated", "none", NULL};
+/* rows.SERVICE_TIER_NAMES in order: the first holding a non-empty string is the tier priced. */
+#define NTIER_NAMES 4
+#define NAME(s) {s, sizeof(s) - 1}
+static const struct {
+    const char *text;
+    Py_ssize_t len;
+} SERVICE_TIER_NAMES[NTIER_NAMES] = {NAME("openai.response.service_tier"), NAME("gen_ai.openai.response.service_tier"),
+                                     NAME("openai.request.service_tier"), NAME("gen_ai.openai.request.service_tier")};
+#undef NAME
 
 /* What the mapping reads of a span's events (rows._status, dialects.first_token_ms). */
 typedef struct {
@@ -926,6 +935,8 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
 
     /* attributes: each read name to its field; others are kept, in order, for `attributes` */
     int others[MAX_ATTRS], nothers = 0;
+    Attr *tier = NULL; /* the service tier priced (kept in `attributes` too) */
+    int tier_rank = NTIER_NAMES;
     for (int i = 0; i < nattrs; i++) {
         Attr *a = &attrs[i];
         const char *key = (const char *)buf + a->key;
@@ -939,6 +950,14 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
             if (a->key_len == 0 || a->key_len > 1024 || starts_with_prefix(key, a->key_len)) FAIL(r);
             if (a->kind == V_FINISH || a->kind == V_STRS) FAIL(r); /* an array: rows.py writes it as JSON */
             others[nothers++] = i;
+            if (a->kind == V_STR && a->str_len > 0)
+                for (int k = 0; k < tier_rank; k++)
+                    if (a->key_len == SERVICE_TIER_NAMES[k].len &&
+                        memcmp(key, SERVICE_TIER_NAMES[k].text, a->key_len) == 0) {
+                        tier = a;
+                        tier_rank = k;
+                        break;
+                    }
             continue;
         }
         if (a->kind == V_NONE || (a->kind == V_STR && a->str_len == 0)) FAIL(r); /* no value: shadowed */
@@ -1129,12 +1148,15 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
                                     request_model ? request_model->str_len : 0};
         PyObject **strs = price_names(o, texts, lens), *cost = NULL;
         if (strs) {
-            PyObject *args[9] = {strs[0], strs[1], strs[2], NULL, NULL, NULL, NULL, NULL, NULL};
+            PyObject *args[10] = {strs[0], strs[1], strs[2], NULL, NULL, NULL, NULL, NULL, NULL, NULL};
             int ok = 1;
             for (int i = 0; i < 5 && ok; i++) ok = (args[3 + i] = PyLong_FromLongLong(tokens[i])) != NULL;
             if (ok) ok = (args[8] = PyLong_FromUnsignedLongLong(start_ns)) != NULL;
-            if (ok) cost = PyObject_Vectorcall(o->price, args, 9, NULL);
-            for (int i = 3; i < 9; i++) Py_XDECREF(args[i]);
+            if (ok)
+                ok = (args[9] = tier ? PyUnicode_DecodeUTF8((const char *)buf + tier->str, tier->str_len, "strict")
+                                     : Py_NewRef(Py_None)) != NULL;
+            if (ok) cost = PyObject_Vectorcall(o->price, args, 10, NULL);
+            for (int i = 3; i < 10; i++) Py_XDECREF(args[i]);
         }
         if (!cost) { /* the Python path rejects this span alone ("a mapping bug ..."): decline */
             PyErr_Clear();

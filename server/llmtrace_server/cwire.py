@@ -30,8 +30,9 @@ the caller takes the Python path, whose results and rejection messages are the r
 * the wire holds nothing :mod:`llmtrace_server.otlp_wire` refuses (invalid UTF-8 anywhere, a
   repeated singular message, unknown AnyValue fields, ...).
 
-Only pricing (:func:`llmtrace.store.rows.call_cost`, per span priced) and the system
-instructions (above) call back into Python.
+The span's service tier (:data:`llmtrace.store.rows.SERVICE_TIER_NAMES`) is kept in ``attributes``
+like any other name and handed to pricing. Only pricing (:func:`llmtrace.store.rows.call_cost`,
+per span priced) and the system instructions (above) call back into Python.
 The extension is built with the wheel (``hatch_build.py``); without it (an editable install, no
 compiler) :data:`READER` is None and every body takes the Python path, with the same results.
 """
@@ -117,6 +118,15 @@ _C_LITERALS = (
     (set(dialects.OPERATION_ALIASES), {"completion", "embedding"}),
     (rows.MAX_ATTRIBUTE_CHARS, 256 * 1024),
     (rows.MAX_COST_USD, 1e9),
+    (
+        rows.SERVICE_TIER_NAMES,
+        (
+            "openai.response.service_tier",
+            "gen_ai.openai.response.service_tier",
+            "openai.request.service_tier",
+            "gen_ai.openai.request.service_tier",
+        ),
+    ),
 )
 
 
@@ -141,9 +151,10 @@ def _price(
     w: int,
     r: int,
     start_ns: int,
+    tier: str | None,
 ) -> float | None:
     return rows.call_cost(
-        default_price_book, provider, response_model, request_model, (i, o, c, w, r), start_ns
+        default_price_book, provider, response_model, request_model, (i, o, c, w, r), start_ns, tier
     )
 
 

@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from llmtrace._internal.pricing import PriceBook
 from llmtrace_server import cwire, ingest, otlp
 from tests.server.otlp_build import key_values, request, span
 
@@ -169,6 +170,54 @@ def test_shapes_read_in_c_match_python(
         span(attrs, error=error), resource={"service.name": "svc", "deployment.environment.name": "prod"}
     )
     assert _same_or_declined(reader, body)
+
+
+GPT5_CALL: dict[str, Any] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-5",
+    "gen_ai.usage.input_tokens": 3000,
+    "gen_ai.usage.output_tokens": 700,
+}
+
+
+@pytest.mark.parametrize(
+    ("tiers", "priced"),
+    [
+        ({"openai.response.service_tier": "flex"}, "flex"),
+        ({"gen_ai.openai.response.service_tier": "priority"}, "priority"),  # the name before v1.37
+        ({"openai.request.service_tier": "flex"}, "flex"),  # no response tier: the one requested
+        ({"gen_ai.openai.request.service_tier": "priority"}, "priority"),
+        ({"openai.request.service_tier": "flex", "openai.response.service_tier": "default"}, None),
+        ({"openai.response.service_tier": "", "openai.request.service_tier": "priority"}, "priority"),
+        ({"openai.response.service_tier": 2, "openai.request.service_tier": "flex"}, "flex"),  # not a string
+        ({"openai.response.service_tier": "auto"}, None),
+        ({}, None),
+    ],
+)
+def test_the_service_tier_prices_the_call_in_c_as_in_python(
+    reader: cwire.ColumnReader, tiers: dict[str, Any], priced: str | None
+) -> None:
+    """A foreign span's tier (OpenAI's flex at about half the standard price, priority at about
+    twice) is priced by the C reader, without declining, as by the Python path; and stays in
+    ``attributes``."""
+    start = NOW - 60_000_000_000
+    body = _body(span({**GPT5_CALL, **tiers}, start_ns=start))
+    assert _same_or_declined(reader, body), "declined"
+    table = reader.span_table(body, PROJECT, now_ns=NOW)
+    assert table is not None
+    expected = PriceBook().cost_usd(
+        provider="openai",
+        model="gpt-5",
+        input_tokens=3000,
+        output_tokens=700,
+        when_ns=start,
+        service_tier=priced,
+    )
+    standard = PriceBook().cost_usd(provider="openai", model="gpt-5", input_tokens=3000, output_tokens=700)
+    assert expected is not None and (expected != standard) == (priced is not None)
+    assert table["cost_usd"][0].as_py() == pytest.approx(expected, rel=1e-12)
+    assert {k for k, _ in table["attributes"][0].as_py()} == set(tiers)
 
 
 def test_resource_shapes(reader: cwire.ColumnReader) -> None:

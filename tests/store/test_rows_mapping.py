@@ -295,3 +295,49 @@ def test_cost_at_ingest_uses_the_price_in_effect_when_the_span_started() -> None
         cost_at(datetime(2025, 6, 10, 1, tzinfo=UTC)),
     )
     assert (before, after) == (pytest.approx(10.0), pytest.approx(2.0))
+
+
+def test_a_foreign_span_is_priced_at_the_service_tier_that_served_it() -> None:
+    """OpenAI's flex tier costs about half the standard price and priority about twice: a span
+    from another instrumentation, which carries tokens and no cost, is priced at its tier (the
+    response's, else the one requested), on the tier's price as of the span's start."""
+    from genai_prices import Usage, calc_price
+
+    call = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-5",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 3000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 700,
+    }
+
+    def cost(tiers: dict[str, Any], start: datetime) -> float | None:
+        start_ns = int(start.timestamp()) * 10**9
+        row = span_to_row(
+            record({**call, **tiers}, start_ns=start_ns, end_ns=start_ns + 10**9), now_ns=start_ns
+        )
+        assert {k: row["attributes"][k] for k in tiers} == {k: str(v) for k, v in tiers.items()}
+        return row["cost_usd"]
+
+    def price(tier: str, start: datetime) -> float:
+        usage = Usage(input_tokens=3000, output_tokens=700)
+        context = {"service_tier": tier}
+        return float(
+            calc_price(
+                usage, "gpt-5", provider_id="openai", genai_request_timestamp=start, price_context=context
+            ).total_price
+        )
+
+    now = datetime.now(UTC)
+    assert cost({sc.OPENAI_RESPONSE_SERVICE_TIER: "flex"}, now) == pytest.approx(price("flex", now))
+    assert cost({sc.OPENAI_REQUEST_SERVICE_TIER: "priority"}, now) == pytest.approx(price("priority", now))
+    assert cost({"gen_ai.openai.response.service_tier": "flex"}, now) == pytest.approx(price("flex", now))
+    served = {sc.OPENAI_REQUEST_SERVICE_TIER: "flex", sc.OPENAI_RESPONSE_SERVICE_TIER: "default"}
+    assert cost(served, now) == pytest.approx(price("default", now)) == cost({}, now)
+    assert price("flex", now) < price("default", now) < price("priority", now)
+    # Before genai-prices' tier prices began (2026-10-15), flex was priced as standard; the same
+    # minute of two calls is priced once (cached), another minute on its own.
+    before = datetime(2026, 1, 1, tzinfo=UTC)
+    for moment in (before, now, before + timedelta(seconds=30), now):
+        assert cost({sc.OPENAI_RESPONSE_SERVICE_TIER: "flex"}, moment) == pytest.approx(price("flex", moment))
+    assert price("flex", before) == price("default", before)
