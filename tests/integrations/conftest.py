@@ -26,7 +26,7 @@ async def resolve(value: Any) -> Any:
 
 async def drain(stream: Any) -> list[Any]:
     """Read a sync or async stream to the end."""
-    if hasattr(stream, "__aiter__"):
+    if hasattr(type(stream), "__aiter__"):  # what `async for` looks up (a proxy forwards hasattr)
         return [chunk async for chunk in stream]
     return list(stream)
 
