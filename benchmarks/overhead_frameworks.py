@@ -49,8 +49,13 @@ at each position of a block (the first timed call after switching on, the second
 warm-up after switching on shows as a falling row, and for which variants. ``--untimed N``
 (default 1) gives every variant N untimed calls after switching on (before the flush), the same
 for all: a figure with more untimed calls leaves out warm-up an app pays once per process.
+``--pause-ms N`` sleeps N ms before each timed call (outside the timing), for every variant alike:
+back-to-back calls (the default) find the instrumentation's code and data in the CPU's caches,
+calls after idle — a service whose LLM calls are spread out, with other work or nothing between
+them — find them evicted, and pay their misses.
 
-Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10] [--untimed 1]``; with
+Run: ``python benchmarks/overhead_frameworks.py [--rounds 3] [--blocks 20] [--calls 10] [--untimed 1]
+[--pause-ms 0]``; with
 ``--baseline DIR`` (a tree holding another version's ``llmtrace/``) the rounds alternate between that
 version and this checkout, and both are reported: a before/after from one run.
 """
@@ -273,9 +278,10 @@ class _Variants:
         calls: int,
         around: tuple[Callable[[], object], ...] = (),
         untimed: int = 1,
+        pause_ms: float = 0.0,
     ) -> dict[str, Any]:
-        """One block: switch on, a fresh client, ``untimed`` untimed calls, ``calls`` timed calls,
-        switch off. ``around``: (before, after), run just inside each timed call's clock readings
+        """One block: switch on, a fresh client, ``untimed`` untimed calls, ``calls`` timed calls
+        (each after ``pause_ms`` of sleep, outside the timing), switch off. ``around``: (before, after), run just inside each timed call's clock readings
         (``instructions.py --as-timed`` counts exactly these calls)."""
         on, off = self.switches[variant]
         on()
@@ -313,6 +319,8 @@ class _Variants:
                 after()
                 cpu_now()
         for _ in range(0 if around else calls):
+            if pause_ms:
+                time.sleep(pause_ms / 1000)
             c0 = cpu_now()
             w0 = wall_now()
             call(mode)
@@ -323,7 +331,14 @@ class _Variants:
         export = cpu_now() - c0
         spans = len(self.exporter.get_finished_spans())
         self.exporter.clear()
-        return {"wall": wall, "cpu": cpu, "export": export, "spans": spans, "untimed": untimed}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "export": export,
+            "spans": spans,
+            "untimed": untimed,
+            "pause_ms": pause_ms,
+        }
 
     def python_calls(self, variant: str, mode: str, calls: int = 20) -> float:
         """Python function calls (and C builtin calls) per call with ``variant`` on, counted by
@@ -362,7 +377,7 @@ def _restore_callback_manager(original: Any) -> None:
         raise RuntimeError("BaseCallbackManager.__init__ still patched after switching off")
 
 
-def _worker(library: str, blocks: int, calls: int, untimed: int = 1) -> None:
+def _worker(library: str, blocks: int, calls: int, untimed: int = 1, pause_ms: float = 0.0) -> None:
     """One round: the variants take turns in rotations of blocks, in rotating order."""
     variants = _Variants(library)
     for mode in MODES:  # warm-up: imports, caches, first price lookup
@@ -373,7 +388,9 @@ def _worker(library: str, blocks: int, calls: int, untimed: int = 1) -> None:
         for b in range(blocks):
             shift = b % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:  # rotate who goes first
-                results[mode][variant].append(variants.block(variant, mode, calls, untimed=untimed))
+                results[mode][variant].append(
+                    variants.block(variant, mode, calls, untimed=untimed, pause_ms=pause_ms)
+                )
     counts = {m: {v: variants.python_calls(v, m) for v in VARIANTS} for m in MODES}
     if any(block["spans"] for mode in MODES for block in results[mode]["none"]):
         raise RuntimeError("spans in a 'none' block: an instrumentation was not switched off")
@@ -381,11 +398,16 @@ def _worker(library: str, blocks: int, calls: int, untimed: int = 1) -> None:
 
 
 def _round(
-    library: str, blocks: int, calls: int, tree: str | None = None, untimed: int = 1
+    library: str,
+    blocks: int,
+    calls: int,
+    tree: str | None = None,
+    untimed: int = 1,
+    pause_ms: float = 0.0,
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """One worker process; ``tree``: a source tree to import llmtrace from instead of this one."""
     argv = [sys.executable, __file__, "--worker", library, "--blocks", str(blocks), "--calls", str(calls)]
-    argv += ["--untimed", str(untimed)]
+    argv += ["--untimed", str(untimed), "--pause-ms", str(pause_ms)]
     env = {**os.environ, "PYTHONPATH": tree} if tree else None
     out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
@@ -450,10 +472,11 @@ def main(
     calls: int = 10,
     libraries: tuple[str, ...] = LIBRARIES,
     untimed: int = 1,
+    pause_ms: float = 0.0,
 ) -> dict[str, Any]:
     """Medians (µs) per library, mode and variant, added time over ``none``, llmtrace's ratio to each peer."""
     by_library = {
-        library: [_round(library, blocks, calls, untimed=untimed) for _ in range(rounds)]
+        library: [_round(library, blocks, calls, untimed=untimed, pause_ms=pause_ms) for _ in range(rounds)]
         for library in libraries
     }
     return summarize(by_library, blocks, calls)
@@ -466,6 +489,7 @@ def compare(
     calls: int,
     libraries: tuple[str, ...] = LIBRARIES,
     untimed: int = 1,
+    pause_ms: float = 0.0,
 ) -> dict[str, dict[str, Any]]:
     """Before/after in one run: rounds of llmtrace imported from ``baseline`` (a source tree holding
     ``llmtrace/``, e.g. ``git archive main llmtrace | tar -x -C DIR``) and from this checkout take
@@ -475,7 +499,7 @@ def compare(
     for i in range(rounds):
         for library in libraries:
             for name in list(trees)[:: 1 if i % 2 == 0 else -1]:
-                by_tree[name][library].append(_round(library, blocks, calls, trees[name], untimed))
+                by_tree[name][library].append(_round(library, blocks, calls, trees[name], untimed, pause_ms))
     return {name: summarize(by_tree[name], blocks, calls) for name in trees}
 
 
@@ -488,6 +512,7 @@ def summarize(by_library: dict[str, list[Any]], blocks: int, calls: int) -> dict
         "blocks_per_round": blocks,
         "calls_per_block": calls,
         "untimed_per_block": first_block.get("untimed", 1),
+        "pause_ms_before_each_call": first_block.get("pause_ms", 0.0),
     }
     for library, by_round in by_library.items():
         results[library] = {}
@@ -528,7 +553,13 @@ def print_results(results: dict[str, Any]) -> None:
     print(
         f"framework overhead per call: {results['rounds']} rounds x {results['blocks_per_round']} rotations"
         f" x {results['calls_per_block']} calls per variant and mode"
-        f" ({results['untimed_per_block']} untimed after each switch-on)"
+        f" ({results['untimed_per_block']} untimed after each switch-on"
+        + (
+            f"; {results['pause_ms_before_each_call']:g} ms idle before each"
+            if results.get("pause_ms_before_each_call")
+            else ""
+        )
+        + ")"
     )
     for library in LIBRARIES:
         if library not in results:
@@ -565,6 +596,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--untimed", type=int, default=1, help="untimed calls after switching on, for every variant alike"
     )
+    parser.add_argument(
+        "--pause-ms",
+        type=float,
+        default=0.0,
+        help="sleep before each timed call: calls after idle, as in a service with sparse traffic",
+    )
     parser.add_argument("--only", choices=LIBRARIES, help="one library")
     parser.add_argument(
         "--baseline", metavar="DIR", help="also run llmtrace from this source tree, rounds interleaved"
@@ -572,11 +609,13 @@ if __name__ == "__main__":
     args = parser.parse_args()
     libraries = (args.only,) if args.only else LIBRARIES
     if args.worker:
-        _worker(args.worker, args.blocks, args.calls, args.untimed)
+        _worker(args.worker, args.blocks, args.calls, args.untimed, args.pause_ms)
     elif args.baseline:
-        compared = compare(args.baseline, args.rounds, args.blocks, args.calls, libraries, args.untimed)
+        compared = compare(
+            args.baseline, args.rounds, args.blocks, args.calls, libraries, args.untimed, args.pause_ms
+        )
         for name, results in compared.items():
             print(f"===== llmtrace from {args.baseline if name == 'baseline' else name}")
             print_results(results)
     else:
-        print_results(main(args.rounds, args.blocks, args.calls, libraries, args.untimed))
+        print_results(main(args.rounds, args.blocks, args.calls, libraries, args.untimed, args.pause_ms))
