@@ -9,6 +9,7 @@ produced: the finished spans and, for the official instrumentation's event mode,
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,6 +119,35 @@ def _provider(service: str) -> tuple[TracerProvider, InMemorySpanExporter]:
     return provider, memory
 
 
+@contextmanager
+def _sdk_classes_restored() -> Iterator[None]:
+    """Every class of the loaded ``openai`` and ``anthropic`` resource modules as it was: some
+    instrumentations' ``uninstrument()`` leaves their wrappers in place (OpenLLMetry 0.62 unwraps
+    dotted names its ``unwrap`` does not resolve), and later tests in the process would run under
+    them."""
+    saved = [
+        (cls, dict(vars(cls)))
+        for name, module in list(sys.modules.items())
+        if name.startswith(("openai.resources", "anthropic.resources")) and module is not None
+        for cls in vars(module).values()
+        if isinstance(cls, type) and cls.__module__ == name
+    ]
+    try:
+        yield
+    finally:
+        for cls, attributes in saved:
+            for attribute in set(vars(cls)) - set(attributes):
+                delattr(cls, attribute)
+            for attribute, value in attributes.items():
+                if vars(cls).get(attribute) is not value and attribute not in (
+                    "__dict__",
+                    "__weakref__",
+                    "__doc__",
+                ):
+                    setattr(cls, attribute, value)
+
+
+@_sdk_classes_restored()
 def openinference_spans() -> Produced:
     from openinference.instrumentation.anthropic import AnthropicInstrumentor
     from openinference.instrumentation.openai import OpenAIInstrumentor
@@ -137,6 +167,7 @@ def openinference_spans() -> Produced:
     return Produced(list(memory.get_finished_spans()))
 
 
+@_sdk_classes_restored()
 def openllmetry_spans() -> Produced:
     from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor
@@ -170,6 +201,7 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[key] = old
 
 
+@_sdk_classes_restored()
 def official_event_mode_spans() -> Produced:
     """opentelemetry-instrumentation-openai-v2 with content as log events only (nine OpenAI calls)."""
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
