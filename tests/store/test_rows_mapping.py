@@ -335,8 +335,8 @@ def test_a_foreign_span_is_priced_at_the_service_tier_that_served_it() -> None:
     served = {sc.OPENAI_REQUEST_SERVICE_TIER: "flex", sc.OPENAI_RESPONSE_SERVICE_TIER: "default"}
     assert cost(served, now) == pytest.approx(price("default", now)) == cost({}, now)
     assert price("flex", now) < price("default", now) < price("priority", now)
-    # Before genai-prices' tier prices began (2026-10-15), flex was priced as standard; the same
-    # minute of two calls is priced once (cached), another minute on its own.
+    # Before genai-prices' tier prices began (2026-10-15), flex was priced as standard; each call
+    # gets its own moment's price, whether its minute's rates were found before (cached) or not.
     before = datetime(2026, 1, 1, tzinfo=UTC)
     for moment in (before, now, before + timedelta(seconds=30), now):
         assert cost({sc.OPENAI_RESPONSE_SERVICE_TIER: "flex"}, moment) == pytest.approx(price("flex", moment))

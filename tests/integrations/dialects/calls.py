@@ -122,9 +122,8 @@ def _provider(service: str) -> tuple[TracerProvider, InMemorySpanExporter]:
 @contextmanager
 def _sdk_classes_restored() -> Iterator[None]:
     """Every class of the loaded ``openai`` and ``anthropic`` resource modules as it was: some
-    instrumentations' ``uninstrument()`` leaves their wrappers in place (OpenLLMetry 0.62 unwraps
-    dotted names its ``unwrap`` does not resolve), and later tests in the process would run under
-    them."""
+    instrumentations' ``uninstrument()`` leaves their wrappers in place (OpenLLMetry 0.62's), and
+    later tests in the process would run under them."""
     saved = [
         (cls, dict(vars(cls)))
         for name, module in list(sys.modules.items())
@@ -139,11 +138,7 @@ def _sdk_classes_restored() -> Iterator[None]:
             for attribute in set(vars(cls)) - set(attributes):
                 delattr(cls, attribute)
             for attribute, value in attributes.items():
-                if vars(cls).get(attribute) is not value and attribute not in (
-                    "__dict__",
-                    "__weakref__",
-                    "__doc__",
-                ):
+                if vars(cls).get(attribute) is not value:
                     setattr(cls, attribute, value)
 
 
