@@ -295,24 +295,40 @@ def openinference_operation(kind: str, keys: Sequence[str]) -> str:
     return sc.OP_CHAT
 
 
-def raw_reasoning_tokens(raw: Any) -> int | None:
-    """Reasoning tokens from a provider's usage object (Logfire's ``gen_ai.usage.raw``), if any."""
+def raw_usage(raw: Any) -> tuple[int | None, int, int]:
+    """(reasoning tokens or None, 1-hour cache-write tokens, web searches) from a provider's usage
+    object (Logfire's ``gen_ai.usage.raw``, a JSON string or a map): what no GenAI attribute carries.
+
+    Reasoning: OpenAI's ``completion_tokens_details`` / ``output_tokens_details``. Anthropic's
+    ``cache_creation.ephemeral_1h_input_tokens`` (cache writes kept an hour, at twice the input
+    rate where the 5-minute ones cost 1.25 times) and ``server_tool_use.web_search_requests``
+    ($10 per 1,000): without them a call that used either is priced at a fraction of its cost.
+    """
     if raw is None:
-        return None
+        return None, 0, 0
     if type(raw) is str:
         try:
             raw = json.loads(raw)
         except ValueError:
-            return None
+            return None, 0, 0
     if not isinstance(raw, dict):
-        return None
+        return None, 0, 0
+    reasoning = None
     for details in ("completion_tokens_details", "output_tokens_details"):
-        part = raw.get(details)
-        if isinstance(part, dict):
-            value = part.get("reasoning_tokens")
-            if type(value) is int and 0 <= value <= _UINT32_MAX:
-                return value
-    return None
+        reasoning = _count_in(raw.get(details), "reasoning_tokens")
+        if reasoning is not None:
+            break
+    cache_write_1h = _count_in(raw.get("cache_creation"), "ephemeral_1h_input_tokens") or 0
+    web_searches = _count_in(raw.get("server_tool_use"), "web_search_requests") or 0
+    return reasoning, cache_write_1h, web_searches
+
+
+def _count_in(part: Any, name: str) -> int | None:
+    """``part[name]`` when ``part`` is a map and the value a count (a non-negative UInt32)."""
+    if not isinstance(part, dict):
+        return None
+    value = part.get(name)
+    return value if type(value) is int and 0 <= value <= _UINT32_MAX else None
 
 
 def first_token_ms(

@@ -39,7 +39,7 @@ from llmtrace.store.dialects import (
     logfire_call,
     normalised_finish_reason,
     openinference_operation,
-    raw_reasoning_tokens,
+    raw_usage,
     with_system,
 )
 
@@ -377,8 +377,11 @@ def span_values(
     kind = _kind(values[_SPAN_KIND], operation, attrs, request_model)
     if not operation and kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.OPENINFERENCE_SPAN_KIND in attrs:
         operation = openinference_operation(kind, others)
-    if reasoning is None and sc.GEN_AI_USAGE_RAW in attrs:  # Logfire: only in the provider's raw usage
-        reasoning = raw_reasoning_tokens(attrs[sc.GEN_AI_USAGE_RAW])
+    cache_write_1h = web_searches = 0
+    if sc.GEN_AI_USAGE_RAW in attrs:  # Logfire: what only the provider's raw usage says
+        raw_reasoning, cache_write_1h, web_searches = raw_usage(attrs[sc.GEN_AI_USAGE_RAW])
+        if reasoning is None:
+            reasoning = raw_reasoning
 
     usage_source = _text(values[_USAGE_SOURCE])
     if usage_source not in (sc.USAGE_REPORTED, sc.USAGE_ESTIMATED, sc.USAGE_NONE):
@@ -409,6 +412,8 @@ def span_values(
             (input_tokens or 0, output_tokens or 0, cached or 0, cache_write or 0, reasoning or 0),
             record.start_ns,
             service_tier(attrs),
+            cache_write_1h,
+            web_searches,
         )
 
     ttft_ms = values[_TTFT_MS]
@@ -558,15 +563,19 @@ def call_cost(
     tokens: tuple[int, int, int, int, int],
     start_ns: int,
     tier: str | None = None,
+    cache_write_1h: int = 0,
+    web_searches: int = 0,
 ) -> float | None:
     """The price of a call whose span carries no cost: of the response's model, else of the
     requested one (e.g. an unpriced dated snapshot), at the service tier that served it (see
-    :func:`service_tier`). Shared with the C column reader (:mod:`llmtrace_server.cwire`), which
-    calls it for every span it prices."""
+    :func:`service_tier`), with the part of the cache writes kept an hour and the web searches
+    where the span says (Logfire's raw usage). Shared with the C column reader
+    (:mod:`llmtrace_server.cwire`), which calls it for every span it prices."""
     model = response_model or request_model
-    cost = _cost(book, provider, model, tokens, start_ns, tier)
+    extras = (tier, cache_write_1h, web_searches)
+    cost = _cost(book, provider, model, tokens, start_ns, *extras)
     if cost is None and request_model and request_model != model:
-        cost = _cost(book, provider, request_model, tokens, start_ns, tier)
+        cost = _cost(book, provider, request_model, tokens, start_ns, *extras)
     return cost
 
 
@@ -586,6 +595,8 @@ def _cost(
     tokens: tuple[int, int, int, int, int],
     start_ns: int,
     tier: str | None,
+    cache_write_1h: int,
+    web_searches: int,
 ) -> float | None:
     """Price ``tokens`` (input, output, cache read, cache write, reasoning) of one call of ``model``."""
     return book.cost_usd(
@@ -598,6 +609,8 @@ def _cost(
         reasoning_tokens=tokens[4],
         when_ns=start_ns,
         service_tier=tier,
+        cache_write_1h_tokens=cache_write_1h,
+        web_searches=web_searches,
     )
 
 

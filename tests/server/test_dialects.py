@@ -210,6 +210,28 @@ def test_metrics_count_nine_calls_for_nine_calls(server: ServerProcess, name: st
     assert calls_by_model == expected
 
 
+def test_logfire_calls_cost_what_logfire_itself_says(
+    server: ServerProcess, produced: dict[str, calls.Produced]
+) -> None:
+    """Logfire prices each call with genai-prices over the whole response (``operation.cost``),
+    an independent computation: the row's cost equals it, the Anthropic message's one-hour cache
+    writes and web searches included (read from ``gen_ai.usage.raw``)."""
+    said = {
+        format(span.context.span_id, "016x"): span.attributes["operation.cost"]
+        for span in produced["logfire"].spans
+        if span.attributes and "operation.cost" in span.attributes
+    }
+    rows = {r["span_id"]: r for r in _rows(server, "logfire") if r["kind"] in ("llm", "embedding")}
+    assert len(said) == 8 and set(said) <= set(rows)  # every call but the failed one
+    assert {span_id: rows[span_id]["cost_usd"] for span_id in said} == pytest.approx(said, rel=1e-9)
+    # The first Anthropic call is the message (the streams follow); OpenLLMetry sends the same
+    # tokens and neither extra, so its row is the call priced without them.
+    message = next(r for r in _rows(server, "logfire") if r["provider"] == "anthropic")
+    without = next(r for r in _rows(server, "openllmetry") if r["provider"] == "anthropic")
+    assert message["cache_write_tokens"] == without["cache_write_tokens"] == 1000
+    assert message["cost_usd"] == pytest.approx(without["cost_usd"] + 2 * 0.01 + 600 * 3e-6 * (2 - 1.25))
+
+
 def test_logfire_streams_are_not_counted_twice_and_keep_their_latency(server: ServerProcess) -> None:
     rows = _rows(server, "logfire")
     request_halves = [r for r in rows if r["kind"] == "span"]

@@ -263,6 +263,91 @@ def test_logfire_reasoning_tokens_from_raw_usage() -> None:
     assert row["reasoning_tokens"] == 7
 
 
+@pytest.mark.parametrize(("one_hour", "searches"), [(0, 0), (2000, 0), (0, 3), (2000, 3), (3000, 1)], ids=str)
+def test_logfire_anthropic_call_is_priced_with_its_one_hour_cache_writes_and_web_searches(
+    one_hour: int, searches: int
+) -> None:
+    """Anthropic bills cache writes kept an hour at twice the input rate (1.25x for five minutes)
+    and web searches at $10 per 1,000; no GenAI attribute carries either, only Logfire's raw
+    usage. A Logfire span (its attributes as Logfire 5.4 makes them from a real Anthropic
+    ``Message`` and sends them) costs what Logfire's own genai-prices figure says."""
+    from anthropic.types import Message, TextBlock, Usage
+    from logfire._internal.integrations.llm_providers.anthropic import get_anthropic_usage_attributes
+    from logfire._internal.main import prepare_otlp_attributes
+
+    usage = Usage.model_validate(
+        {
+            "input_tokens": 1000,
+            "output_tokens": 200,
+            "cache_read_input_tokens": 500,
+            "cache_creation_input_tokens": 3000,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 3000 - one_hour,
+                "ephemeral_1h_input_tokens": one_hour,
+            },
+            "server_tool_use": {"web_search_requests": searches, "web_fetch_requests": 0},
+            "service_tier": "standard",
+        }
+    )
+    message = Message(
+        id="msg_1",
+        type="message",
+        role="assistant",
+        model="claude-sonnet-4-5-20250929",
+        content=[TextBlock(type="text", text="Hi")],
+        stop_reason="end_turn",
+        stop_sequence=None,
+        usage=usage,
+    )
+    logfire = get_anthropic_usage_attributes(message, "https://api.anthropic.com")
+    logfire_cost = logfire.pop("operation.cost")  # Logfire's: genai-prices over the whole response
+    attributes = prepare_otlp_attributes(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.response.model": message.model,
+            **logfire,
+        }
+    )
+    assert type(attributes["gen_ai.usage.raw"]) is str  # sent as JSON text
+    row = span_to_row(record(attributes))
+    assert (row["input_tokens"], row["cached_input_tokens"], row["cache_write_tokens"]) == (4500, 500, 3000)
+    assert row["cost_usd"] == pytest.approx(logfire_cost, rel=1e-9)
+    without = span_to_row(record({k: v for k, v in attributes.items() if k != "gen_ai.usage.raw"}))
+    assert (row["cost_usd"] > without["cost_usd"]) is bool(one_hour or searches)
+    if searches:
+        assert row["cost_usd"] - span_to_row(record(attributes | {"gen_ai.usage.raw": "{}"}))[
+            "cost_usd"
+        ] == pytest.approx(searches * 0.01 + one_hour * 3e-6 * (2 - 1.25))
+
+
+def test_raw_usage_that_is_not_a_count_prices_nothing_extra() -> None:
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.usage.input_tokens": 4000,
+        "gen_ai.usage.output_tokens": 200,
+        "gen_ai.usage.cache_creation.input_tokens": 3000,
+    }
+    plain = span_to_row(record(base))["cost_usd"]
+    for raw in (
+        "not json",
+        "[1, 2]",
+        json.dumps({"server_tool_use": {"web_search_requests": -1}}),
+        json.dumps({"server_tool_use": {"web_search_requests": "3"}}),
+        json.dumps({"server_tool_use": [3], "cache_creation": {"ephemeral_1h_input_tokens": 2.5}}),
+        json.dumps({"server_tool_use": {"web_search_requests": True}}),
+    ):
+        row = span_to_row(record({**base, "gen_ai.usage.raw": raw}))
+        assert row["cost_usd"] == plain, raw
+        assert row["attributes"]["gen_ai.usage.raw"] == raw  # kept as sent
+    # one-hour writes beyond the cache writes do not add up: genai-prices decides (and refuses)
+    over = json.dumps({"cache_creation": {"ephemeral_1h_input_tokens": 3001}})
+    assert span_to_row(record({**base, "gen_ai.usage.raw": over}))["cost_usd"] is None
+
+
 def test_logfire_stream_log_is_the_call_and_its_request_half_is_not() -> None:
     common = {
         "gen_ai.operation.name": "chat",

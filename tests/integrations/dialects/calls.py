@@ -54,8 +54,17 @@ def _fake() -> FakeServer:
     fake = FakeServer()
     fake.json("/chat/completions", op.chat())
     fake.json("/embeddings", op.embeddings())
-    fake.json("/messages", ap.message())
+    fake.json("/messages", _anthropic_message())
     return fake
+
+
+def _anthropic_message() -> dict[str, Any]:
+    """`ap.message()` with what Anthropic bills beyond tokens, as its API reports it: 600 of its
+    1,000 cache-write tokens kept an hour, and two web searches (no semconv attribute says either)."""
+    body: dict[str, Any] = ap.message().model_dump(mode="json")
+    body["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600}
+    body["usage"]["server_tool_use"] = {"web_search_requests": 2, "web_fetch_requests": 0}
+    return body
 
 
 def _clients(fake: FakeServer) -> tuple[openai.OpenAI, anthropic.Anthropic]:
