@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,6 +235,36 @@ def official_event_mode_spans() -> Produced:
     return Produced(list(memory.get_finished_spans()), list(logs.get_finished_logs()))
 
 
+@contextmanager
+def _otel_globals_restored() -> Iterator[None]:
+    """The process's OpenTelemetry globals as they were: ``logfire.configure()`` sets the global
+    tracer, meter and logger providers (which the OTel API lets a process set only once) and the
+    propagator, and patches the executors' ``submit``, so later tests would run under them (the
+    Anthropic SDK's native tracing reporting to Logfire's provider, llmtrace wrapping Logfire's
+    ``submit``). What OTel's own test utilities reset, and the executors, restored here."""
+    from opentelemetry import propagate, trace
+    from opentelemetry._logs import _internal as logs
+    from opentelemetry.metrics import _internal as metrics
+
+    slots = [(trace, "_TRACER_PROVIDER"), (metrics, "_METER_PROVIDER"), (logs, "_LOGGER_PROVIDER")]
+    saved = [
+        (module, name, getattr(module, name), getattr(module, name + "_SET_ONCE")._done)
+        for module, name in slots
+    ]
+    textmap = propagate.get_global_textmap()
+    submits = [(pool, vars(pool)["submit"]) for pool in (ThreadPoolExecutor, ProcessPoolExecutor)]
+    try:
+        yield
+    finally:
+        for pool, submit in submits:
+            pool.submit = submit
+        for module, name, provider, done in saved:
+            setattr(module, name, provider)
+            getattr(module, name + "_SET_ONCE")._done = done
+        propagate.set_global_textmap(textmap)
+
+
+@_otel_globals_restored()
 def logfire_spans() -> Produced:
     """Logfire 5.4 configured to export nowhere but memory (no network, no token)."""
     import logfire
