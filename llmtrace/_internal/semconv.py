@@ -130,6 +130,12 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS_COMPAT: Final = (
     "llm.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",  # OpenInference
 )
+# A call's total tokens, as OpenLLMetry (both names) and OpenInference send it; not a column.
+USAGE_TOTAL_TOKENS_NAMES: Final = (
+    "gen_ai.usage.total_tokens",
+    "llm.usage.total_tokens",
+    "llm.token_count.total",
+)
 GEN_AI_RESPONSE_FINISH_REASONS_COMPAT: Final = (
     "llm.response.finish_reason",
     "llm.finish_reason",  # OpenInference

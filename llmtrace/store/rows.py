@@ -289,6 +289,9 @@ SERVICE_TIER_NAMES = (
     sc.OPENAI_REQUEST_SERVICE_TIER,
     *sc.OPENAI_REQUEST_SERVICE_TIER_COMPAT,
 )
+# Google's providers: Gemini's total tokens count the thoughts (thinking, billed as output), which
+# OpenLLMetry leaves out of its output tokens (see `_with_unreported_thoughts`).
+_GOOGLE_PROVIDERS = frozenset(("gcp.gen_ai", "gcp.gemini", "gcp.vertex_ai"))
 _KIND_HINTS = frozenset((sc.OPENINFERENCE_SPAN_KIND, sc.TRACELOOP_SPAN_KIND))
 _ENVIRONMENT_NAMES = (sc.DEPLOYMENT_ENVIRONMENT, *sc.DEPLOYMENT_ENVIRONMENT_COMPAT)  # on the resource
 
@@ -374,6 +377,10 @@ def span_values(
     provider = _text(values[_PROVIDER]).lower()
     response_model = _text(values[_RESPONSE_MODEL])
     request_model = _text(values[_REQUEST_MODEL]) or invocation_model(attrs) or response_model
+    if provider in _GOOGLE_PROVIDERS and output_tokens is not None:
+        output_tokens, reasoning = _with_unreported_thoughts(
+            attrs, input_tokens or 0, output_tokens, reasoning
+        )
     kind = _kind(values[_SPAN_KIND], operation, attrs, request_model)
     if not operation and kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.OPENINFERENCE_SPAN_KIND in attrs:
         operation = openinference_operation(kind, others)
@@ -577,6 +584,31 @@ def call_cost(
     if cost is None and request_model and request_model != model:
         cost = _cost(book, provider, request_model, tokens, start_ns, *extras)
     return cost
+
+
+def _with_unreported_thoughts(
+    attributes: Mapping[str, Any], input_tokens: int, output_tokens: int, reasoning: int | None
+) -> tuple[int, int | None]:
+    """(output, reasoning tokens) of a Gemini call, with the thoughts its output tokens leave out.
+
+    Gemini reports the thoughts of a thinking call (2.5's default) apart from the answer's
+    tokens, and its total counts both. OpenLLMetry sends the answer's alone as output tokens and
+    the total as well: what the total holds beyond input and output is the thoughts, output as
+    the OTel conventions count it and billed at the output rate (without them such a call is
+    priced at a fraction of its cost). Tool-use prompt tokens (Gemini's built-in tools) are in
+    that total too and cannot be told apart from thoughts: counted as thoughts.
+    """
+    total = None
+    for name in sc.USAGE_TOTAL_TOKENS_NAMES:
+        total = attributes.get(name)
+        if total is not None:
+            break
+    if type(total) is not int:
+        return output_tokens, reasoning
+    thoughts = total - input_tokens - output_tokens
+    if thoughts <= 0 or output_tokens + thoughts > _UINT32_MAX:
+        return output_tokens, reasoning
+    return output_tokens + thoughts, max(reasoning or 0, thoughts)
 
 
 def service_tier(attributes: Mapping[str, Any]) -> str | None:

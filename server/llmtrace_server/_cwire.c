@@ -761,6 +761,14 @@ static const struct {
     Py_ssize_t len;
 } SERVICE_TIER_NAMES[NTIER_NAMES] = {NAME("openai.response.service_tier"), NAME("gen_ai.openai.response.service_tier"),
                                      NAME("openai.request.service_tier"), NAME("gen_ai.openai.request.service_tier")};
+/* sc.USAGE_TOTAL_TOKENS_NAMES: a span whose total exceeds its input and output tokens declines
+ * (rows._with_unreported_thoughts adds the difference to a Gemini call's output). */
+#define NTOTAL_NAMES 3
+static const struct {
+    const char *text;
+    Py_ssize_t len;
+} TOTAL_TOKENS_NAMES[NTOTAL_NAMES] = {NAME("gen_ai.usage.total_tokens"), NAME("llm.usage.total_tokens"),
+                                      NAME("llm.token_count.total")};
 #undef NAME
 
 /* What the mapping reads of a span's events (rows._status, dialects.first_token_ms). */
@@ -937,6 +945,8 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     int others[MAX_ATTRS], nothers = 0;
     Attr *tier = NULL; /* the service tier priced (kept in `attributes` too) */
     int tier_rank = NTIER_NAMES;
+    Attr *total = NULL; /* the call's total tokens, under the first of TOTAL_TOKENS_NAMES sent */
+    int total_rank = NTOTAL_NAMES;
     for (int i = 0; i < nattrs; i++) {
         Attr *a = &attrs[i];
         const char *key = (const char *)buf + a->key;
@@ -958,6 +968,12 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
                         tier_rank = k;
                         break;
                     }
+            for (int k = 0; k < total_rank && a->kind != V_NONE; k++) /* (None: rows.py reads on) */
+                if (a->key_len == TOTAL_TOKENS_NAMES[k].len && memcmp(key, TOTAL_TOKENS_NAMES[k].text, a->key_len) == 0) {
+                    total = a;
+                    total_rank = k;
+                    break;
+                }
             continue;
         }
         if (a->kind == V_NONE || (a->kind == V_STR && a->str_len == 0)) FAIL(r); /* no value: shadowed */
@@ -995,6 +1011,10 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
             if (a->kind != V_STR) FAIL(r);
         }
     }
+    /* tokens the total holds beyond input and output (a Gemini call's thoughts): rows.py's to add */
+    if (total && total->kind == V_INT && field[F_OUT_TOK] &&
+        total->i - (field[F_IN_TOK] ? field[F_IN_TOK]->i : 0) - field[F_OUT_TOK]->i > 0)
+        FAIL(r);
     Attr *op = field[F_OPERATION];
     if (op && text_in(r, op, ALIASED_OPERATIONS)) FAIL(r);
     Attr *provider = field[F_PROVIDER];

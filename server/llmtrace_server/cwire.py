@@ -119,6 +119,10 @@ _C_LITERALS = (
     (rows.MAX_ATTRIBUTE_CHARS, 256 * 1024),
     (rows.MAX_COST_USD, 1e9),
     (
+        sc.USAGE_TOTAL_TOKENS_NAMES,
+        ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"),
+    ),
+    (
         rows.SERVICE_TIER_NAMES,
         (
             "openai.response.service_tier",

@@ -220,6 +220,40 @@ def test_the_service_tier_prices_the_call_in_c_as_in_python(
     assert {k for k, _ in table["attributes"][0].as_py()} == set(tiers)
 
 
+GEMINI_CALL: dict[str, Any] = {
+    "gen_ai.operation.name": "generate_content",
+    "gen_ai.provider.name": "gcp.gen_ai",
+    "gen_ai.request.model": "gemini-2.5-flash",
+    "gen_ai.usage.input_tokens": 1000,
+    "gen_ai.usage.output_tokens": 200,
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "total", "read_in_c", "output"),
+    [
+        (GEMINI_CALL, {"gen_ai.usage.total_tokens": 2000}, False, 1000),  # 800 thoughts: Python adds them
+        (GEMINI_CALL, {"llm.usage.total_tokens": 2000}, False, 1000),
+        (GEMINI_CALL, {"llm.token_count.total": 2000}, False, 1000),
+        (GEMINI_CALL, {"gen_ai.usage.total_tokens": 1200}, True, 200),  # no thoughts
+        (GEMINI_CALL, {"gen_ai.usage.total_tokens": 900}, True, 200),
+        (GEMINI_CALL, {"gen_ai.usage.total_tokens": 2000.0}, True, 200),  # not a count: as sent
+        (GEMINI_CALL, {}, True, 200),
+        ({**GEMINI_CALL, "gen_ai.provider.name": "openai"}, {"gen_ai.usage.total_tokens": 2000}, False, 200),
+    ],
+)
+def test_a_total_beyond_input_and_output_is_left_to_python(
+    reader: cwire.ColumnReader, call: dict[str, Any], total: dict[str, Any], read_in_c: bool, output: int
+) -> None:
+    """A Gemini call's thoughts, which OpenLLMetry leaves out of its output tokens but counts in
+    its total, are added by the Python path (rows._with_unreported_thoughts): the C reader
+    declines a span whose total exceeds its input and output, and reads the others as Python does."""
+    body = _body(span({**call, **total}))
+    assert _same_or_declined(reader, body) is read_in_c
+    prepared = _python_path(body)
+    assert prepared is not None and prepared.spans["output_tokens"].to_pylist() == [output]
+
+
 def test_resource_shapes(reader: cwire.ColumnReader) -> None:
     for resource in (
         {},

@@ -348,6 +348,78 @@ def test_raw_usage_that_is_not_a_count_prices_nothing_extra() -> None:
     assert span_to_row(record({**base, "gen_ai.usage.raw": over}))["cost_usd"] is None
 
 
+def test_a_gemini_thinking_call_counts_its_thoughts_whoever_traced_it() -> None:
+    """Gemini bills a thinking call's thoughts as output. OpenLLMetry sends the answer's tokens
+    alone as output (and the total, which counts the thoughts), OpenInference the answer's and the
+    thoughts: the same call, traced by the real instrumentations, is the same row, priced with
+    its thoughts (at ~3.5 times what the answer's tokens alone cost)."""
+    from integrations.dialects import calls
+
+    from llmtrace._internal.backends import span_record
+    from llmtrace._internal.pricing import PriceBook
+
+    rows = {name: span_to_row(span_record(s)) for name, s in calls.gemini_thinking_call_spans().items()}
+    book = PriceBook()
+    priced = book.cost_usd(
+        provider="gcp.gemini",
+        model="gemini-2.5-flash",
+        input_tokens=1000,
+        output_tokens=1000,
+        reasoning_tokens=800,
+    )
+    answer_only = book.cost_usd(
+        provider="gcp.gemini", model="gemini-2.5-flash", input_tokens=1000, output_tokens=200
+    )
+    assert priced is not None and answer_only is not None and priced > 3 * answer_only
+    for name, row in rows.items():
+        got = {
+            f: row[f] for f in ("kind", "input_tokens", "output_tokens", "reasoning_tokens", "response_model")
+        }
+        assert got == {
+            "kind": "llm",
+            "input_tokens": 1000,
+            "output_tokens": 1000,
+            "reasoning_tokens": 800,
+            "response_model": "gemini-2.5-flash",
+        }, name
+        assert row["cost_usd"] == pytest.approx(priced, rel=1e-9), name
+    assert rows["openllmetry"]["provider"] == "gcp.gen_ai"  # its (older) well-known name, kept
+
+
+@pytest.mark.parametrize(
+    ("usage", "provider", "output", "reasoning"),
+    [
+        ({"gen_ai.usage.total_tokens": 2000}, "gcp.gen_ai", 1000, 800),
+        ({"llm.usage.total_tokens": 2000}, "gcp.vertex_ai", 1000, 800),
+        ({"gen_ai.usage.total_tokens": 1200}, "gcp.gen_ai", 200, 0),  # no thoughts
+        ({"gen_ai.usage.total_tokens": 1100}, "gcp.gen_ai", 200, 0),  # less than input + output: as sent
+        ({"gen_ai.usage.total_tokens": 2000.0}, "gcp.gen_ai", 200, 0),  # not a count
+        ({"gen_ai.usage.total_tokens": 2000}, "openai", 200, 0),  # only Gemini's total counts thoughts
+        ({"gen_ai.usage.total_tokens": 2000, "gen_ai.usage.reasoning_tokens": 800}, "gcp.gen_ai", 1000, 800),
+        ({}, "gcp.gen_ai", 200, 0),
+    ],
+)
+def test_gemini_thoughts_left_out_of_output_are_the_total_beyond_input_and_output(
+    usage: dict[str, Any], provider: str, output: int, reasoning: int
+) -> None:
+    row = span_to_row(
+        record(
+            {
+                "gen_ai.operation.name": "generate_content",
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": "gemini-2.5-flash",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 200,
+                **usage,
+            }
+        )
+    )
+    assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (1000, output, reasoning)
+    assert {k: v for k, v in row["attributes"].items() if "total" in k} == {
+        k: str(v) for k, v in usage.items() if "total" in k
+    }
+
+
 def test_logfire_stream_log_is_the_call_and_its_request_half_is_not() -> None:
     common = {
         "gen_ai.operation.name": "chat",

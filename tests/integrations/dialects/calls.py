@@ -131,13 +131,14 @@ def _provider(service: str) -> tuple[TracerProvider, InMemorySpanExporter]:
 
 @contextmanager
 def _sdk_classes_restored() -> Iterator[None]:
-    """Every class of the loaded ``openai`` and ``anthropic`` resource modules as it was: some
-    instrumentations' ``uninstrument()`` leaves their wrappers in place (OpenLLMetry 0.62's), and
-    later tests in the process would run under them."""
+    """Every class of the loaded ``openai``, ``anthropic`` and ``google.genai`` modules that make
+    requests as it was: some instrumentations' ``uninstrument()`` leaves their wrappers in place
+    (OpenLLMetry 0.62's), and later tests in the process would run under them."""
     saved = [
         (cls, dict(vars(cls)))
         for name, module in list(sys.modules.items())
-        if name.startswith(("openai.resources", "anthropic.resources")) and module is not None
+        if name.startswith(("openai.resources", "anthropic.resources", "google.genai."))
+        and module is not None
         for cls in vars(module).values()
         if isinstance(cls, type) and cls.__module__ == name
     ]
@@ -282,3 +283,49 @@ def logfire_spans() -> Produced:
         openai_calls(fake, oai)
         anthropic_calls(fake, anth)
     return Produced(list(memory.get_finished_spans()))
+
+
+# A Gemini thinking call (2.5's default): 800 tokens of thoughts besides the answer's 200.
+GEMINI_USAGE = {
+    "promptTokenCount": 1000,
+    "candidatesTokenCount": 200,
+    "thoughtsTokenCount": 800,
+    "totalTokenCount": 2000,
+}
+
+
+@_sdk_classes_restored()
+def gemini_thinking_call_spans() -> dict[str, ReadableSpan]:
+    """One ``generate_content`` call of a thinking model under OpenLLMetry's and under
+    OpenInference's google-genai instrumentation: each one's span of it."""
+    from google import genai
+    from google.genai import types
+    from openinference.instrumentation.google_genai import GoogleGenAIInstrumentor
+    from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
+
+    answer = {
+        "candidates": [
+            {"index": 0, "content": {"role": "model", "parts": [{"text": "Hi"}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": GEMINI_USAGE,
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "resp-1",
+    }
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=answer))
+    spans = {}
+    for name, instrumentor in (
+        ("openllmetry", GoogleGenerativeAiInstrumentor()),
+        ("openinference", GoogleGenAIInstrumentor()),
+    ):
+        provider, memory = _provider(name)
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            client = genai.Client(
+                api_key="test",
+                http_options=types.HttpOptions(httpx_client=httpx2.Client(transport=transport)),
+            )
+            client.models.generate_content(model="gemini-2.5-flash", contents="hello")
+        finally:
+            instrumentor.uninstrument()
+        (spans[name],) = memory.get_finished_spans()
+    return spans
