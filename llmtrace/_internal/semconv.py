@@ -92,6 +92,37 @@ OP_EXECUTE_TOOL: Final = "execute_tool"
 
 # --- Compatibility names read at ingest (first match wins, after the v1.41 name) -------------
 GEN_AI_PROVIDER_NAME_COMPAT: Final = (GEN_AI_SYSTEM, "llm.provider", "llm.system")
+# Other names of a provider (lowercased) -> its gen_ai.provider.name, the OTel well-known value:
+# frameworks' provider ids (LangChain's ``ls_provider``, LiteLLM's route prefix, a LlamaIndex LLM
+# class), OpenInference's ``llm.provider`` and older instrumentations' ``gen_ai.system``. A name
+# not listed is its own (``openai``, ``anthropic``, ``groq``, ...).
+PROVIDER_ALIASES: Final = {
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "azureopenai": "azure.ai.openai",
+    "google": "gcp.gen_ai",  # OpenInference: any Google endpoint, as semconv's gcp.gen_ai
+    "google_genai": "gcp.gemini",
+    "googlegenai": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "google_vertexai": "gcp.vertex_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertex_ai_beta": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "vertex": "gcp.vertex_ai",
+    "aws": "aws.bedrock",  # OpenInference
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock": "aws.bedrock",
+    "bedrockconverse": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "together_ai": "together",
+    "togetherllm": "together",
+    "fireworks_ai": "fireworks",
+    "ollama_chat": "ollama",
+    "hosted_vllm": "vllm",
+    "watsonx": "ibm.watsonx.ai",
+}
 GEN_AI_REQUEST_MODEL_COMPAT: Final = (
     "llm.request.model",  # OpenLLMetry < 0.46
     "llm.request.model_name",  # OpenInference (anthropic)

@@ -42,32 +42,8 @@ _OFFERED: ContextVar[list[LLMCall] | None] = ContextVar("llmtrace_offered_llm_ca
 _CLAIM_LOCK = threading.Lock()
 
 # A framework's provider id (LangChain's ``ls_provider``, LiteLLM's route prefix, a LlamaIndex LLM
-# class) -> gen_ai.provider.name, the OTel well-known name where there is one; an id not listed is
-# its own name (``openai``, ``groq``, ...).
-FRAMEWORK_PROVIDERS = {
-    "azure": "azure.ai.openai",
-    "azure_ai": "azure.ai.inference",
-    "google_genai": "gcp.gemini",
-    "googlegenai": "gcp.gemini",
-    "gemini": "gcp.gemini",
-    "google_vertexai": "gcp.vertex_ai",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertex_ai_beta": "gcp.vertex_ai",
-    "vertex": "gcp.vertex_ai",
-    "amazon_bedrock": "aws.bedrock",
-    "bedrock": "aws.bedrock",
-    "bedrockconverse": "aws.bedrock",
-    "mistralai": "mistral_ai",
-    "mistral": "mistral_ai",
-    "xai": "x_ai",
-    "together_ai": "together",
-    "togetherllm": "together",
-    "fireworks_ai": "fireworks",
-    "ollama_chat": "ollama",
-    "hosted_vllm": "vllm",
-    "watsonx": "ibm.watsonx.ai",
-    "azureopenai": "azure.ai.openai",
-}
+# class) -> gen_ai.provider.name: the server's aliases of the well-known names (see semconv).
+FRAMEWORK_PROVIDERS = sc.PROVIDER_ALIASES
 
 
 def framework_provider(name: str) -> str:

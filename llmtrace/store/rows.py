@@ -375,6 +375,7 @@ def span_values(
     operation = _text(values[_OPERATION])
     operation = OPERATION_ALIASES.get(operation, operation)
     provider = _text(values[_PROVIDER]).lower()
+    provider = sc.PROVIDER_ALIASES.get(provider, provider)
     response_model = _text(values[_RESPONSE_MODEL])
     request_model = _text(values[_REQUEST_MODEL]) or invocation_model(attrs) or response_model
     if provider in _GOOGLE_PROVIDERS and output_tokens is not None:

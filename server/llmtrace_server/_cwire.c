@@ -173,6 +173,11 @@ static int nprefixes = 0;
 #define MAX_FINISH 64
 static char *finish_from[MAX_FINISH], *finish_to[MAX_FINISH];
 static Py_ssize_t finish_from_len[MAX_FINISH];
+/* sc.PROVIDER_ALIASES' names (lowercase): a span whose provider, lowercased, is one declines
+ * (rows.py writes the well-known name instead). */
+#define MAX_ALIASES 64
+static char *aliases[MAX_ALIASES];
+static Py_ssize_t alias_lens[MAX_ALIASES], naliases;
 static int nfinish = 0;
 
 static uint32_t hash_bytes(const char *p, Py_ssize_t n) {
@@ -200,19 +205,20 @@ static char *copy_bytes(PyObject *b, Py_ssize_t *n) {
     return p;
 }
 
-/* configure(names: dict[bytes, int], prefixes: tuple[bytes, ...], finish: dict[bytes, bytes]) */
+/* configure(names: dict[bytes, int], prefixes: tuple[bytes, ...], finish: dict[bytes, bytes],
+ *           aliased_providers: tuple[bytes, ...]) */
 static PyObject *configure(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *table, *prefix_tuple, *finish;
-    if (!PyArg_ParseTuple(args, "O!O!O!", &PyDict_Type, &table, &PyTuple_Type, &prefix_tuple, &PyDict_Type,
-                          &finish))
+    PyObject *table, *prefix_tuple, *finish, *alias_tuple;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyDict_Type, &table, &PyTuple_Type, &prefix_tuple, &PyDict_Type,
+                          &finish, &PyTuple_Type, &alias_tuple))
         return NULL;
     if (configured) {
         PyErr_SetString(PyExc_RuntimeError, "already configured");
         return NULL;
     }
     if (PyDict_Size(table) > TABLE_SIZE / 2 || PyTuple_GET_SIZE(prefix_tuple) > 16 ||
-        PyDict_Size(finish) > MAX_FINISH) {
+        PyDict_Size(finish) > MAX_FINISH || PyTuple_GET_SIZE(alias_tuple) > MAX_ALIASES) {
         PyErr_SetString(PyExc_ValueError, "too many names");
         return NULL;
     }
@@ -242,6 +248,11 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         finish_to[nfinish] = copy_bytes(value, &n);
         if (!finish_from[nfinish] || !finish_to[nfinish]) return NULL;
         nfinish++;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(alias_tuple); i++) {
+        aliases[i] = copy_bytes(PyTuple_GET_ITEM(alias_tuple, i), &alias_lens[i]);
+        if (!aliases[i]) return NULL;
+        naliases++;
     }
     configured = 1;
     Py_RETURN_NONE;
@@ -1018,9 +1029,19 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
     Attr *op = field[F_OPERATION];
     if (op && text_in(r, op, ALIASED_OPERATIONS)) FAIL(r);
     Attr *provider = field[F_PROVIDER];
-    if (provider)
+    if (provider) {
         for (Py_ssize_t i = 0; i < provider->str_len; i++)
             if (buf[provider->str + i] >= 0x80) FAIL(r); /* str.lower() beyond ASCII */
+        for (Py_ssize_t k = 0; k < naliases; k++) { /* another name of a well-known provider */
+            if (alias_lens[k] != provider->str_len) continue;
+            Py_ssize_t i = 0;
+            for (; i < provider->str_len; i++) {
+                unsigned char ch = buf[provider->str + i];
+                if ((ch >= 'A' && ch <= 'Z' ? ch + 32 : ch) != (unsigned char)aliases[k][i]) break;
+            }
+            if (i == provider->str_len) FAIL(r);
+        }
+    }
     Attr *explicit_kind = field[F_SPAN_KIND];
     if (explicit_kind)
         for (Py_ssize_t i = 0; i < explicit_kind->str_len; i++)

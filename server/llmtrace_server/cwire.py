@@ -176,6 +176,7 @@ class ColumnReader:
             _name_codes(),
             tuple(prefix.encode() for prefix in rows._FLATTENED_PREFIXES),
             {key.encode(): value.encode() for key, value in dialects.FINISH_REASONS.items()},
+            tuple(alias.encode() for alias in sc.PROVIDER_ALIASES),
         )
         self._decode: Callable[..., Any] = extension.decode
 

@@ -254,6 +254,31 @@ def test_a_total_beyond_input_and_output_is_left_to_python(
     assert prepared is not None and prepared.spans["output_tokens"].to_pylist() == [output]
 
 
+@pytest.mark.parametrize(
+    ("sent", "read_in_c", "stored"),
+    [
+        ("google", False, "gcp.gen_ai"),
+        ("Google", False, "gcp.gen_ai"),  # lowercased first, as rows.py does
+        ("AWS", False, "aws.bedrock"),
+        ("vertex_ai", False, "gcp.vertex_ai"),
+        ("googlex", True, "googlex"),  # (an alias's prefix or extension is not one)
+        ("goog", True, "goog"),
+        ("OpenAI", True, "openai"),
+        ("gcp.gemini", True, "gcp.gemini"),
+    ],
+)
+def test_a_provider_alias_is_left_to_python(
+    reader: cwire.ColumnReader, sent: str, read_in_c: bool, stored: str
+) -> None:
+    """Another name of a well-known provider (OpenInference's ``google``, ``aws``, ...) is written
+    as the well-known one by the Python path: the C reader declines it, and reads the rest as
+    Python does."""
+    body = _body(span({**GEMINI_CALL, "gen_ai.provider.name": sent}))
+    assert _same_or_declined(reader, body) is read_in_c
+    prepared = _python_path(body)
+    assert prepared is not None and prepared.spans["provider"].to_pylist() == [stored]
+
+
 def test_resource_shapes(reader: cwire.ColumnReader) -> None:
     for resource in (
         {},

@@ -383,7 +383,8 @@ def test_a_gemini_thinking_call_counts_its_thoughts_whoever_traced_it() -> None:
             "response_model": "gemini-2.5-flash",
         }, name
         assert row["cost_usd"] == pytest.approx(priced, rel=1e-9), name
-    assert rows["openllmetry"]["provider"] == "gcp.gen_ai"  # its (older) well-known name, kept
+    # OpenLLMetry's gen_ai.provider.name and OpenInference's llm.provider ("google"): one name
+    assert rows["openllmetry"]["provider"] == rows["openinference"]["provider"] == "gcp.gen_ai"
 
 
 @pytest.mark.parametrize(
@@ -418,6 +419,30 @@ def test_gemini_thoughts_left_out_of_output_are_the_total_beyond_input_and_outpu
     assert {k: v for k, v in row["attributes"].items() if "total" in k} == {
         k: str(v) for k, v in usage.items() if "total" in k
     }
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ({"llm.provider": "google"}, "gcp.gen_ai"),  # OpenInference
+        ({"llm.provider": "aws"}, "aws.bedrock"),
+        ({"llm.provider": "azure"}, "azure.ai.openai"),
+        ({"llm.provider": "xai"}, "x_ai"),
+        ({"gen_ai.system": "MistralAI"}, "mistral_ai"),  # OpenLLMetry 0.45, lowercased first
+        ({"gen_ai.system": "VertexAI"}, "gcp.vertex_ai"),
+        ({"gen_ai.system": "gemini"}, "gcp.gemini"),  # Google's own instrumentation
+        ({"gen_ai.provider.name": "aws.bedrock"}, "aws.bedrock"),
+        ({"llm.provider": "openai"}, "openai"),
+        ({"gen_ai.system": "Anthropic"}, "anthropic"),
+        ({"llm.provider": "groq"}, "groq"),  # not an alias: its own name
+    ],
+)
+def test_provider_names_are_the_well_known_ones_whoever_sent_them(sent: dict[str, str], stored: str) -> None:
+    """One provider is one name in every group-by and price lookup, whichever instrumentation
+    named it: OpenInference's ``llm.provider`` and older ``gen_ai.system`` values become the
+    OTel well-known ``gen_ai.provider.name`` (the aliases llmtrace's framework integrations use)."""
+    row = span_to_row(record({"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1, **sent}))
+    assert row["provider"] == stored
 
 
 def test_logfire_stream_log_is_the_call_and_its_request_half_is_not() -> None:
