@@ -164,6 +164,11 @@ def flattened_messages(
     )
 
 
+# Roles in other words -> the GenAI conventions' (Gemini names the assistant ``model``, as the SDK's
+# google-genai integration records it too).
+_ROLES = {"model": "assistant"}
+
+
 def _messages_json(messages: dict[int, dict[str, Any]], default_role: str, with_finish: bool) -> str:
     if not messages:
         return ""
@@ -195,7 +200,8 @@ def _messages_json(messages: dict[int, dict[str, Any]], default_role: str, with_
             if "arguments" in call:
                 part["arguments"] = call["arguments"]
             parts.append(part)
-        message: dict[str, Any] = {"role": text(fields.get("role")) or default_role, "parts": parts}
+        role = text(fields.get("role")) or default_role
+        message: dict[str, Any] = {"role": _ROLES.get(role, role), "parts": parts}
         if with_finish and fields.get("finish_reason"):
             message["finish_reason"] = normalised_finish_reason(fields["finish_reason"])
         out.append(message)

@@ -383,6 +383,8 @@ def test_a_gemini_thinking_call_counts_its_thoughts_whoever_traced_it() -> None:
             "response_model": "gemini-2.5-flash",
         }, name
         assert row["cost_usd"] == pytest.approx(priced, rel=1e-9), name
+        [answer] = json.loads(row["output"])  # Gemini's "model" role (OpenInference's) as the assistant
+        assert (answer["role"], answer["parts"]) == ("assistant", [{"type": "text", "content": "Hi"}]), name
     # OpenLLMetry's gen_ai.provider.name and OpenInference's llm.provider ("google"): one name
     assert rows["openllmetry"]["provider"] == rows["openinference"]["provider"] == "gcp.gen_ai"
 
