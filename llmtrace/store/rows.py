@@ -580,10 +580,9 @@ def call_cost(
     where the span says (Logfire's raw usage). Shared with the C column reader
     (:mod:`llmtrace_server.cwire`), which calls it for every span it prices."""
     model = response_model or request_model
-    extras = (tier, cache_write_1h, web_searches)
-    cost = _cost(book, provider, model, tokens, start_ns, *extras)
+    cost = _cost(book, provider, model, tokens, start_ns, tier, cache_write_1h, web_searches)
     if cost is None and request_model and request_model != model:
-        cost = _cost(book, provider, request_model, tokens, start_ns, *extras)
+        cost = _cost(book, provider, request_model, tokens, start_ns, tier, cache_write_1h, web_searches)
     return cost
 
 
