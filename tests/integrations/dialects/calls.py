@@ -138,6 +138,7 @@ def _sdk_classes_restored() -> Iterator[None]:
         (cls, dict(vars(cls)))
         for name, module in list(sys.modules.items())
         if name.startswith(("openai.resources", "anthropic.resources", "google.genai."))
+        and name != "google.genai.types"  # (data models: nothing patches them)
         and module is not None
         for cls in vars(module).values()
         if isinstance(cls, type) and cls.__module__ == name
@@ -294,7 +295,6 @@ GEMINI_USAGE = {
 }
 
 
-@_sdk_classes_restored()
 def gemini_thinking_call_spans() -> dict[str, ReadableSpan]:
     """One ``generate_content`` call of a thinking model under OpenLLMetry's and under
     OpenInference's google-genai instrumentation: each one's span of it."""
@@ -313,19 +313,19 @@ def gemini_thinking_call_spans() -> dict[str, ReadableSpan]:
     }
     transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json=answer))
     spans = {}
-    for name, instrumentor in (
-        ("openllmetry", GoogleGenerativeAiInstrumentor()),
-        ("openinference", GoogleGenAIInstrumentor()),
-    ):
-        provider, memory = _provider(name)
-        instrumentor.instrument(tracer_provider=provider)
-        try:
-            client = genai.Client(
-                api_key="test",
-                http_options=types.HttpOptions(httpx_client=httpx2.Client(transport=transport)),
-            )
-            client.models.generate_content(model="gemini-2.5-flash", contents="hello")
-        finally:
-            instrumentor.uninstrument()
-        (spans[name],) = memory.get_finished_spans()
+    instrumentors = {"openllmetry": GoogleGenerativeAiInstrumentor, "openinference": GoogleGenAIInstrumentor}
+    with _sdk_classes_restored():  # (entered once the modules they patch are loaded)
+        for name, instrumentor_type in instrumentors.items():
+            provider, memory = _provider(name)
+            instrumentor = instrumentor_type()
+            instrumentor.instrument(tracer_provider=provider)
+            try:
+                client = genai.Client(
+                    api_key="test",
+                    http_options=types.HttpOptions(httpx_client=httpx2.Client(transport=transport)),
+                )
+                client.models.generate_content(model="gemini-2.5-flash", contents="hello")
+            finally:
+                instrumentor.uninstrument()
+            (spans[name],) = memory.get_finished_spans()
     return spans
