@@ -41,14 +41,11 @@ _IN_CALL: ContextVar[bool] = ContextVar("llmtrace_in_llm_call", default=False)
 _OFFERED: ContextVar[list[LLMCall] | None] = ContextVar("llmtrace_offered_llm_calls", default=None)
 _CLAIM_LOCK = threading.Lock()
 
-# A framework's provider id (LangChain's ``ls_provider``, LiteLLM's route prefix, a LlamaIndex LLM
-# class) -> gen_ai.provider.name: the server's aliases of the well-known names (see semconv).
-FRAMEWORK_PROVIDERS = sc.PROVIDER_ALIASES
-
 
 def framework_provider(name: str) -> str:
-    """gen_ai.provider.name for a framework's provider id (see ``FRAMEWORK_PROVIDERS``)."""
-    return FRAMEWORK_PROVIDERS.get(name, name)
+    """gen_ai.provider.name for a framework's provider id (LangChain's ``ls_provider``, LiteLLM's
+    route prefix, a LlamaIndex LLM class): ``semconv.PROVIDER_ALIASES``, as ingest maps names."""
+    return sc.PROVIDER_ALIASES.get(name, name)
 
 
 # Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.

@@ -40,7 +40,6 @@ from llmtrace._internal.config import settings
 from llmtrace._internal.content import capture_json
 from llmtrace._internal.guard import guarded, internal_error
 from llmtrace.integrations._common import (
-    FRAMEWORK_PROVIDERS,
     STATE,
     LLMCall,
     Outcome,
@@ -402,7 +401,7 @@ class _HandlerMethods:
         model = meta.get("ls_model_name") or params.get("model") or params.get("model_name") or ""
         call = start_call(
             operation=operation,
-            provider=FRAMEWORK_PROVIDERS.get(provider, provider),  # (`framework_provider`)
+            provider=sc.PROVIDER_ALIASES.get(provider, provider),  # (`framework_provider`)
             request_model=str(model),
             kind=sc.KIND_LLM,
             attributes=attrs,

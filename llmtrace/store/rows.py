@@ -378,10 +378,8 @@ def span_values(
     provider = sc.PROVIDER_ALIASES.get(provider, provider)
     response_model = _text(values[_RESPONSE_MODEL])
     request_model = _text(values[_REQUEST_MODEL]) or invocation_model(attrs) or response_model
-    if provider in _GOOGLE_PROVIDERS and output_tokens is not None:
-        output_tokens, reasoning = _with_unreported_thoughts(
-            attrs, input_tokens or 0, output_tokens, reasoning
-        )
+    if provider in _GOOGLE_PROVIDERS and input_tokens is not None and output_tokens is not None:
+        output_tokens, reasoning = _with_unreported_thoughts(attrs, input_tokens, output_tokens, reasoning)
     kind = _kind(values[_SPAN_KIND], operation, attrs, request_model)
     if not operation and kind in (sc.KIND_LLM, sc.KIND_EMBEDDING) and sc.OPENINFERENCE_SPAN_KIND in attrs:
         operation = openinference_operation(kind, others)

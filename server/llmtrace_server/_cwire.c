@@ -1023,8 +1023,8 @@ static int map_span(Table *t, Reader *r, Py_ssize_t pos, Py_ssize_t end, Resourc
         }
     }
     /* tokens the total holds beyond input and output (a Gemini call's thoughts): rows.py's to add */
-    if (total && total->kind == V_INT && field[F_OUT_TOK] &&
-        total->i - (field[F_IN_TOK] ? field[F_IN_TOK]->i : 0) - field[F_OUT_TOK]->i > 0)
+    if (total && total->kind == V_INT && field[F_IN_TOK] && field[F_OUT_TOK] &&
+        total->i - field[F_IN_TOK]->i - field[F_OUT_TOK]->i > 0)
         FAIL(r);
     Attr *op = field[F_OPERATION];
     if (op && text_in(r, op, ALIASED_OPERATIONS)) FAIL(r);

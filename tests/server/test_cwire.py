@@ -239,6 +239,12 @@ GEMINI_CALL: dict[str, Any] = {
         (GEMINI_CALL, {"gen_ai.usage.total_tokens": 900}, True, 200),
         (GEMINI_CALL, {"gen_ai.usage.total_tokens": 2000.0}, True, 200),  # not a count: as sent
         (GEMINI_CALL, {}, True, 200),
+        (
+            {k: v for k, v in GEMINI_CALL.items() if "input" not in k},
+            {"gen_ai.usage.total_tokens": 2000},
+            True,
+            200,
+        ),
         ({**GEMINI_CALL, "gen_ai.provider.name": "openai"}, {"gen_ai.usage.total_tokens": 2000}, False, 200),
     ],
 )
