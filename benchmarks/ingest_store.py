@@ -66,6 +66,12 @@ SPANS_VIEWS = (
 # The regression report's two tables (0120's exact hourly sums, 0121's sample sorted by its key).
 _REGRESSION_VIEWS = ("calls_hourly_mv", "call_samples_mv")
 
+SPANS_ALONE = "spans alone (no views, no skip indexes)"
+_SPANS_ALONE = [f"DROP VIEW {{db}}.{view}" for view in SPANS_VIEWS] + [
+    f"ALTER TABLE {{db}}.spans DROP INDEX {index}"
+    for index in ("idx_trace_id", "idx_session_id", "idx_user_id", "idx_content_tokens")
+]
+
 # variant -> (spans per INSERT, statements run after migrating; {db} is the database)
 VARIANTS: dict[str, tuple[int, list[str]]] = {
     "current": (32_768, []),
@@ -87,6 +93,10 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
     "64k-span blocks": (65_536, []),
     "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in SPANS_VIEWS]),
     "without the regression views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _REGRESSION_VIEWS]),
+    # Diagnostic: the floor of the store's work per span on this engine, `spans` alone with nothing
+    # the read side keeps (no views, no skip index): what no schema change can go below.
+    SPANS_ALONE: (32_768, _SPANS_ALONE),
+    f"{SPANS_ALONE}, 64k-span blocks": (65_536, _SPANS_ALONE),
     # The token index's replacement candidate: ClickHouse's inverted text index (GA since 26.2).
     "text index instead of idx_content_tokens": (
         32_768,
