@@ -548,7 +548,7 @@ def main(
     """Prepare ``blocks`` 32k-span blocks, then run each of ``variants`` (default all) ``repeats``
     times, interleaved, each in a fresh process and store, inserting the blocks ``cycles`` times
     over (the same spans again: the store's work is the same as for new ones)."""
-    chosen = variants or list(VARIANTS)
+    chosen = list(dict.fromkeys(variants or VARIANTS))  # a variant named twice would reuse its store
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     with tempfile.TemporaryDirectory(prefix="llmtrace-ingest-store-") as tmp:
         blocks_dir = Path(tmp) / "blocks"
