@@ -93,8 +93,8 @@ VARIANTS: dict[str, tuple[int, list[str]]] = {
     "64k-span blocks": (65_536, []),
     "without the views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in SPANS_VIEWS]),
     "without the regression views": (32_768, [f"DROP VIEW {{db}}.{view}" for view in _REGRESSION_VIEWS]),
-    # Diagnostic: the floor of the store's work per span on this engine, `spans` alone with nothing
-    # the read side keeps (no views, no skip index): what no schema change can go below.
+    # Diagnostic: the store's work per span with nothing the read side keeps (no views, no skip
+    # index): `spans` alone, its columns and codecs as they are.
     SPANS_ALONE: (32_768, _SPANS_ALONE),
     f"{SPANS_ALONE}, 64k-span blocks": (65_536, _SPANS_ALONE),
     # The token index's replacement candidate: ClickHouse's inverted text index (GA since 26.2).
