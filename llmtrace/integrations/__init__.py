@@ -88,7 +88,7 @@ def enable(names: Sequence[str] | None, *, strict: bool = True) -> list[str]:
     chosen: list[Integration] = []
     for name in INTEGRATIONS if names is None else names:
         integration = name if isinstance(name, Integration) else _BY_NAME.get(str(name).strip().lower())
-        if integration is not None and importlib.util.find_spec(integration.sdk_module) is not None:
+        if integration is not None and _installed(integration.sdk_module):
             chosen.append(integration)
             continue
         if integration is not None and not explicit:
@@ -118,6 +118,23 @@ def enable(names: Sequence[str] | None, *, strict: bool = True) -> list[str]:
                 _hooked.add(integration.sdk_module)
                 wrapt.register_post_import_hook(_hook(integration), integration.sdk_module)
     return [i.name for i in chosen]
+
+
+def _installed(sdk_module: str) -> bool:
+    """Whether ``sdk_module`` can be imported, without importing it.
+
+    ``find_spec`` of a dotted name imports the parent package first, and raises when that is
+    missing (``llama_index.core`` where LlamaIndex is not installed): that is "not installed" too,
+    not an error of ``instrument()``. A parent that fails to import for any other reason is
+    logged once and its integration skipped: the host application's own imports are its business.
+    """
+    try:
+        return importlib.util.find_spec(sdk_module) is not None
+    except (ImportError, ValueError):  # ValueError: a module in sys.modules without a spec
+        return False
+    except Exception as exc:
+        internal_error(f"finding {sdk_module}", exc)
+        return False
 
 
 def disable_all() -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
+import subprocess
 import sys
+import textwrap
 import tomllib
 import types
 from collections.abc import Iterator
@@ -177,3 +180,54 @@ def test_the_integrations_page_names_every_integration_and_its_extra() -> None:
     for integration in integrations.INTEGRATIONS:
         assert f"`{integration.name}`" in page, integration.name  # in instrument(providers=[...])
         assert f"llmtrace[{integration.extra}]" in page, integration.extra
+
+
+# A process whose SDK packages in ``absent`` are not importable (``None`` in ``sys.modules`` is what
+# an import of a package that is not installed meets), calling ``instrument()`` as an app does.
+_APP_WITHOUT = """
+import json, sys
+for name in {absent!r}:
+    sys.modules[name] = None
+import llmtrace
+from llmtrace import integrations
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+try:
+    llmtrace.instrument(exporter=InMemorySpanExporter(), service_name="app", providers={providers!r})
+except Exception as exc:
+    print(json.dumps({{"raised": type(exc).__name__, "message": str(exc)}}))
+else:
+    print(json.dumps({{"enabled": sorted(integrations._enabled)}}))
+"""
+_SDK_PACKAGES = sorted({i.sdk_module.split(".")[0] for i in integrations.INTEGRATIONS})
+
+
+def _app_without(absent: list[str], providers: list[str] | None = None) -> dict[str, object]:
+    script = _APP_WITHOUT.format(absent=absent, providers=providers)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize(
+    ("absent", "enabled"),
+    [
+        # An app with none of the SDKs installed: instrument() works and patches nothing.
+        (_SDK_PACKAGES, []),
+        # A dotted SDK module whose parent package is missing (``llama_index.core``): skipped like
+        # any other, where ``find_spec`` raised out of instrument() before.
+        (["llama_index"], sorted(i.name for i in integrations.INTEGRATIONS if i.name != "llamaindex")),
+        (["google"], sorted(i.name for i in integrations.INTEGRATIONS if i.name != "google_genai")),
+    ],
+    ids=["no_sdk", "no_llama_index", "no_google_namespace"],
+)
+def test_instrument_skips_every_sdk_that_is_not_installed(absent: list[str], enabled: list[str]) -> None:
+    assert _app_without(absent) == {"enabled": enabled}
+
+
+def test_a_named_provider_whose_parent_package_is_missing_names_its_extra() -> None:
+    result = _app_without(["llama_index"], providers=["llamaindex"])
+    assert result["raised"] == "ImportError"
+    assert "pip install 'llmtrace[llamaindex]'" in str(result["message"])
