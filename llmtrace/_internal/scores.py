@@ -65,7 +65,7 @@ def score(
     trace_id = trace_id.lower() if isinstance(trace_id, str) else trace_id
     span_id = span_id.lower() if isinstance(span_id, str) else span_id
     if not isinstance(trace_id, str) or not _TRACE_ID.match(trace_id) or trace_id == "0" * 32:
-        raise ValueError(f"trace_id= must be 32 hex characters, got {trace_id!r}")
+        raise ValueError(f"trace_id= must be 32 hex characters, not all zeros, got {trace_id!r}")
     if span_id is not None and (not isinstance(span_id, str) or not _SPAN_ID.match(span_id)):
         raise ValueError(f"span_id= must be 16 hex characters, got {span_id!r}")
     active = runtime.active()

@@ -41,7 +41,7 @@ def test_score_links_to_current_span_or_given_ids(capture_spans: CapturedSpans) 
         (("x", "0.5"), {"trace_id": "a" * 32}, "finite"),
         (("x", True), {"trace_id": "a" * 32}, "finite"),
         (("x", 1.0), {"trace_id": "xyz"}, "trace_id"),
-        (("x", 1.0), {"trace_id": "0" * 32}, "trace_id"),
+        (("x", 1.0), {"trace_id": "0" * 32}, "not all zeros"),  # the invalid id, though 32 hex digits
         (("x", 1.0), {"trace_id": "a" * 32, "span_id": "123"}, "span_id"),
         (("x", 1.0), {"trace_id": "a" * 32 + "\n"}, "trace_id"),
         (("x", 1.0), {"trace_id": "a" * 32, "span_id": "a" * 16 + "\n"}, "span_id"),
