@@ -191,6 +191,12 @@ class StoreBackend:
                 "llmtrace.instrument(store=...) writes to ClickHouse directly and needs clickhouse-connect: "
                 "pip install 'llmtrace[clickhouse]' (or send spans to a server with endpoint=...)"
             )
+        if dsn.strip()[:5].lower() == "chdb:" and importlib.util.find_spec("chdb") is None:
+            # Said now, as for the driver: at the first export it was retried batch after batch.
+            raise ImportError(
+                "llmtrace.instrument(store='chdb://...') is an embedded store and needs chDB: "
+                "pip install 'llmtrace[server]' (or point store= at a ClickHouse server)"
+            )
         self.dsn = dsn
         self.database = database
         self.project = project

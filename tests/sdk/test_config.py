@@ -228,3 +228,17 @@ def test_store_backend_without_driver_raises_clear_import_error(monkeypatch: pyt
     with pytest.raises(ImportError, match=r"llmtrace\[clickhouse\]"):
         llmtrace.instrument(store="http://localhost:8123")
     assert llmtrace._internal.runtime.active() is None
+
+
+def test_embedded_store_without_chdb_raises_clear_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``llmtrace[clickhouse]`` has the driver but not chDB: an embedded store is refused at
+    ``instrument()``, naming the extra that has it (the first export retried it batch after batch)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "chdb" else real(name, *a)
+    )
+    with pytest.raises(ImportError, match=r"needs chDB: pip install 'llmtrace\[server\]'"):
+        llmtrace.instrument(store="chdb:///tmp/llmtrace-no-chdb")
+    assert llmtrace._internal.runtime.active() is None
