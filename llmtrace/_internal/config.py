@@ -62,7 +62,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "LLMTRACE_STORE",
         "str",
         None,
-        "ClickHouse DSN: write spans and scores directly (needs the `[clickhouse]` extra).",
+        "ClickHouse DSN: write spans and scores directly (needs the `[clickhouse]` extra; an embedded "
+        "`chdb:` store `[server]`).",
     ),
     EnvVar(
         "LLMTRACE_DATABASE",
