@@ -218,27 +218,25 @@ def test_an_unknown_provider_in_the_environment_is_skipped_with_a_warning(
     assert "LLMTRACE_PROVIDERS: unknown provider 'opneai'" in caplog.text
 
 
-def test_store_backend_without_driver_raises_clear_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("missing", "store", "message"),
+    [
+        ("clickhouse_connect", "http://localhost:8123", r"llmtrace\[clickhouse\]"),
+        # ``llmtrace[clickhouse]`` has the driver but not chDB: refused at ``instrument()`` too,
+        # where the first export retried it batch after batch.
+        ("chdb", "chdb:///tmp/llmtrace-no-chdb", r"needs chDB: pip install 'llmtrace\[server\]'"),
+    ],
+    ids=["no_driver", "no_chdb"],
+)
+def test_a_store_whose_package_is_missing_raises_a_clear_import_error(
+    monkeypatch: pytest.MonkeyPatch, missing: str, store: str, message: str
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "clickhouse_connect" else real(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a)
     )
-    with pytest.raises(ImportError, match=r"llmtrace\[clickhouse\]"):
-        llmtrace.instrument(store="http://localhost:8123")
-    assert llmtrace._internal.runtime.active() is None
-
-
-def test_embedded_store_without_chdb_raises_clear_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``llmtrace[clickhouse]`` has the driver but not chDB: an embedded store is refused at
-    ``instrument()``, naming the extra that has it (the first export retried it batch after batch)."""
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "chdb" else real(name, *a)
-    )
-    with pytest.raises(ImportError, match=r"needs chDB: pip install 'llmtrace\[server\]'"):
-        llmtrace.instrument(store="chdb:///tmp/llmtrace-no-chdb")
+    with pytest.raises(ImportError, match=message):
+        llmtrace.instrument(store=store)
     assert llmtrace._internal.runtime.active() is None
