@@ -193,6 +193,7 @@ class StoreBackend:
             )
         if dsn.strip()[:5].lower() == "chdb:" and importlib.util.find_spec("chdb") is None:
             # Said now, as for the driver: at the first export it was retried batch after batch.
+            # (parse_dsn's scheme test, without importing llmtrace.store before the first export.)
             raise ImportError(
                 "llmtrace.instrument(store='chdb://...') is an embedded store and needs chDB: "
                 "pip install 'llmtrace[server]' (or point store= at a ClickHouse server)"
