@@ -20,7 +20,8 @@ count's does not. ``--variants llmtrace,openllmetry`` counts only those (and ``n
 per-core L2 (1 MiB; its L3 is 32 MiB, where nothing a call touches misses) and counts the calls
 without their export (as the CPU benchmark times them): instructions and L2 misses added per call,
 and the CPU time they predict, ``--ns-per-instruction`` x instructions + ``--ns-per-miss`` x
-misses. The default coefficients (0.0825 ns, 26.8 ns) were fitted to the quiet-machine CPU
+misses (``--with-export``: the export of the calls' spans counted too, on every thread, the work
+an instrumentation leaves to its export thread included). The default coefficients (0.0825 ns, 26.8 ns) were fitted to the quiet-machine CPU
 figures of LangChain ``invoke`` (llmtrace +131 µs, OpenLLMetry +248 µs); with them the other
 rows' predicted ratios fall inside the spread of the CPU benchmark's quiet runs (at their low
 end), without that spread: llmtrace runs little code, once per call, and pays for it in misses
@@ -135,6 +136,7 @@ def _count(
     window: str,
     timed_blocks: int = 0,
     cache: str | None = None,
+    with_export: bool = False,
 ) -> dict[str, float]:
     """Events per counted call: ``Ir`` (instructions), and with ``cache`` (a directory for
     callgrind's output) ``misses`` (of the simulated L2)."""
@@ -156,7 +158,7 @@ def _count(
         calls = timed_blocks * _TIMED_CALLS
     else:
         argv += [sys.executable, __file__, "--worker", library, variant, mode, str(calls), window]
-        if cache:
+        if cache and not with_export:
             argv.append("--calls-only")
     # One hash seed for every worker: string hashing decides dict and set layouts, whose work
     # would otherwise differ from process to process. No export on a timer: under callgrind a
@@ -195,6 +197,7 @@ def main(
     timed_blocks: int = 0,
     cache: bool = False,
     ns_per: tuple[float, float] = _NS_PER,
+    with_export: bool = False,
 ) -> None:
     with tempfile.TemporaryDirectory() as directory:
         window = _window_library(directory)
@@ -205,7 +208,14 @@ def main(
             library, variant, mode = case
             count_calls = calls if mode == "nonstream" else stream_calls
             return _count(
-                library, variant, mode, count_calls, window, timed_blocks, directory if cache else None
+                library,
+                variant,
+                mode,
+                count_calls,
+                window,
+                timed_blocks,
+                directory if cache else None,
+                with_export,
             )
 
         # Each case ``repeat`` times, in turns, and its median: a 50-chunk stream's count moves by
@@ -296,10 +306,17 @@ if __name__ == "__main__":
         " export; report L2 misses and the CPU time predicted",
     )
     parser.add_argument(
+        "--with-export",
+        action="store_true",
+        help="with --cache: count the export of the calls' spans too (all threads), as without --cache",
+    )
+    parser.add_argument(
         "--ns-per-instruction", type=float, default=_NS_PER[0], help="for the --cache estimate"
     )
     parser.add_argument("--ns-per-miss", type=float, default=_NS_PER[1], help="for the --cache estimate")
     args = parser.parse_args()
+    if args.with_export and not args.cache:
+        parser.error("--with-export is a --cache option (without --cache the export is counted)")
     if args.cache and args.as_timed:
         parser.error("--cache counts back-to-back calls; it does not combine with --as-timed")
     chosen = ("none", *(v for v in args.variants.split(",") if v in frameworks.VARIANTS and v != "none"))
@@ -313,4 +330,5 @@ if __name__ == "__main__":
         args.as_timed,
         args.cache,
         (args.ns_per_instruction, args.ns_per_miss),
+        args.with_export,
     )

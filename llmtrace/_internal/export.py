@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 
+from llmtrace._internal.finished_span import settle
+
 logger = logging.getLogger("llmtrace")
 
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # the key every OTel instrumentation honours
@@ -308,6 +310,7 @@ class Pipeline:
                 return
             try:
                 if spans:
+                    settle(spans)  # attributes left to this thread (`RecordingSpan.end_with`)
                     self._deliver("spans", self.backend.export_spans, spans, deadline)
                 if scores:
                     self._deliver("scores", self.backend.export_scores, scores, deadline)

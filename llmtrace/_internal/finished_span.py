@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import random
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from itertools import compress, repeat
 from time import time_ns
@@ -132,6 +132,7 @@ class RecordingSpan(trace_api.Span, ReadableSpan):
         "_instrumentation_info",
         "_instrumentation_scope",
         "_kind",
+        "_later",
         "_links",
         "_name",
         "_parent",
@@ -163,6 +164,7 @@ class RecordingSpan(trace_api.Span, ReadableSpan):
         self._status = _UNSET  # (immutable: `set_status` replaces it)
         self._kind = SpanKind.CLIENT
         self._links: tuple[trace_api.Link, ...] = ()
+        self._later: Callable[[], Mapping[str, Any] | None] | None = None  # see `end_with`
         self._resource = tracer.resource
         self._instrumentation_info = tracer.instrumentation_info
         self._instrumentation_scope = tracer._instrumentation_scope
@@ -229,6 +231,42 @@ class RecordingSpan(trace_api.Span, ReadableSpan):
         self._attributes = _exportable(self._attributes, self._tracer._span_limits)
         self._events = tuple(self._events)
         self._processor.on_end(self)
+
+    def end_with(self, later: Callable[[], Mapping[str, Any] | None]) -> None:
+        """End the span now, leaving part of its attributes to ``later()``, which `settle` runs on
+        the export thread just before the span is exported.
+
+        Only for a span no one else reads before export (llmtrace's processor is the only one
+        that sees it): the caller's thread does what must happen during the call (identity,
+        timing, being current) and the export thread builds the record, batch after batch with
+        its code hot in the caches, where the caller's thread would run it once per call, cold.
+        """
+        if self._end_time is not None:
+            return
+        self._end_time = time_ns()
+        self._later = later
+        self._events = tuple(self._events)
+        self._processor.on_end(self)
+
+    def settle(self) -> None:
+        """Store what `end_with` left for later, then hold the attributes as the SDK would."""
+        later, self._later = self._later, None
+        if later is None:
+            return
+        try:
+            attributes = later()
+            if attributes:
+                self._attributes.update(attributes)
+        finally:
+            self._attributes = _exportable(self._attributes, self._tracer._span_limits)
+
+
+def settle(spans: Iterable[ReadableSpan]) -> None:
+    """`RecordingSpan.settle` each span ended with `RecordingSpan.end_with` (the export thread,
+    before a batch is exported)."""
+    for span in spans:
+        if type(span) is RecordingSpan and span._later is not None:
+            span.settle()
 
 
 def _exportable(attributes: dict[str, Any], limits: Any) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from types import FunctionType
 from typing import Any
 
@@ -28,7 +28,8 @@ from llmtrace._internal import active
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import Settings, settings
 from llmtrace._internal.content import capture_json, capture_text
-from llmtrace._internal.finished_span import stored_as_is
+from llmtrace._internal.finished_span import RecordingSpan, stored_as_is
+from llmtrace._internal.guard import internal_error
 from llmtrace._internal.pricing import PriceBook, provider_from_url
 
 # Set while an llmtrace LLM span is current, so a helper that calls another patched method
@@ -47,6 +48,9 @@ def framework_provider(name: str) -> str:
     route prefix, a LlamaIndex LLM class): ``semconv.PROVIDER_ALIASES``, as ingest maps names."""
     return sc.PROVIDER_ALIASES.get(name, name)
 
+
+# A captured request text written later: (attribute key, encode to JSON text, the text).
+LaterText = tuple[str, Callable[[str], str], str]
 
 # Characters per token for estimates: the usual rule of thumb for English text with BPE tokenizers.
 CHARS_PER_TOKEN = 4
@@ -215,6 +219,7 @@ class LLMCall:
         "request_model",
         "span",
         "start_ns",
+        "texts",
     )
 
     def __init__(
@@ -239,6 +244,10 @@ class LLMCall:
         self.config: Settings | None = None  # the settings the call started under (content capture)
         # Request attributes not yet on the span: stored together with the outcome's, in one go.
         self.pending: dict[str, Any] | None = None
+        # Captured request texts that cannot change (strings), each (key, encode, text): stored as
+        # ``capture_text(encode(text))`` with the pending attributes (`_store_texts`), so on the
+        # export thread when the outcome is read there (`finish_later`).
+        self.texts: list[LaterText] | None = None
         self.adopted = False  # a provider call recording onto a framework's span (which ends it)
         self.claimed = False  # a framework call whose span a provider call took over
 
@@ -251,6 +260,25 @@ class LLMCall:
             _record_outcome(self, outcome, cancelled)
         finally:
             self._end()
+
+    def finish_later(self, read: Callable[[LLMCall, Any], Outcome], result: Any, where: str) -> None:
+        """`finish` with ``read(self, result)``, which reads the response into an `Outcome`.
+
+        On llmtrace's own span (`finished_span.RecordingSpan`: nothing else reads it before
+        export), the span ends now and the response is read and recorded on the export thread:
+        the caller's thread keeps only what must happen during the call. ``read`` must then need
+        nothing but the response and ``self`` (no request value that may have changed since).
+        Otherwise (another processor, a framework's span) as `finish`. ``where``: names the
+        place in internal-error logs.
+        """
+        if self.ended:
+            return
+        span = self.span
+        if type(span) is RecordingSpan and not self.adopted:
+            self.ended = True
+            span.end_with(partial(_read_later, self, read, result, where))
+            return
+        self.finish(read(self, result))
 
     def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
         """Record a provider error (and whatever partial output there was) and end the span."""
@@ -282,6 +310,11 @@ class LLMCall:
         stores them with its own; they are left over only when it did not run or failed)."""
         pending, self.pending = self.pending, None
         try:
+            if self.texts:
+                try:
+                    pending = _store_texts(self, {} if pending is None else pending)
+                except Exception as exc:  # the redactor's: the span still ends, with the rest
+                    internal_error("call.end", exc)
             if pending:
                 set_attributes(self.span, pending)
         finally:
@@ -401,6 +434,7 @@ def start_call(
     config: Settings | None = None,
     context: Context | None = None,
     offerable: bool = False,
+    texts: list[LaterText] | None = None,
 ) -> LLMCall:
     """Start the CLIENT span `{operation} {model}` with the sampling-relevant attributes set up front.
 
@@ -418,12 +452,15 @@ def start_call(
     name = f"{operation} {request_model}" if request_model else operation
     framework = None if offerable or not _OFFERED.get() else _claim()
     if framework is not None:
-        return _adopt(
+        call = _adopt(
             framework, name, provider, request_model, kind, attributes, capture, estimate_input, config
         )
+        call.texts = texts
+        return call
     span = active.start_client_span(name, context, attributes, _SAMPLING_KEYS)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
     call.pending = attributes
+    call.texts = texts
     call.price_book = config.price_book
     call.config = config
     return call
@@ -456,6 +493,12 @@ def _adopt(
 
 
 def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
+    set_attributes(call.span, _outcome_attributes(call, outcome, cancelled))
+
+
+def _outcome_attributes(call: LLMCall, outcome: Outcome, cancelled: bool) -> dict[str, Any]:
+    """The attributes still to store when ``call`` ends with ``outcome``: the request's pending
+    ones and the outcome's, in one dict (``call.pending`` is then cleared)."""
     # One dict: the request's pending attributes, filled in place with the outcome's (which win on
     # a shared key, as they are written after); without pending ones, the outcome's own (this call's
     # and recorded once). ``call.pending`` is cleared only once it is complete: an error half-way
@@ -465,6 +508,8 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
         attrs = outcome.attributes
     elif outcome.attributes:
         attrs.update(outcome.attributes)
+    if call.texts:
+        _store_texts(call, attrs)
     if outcome.response_id:
         attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
     if outcome.response_model:
@@ -515,7 +560,33 @@ def _record_outcome(call: LLMCall, outcome: Outcome, cancelled: bool) -> None:
     if cancelled:
         attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
     call.pending = None
-    set_attributes(call.span, attrs)
+    return attrs
+
+
+def _store_texts(call: LLMCall, attrs: dict[str, Any]) -> dict[str, Any]:
+    """``call.texts`` encoded and captured into ``attrs`` (then cleared); returns ``attrs``."""
+    texts, call.texts = call.texts, None
+    for key, encode, text in texts or ():
+        attrs[key] = capture_text(encode(text), call.config)
+    return attrs
+
+
+def _read_later(
+    call: LLMCall, read: Callable[[LLMCall, Any], Outcome], result: Any, where: str
+) -> dict[str, Any] | None:
+    """`LLMCall.finish_later`'s work on the export thread: the response read and its attributes
+    (with the request's); after an internal error, what is pending, as `LLMCall.end_quietly` stores."""
+    try:
+        return _outcome_attributes(call, read(call, result), False)
+    except Exception as exc:
+        internal_error(where, exc)
+    pending, call.pending = call.pending, None
+    if call.texts:
+        try:
+            pending = _store_texts(call, {} if pending is None else pending)
+        except Exception as exc:  # the redactor's
+            internal_error(where, exc)
+    return pending
 
 
 def set_attributes(span: Span, attrs: dict[str, Any]) -> None:

@@ -26,6 +26,9 @@ class Endpoint:
     """One patched SDK method. Subclasses fill in the provider-specific parts."""
 
     where = "integration"  # names the place in internal-error logs
+    # True when `outcome` may read the response later, on the export thread (`LLMCall.finish_later`):
+    # it reads only the response and the call, nothing of the request that may change meanwhile.
+    outcome_later = False
 
     def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
         """Start the span; may adjust `kwargs` (e.g. ask for stream usage). None = do not trace."""
@@ -79,7 +82,10 @@ def _handle(endpoint: Endpoint, call: LLMCall, result: Any, kwargs: dict[str, An
         if endpoint.is_stream(kwargs):
             proxy_type = AsyncStreamProxy if is_async else SyncStreamProxy
             return proxy_type(result, call, endpoint.stream_handler(call, kwargs))
-        call.finish(endpoint.outcome(call, result))
+        if endpoint.outcome_later:
+            call.finish_later(endpoint.outcome, result, endpoint.where + ".result")
+        else:
+            call.finish(endpoint.outcome(call, result))
     except Exception as exc:
         call.end_quietly()
         internal_error(endpoint.where + ".result", exc)
@@ -251,6 +257,7 @@ async def run_async(endpoint: Endpoint, instance: Any, kwargs: dict[str, Any], f
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     """A wrapt wrapper tracing a sync SDK method as described by `endpoint`."""
     start, outcome, is_stream, where = endpoint.start, endpoint.outcome, endpoint.is_stream, endpoint.where
+    later, result_where = endpoint.outcome_later, where + ".result"
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -278,10 +285,13 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             _IN_CALL.reset(in_call)
         if hasattr(type(result), "__pydantic_validator__") and not is_stream(kwargs):
             try:
-                call.finish(outcome(call, result))
+                if later:
+                    call.finish_later(outcome, result, result_where)
+                else:
+                    call.finish(outcome(call, result))
             except Exception as exc:
                 call.end_quietly()
-                internal_error(where + ".result", exc)
+                internal_error(result_where, exc)
             return result
         return _handle(endpoint, call, result, kwargs, False)
 

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 from llmtrace._internal import semconv as sc
 from llmtrace._internal.config import settings
 from llmtrace._internal.content import (
     capture_json,
-    capture_text,
     constant_text_parts_json,
     text_message_json,
     user_text_json,
 )
 from llmtrace.integrations._common import (
+    LaterText,
     LLMCall,
     Outcome,
     TokenUsage,
@@ -400,6 +401,7 @@ class _Accumulator:
 class GenerateContent(Endpoint):
     where = "google_genai.generate_content"
     streaming = False
+    outcome_later = True  # `outcome` reads the response alone
 
     def is_stream(self, kwargs: dict[str, Any]) -> bool:
         return self.streaming
@@ -426,16 +428,20 @@ class GenerateContent(Endpoint):
                 attrs[sc.GEN_AI_OUTPUT_TYPE] = "json"
         if self.streaming:
             attrs[sc.GEN_AI_REQUEST_STREAM] = True
+        texts: list[LaterText] | None = None
         if capture:
+            # Strings (the common shapes) are written as JSON text when the attributes are built,
+            # which may be on the export thread; anything else is read now, as it may change.
+            texts = []
             system = request.get("system_instruction")
-            if type(system) is str:  # the common shapes, as JSON text directly
-                attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_text(constant_text_parts_json(system), config)
+            if type(system) is str:
+                texts.append((sc.GEN_AI_SYSTEM_INSTRUCTIONS, constant_text_parts_json, system))
             elif system is not None:
                 system_parts = _parts(_get(system, "parts") if not isinstance(system, list) else system)
                 attrs[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture_json(system_parts, config)
             contents = kwargs.get("contents")
             if type(contents) is str:
-                attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_text(user_text_json(contents), config)
+                texts.append((sc.GEN_AI_INPUT_MESSAGES, user_text_json, contents))
             else:
                 attrs[sc.GEN_AI_INPUT_MESSAGES] = capture_json(_messages(contents), config)
             tools = request.get("tools")
@@ -450,8 +456,9 @@ class GenerateContent(Endpoint):
             kind=sc.KIND_LLM,
             attributes=attrs,
             capture=capture,
-            estimate_input=lambda: _input_chars(kwargs),
+            estimate_input=partial(_input_chars, _snapshot(kwargs.get("contents"))),
             config=config,
+            texts=texts,
         )
 
     def outcome(self, call: LLMCall, result: Any) -> Outcome:
@@ -503,7 +510,7 @@ class EmbedContent(Endpoint):
             kind=sc.KIND_EMBEDDING,
             attributes=attrs,
             capture=config.capture_content,
-            estimate_input=lambda: _input_chars({"contents": contents}),
+            estimate_input=partial(_input_chars, contents),
             config=config,
         )
 
@@ -530,8 +537,13 @@ def _dump(model: Any) -> Any:
     return dump(mode="json", exclude_none=True) if dump is not None else str(model)
 
 
-def _input_chars(kwargs: dict[str, Any]) -> int:
-    contents = kwargs.get("contents")
+def _snapshot(contents: Any) -> Any:
+    """``contents`` as it is now, for an estimate made later: automatic function calling appends
+    the model's turn and the function's answer to the very list the request was given."""
+    return list(contents) if type(contents) is list else contents
+
+
+def _input_chars(contents: Any) -> int:
     return sum(len(p.get("content") or "") for m in _messages(contents) for p in m["parts"]) or text_chars(
         contents
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from typing import Any
 
 import httpx2
@@ -330,6 +331,72 @@ async def test_faults_never_reach_the_caller(
         )
         chunks = await drain(await c.aio.models.generate_content_stream(model=MODEL, contents="hi"))
     assert "".join(ch.text or "" for ch in chunks) == "Hello"
+
+
+def test_the_record_is_built_on_the_export_thread_not_the_callers() -> None:
+    """With llmtrace's processor alone on its provider (what ``instrument()`` sets up), the
+    caller's thread only starts, times and ends the span: the answer is read and the message
+    texts are written (and redacted) on the export thread, into the same record."""
+    server = FakeServer()
+    server.json(":generateContent", response())
+    seen: list[tuple[str, str]] = []
+
+    def redact(text: str) -> str:
+        seen.append((threading.current_thread().name, text))
+        return text.replace("Hello", "[greeting]").replace("secret", "[redacted]")
+
+    with llmtrace.testing.capture(redact=redact) as cap:
+        result = client(server).models.generate_content(
+            model=MODEL, contents="my secret", config={"system_instruction": "be brief"}
+        )
+        assert result.text == "Hello there"  # the caller's object is the SDK's, unchanged
+        (span,) = cap.spans()
+    assert [thread for thread, _ in seen] == ["llmtrace-export"] * 3
+    values = attrs(span)
+    assert values["gen_ai.system_instructions"] == '[{"type": "text", "content": "be brief"}]'
+    assert values["gen_ai.input.messages"] == (
+        '[{"role": "user", "parts": [{"type": "text", "content": "my [redacted]"}]}]'
+    )
+    assert values["gen_ai.output.messages"] == (
+        '[{"role": "assistant", "parts": [{"type": "text", "content": "[greeting] there"}], "finish_reason": "stop"}]'
+    )
+    assert values["gen_ai.usage.input_tokens"] == 1000
+    assert values["gen_ai.response.id"] == "resp-1"
+
+
+def test_a_fault_reading_the_answer_on_the_export_thread_keeps_the_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = FakeServer()
+    server.json(":generateContent", response())
+    monkeypatch.setattr(gg, "_plain_outcome", _boom)
+    with llmtrace.testing.capture() as cap, llmtrace.testing.allow_internal_errors():
+        before = llmtrace.stats().internal_errors
+        assert client(server).models.generate_content(model=MODEL, contents="hi").text == "Hello there"
+        (span,) = cap.spans()
+        assert llmtrace.stats().internal_errors == before + 1
+    values = attrs(span)
+    assert values["gen_ai.request.model"] == MODEL
+    assert (
+        values["gen_ai.input.messages"] == '[{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]'
+    )
+    assert "gen_ai.usage.input_tokens" not in values and "gen_ai.output.messages" not in values
+    assert span.end_time is not None and span.end_time >= span.start_time
+
+
+def test_an_input_estimate_counts_the_request_as_it_was_sent(cap: CapturedSpans) -> None:
+    """An app keeps its chat history in one list and appends each answer to it; an input estimate
+    (usage missing) made after the call counts what the request sent, not the list as it is now."""
+    server = FakeServer()
+    server.json(":generateContent", response([types.Part(text="Paris is sunny.")], prompt=0, candidates=0))
+    question = "weather in Paris?"
+    history = [types.Content(role="user", parts=[types.Part(text=question)])]
+    answer = client(server).models.generate_content(model=MODEL, contents=history)
+    history.append(answer.candidates[0].content)
+    history.append(types.Content(role="user", parts=[types.Part(text="and tomorrow, and the day after?")]))
+    (span,) = cap.spans()
+    assert span.attributes["llmtrace.usage.source"] == "estimated"
+    assert span.attributes["gen_ai.usage.input_tokens"] == -(-len(question) // 4)
 
 
 def test_uninstrument_restores_the_sdk_methods() -> None:
