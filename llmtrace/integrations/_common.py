@@ -212,7 +212,9 @@ class LLMCall:
         "estimate_input",
         "first_chunk_ns",
         "first_content_ns",
+        "framework",
         "injected_usage",
+        "later",
         "pending",
         "price_book",
         "provider",
@@ -250,6 +252,10 @@ class LLMCall:
         self.texts: list[LaterText] | None = None
         self.adopted = False  # a provider call recording onto a framework's span (which ends it)
         self.claimed = False  # a framework call whose span a provider call took over
+        self.framework: LLMCall | None = None  # an adopted call's framework call
+        # A claimed framework call's attributes still to build, left by the provider call that
+        # took it over (`finish_later`): built on the export thread once the framework ends the span.
+        self.later: Callable[[], dict[str, Any] | None] | None = None
 
     def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
         """Record `outcome` and end the span (no-op if it already ended)."""
@@ -265,20 +271,37 @@ class LLMCall:
         """`finish` with ``read(self, result)``, which reads the response into an `Outcome`.
 
         On llmtrace's own span (`finished_span.RecordingSpan`: nothing else reads it before
-        export), the span ends now and the response is read and recorded on the export thread:
-        the caller's thread keeps only what must happen during the call. ``read`` must then need
+        export), the span ends now (a framework's span: when the framework ends it,
+        `close_offered`) and the response is read and recorded on the export thread: the
+        caller's thread keeps only what must happen during the call. ``read`` must then need
         nothing but the response and ``self`` (no request value that may have changed since).
         Otherwise (another processor, a framework's span) as `finish`. ``where``: names the
         place in internal-error logs.
         """
         if self.ended:
             return
-        span = self.span
-        if type(span) is RecordingSpan and not self.adopted:
-            self.ended = True
-            span.end_with(partial(_read_later, self, read, result, where))
-            return
+        if type(self.span) is RecordingSpan:
+            later = partial(_read_later, self, read, result, where)
+            if not self.adopted:
+                self.ended = True
+                self.span.end_with(later)
+                return
+            framework = self.framework
+            if framework is not None and not framework.ended:  # ended when its framework does
+                self.ended = True
+                framework.later = later
+                return
         self.finish(read(self, result))
+
+    def end_claimed(self) -> None:
+        """End a framework call a provider call claimed (it recorded onto this span), building
+        on the export thread what that call left for later (`finish_later`)."""
+        self.ended = True
+        later, self.later = self.later, None
+        if later is not None:  # (set only on a `RecordingSpan`)
+            self.span.end_with(later)  # type: ignore[attr-defined]
+        else:
+            self.span.end()
 
     def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
         """Record a provider error (and whatever partial output there was) and end the span."""
@@ -390,8 +413,7 @@ def close_offered(call: LLMCall) -> bool:
         _OFFERED.set([c for c in offered if c is not call])
     if not call.claimed:
         return False
-    call.ended = True
-    call.span.end()
+    call.end_claimed()
     return True
 
 
@@ -486,6 +508,7 @@ def _adopt(
     span.update_name(name)
     call = LLMCall(span, provider, request_model, capture, estimate_input)
     call.adopted = True
+    call.framework = framework
     call.pending = attributes
     call.price_book = config.price_book
     call.config = config
@@ -670,6 +693,18 @@ def text_chars(value: Any) -> int:
 
 # Keys of request dicts whose values hold the text a model reads.
 _TEXT_KEYS = frozenset({"content", "text", "input", "arguments", "output", "thinking"})
+
+
+def snapshot(kwargs: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``kwargs`` as they are now, for an input estimate made after the call, maybe on the export
+    thread (`LLMCall.finish_later`): an app appends its next turns to the very list of messages it
+    sent. The lists under ``keys`` are copied (their items are not)."""
+    copy = dict(kwargs)
+    for key in keys:
+        value = copy.get(key)
+        if type(value) is list:
+            copy[key] = list(value)
+    return copy
 
 
 def materialize(kwargs: dict[str, Any], key: str) -> None:

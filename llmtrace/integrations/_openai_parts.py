@@ -233,6 +233,8 @@ class ChatStream:
         "usage",
         "vendor_usage",
     )
+    # The outcome needs only what was accumulated: read on the export thread (`_streams`).
+    outcome_later = True
 
     def __init__(self, call: LLMCall, *, hide_usage: bool, text_mode: bool = False) -> None:
         self.call = call

@@ -32,6 +32,10 @@ class StreamHandler(Protocol):
         ...
 
 
+def _handler_outcome(call: LLMCall, handler: StreamHandler) -> Outcome:
+    return handler.outcome()
+
+
 def index_order(index: Any) -> int:
     """Sort key of a streamed choice's or content block's index: a malformed stream may send
     ``null``, which sorts first instead of failing the stream's outcome."""
@@ -59,8 +63,15 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]
         call = self._self_call
         if call.ended:
             return
+        handler = self._self_handler
         try:
-            call.finish(self._self_handler.outcome(), cancelled=cancelled)
+            if not cancelled and getattr(handler, "outcome_later", False):
+                # A handler whose outcome needs only what it accumulated (and the call): read on
+                # the export thread, as `Endpoint.outcome_later`; a cancelled stream's handler may
+                # still be fed, so its outcome is read now.
+                call.finish_later(_handler_outcome, handler, "stream.finish")
+            else:
+                call.finish(handler.outcome(), cancelled=cancelled)
         except Exception as exc:
             call.end_quietly()
             internal_error("stream.finish", exc)

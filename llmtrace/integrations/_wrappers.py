@@ -82,14 +82,19 @@ def _handle(endpoint: Endpoint, call: LLMCall, result: Any, kwargs: dict[str, An
         if endpoint.is_stream(kwargs):
             proxy_type = AsyncStreamProxy if is_async else SyncStreamProxy
             return proxy_type(result, call, endpoint.stream_handler(call, kwargs))
-        if endpoint.outcome_later:
-            call.finish_later(endpoint.outcome, result, endpoint.where + ".result")
-        else:
-            call.finish(endpoint.outcome(call, result))
+        _finish(endpoint, call, result)
     except Exception as exc:
         call.end_quietly()
         internal_error(endpoint.where + ".result", exc)
     return result
+
+
+def _finish(endpoint: Endpoint, call: LLMCall, result: Any) -> None:
+    """End ``call`` with the parsed response ``result``: read now, or later (`Endpoint.outcome_later`)."""
+    if endpoint.outcome_later:
+        call.finish_later(endpoint.outcome, result, endpoint.where + ".result")
+    else:
+        call.finish(endpoint.outcome(call, result))
 
 
 def _handle_raw(endpoint: Endpoint, call: LLMCall, raw: Any, kwargs: dict[str, Any], is_async: bool) -> Any:
@@ -99,7 +104,7 @@ def _handle_raw(endpoint: Endpoint, call: LLMCall, raw: Any, kwargs: dict[str, A
         if content is not None and not parse_is_async:
             # `with_raw_response`, body already read: parse it as the caller will (the SDK caches
             # the parsed object, so the caller's own ``parse()`` costs nothing more).
-            call.finish(endpoint.outcome(call, raw.parse()))
+            _finish(endpoint, call, raw.parse())
             return raw
         if content is not None:
             call.finish(endpoint.outcome_from_json(call, json.loads(content)))
@@ -166,7 +171,7 @@ class _RawProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
                         parsed, call, endpoint.stream_handler(call, self._self_kwargs)
                     )
                 return self._self_stream
-            call.finish(endpoint.outcome(call, parsed))
+            _finish(endpoint, call, parsed)
         except Exception as exc:
             call.end_quietly()
             internal_error(endpoint.where + ".raw", exc)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Any
 
 from llmtrace._internal import semconv as sc
@@ -30,6 +31,7 @@ from llmtrace.integrations._common import (
     materialize,
     patch,
     should_trace,
+    snapshot,
     start_call,
     text_chars,
 )
@@ -313,6 +315,7 @@ def _system_parts(system: Any) -> list[dict[str, Any]]:
 
 class MessagesCreate(Endpoint):
     where = "anthropic.messages"
+    outcome_later = True  # `outcome` reads the response alone (the estimate, a snapshot)
 
     def start(self, instance: Any, kwargs: dict[str, Any]) -> LLMCall | None:
         client = instance._client
@@ -357,7 +360,7 @@ class MessagesCreate(Endpoint):
             kind=sc.KIND_LLM,
             attributes=attrs,
             capture=capture,
-            estimate_input=lambda: _input_chars(kwargs),
+            estimate_input=partial(_input_chars, snapshot(kwargs, "messages", "system")),
         )
 
     def outcome(self, call: LLMCall, result: Any) -> Outcome:

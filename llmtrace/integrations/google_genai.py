@@ -269,6 +269,8 @@ class _Accumulator:
         "untimed",
         "usage_metadata",
     )
+    # A stream's outcome needs only what was accumulated: read on the export thread (`_streams`).
+    outcome_later = True
 
     def __init__(self, call: LLMCall, *, stream: bool) -> None:
         self.call = call

@@ -114,6 +114,7 @@ class _Stream(parts.ChatStream):
 
     __slots__ = ()
     chunks = None  # type: ignore[assignment]  # every chunk through `on_chunk` below
+    outcome_later = False  # its call's input estimate reads the request's messages as they are then
 
     def on_chunk(self, chunk: Any) -> bool:
         if self.id is None:

@@ -18,6 +18,7 @@ the caller. Otherwise usage is estimated (``llmtrace.usage.source=estimated``).
 
 from __future__ import annotations
 
+from functools import partial
 from json.encoder import encode_basestring as _json_str  # a JSON string literal (ensure_ascii=False)
 from typing import Any
 
@@ -31,6 +32,7 @@ from llmtrace.integrations._common import (
     client_facts,
     materialize,
     patch,
+    snapshot,
     start_call,
     text_chars,
 )
@@ -262,7 +264,7 @@ class _OpenAIEndpoint(Endpoint):
             kind=self.kind,
             attributes=attrs,
             capture=capture,
-            estimate_input=lambda: self.input_chars(kwargs),
+            estimate_input=partial(self.input_chars, snapshot(kwargs, self.input_key)),
             config=config,
         )
         call.injected_usage = injected
@@ -313,6 +315,7 @@ def _capture_tools(kwargs: dict[str, Any], attrs: dict[str, Any], config: Settin
 
 class ChatCreate(_OpenAIEndpoint):
     where = "openai.chat"
+    outcome_later = True  # `outcome` reads the response alone (the estimate, a snapshot)
 
     def outcome(self, call: LLMCall, result: Any) -> Outcome:
         return parts.chat_outcome(call, result)

@@ -214,8 +214,7 @@ class _ProcessorMethods:
             status = getattr(call.span, "status", None)  # (an SDK span's; the API's has none)
             if error and getattr(status, "status_code", None) != StatusCode.ERROR:
                 _record_error(call.span, error)
-            call.ended = True
-            call.span.end()
+            call.end_claimed()
             return
         if error:
             call.fail(RuntimeError(str(error.get("message") or "error")))

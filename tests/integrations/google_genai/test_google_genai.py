@@ -333,23 +333,29 @@ async def test_faults_never_reach_the_caller(
     assert "".join(ch.text or "" for ch in chunks) == "Hello"
 
 
-def test_the_record_is_built_on_the_export_thread_not_the_callers() -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_record_is_built_on_the_export_thread_not_the_callers(stream: bool) -> None:
     """With llmtrace's processor alone on its provider (what ``instrument()`` sets up), the
-    caller's thread only starts, times and ends the span: the answer is read and the message
-    texts are written (and redacted) on the export thread, into the same record."""
+    caller's thread only starts, times and ends the span (and folds a stream's chunks): the
+    answer is read and the message texts are written (and redacted) on the export thread, into
+    the same record."""
     server = FakeServer()
     server.json(":generateContent", response())
+    server.stream(":streamGenerateContent", sse_body(stream_chunks()))
     seen: list[tuple[str, str]] = []
 
     def redact(text: str) -> str:
         seen.append((threading.current_thread().name, text))
-        return text.replace("Hello", "[greeting]").replace("secret", "[redacted]")
+        return text.replace("Hel", "[greeting]").replace("secret", "[redacted]")
 
     with llmtrace.testing.capture(redact=redact) as cap:
-        result = client(server).models.generate_content(
-            model=MODEL, contents="my secret", config={"system_instruction": "be brief"}
-        )
-        assert result.text == "Hello there"  # the caller's object is the SDK's, unchanged
+        request = {"model": MODEL, "contents": "my secret", "config": {"system_instruction": "be brief"}}
+        models = client(server).models
+        if stream:
+            text = "".join(chunk.text or "" for chunk in models.generate_content_stream(**request))
+            assert text == "Hello"  # the caller's chunks are the SDK's, unchanged
+        else:
+            assert models.generate_content(**request).text == "Hello there"
         (span,) = cap.spans()
     assert [thread for thread, _ in seen] == ["llmtrace-export"] * 3
     values = attrs(span)
@@ -357,9 +363,11 @@ def test_the_record_is_built_on_the_export_thread_not_the_callers() -> None:
     assert values["gen_ai.input.messages"] == (
         '[{"role": "user", "parts": [{"type": "text", "content": "my [redacted]"}]}]'
     )
-    assert values["gen_ai.output.messages"] == (
-        '[{"role": "assistant", "parts": [{"type": "text", "content": "[greeting] there"}], "finish_reason": "stop"}]'
-    )
+    answer = json.loads(values["gen_ai.output.messages"])
+    assert answer[0]["parts"][-1] == {
+        "type": "text",
+        "content": "[greeting]lo" if stream else "[greeting]lo there",
+    }
     assert values["gen_ai.usage.input_tokens"] == 1000
     assert values["gen_ai.response.id"] == "resp-1"
 
