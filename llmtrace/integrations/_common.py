@@ -531,8 +531,6 @@ def _outcome_attributes(call: LLMCall, outcome: Outcome, cancelled: bool) -> dic
         attrs = outcome.attributes
     elif outcome.attributes:
         attrs.update(outcome.attributes)
-    if call.texts:
-        _store_texts(call, attrs)
     if outcome.response_id:
         attrs[sc.GEN_AI_RESPONSE_ID] = outcome.response_id
     if outcome.response_model:
@@ -560,13 +558,6 @@ def _outcome_attributes(call: LLMCall, outcome: Outcome, cancelled: bool) -> dic
     if usage.web_searches:
         attrs[sc.LLMTRACE_USAGE_WEB_SEARCHES] = usage.web_searches
     attrs[sc.LLMTRACE_OUTPUT_CHARS] = outcome.output_chars
-    if outcome.tool_calls:
-        attrs[sc.LLMTRACE_TOOL_CALLS] = _tool_calls_json(call, outcome.tool_calls)
-    if call.capture:
-        if outcome.output_json is not None:
-            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_text(outcome.output_json, call.config)
-        elif outcome.output_messages is not None:
-            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages, call.config)
     if call.first_chunk_ns:
         attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (call.first_chunk_ns - call.start_ns) / 1e9
     if call.first_content_ns:
@@ -582,6 +573,16 @@ def _outcome_attributes(call: LLMCall, outcome: Outcome, cancelled: bool) -> dic
             attrs[sc.LLMTRACE_COST_USD] = cost
     if cancelled:
         attrs[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
+    # The texts last: a redactor that fails costs the texts it did not write, nothing else.
+    if outcome.tool_calls:
+        attrs[sc.LLMTRACE_TOOL_CALLS] = _tool_calls_json(call, outcome.tool_calls)
+    if call.capture:
+        if outcome.output_json is not None:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_text(outcome.output_json, call.config)
+        elif outcome.output_messages is not None:
+            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = capture_json(outcome.output_messages, call.config)
+    if call.texts:
+        _store_texts(call, attrs)
     call.pending = None
     return attrs
 

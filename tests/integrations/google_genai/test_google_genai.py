@@ -392,6 +392,24 @@ def test_a_fault_reading_the_answer_on_the_export_thread_keeps_the_request(
     assert span.end_time is not None and span.end_time >= span.start_time
 
 
+def test_a_redactor_that_raises_costs_the_texts_and_nothing_else() -> None:
+    def bad_redact(text: str) -> str:
+        raise RuntimeError("redactor bug")
+
+    server = FakeServer()
+    server.json(":generateContent", response())
+    request = {"model": MODEL, "contents": "my secret", "config": {"system_instruction": "be brief"}}
+    with llmtrace.testing.capture(redact=bad_redact) as cap, llmtrace.testing.allow_internal_errors():
+        assert client(server).models.generate_content(**request).text == "Hello there"
+        (span,) = cap.spans()
+    values = attrs(span)
+    assert not {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"} & set(values)
+    assert "secret" not in json.dumps(values)
+    assert values["gen_ai.usage.input_tokens"] == 1000
+    assert values["llmtrace.cost.usd"] == pytest.approx(gemini_cost(1000, 200), rel=1e-12)
+    assert values["gen_ai.response.finish_reasons"] == ("stop",)
+
+
 def test_an_input_estimate_counts_the_request_as_it_was_sent(cap: CapturedSpans) -> None:
     """An app keeps its chat history in one list and appends each answer to it; an input estimate
     (usage missing) made after the call counts what the request sent, not the list as it is now."""

@@ -6,6 +6,7 @@ Nothing in the application code mentions llmtrace: the handler comes from ``inst
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, TypedDict
 
 import httpx2
@@ -88,6 +89,36 @@ async def test_chat_openai_gives_exactly_one_llm_span_with_the_providers_usage(
     assert llm.kind.name == "CLIENT"
     assert spans["RunnableSequence"].attributes["llmtrace.span.kind"] == "chain"
     assert json.loads(spans["RunnableSequence"].attributes["llmtrace.input"]) == "hi"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_provider_answer_on_langchains_span_is_recorded_on_the_export_thread(stream: bool) -> None:
+    """The openai call records onto LangChain's span; its answer is read when LangChain ends that
+    span, on the export thread, and the one span carries both (the framework's run name, the
+    provider's usage and answer)."""
+    server = FakeServer()
+    if stream:
+        server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"], usage=True)))
+    else:
+        server.json("/chat/completions", p.chat())
+    seen: list[str] = []
+
+    def redact(text: str) -> str:
+        seen.append(threading.current_thread().name)
+        return text
+
+    with llmtrace.testing.capture(redact=redact) as cap:
+        model = chat_model(server, stream_usage=True)
+        text = "".join(str(c.content) for c in model.stream("hi")) if stream else model.invoke("hi").content
+        assert text == ("Hello" if stream else "Hello there")
+        (span,) = cap.spans()
+    assert seen[-1] == "llmtrace-export"  # the answer; the request's messages before it, during the call
+    values = attrs(span)
+    assert values["langchain.run.name"] == "ChatOpenAI"
+    assert values["openai.api.type"] == "chat_completions"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    answer = json.loads(values["gen_ai.output.messages"])
+    assert answer[0]["parts"] == [{"type": "text", "content": "Hello" if stream else "Hello there"}]
 
 
 @pytest.mark.parametrize("is_async", [False, True])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from typing import Any
 
 import httpx2
@@ -323,3 +324,65 @@ def test_malformed_response_is_survived(cap: CapturedSpans) -> None:
         (span,) = cap.spans()
     assert result.id == "chatcmpl-1"
     assert span.end_time is not None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_input_estimate_counts_the_messages_as_they_were_sent(cap: CapturedSpans, stream: bool) -> None:
+    """An app appends the answer and its next question to the very list of messages it sent; an
+    input estimate (no usage reported) is made after the call, on the export thread, and still
+    counts what the request sent."""
+    server = FakeServer()
+    if stream:
+        server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"])))
+    else:
+        body = p.chat().model_dump(mode="json")
+        body["usage"] = None
+        server.json("/chat/completions", body)
+    messages = list(MESSAGES)
+    answer = client(server, False).chat.completions.create(model="gpt-4o", messages=messages, stream=stream)
+    if stream:
+        list(answer)
+    messages += [
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "and a longer question?"},
+    ]
+    (span,) = cap.spans()
+    assert span.attributes["llmtrace.usage.source"] == "estimated"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 3  # ceil(len("be brief") + len("hi") = 10 / 4)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_answer_is_recorded_on_the_export_thread_and_the_messages_during_the_call(stream: bool) -> None:
+    """The request's list of messages may change once the call returns, so its text is written
+    (and redacted) during the call; the answer, which the caller's thread need not wait for, on
+    the export thread."""
+    server = FakeServer()
+    server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"])))
+    server.routes["/chat/completions"] = (
+        server.routes["/chat/completions"]
+        if stream
+        else lambda req: httpx2.Response(200, json=p.chat().model_dump(mode="json"))
+    )
+    seen: list[tuple[str, str]] = []
+
+    def redact(text: str) -> str:
+        seen.append((threading.current_thread().name, text))
+        return text.replace("Hel", "[greeting]")
+
+    with llmtrace.testing.capture(redact=redact) as cap:
+        answer = client(server, False).chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=stream
+        )
+        text = (
+            "".join(c.choices[0].delta.content or "" for c in answer)
+            if stream
+            else answer.choices[0].message.content
+        )
+        assert text == ("Hello" if stream else "Hello there")  # the caller's objects are the SDK's
+        (span,) = cap.spans()
+    caller = threading.current_thread().name
+    assert [thread for thread, _ in seen] == [caller, caller, "llmtrace-export"]
+    answer_json = json.loads(span.attributes["gen_ai.output.messages"])
+    assert answer_json[0]["parts"] == [
+        {"type": "text", "content": "[greeting]lo" + ("" if stream else " there")}
+    ]
