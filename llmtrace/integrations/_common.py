@@ -331,13 +331,8 @@ class LLMCall:
     def _end(self) -> None:
         """End the span, first storing request attributes still pending (the outcome's recording
         stores them with its own; they are left over only when it did not run or failed)."""
-        pending, self.pending = self.pending, None
         try:
-            if self.texts:
-                try:
-                    pending = _store_texts(self, {} if pending is None else pending)
-                except Exception as exc:  # the redactor's: the span still ends, with the rest
-                    internal_error("call.end", exc)
+            pending = _leftover_attributes(self, "call.end")
             if pending:
                 set_attributes(self.span, pending)
         finally:
@@ -604,11 +599,17 @@ def _read_later(
         return _outcome_attributes(call, read(call, result), False)
     except Exception as exc:
         internal_error(where, exc)
+    return _leftover_attributes(call, where)
+
+
+def _leftover_attributes(call: LLMCall, where: str) -> dict[str, Any] | None:
+    """The request's attributes still pending when a call ends without its outcome recorded (an
+    error, an internal failure), its texts included; then none are pending."""
     pending, call.pending = call.pending, None
     if call.texts:
         try:
             pending = _store_texts(call, {} if pending is None else pending)
-        except Exception as exc:  # the redactor's
+        except Exception as exc:  # the redactor's: the rest is still stored
             internal_error(where, exc)
     return pending
 

@@ -35,6 +35,7 @@ from llmtrace.integrations._common import (
     TokenUsage,
     endpoint_facts,
     patch,
+    snapshot,
     start_call,
     text_chars,
 )
@@ -458,7 +459,7 @@ class GenerateContent(Endpoint):
             kind=sc.KIND_LLM,
             attributes=attrs,
             capture=capture,
-            estimate_input=partial(_input_chars, _snapshot(kwargs.get("contents"))),
+            estimate_input=partial(_input_chars, snapshot(kwargs, "contents")),
             config=config,
             texts=texts,
         )
@@ -512,7 +513,7 @@ class EmbedContent(Endpoint):
             kind=sc.KIND_EMBEDDING,
             attributes=attrs,
             capture=config.capture_content,
-            estimate_input=partial(_input_chars, contents),
+            estimate_input=partial(_input_chars, {"contents": contents}),
             config=config,
         )
 
@@ -539,13 +540,8 @@ def _dump(model: Any) -> Any:
     return dump(mode="json", exclude_none=True) if dump is not None else str(model)
 
 
-def _snapshot(contents: Any) -> Any:
-    """``contents`` as it is now, for an estimate made later: automatic function calling appends
-    the model's turn and the function's answer to the very list the request was given."""
-    return list(contents) if type(contents) is list else contents
-
-
-def _input_chars(contents: Any) -> int:
+def _input_chars(kwargs: dict[str, Any]) -> int:
+    contents = kwargs.get("contents")
     return sum(len(p.get("content") or "") for m in _messages(contents) for p in m["parts"]) or text_chars(
         contents
     )
