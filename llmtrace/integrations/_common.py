@@ -218,6 +218,8 @@ class LLMCall:
         "pending",
         "price_book",
         "provider",
+        "provider_facts",
+        "records_answer",
         "request_model",
         "span",
         "start_ns",
@@ -256,6 +258,11 @@ class LLMCall:
         # A claimed framework call's attributes still to build, left by the provider call that
         # took it over (`finish_later`): built on the export thread once the framework ends the span.
         self.later: Callable[[], dict[str, Any] | None] | None = None
+        # A framework call that records the answer it delivered itself (LangChain: its result),
+        # so a provider stream it adopts need not rebuild it chunk by chunk (`leave_answer`) ...
+        self.records_answer = False
+        # ... and what that provider call then left it, recorded with its answer.
+        self.provider_facts: Outcome | None = None
 
     def finish(self, outcome: Outcome, *, cancelled: bool = False) -> None:
         """Record `outcome` and end the span (no-op if it already ended)."""
@@ -302,6 +309,40 @@ class LLMCall:
             self.span.end_with(later)  # type: ignore[attr-defined]
         else:
             self.span.end()
+
+    def leave_answer(self, facts: Outcome, *, cancelled: bool = False) -> None:
+        """End an adopted call whose framework records the answer it delivered (`records_answer`),
+        leaving the framework what only the provider knows: ``facts`` (exact usage, response id
+        and model, service tier), the request's attributes, the provider's name and first-chunk
+        times. The framework records them with its answer (`_outcome_attributes`), its span's one
+        outcome; its error, if the call failed, is the provider's own exception.
+        """
+        if self.ended:
+            return
+        framework = self.framework
+        if framework is None or framework.ended:  # nothing left to record them: record them here
+            self.finish(facts, cancelled=cancelled)
+            return
+        self.ended = True
+        if cancelled:
+            facts.attributes[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
+        framework.provider_facts = facts
+        pending, self.pending = self.pending, None
+        if pending:
+            framework.pending = pending if not framework.pending else {**framework.pending, **pending}
+        if self.texts:
+            framework.texts = (framework.texts or []) + self.texts
+            self.texts = None
+        # The provider's names price the call (a compatible server under LangChain's "openai").
+        framework.provider = self.provider
+        framework.request_model = self.request_model or framework.request_model
+        framework.first_chunk_ns = self.first_chunk_ns or framework.first_chunk_ns
+        framework.first_content_ns = self.first_content_ns or framework.first_content_ns
+
+    def left_cancelled(self) -> bool:
+        """Whether the provider call that left this framework call its facts was cancelled."""
+        facts = self.provider_facts
+        return facts is not None and facts.attributes.get(sc.LLMTRACE_STATUS) == sc.STATUS_CANCELLED
 
     def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
         """Record a provider error (and whatever partial output there was) and end the span."""
@@ -402,11 +443,12 @@ def withdraw(call: LLMCall) -> None:
 def close_offered(call: LLMCall) -> bool:
     """Framework call ``call`` (offered) ends: withdraw it, and if a provider call claimed it (so
     recorded its usage, response or error onto the span), end the span and return True; False
-    leaves the framework to record its own outcome."""
+    leaves the framework to record its own outcome (with the facts a provider call left it,
+    `LLMCall.leave_answer`)."""
     offered = _OFFERED.get()
     if offered and call in offered:  # (`withdraw`, written out: this runs at every model call's end)
         _OFFERED.set([c for c in offered if c is not call])
-    if not call.claimed:
+    if not call.claimed or call.provider_facts is not None:
         return False
     call.end_claimed()
     return True
@@ -521,6 +563,8 @@ def _outcome_attributes(call: LLMCall, outcome: Outcome, cancelled: bool) -> dic
     # a shared key, as they are written after); without pending ones, the outcome's own (this call's
     # and recorded once). ``call.pending`` is cleared only once it is complete: an error half-way
     # leaves `_end` to store what there is.
+    if call.provider_facts is not None:
+        outcome = _with_provider_facts(outcome, call.provider_facts)
     attrs = call.pending
     if attrs is None:
         attrs = outcome.attributes
@@ -580,6 +624,19 @@ def _outcome_attributes(call: LLMCall, outcome: Outcome, cancelled: bool) -> dic
         _store_texts(call, attrs)
     call.pending = None
     return attrs
+
+
+def _with_provider_facts(answer: Outcome, facts: Outcome) -> Outcome:
+    """A framework's ``answer`` with what its provider call knew better (`LLMCall.leave_answer`)."""
+    answer.response_id = facts.response_id or answer.response_id
+    answer.response_model = facts.response_model or answer.response_model
+    if facts.usage is not None:
+        answer.usage = facts.usage
+    if facts.service_tier:
+        answer.service_tier = facts.service_tier
+    if facts.attributes:
+        answer.attributes = {**answer.attributes, **facts.attributes}
+    return answer
 
 
 def _store_texts(call: LLMCall, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,19 @@ from llmtrace._internal.config import Settings
 from llmtrace._internal.content import capture_json
 from llmtrace.integrations._common import TokenUsage
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+# A message's ``type`` -> its role; a streamed result is made of chunks, whose types are the classes'.
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "HumanMessageChunk": "user",
+    "AIMessageChunk": "assistant",
+    "SystemMessageChunk": "system",
+    "ToolMessageChunk": "tool",
+    "FunctionMessageChunk": "tool",
+}
 
 
 def is_number(value: Any) -> bool:
@@ -70,7 +82,7 @@ def message_of(message: Any) -> dict[str, Any]:
                 "arguments": call.get("args"),
             }
         )
-    if kind == "tool":
+    if kind == "tool" or kind == "ToolMessageChunk":
         out["parts"] = [
             {
                 "type": "tool_call_response",

@@ -21,7 +21,14 @@ from llmtrace.integrations._common import LLMCall, Outcome
 
 
 class StreamHandler(Protocol):
-    """Provider-specific accumulation of a stream's chunks into an `Outcome`."""
+    """Provider-specific accumulation of a stream's chunks into an `Outcome`.
+
+    Two optional class attributes say how the stream's end is recorded: ``outcome_later`` (its
+    `outcome` needs only what was accumulated: read on the export thread, `LLMCall.finish_later`;
+    never for a cancelled stream, whose handler may still be fed) and ``leaves_answer`` (the
+    handler of an adopted stream whose framework records the answer it delivered: its `outcome`
+    has only what the provider alone knows, left to the framework, `LLMCall.leave_answer`).
+    """
 
     def on_chunk(self, chunk: Any) -> bool:
         """Accumulate one chunk; return True to hide it from the caller (an injected usage chunk)."""
@@ -65,10 +72,11 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]
             return
         handler = self._self_handler
         try:
-            if not cancelled and getattr(handler, "outcome_later", False):
-                # A handler whose outcome needs only what it accumulated (and the call): read on
-                # the export thread, as `Endpoint.outcome_later`; a cancelled stream's handler may
-                # still be fed, so its outcome is read now.
+            if getattr(handler, "leaves_answer", False):
+                call.leave_answer(handler.outcome(), cancelled=cancelled)
+            elif not cancelled and getattr(handler, "outcome_later", False):
+                # Read on the export thread, as `Endpoint.outcome_later`; a cancelled stream's
+                # handler may still be fed, so its outcome is read now.
                 call.finish_later(_handler_outcome, handler, "stream.finish")
             else:
                 call.finish(handler.outcome(), cancelled=cancelled)
@@ -80,8 +88,12 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]
         call = self._self_call
         if call.ended:
             return
+        handler = self._self_handler
         try:
-            call.fail(exc, self._self_handler.outcome())
+            if getattr(handler, "leaves_answer", False):  # the framework records the error it raises
+                call.leave_answer(handler.outcome())
+            else:
+                call.fail(exc, handler.outcome())
         except Exception as internal:
             call.end_quietly()
             internal_error("stream.error", internal)

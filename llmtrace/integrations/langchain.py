@@ -411,6 +411,7 @@ class _HandlerMethods:
             context=None if parent is None else trace.set_span_in_context(parent.span),  # (`_context`)
             offerable=True,
         )
+        call.records_answer = True  # `on_llm_end`'s result: a provider stream need not rebuild it
         offer(call)
         run = _Run(call.span, session, call)
         if capture:
@@ -439,6 +440,11 @@ class _HandlerMethods:
         try:  # (``guarded`` written out, as in `on_chat_model_start`)
             if close_offered(call):  # the provider call recorded everything onto this span
                 return
+            if call.provider_facts is not None:
+                # A provider stream left its facts (and its request's attributes) to this answer:
+                # LangChain's result, read on the export thread as a provider's response is.
+                call.finish_later(self._outcome, response, "langchain.on_llm_end")
+                return
             if run.request is not None:
                 self._capture_request(call, *run.request)
             call.finish(self._outcome(call, response))
@@ -453,6 +459,14 @@ class _HandlerMethods:
         call = run.call
         with guarded("langchain.on_llm_error"):
             if close_offered(call):  # the provider call recorded the error onto this span
+                return
+            if call.provider_facts is not None:  # a provider stream left its facts: see `on_llm_end`
+                partial = kwargs.get("response")  # the chunks streamed before the error
+                outcome = self._outcome(call, partial, "error") if partial is not None else Outcome()
+                if call.left_cancelled():  # the caller stopped reading: not an error
+                    call.finish(outcome, cancelled=True)
+                else:
+                    call.fail(error, outcome)
                 return
             if run.request is not None:
                 self._capture_request(call, *run.request)
@@ -471,7 +485,9 @@ class _HandlerMethods:
             attrs[sc.GEN_AI_TOOL_DEFINITIONS] = capture_json(tools, call.config or settings())
 
     @staticmethod
-    def _outcome(call: LLMCall, response: Any) -> Outcome:
+    def _outcome(call: LLMCall, response: Any, unfinished: str = "stop") -> Outcome:
+        """LangChain's result; ``unfinished``: the finish reason of a generation that reports
+        none ("error" for the partial result of a stream cut short)."""
         generations = response.generations[0] if response.generations else []
         llm_output = response.llm_output or {}
         first = generations[0] if generations else None
@@ -489,7 +505,7 @@ class _HandlerMethods:
             reason = info.get("finish_reason") or (
                 (getattr(gen_message, "response_metadata", None) or {}).get("finish_reason")
             )
-            reasons.append(str(reason) if reason else "stop")
+            reasons.append(str(reason) if reason else unfinished)
             chars += len(generation.text or "")
             plain = (
                 message_of(gen_message)
@@ -537,31 +553,47 @@ def _manager_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
 
 
 def _new_token(original: Any) -> Callable[..., Any]:
-    """A model run's token event, not dispatched when our handler is the run's only one and no
-    model run awaits its first token (its handling would do nothing): a long stream then costs one
-    plain call per token instead of LangChain's event dispatch. (A plain function, not a wrapt
-    wrapper, and the test one list comparison and one dict's emptiness: it runs on every token.
-    Whether llmtrace is active needs no test: with it off, our handler would do nothing either.)"""
-    alone = [handler()]  # a run whose only handler is ours has ``handlers == alone``
-    awaiting = alone[0]._awaiting_token  # (the handler's dict itself: it is never replaced)
+    """A model run's token event, not dispatched when our handler is the run's only one: handed to
+    it directly while a model run awaits its first token, else dropped (its handling would do
+    nothing), so a long stream costs one plain call per token instead of LangChain's event
+    dispatch. (A plain function, not a wrapt wrapper, and the test one list comparison and one
+    dict's emptiness: it runs on every token. Whether llmtrace is active needs no test: with it
+    off, our handler would do nothing either.)"""
+    ours = handler()
+    alone = [ours]  # a run whose only handler is ours has ``handlers == alone``
+    awaiting = ours._awaiting_token  # (the handler's dict itself: it is never replaced)
 
     def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.handlers == alone and not awaiting:
-            return None
-        return original(self, *args, **kwargs)
+        if self.handlers != alone:
+            return original(self, *args, **kwargs)
+        if awaiting:
+            _first_token(ours, self, args, kwargs)
+        return None
 
     return on_llm_new_token
 
 
+def _first_token(ours: _HandlerMethods, manager: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A token for our handler alone, as LangChain's dispatch would hand it (errors logged, never
+    raised: LangChain's dispatch does the same)."""
+    try:
+        ours.on_llm_new_token(args[0] if args else kwargs.get("token", ""), run_id=manager.run_id)
+    except Exception as exc:
+        internal_error("langchain.on_llm_new_token", exc)
+
+
 def _anew_token(original: Any) -> Callable[..., Any]:
     """`_new_token` for async runs."""
-    alone = [handler()]
-    awaiting = alone[0]._awaiting_token
+    ours = handler()
+    alone = [ours]
+    awaiting = ours._awaiting_token
 
     async def on_llm_new_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.handlers == alone and not awaiting:
-            return None
-        return await original(self, *args, **kwargs)
+        if self.handlers != alone:
+            return await original(self, *args, **kwargs)
+        if awaiting:
+            _first_token(ours, self, args, kwargs)
+        return None
 
     return on_llm_new_token
 

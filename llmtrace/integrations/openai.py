@@ -302,9 +302,11 @@ class _OpenAIEndpoint(Endpoint):
 
     def stream_handler(self, call: LLMCall, kwargs: dict[str, Any]) -> StreamHandler:
         # Only a usage chunk we asked for is hidden; one the caller asked for is theirs.
-        return parts.ChatStream(
-            call, hide_usage=call.injected_usage, text_mode=self.api_type == "completions"
-        )
+        text_mode = self.api_type == "completions"
+        framework = call.framework
+        if framework is not None and framework.records_answer:  # LangChain builds the answer
+            return parts.ChatStreamWatch(call, hide_usage=call.injected_usage, text_mode=text_mode)
+        return parts.ChatStream(call, hide_usage=call.injected_usage, text_mode=text_mode)
 
 
 def _capture_tools(kwargs: dict[str, Any], attrs: dict[str, Any], config: Settings) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 import httpx2
 import openai
 import pytest
+from genai_prices import Usage, calc_price
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.documents import Document
@@ -36,7 +37,7 @@ from llmtrace.testing import CapturedSpans
 from ..conftest import attrs
 from ..fakes import FakeServer, sse
 from ..openai import openai_payloads as p
-from ..openai.test_openai_calls import GPT4O_COST
+from ..openai.test_openai_calls import GPT4O_COST, _tier_cost
 
 
 def chat_model(server: FakeServer, *, is_async: bool = False, **kwargs: Any) -> ChatOpenAI:
@@ -139,6 +140,159 @@ async def test_streamed_chat_openai_is_one_span_with_streamed_usage(
     assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
     assert values["llmtrace.output.chars"] == 5
     assert values["llmtrace.ttft_ms"] > 0
+
+
+async def _stream(model: ChatOpenAI, is_async: bool, question: str = "hi") -> list[Any]:
+    if is_async:
+        return [chunk async for chunk in model.astream(question)]
+    return list(model.stream(question))
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_stream_under_langchain_is_langchains_answer_with_the_providers_facts(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    """The openai stream under ``ChatOpenAI`` is watched only for what the provider alone knows
+    (`ChatStreamWatch`); the answer on the one span is the one LangChain assembled and delivered,
+    tool call included, beside the provider's response id, model, usage and cost."""
+    server = FakeServer()
+    server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo"], usage=True, tools=True)))
+    chunks = await _stream(chat_model(server, is_async=is_async, stream_usage=True), is_async)
+    answer = chunks[0]
+    for chunk in chunks[1:]:
+        answer += chunk
+    assert answer.content == "Hello"
+    assert answer.tool_calls[0]["args"] == {"city": "Paris"}
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert values["langchain.run.name"] == "ChatOpenAI"
+    assert values["gen_ai.response.id"] == "chatcmpl-s"  # the provider's, not LangChain's run id
+    assert values["gen_ai.response.model"] == "gpt-4o-2024-08-06"
+    assert values["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    assert values["gen_ai.usage.cache_read.input_tokens"] == 800
+    assert values["llmtrace.cost.usd"] == pytest.approx(GPT4O_COST)
+    assert values["openai.api.type"] == "chat_completions"  # the openai call's request attributes
+    tool_call = {"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}
+    assert json.loads(values["llmtrace.tool_calls"]) == [tool_call]
+    assert json.loads(values["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "Hello"}, {"type": "tool_call", **tool_call}],
+            "finish_reason": "tool_calls",
+        }
+    ]
+    assert values["gen_ai.response.time_to_first_chunk"] > 0
+    assert values["llmtrace.ttft_ms"] >= values["gen_ai.response.time_to_first_chunk"] * 1000
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_usage_chunk_llmtrace_asked_for_never_reaches_langchain(is_async: bool) -> None:
+    server = FakeServer()
+    server.stream("/chat/completions", p.chat_stream_usage_if_asked(["Hi"]))
+    with llmtrace.testing.capture(openai_stream_usage=True) as cap:
+        chunks = await _stream(chat_model(server, is_async=is_async), is_async)
+        (span,) = cap.spans()
+    assert server.requests[-1]["stream_options"] == {"include_usage": True}  # asked by llmtrace
+    assert [c.usage_metadata for c in chunks] == [None] * len(chunks)  # as without llmtrace
+    assert "".join(str(c.content) for c in chunks) == "Hi"
+    values = attrs(span)
+    assert values["llmtrace.usage.source"] == "reported"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+
+
+def test_a_stream_the_caller_stops_reading_is_cancelled_with_the_answer_so_far(cap: CapturedSpans) -> None:
+    server = FakeServer()
+    server.stream("/chat/completions", sse(p.chat_chunks(["Hel", "lo", " there"], usage=True)))
+    model = chat_model(server, stream_usage=True)
+    received = []
+    for chunk in model.stream("hi"):
+        received.append(chunk.content)
+        if chunk.content == "lo":
+            break
+    assert received == ["", "Hel", "lo"]
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert values["llmtrace.status"] == "cancelled"
+    assert span.status.status_code.name == "UNSET"  # stopping early is not an error
+    assert values["gen_ai.response.id"] == "chatcmpl-s"
+    assert values["gen_ai.response.finish_reasons"] == ("error",)  # cut short: no finish reason came
+    assert json.loads(values["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "Hello"}]
+    assert values["llmtrace.usage.source"] == "estimated"  # the usage chunk was never read
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+async def test_a_provider_error_mid_stream_keeps_the_answer_so_far(
+    cap: CapturedSpans, is_async: bool
+) -> None:
+    chunks: list[Any] = p.chat_chunks(["Hel", "lo"])[:2]
+    chunks.append({"error": {"message": "The server is overloaded", "type": "server_error"}})
+    server = FakeServer()
+    server.stream("/chat/completions", sse(chunks))
+    with pytest.raises(openai.APIError, match="overloaded"):
+        await _stream(chat_model(server, is_async=is_async, stream_usage=True), is_async)
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert span.status.status_code.name == "ERROR"
+    assert values["error.type"] == "APIError"
+    assert values["gen_ai.response.id"] == "chatcmpl-s"
+    assert json.loads(values["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hel"}], "finish_reason": "error"}
+    ]
+
+
+def test_a_flex_stream_under_langchain_is_priced_from_the_providers_usage(cap: CapturedSpans) -> None:
+    """LangChain files a flex call's tokens under ``flex_``-prefixed names (its cache reads as
+    ``flex_cache_read``); the span's usage is the provider's own, so the cache reads still count."""
+    server = FakeServer()
+    chunks = [c | {"service_tier": "flex", "model": "gpt-5"} for c in p.chat_chunks(["Hi"], usage=True)]
+    server.stream("/chat/completions", sse(chunks))
+    model = chat_model(server, stream_usage=True, service_tier="flex")
+    chunks_received = list(model.stream("hi"))
+    total = chunks_received[0]
+    for chunk in chunks_received[1:]:
+        total += chunk
+    assert total.usage_metadata is not None
+    assert "cache_read" not in (total.usage_metadata.get("input_token_details") or {})  # LangChain's names
+    values = attrs(cap.spans()[0])
+    assert values["openai.response.service_tier"] == "flex"
+    assert values["gen_ai.usage.cache_read.input_tokens"] == 800
+    assert values["llmtrace.cost.usd"] == pytest.approx(_tier_cost("flex"))
+
+
+@pytest.mark.parametrize(
+    ("base_url", "model", "provider", "usage_on"),
+    [
+        ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", "x_groq"),
+        ("https://api.deepseek.com", "deepseek-chat", "deepseek", "finish chunk"),
+    ],
+)
+def test_a_compatible_server_under_langchain_is_named_and_priced_as_itself(
+    cap: CapturedSpans, base_url: str, model: str, provider: str, usage_on: str
+) -> None:
+    """``ChatOpenAI`` pointed at another server says "openai" to LangChain; the span names and
+    prices the server the openai client reached, with the usage where that server sends it."""
+    chunks = [{**chunk, "model": model} for chunk in p.chat_chunks(["Hel", "lo"])]
+    if usage_on == "x_groq":
+        chunks[-1]["x_groq"] = {"id": "req_1", "usage": {"prompt_tokens": 1000, "completion_tokens": 200}}
+    else:
+        chunks[-1]["usage"] = p.USAGE.model_dump(mode="json")
+    server = FakeServer()
+    server.stream("/chat/completions", sse(chunks))
+    llm = ChatOpenAI(
+        model=model, base_url=base_url, api_key="k", max_retries=0, http_client=server.sync_client()
+    )
+    assert "".join(str(c.content) for c in llm.stream("hi")) == "Hello"
+    (span,) = cap.spans()
+    values = attrs(span)
+    assert values["gen_ai.provider.name"] == provider
+    assert values["llmtrace.usage.source"] == "reported"
+    assert (values["gen_ai.usage.input_tokens"], values["gen_ai.usage.output_tokens"]) == (1000, 200)
+    cached = 800 if usage_on == "finish chunk" else 0
+    expected = calc_price(
+        Usage(input_tokens=1000, output_tokens=200, cache_read_tokens=cached), model, provider_id=provider
+    ).total_price
+    assert values["llmtrace.cost.usd"] == pytest.approx(float(expected), rel=1e-12)
 
 
 @pytest.mark.parametrize("is_async", [False, True])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from openai.types import Completion, CompletionChoice, CreateEmbeddingResponse, Embedding
@@ -13,6 +14,8 @@ from openai.types.completion_usage import CompletionTokensDetails, CompletionUsa
 from openai.types.create_embedding_response import Usage as EmbeddingUsage
 from openai.types.responses import Response, ResponseOutputMessage, ResponseOutputText, ResponseUsage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+
+from ..fakes import sse
 
 USAGE = CompletionUsage(
     prompt_tokens=1000,
@@ -101,6 +104,17 @@ def chat_chunks(words: list[str], *, usage: bool = False, tools: bool = False) -
     if usage:
         chunks.append(_chunk([], usage=USAGE))
     return chunks
+
+
+def chat_stream_usage_if_asked(words: list[str]) -> Callable[[dict[str, Any]], bytes]:
+    """A stream body for `FakeServer.stream`: `chat_chunks` with the usage chunk only when the
+    request asked for it (``stream_options.include_usage``), as OpenAI sends it."""
+
+    def body(request: dict[str, Any]) -> bytes:
+        asked = bool((request.get("stream_options") or {}).get("include_usage"))
+        return sse(chat_chunks(words, usage=asked))
+
+    return body
 
 
 def response(text: str = "Hello there", model: str = "gpt-4o-2024-08-06") -> Response:

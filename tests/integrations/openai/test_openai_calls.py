@@ -210,12 +210,7 @@ async def test_injected_stream_usage_is_hidden_from_the_caller(is_async: bool) -
     import llmtrace.testing
 
     server = FakeServer()
-    server.stream(
-        "/chat/completions",
-        lambda req: sse(
-            p.chat_chunks(["Hi"], usage=bool((req.get("stream_options") or {}).get("include_usage")))
-        ),
-    )
+    server.stream("/chat/completions", p.chat_stream_usage_if_asked(["Hi"]))
     with llmtrace.testing.capture(openai_stream_usage=True) as cap:
         chunks = await drain(
             await resolve(

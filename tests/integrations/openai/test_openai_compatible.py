@@ -125,12 +125,7 @@ async def test_stream_usage_is_asked_only_of_servers_that_accept_it(
     is_async: bool, base_url: str, asked: bool
 ) -> None:
     server = FakeServer()
-    server.stream(
-        "/chat/completions",
-        lambda req: sse(
-            p.chat_chunks(["Hi"], usage=bool((req.get("stream_options") or {}).get("include_usage")))
-        ),
-    )
+    server.stream("/chat/completions", p.chat_stream_usage_if_asked(["Hi"]))
     with llmtrace.testing.capture(openai_stream_usage=True) as cap:
         received = await drain(
             await resolve(
