@@ -203,6 +203,26 @@ def _workload(library: str) -> Callable[[str], None]:
     return call_genai
 
 
+def llmtrace_switch(exporter: Any, providers: list[str]) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Switching llmtrace on (``providers``, content and cost, spans to ``exporter``) and off."""
+    import llmtrace
+
+    def on() -> None:
+        llmtrace.instrument(
+            exporter=exporter,
+            service_name="bench",
+            capture_content=True,
+            queue_size=65536,
+            providers=providers,
+        )
+
+    def off() -> None:
+        llmtrace.flush()
+        llmtrace.uninstrument()
+
+    return on, off
+
+
 class _Variants:
     """The four variants of one library inside one worker (see ``overhead._Variants``)."""
 
@@ -234,19 +254,6 @@ class _Variants:
             openllmetry = GoogleGenerativeAiInstrumentor()
             ours = ["google_genai"]
 
-        def on_llmtrace() -> None:
-            llmtrace.instrument(
-                exporter=self.exporter,
-                service_name="bench",
-                capture_content=True,
-                queue_size=65536,
-                providers=ours,
-            )
-
-        def off_llmtrace() -> None:
-            llmtrace.flush()
-            llmtrace.uninstrument()
-
         def peer(instrumentor: Any) -> tuple[Callable[[], object], Callable[[], object]]:
             def off() -> None:
                 provider.force_flush()
@@ -258,7 +265,7 @@ class _Variants:
 
         self.switches: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
             "none": (lambda: None, lambda: None),
-            "llmtrace": (on_llmtrace, off_llmtrace),
+            "llmtrace": llmtrace_switch(self.exporter, ours),
             "openinference": peer(openinference),
             "openllmetry": peer(openllmetry),
         }

@@ -35,18 +35,10 @@ def main(mode: str, rotations: int) -> dict[str, float]:
     exporter = InMemorySpanExporter()
 
     def ours(providers: list[str]) -> tuple[Callable[[], object], Callable[[], object]]:
-        def on() -> None:
-            llmtrace.instrument(
-                exporter=exporter,
-                service_name="bench",
-                capture_content=True,
-                queue_size=65536,
-                providers=providers,
-            )
+        on, switch_off = frameworks.llmtrace_switch(exporter, providers)
 
         def off() -> None:
-            llmtrace.flush()
-            llmtrace.uninstrument()
+            switch_off()
             exporter.clear()
 
         return on, off

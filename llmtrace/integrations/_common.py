@@ -315,7 +315,9 @@ class LLMCall:
         leaving the framework what only the provider knows: ``facts`` (exact usage, response id
         and model, service tier), the request's attributes, the provider's name and first-chunk
         times. The framework records them with its answer (`_outcome_attributes`), its span's one
-        outcome; its error, if the call failed, is the provider's own exception.
+        outcome; its error or cancellation, if the stream did not end, is the one the framework
+        is handed (the provider's exception, or the caller's stopping). ``cancelled`` matters only
+        when no framework call is left to record them.
         """
         if self.ended:
             return
@@ -324,8 +326,6 @@ class LLMCall:
             self.finish(facts, cancelled=cancelled)
             return
         self.ended = True
-        if cancelled:
-            facts.attributes[sc.LLMTRACE_STATUS] = sc.STATUS_CANCELLED
         framework.provider_facts = facts
         pending, self.pending = self.pending, None
         if pending:
@@ -338,11 +338,6 @@ class LLMCall:
         framework.request_model = self.request_model or framework.request_model
         framework.first_chunk_ns = self.first_chunk_ns or framework.first_chunk_ns
         framework.first_content_ns = self.first_content_ns or framework.first_content_ns
-
-    def left_cancelled(self) -> bool:
-        """Whether the provider call that left this framework call its facts was cancelled."""
-        facts = self.provider_facts
-        return facts is not None and facts.attributes.get(sc.LLMTRACE_STATUS) == sc.STATUS_CANCELLED
 
     def fail(self, exc: BaseException, outcome: Outcome | None = None) -> None:
         """Record a provider error (and whatever partial output there was) and end the span."""

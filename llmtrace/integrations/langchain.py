@@ -23,6 +23,7 @@ session. An interrupt (``GraphInterrupt``) is recorded as ``langgraph.interrupte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -64,6 +65,10 @@ from llmtrace.integrations._langchain_parts import (
 _HIDDEN_TAG = "langsmith:hidden"
 _INTERRUPTS = frozenset({"GraphInterrupt", "NodeInterrupt", "Interrupt"})
 _MAX_OPEN_RUNS = 10_000  # runs whose end never came (an abandoned stream) are dropped past this
+
+# What LangChain's stream is handed when the caller stops reading it (the generator closed, the
+# task cancelled): the run ends cancelled, not failed.
+_STOPPED = (GeneratorExit, asyncio.CancelledError)
 
 # invocation_params -> attribute (in this order: the last max-tokens name given wins)
 _PARAMS = {
@@ -463,7 +468,7 @@ class _HandlerMethods:
             if call.provider_facts is not None:  # a provider stream left its facts: see `on_llm_end`
                 partial = kwargs.get("response")  # the chunks streamed before the error
                 outcome = self._outcome(call, partial, "error") if partial is not None else Outcome()
-                if call.left_cancelled():  # the caller stopped reading: not an error
+                if isinstance(error, _STOPPED):  # the caller stopped reading: not an error
                     call.finish(outcome, cancelled=True)
                 else:
                     call.fail(error, outcome)
